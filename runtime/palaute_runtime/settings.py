@@ -1,0 +1,32 @@
+"""Settings shared by every service, from PALAUTE_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_BOOTSTRAP = "127.0.0.1:19092"
+
+
+class CommonSettings(BaseSettings):
+    """What every Palaute process needs; the defaults run the embedded local stack."""
+
+    model_config = SettingsConfigDict(env_prefix="PALAUTE_", extra="ignore")
+
+    kafka_bootstrap: str = EMBEDDED_BOOTSTRAP
+    # Tansu fails InitProducerId; Apache Kafka in production turns this on.
+    kafka_enable_idempotence: bool = False
+    # Tansu answers a waiting fetch only at its deadline: keep the deadline short.
+    kafka_fetch_max_wait_ms: int = 20
+    data_dir: Path = Path(".palaute")
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    default_region: str = "FI"
+    # Keyed pseudonym of SMS numbers, shared by dispatcher and collector. Set it in production.
+    recipient_pepper: str = "palaute-local-development-pepper"
+
+    def sqlite_url(self, service: str) -> str:
+        """The embedded default database of one service: a SQLite file in the data folder."""
+        return f"sqlite+aiosqlite:///{self.data_dir / f'{service}.db'}"

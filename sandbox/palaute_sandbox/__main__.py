@@ -1,0 +1,3 @@
+from palaute_sandbox.cli import main
+
+main()

@@ -1,0 +1,39 @@
+"""What the sandbox received, kept in memory (the SMTP server writes from its own thread)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+
+class Recorder:
+    """Every accepted message once, every request counted, keyed by idempotency key."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_key: dict[str, dict[str, Any]] = {}
+        self.sms: list[dict[str, Any]] = []
+        self.email: list[dict[str, Any]] = []
+        self.requests = {"sms": 0, "email": 0}
+        self.replays = {"sms": 0, "email": 0}
+
+    def record(self, channel: str, key: str, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Store a message under its key; returns it and whether the key was seen before."""
+        with self._lock:
+            self.requests[channel] += 1
+            if key in self._by_key:
+                self.replays[channel] += 1
+                return self._by_key[key], True
+            message = {"id": f"{channel}-{uuid.uuid4()}", "idempotency_key": key,
+                       "received_at": datetime.now(UTC).isoformat(), **fields}
+            self._by_key[key] = message
+            (self.sms if channel == "sms" else self.email).append(message)
+            return message, False
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything received so far, as JSON-ready data."""
+        with self._lock:
+            return {"sms": list(self.sms), "email": list(self.email),
+                    "requests": dict(self.requests), "replays": dict(self.replays)}

@@ -1,0 +1,140 @@
+"""The partner sandbox: an HTTP SMS API and an SMTP server that record what they receive."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import hmac
+import json
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import structlog
+from aiosmtpd.controller import Controller
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from palaute_runtime.http import HttpServer
+from palaute_sandbox.recorder import Recorder
+from palaute_sandbox.settings import SandboxSettings
+
+log = structlog.get_logger("palaute.sandbox")
+
+
+class _SmtpHandler:
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        body = parsed.get_body(preferencelist=("plain",))
+        key = str(parsed.get("Message-ID") or f"<no-id-{id(envelope)}>")
+        self._recorder.record("email", key, {
+            "from": envelope.mail_from, "to": list(envelope.rcpt_tos),
+            "subject": str(parsed.get("Subject", "")),
+            "text": body.get_content() if body is not None else "",
+            "headers": {name: str(value) for name, value in parsed.items()},
+        })
+        return "250 Message accepted for delivery"
+
+
+class PartnerSandbox:
+    """Runs both servers; `recorder` holds what arrived."""
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self.recorder = Recorder()
+        self._failures_left = 0
+        self._failure_status = 503
+        self._client = httpx.AsyncClient(timeout=10)
+        self.http = HttpServer(self._app(), settings.sandbox_host, settings.sandbox_http_port)
+        self._smtp = Controller(_SmtpHandler(self.recorder), hostname=settings.sandbox_host,
+                                port=settings.sandbox_smtp_port)
+
+    async def start(self) -> None:
+        """Start the SMTP server (its own thread) and the HTTP server."""
+        await asyncio.to_thread(self._smtp.start)
+        await self.http.start()
+        log.info("sandbox_started", http=self.http.url,
+                 smtp=f"{self.settings.sandbox_host}:{self.settings.sandbox_smtp_port}")
+
+    async def stop(self) -> None:
+        """Stop both servers."""
+        await self.http.stop()
+        await asyncio.to_thread(self._smtp.stop)
+        await self._client.aclose()
+
+    def _app(self) -> Starlette:
+        async def send_sms(request: Request) -> Response:
+            if not hmac.compare_digest(request.headers.get("Authorization", ""),
+                                       f"Bearer {self.settings.partner_api_key}"):
+                return JSONResponse({"error": "missing or wrong API key"}, status_code=401)
+            key = request.headers.get("Idempotency-Key")
+            if not key:
+                return JSONResponse({"error": "the Idempotency-Key header is required"},
+                                    status_code=400)
+            try:
+                body = await request.json()
+                fields = {name: body[name] for name in ("from", "to", "text")}
+                if not all(isinstance(value, str) and value for value in fields.values()):
+                    raise TypeError
+            except (json.JSONDecodeError, KeyError, TypeError):
+                return JSONResponse(
+                    {"error": 'expected JSON with non-empty strings "from", "to", "text"'},
+                    status_code=400)
+            if self._failures_left > 0:
+                self._failures_left -= 1
+                return JSONResponse({"error": "injected failure"},
+                                    status_code=self._failure_status,
+                                    headers={"Retry-After": "1"})
+            extra = {name: value for name, value in body.items() if name not in fields}
+            message, replayed = self.recorder.record("sms", key, {**fields, "extra": extra})
+            return JSONResponse({"id": message["id"], "status": "accepted"}, status_code=202,
+                                headers={"Idempotent-Replayed": str(replayed).lower()})
+
+        async def messages(_: Request) -> Response:
+            return JSONResponse(self.recorder.snapshot())
+
+        async def inbound_sms(request: Request) -> Response:
+            try:
+                body = await request.json()
+                reply = {"from": str(body["from"]), "text": str(body["text"])}
+            except (json.JSONDecodeError, KeyError, TypeError):
+                return JSONResponse({"error": 'expected JSON with "from" and "text"'},
+                                    status_code=400)
+            try:
+                answer = await self._client.post(
+                    self.settings.collector_webhook_url, json=reply,
+                    headers={"Authorization": f"Bearer {self.settings.partner_webhook_secret}"})
+            except httpx.HTTPError as exc:
+                return JSONResponse({"error": f"collector unreachable: {type(exc).__name__}"},
+                                    status_code=502)
+            return Response(answer.content, status_code=answer.status_code,
+                            media_type="application/json")
+
+        async def faults(request: Request) -> Response:
+            try:
+                body = await request.json()
+                self._failures_left = int(body.get("fail_next", 0))
+                self._failure_status = int(body.get("status", 503))
+            except (json.JSONDecodeError, TypeError, ValueError, AttributeError):
+                return JSONResponse({"error": 'expected JSON {"fail_next": N, "status": 503}'},
+                                    status_code=400)
+            return JSONResponse({"fail_next": self._failures_left,
+                                 "status": self._failure_status})
+
+        async def health(_: Request) -> Response:
+            return JSONResponse({"status": "ok"})
+
+        return Starlette(routes=[
+            Route("/v1/sms", send_sms, methods=["POST"]),
+            Route("/sandbox/messages", messages),
+            Route("/sandbox/inbound-sms", inbound_sms, methods=["POST"]),
+            Route("/sandbox/faults", faults, methods=["POST"]),
+            Route("/health", health),
+        ])

@@ -1,0 +1,16 @@
+"""The partner sandbox's settings."""
+
+from __future__ import annotations
+
+from palaute_runtime.settings import CommonSettings
+
+
+class SandboxSettings(CommonSettings):
+    """Where the sandbox listens and where it forwards inbound SMS replies."""
+
+    sandbox_host: str = "127.0.0.1"
+    sandbox_http_port: int = 18080
+    sandbox_smtp_port: int = 18025
+    partner_api_key: str = "sandbox-key"
+    collector_webhook_url: str = "http://127.0.0.1:18000/partner/sms-inbound"
+    partner_webhook_secret: str = "sandbox-webhook-secret"

@@ -1,0 +1,86 @@
+"""Identifiers validated at the edge: phone numbers (E.164), emails, languages."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated, Literal
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, TypeAdapter, ValidationError, ValidationInfo, WithJsonSchema
+
+Language = Literal["fi", "sv", "en"]
+
+DEFAULT_REGION = "FI"
+
+
+def normalize_phone(value: str, info: ValidationInfo) -> str:
+    """Parse a phone number (national numbers in the context's default region) to E.164."""
+    region = (info.context or {}).get("default_region", DEFAULT_REGION)
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_email(value: str) -> str:
+    """Check an email address's syntax and return its normalized form (no DNS lookup)."""
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from None
+
+
+PhoneNumber = Annotated[
+    str,
+    AfterValidator(normalize_phone),
+    WithJsonSchema({"type": "string", "description": "phone number; carried as E.164"}),
+]
+EmailAddress = Annotated[
+    str,
+    AfterValidator(normalize_email),
+    WithJsonSchema({"type": "string", "format": "email"}),
+]
+
+
+def is_mobile_number(e164: str) -> bool:
+    """True when an E.164 number can receive SMS (mobile, or a plan that does not tell)."""
+    kind = phonenumbers.number_type(phonenumbers.parse(e164))
+    return kind in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+
+
+def recipient_ref(pepper: str, address: str) -> str:
+    """A keyed pseudonym of an address, so the collector can map SMS replies without the number."""
+    return hmac.new(pepper.encode(), address.encode(), hashlib.sha256).hexdigest()
+
+
+def token_hash(token: str) -> str:
+    """The only stored form of a survey token: sha256, hex. Dispatcher and collector agree."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_phone(raw: str, default_region: str = DEFAULT_REGION) -> str:
+    """Validate a phone number outside a model; ValueError with a short reason when invalid."""
+    try:
+        return _PHONE.validate_python(raw, context={"default_region": default_region})
+    except ValidationError as exc:
+        raise ValueError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+
+
+def parse_email(raw: str) -> str:
+    """Validate an email address outside a model; ValueError with a short reason when invalid."""
+    try:
+        return _EMAIL.validate_python(raw)
+    except ValidationError as exc:
+        raise ValueError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+
+
+_PHONE: TypeAdapter[str] = TypeAdapter(PhoneNumber)
+_EMAIL: TypeAdapter[str] = TypeAdapter(EmailAddress)

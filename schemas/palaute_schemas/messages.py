@@ -1,0 +1,110 @@
+"""The messages on Palaute's topics, as versioned pydantic models."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from palaute_schemas.identifiers import EmailAddress, Language, PhoneNumber
+
+ContactChannel = Literal["phone", "email", "chat", "branch", "web_form", "social_media"]
+Channel = Literal["sms", "email"]
+SuppressionReason = Literal["opted_out", "no_channel", "duplicate_contact"]
+OptOutSource = Literal[
+    "privacy_officer", "customer_profile", "customer_service", "sms_stop", "email_unsubscribe"
+]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Message(BaseModel):
+    """Common envelope: a stable id set once by the producer and a timezone-aware time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = 1
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    occurred_at: AwareDatetime = Field(default_factory=_now)
+
+
+class ContactClosed(Message):
+    """Published by the CRM when a customer-service contact is closed."""
+
+    contact_id: str = Field(min_length=1, max_length=100)
+    customer_id: str = Field(min_length=1, max_length=100)
+    contact_channel: ContactChannel
+    language: Language
+    unit: str = Field(min_length=1, max_length=100, description="service unit or team")
+    closed_at: AwareDatetime
+    phone: PhoneNumber | None = None
+    email: EmailAddress | None = None
+    anonymous: bool = Field(default=False, description="answers to this survey are anonymous")
+
+
+class SurveyRequested(Message):
+    """Consent's decision that one invitation may be sent, to one address on one channel."""
+
+    contact_id: str
+    customer_id: str | None = Field(description="absent when the survey is anonymous")
+    channel: Channel
+    address: str = Field(description="E.164 phone number for sms, normalized email for email")
+    language: Language
+    contact_channel: ContactChannel
+    unit: str
+    contact_day: date
+    anonymous: bool
+
+
+class SurveySuppressed(Message):
+    """Consent's decision not to survey a contact. Carries no personal data."""
+
+    contact_id: str
+    reason: SuppressionReason
+
+
+class InvitationSent(Message):
+    """The partner accepted one invitation. No address; no customer id when anonymous."""
+
+    invitation_id: uuid.UUID
+    channel: Channel
+    language: Language
+    contact_channel: ContactChannel
+    unit: str
+    contact_day: date
+    anonymous: bool
+    customer_id: str | None
+    token_hashes: list[str] = Field(description="sha256 of the survey token(s); email only")
+    recipient_ref: str | None = Field(description="keyed pseudonym of the SMS number")
+    expires_at: AwareDatetime
+
+
+class OptOutRequested(Message):
+    """A request to stop surveys, from a STOP reply, an unsubscribe link or a person."""
+
+    source: OptOutSource
+    customer_id: str | None = None
+    phone: PhoneNumber | None = None
+    email: EmailAddress | None = None
+    reason: str = Field(default="", max_length=500)
+
+
+class AggregatePublished(Message):
+    """One revision of one aggregate cell; cells under the minimum group size never appear."""
+
+    day: date
+    contact_channel: ContactChannel
+    responses: int = Field(ge=0)
+    promoters: int = Field(ge=0)
+    passives: int = Field(ge=0)
+    detractors: int = Field(ge=0)
+    nps: float = Field(ge=-100, le=100)
+
+    @property
+    def cell_key(self) -> str:
+        """The compaction key of this cell."""
+        return f"{self.day.isoformat()}|{self.contact_channel}"

@@ -1,0 +1,3 @@
+from palaute_collector.cli import main
+
+main()

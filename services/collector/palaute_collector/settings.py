@@ -1,0 +1,22 @@
+"""The collector's settings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from palaute_runtime.settings import CommonSettings
+
+
+class CollectorSettings(CommonSettings):
+    """Where the survey page listens, the partner webhook's secret, the minimum group size."""
+
+    collector_database_url: str | None = None
+    collector_host: str = "127.0.0.1"
+    collector_port: int = 18000
+    partner_webhook_secret: str = "sandbox-webhook-secret"
+    min_group_size: int = Field(default=5, ge=2)
+
+    @property
+    def database_url(self) -> str:
+        """The database this service uses."""
+        return self.collector_database_url or self.sqlite_url("collector")

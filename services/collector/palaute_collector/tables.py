@@ -1,0 +1,65 @@
+"""The collector's own tables."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from palaute_runtime.database import add_inbox_and_outbox
+
+metadata = sa.MetaData()
+
+invitations = sa.Table(
+    "invitations",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("channel", sa.String(10), nullable=False),
+    sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("contact_channel", sa.String(20), nullable=False),
+    sa.Column("unit", sa.String(100), nullable=False),
+    sa.Column("contact_day", sa.Date, nullable=False),
+    sa.Column("anonymous", sa.Boolean, nullable=False),
+    sa.Column("customer_id", sa.String(100), nullable=True),
+    sa.Column("recipient_ref", sa.String(64), nullable=True, index=True),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("answered", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+invitation_tokens = sa.Table(
+    "invitation_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("invitation_id", sa.Uuid, sa.ForeignKey("invitations.id"), nullable=False),
+)
+
+# An anonymous response has no invitation, no customer and no time finer than the contact day.
+responses = sa.Table(
+    "responses",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False, server_default=""),
+    sa.Column("survey_channel", sa.String(10), nullable=False),
+    sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("contact_channel", sa.String(20), nullable=False),
+    sa.Column("unit", sa.String(100), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("anonymous", sa.Boolean, nullable=False),
+    sa.Column("invitation_id", sa.Uuid, nullable=True),
+    sa.Column("customer_id", sa.String(100), nullable=True),
+    sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+aggregate_cells = sa.Table(
+    "aggregate_cells",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("contact_channel", sa.String(20), primary_key=True),
+    sa.Column("responses", sa.Integer, nullable=False),
+    sa.Column("promoters", sa.Integer, nullable=False),
+    sa.Column("passives", sa.Integer, nullable=False),
+    sa.Column("detractors", sa.Integer, nullable=False),
+    sa.Column("published_responses", sa.Integer, nullable=False, server_default="0"),
+)
+
+inbox, outbox = add_inbox_and_outbox(metadata)

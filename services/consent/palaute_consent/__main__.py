@@ -1,0 +1,3 @@
+from palaute_consent.cli import main
+
+main()

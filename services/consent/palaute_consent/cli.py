@@ -1,0 +1,103 @@
+"""palaute-consent: run the consent service, or keep the opt-out register by hand."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import get_args
+
+from palaute_consent.register import EntryKind, OptOutRegister
+from palaute_consent.service import build
+from palaute_consent.settings import ConsentSettings
+from palaute_consent.tables import metadata
+from palaute_runtime.cli import fail, load_settings
+from palaute_runtime.database import create_engine, create_schema
+from palaute_runtime.service import run_until_signalled
+from palaute_schemas import OptOutSource, parse_email, parse_phone
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="palaute-consent",
+        description="The consent service: opt-out register, survey rules, channel choice.",
+        epilog="Settings come from PALAUTE_* environment variables (see the README).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="consume ContactClosed events and decide on surveys")
+    optout = commands.add_parser("optout", help="keep the survey opt-out register")
+    actions = optout.add_subparsers(dest="action", required=True)
+    for name, text in (("add", "forbid surveys to a customer, phone number or email"),
+                       ("remove", "lift an opt-out")):
+        action = actions.add_parser(name, help=text)
+        who = action.add_mutually_exclusive_group(required=True)
+        who.add_argument("--customer-id")
+        who.add_argument("--phone", help="any common format; national numbers in the default region")
+        who.add_argument("--email")
+        action.add_argument("--reason", default="", help="why (kept in the audit log)")
+        action.add_argument("--actor", default="privacy_officer",
+                            help="who makes the change (kept in the audit log)")
+        if name == "add":
+            action.add_argument("--source", default="privacy_officer",
+                                choices=get_args(OptOutSource))
+    actions.add_parser("list", help="print the register as JSON lines")
+    actions.add_parser("audit", help="print the register's audit log as JSON lines")
+    return parser
+
+
+def _identifier(args: argparse.Namespace, settings: ConsentSettings) -> tuple[EntryKind, str]:
+    try:
+        if args.phone is not None:
+            return "phone", parse_phone(args.phone, settings.default_region)
+        if args.email is not None:
+            return "email", parse_email(args.email)
+    except ValueError as exc:
+        fail(f"{exc}.")
+    return "customer_id", args.customer_id
+
+
+async def _with_register(
+    settings: ConsentSettings, work: Callable[[OptOutRegister], Awaitable[None]]
+) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await create_schema(engine, metadata)
+        async with engine.begin() as connection:
+            await work(OptOutRegister(connection))
+    finally:
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of palaute-consent."""
+    args = _parser().parse_args(argv)
+    settings = load_settings(ConsentSettings)
+    if args.command == "run":
+        runtime, _ = build(settings)
+        asyncio.run(run_until_signalled(runtime))
+        return
+
+    async def act(register: OptOutRegister) -> None:
+        if args.action == "list":
+            for entry in await register.entries():
+                sys.stdout.write(json.dumps({
+                    "id": entry.id, "kind": entry.kind, "value": entry.value,
+                    "source": entry.source, "reason": entry.reason,
+                    "created_at": entry.created_at.isoformat()}) + "\n")
+        elif args.action == "audit":
+            for row in await register.audit_trail():
+                sys.stdout.write(json.dumps(row) + "\n")
+        elif args.action == "add":
+            kind, value = _identifier(args, settings)
+            added = await register.add(kind, value, source=args.source, reason=args.reason,
+                                       actor=args.actor)
+            sys.stdout.write(("added" if added else "already registered") + f": {kind}\n")
+        else:
+            kind, value = _identifier(args, settings)
+            if not await register.remove(kind, value, reason=args.reason, actor=args.actor):
+                fail(f"no opt-out is registered for that {kind.replace('_', ' ')}.")
+            sys.stdout.write(f"removed: {kind}\n")
+
+    asyncio.run(_with_register(settings, act))
+

@@ -1,0 +1,46 @@
+"""The consent service's own tables."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from palaute_runtime.database import add_inbox_and_outbox
+
+metadata = sa.MetaData()
+
+opt_outs = sa.Table(
+    "opt_outs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # customer_id | phone | email
+    sa.Column("value", sa.String(320), nullable=False),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("kind", "value", name="uq_opt_outs_kind_value"),
+)
+
+# Append-only: every change of the register, who made it and why.
+register_audit = sa.Table(
+    "register_audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),  # add | remove
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("value", sa.String(320), nullable=False),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+)
+
+# One decision per CRM contact: a contact published twice is surveyed once.
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("contact_id", sa.String(100), primary_key=True),
+    sa.Column("outcome", sa.String(40), nullable=False),  # sms | email | <suppression reason>
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+inbox, outbox = add_inbox_and_outbox(metadata)

@@ -1,0 +1,3 @@
+from palaute_dispatcher.cli import main
+
+main()

@@ -1,0 +1,29 @@
+"""The dispatcher's settings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from palaute_runtime.settings import CommonSettings
+
+
+class DispatcherSettings(CommonSettings):
+    """Partner endpoints, the survey origin and delivery limits."""
+
+    dispatcher_database_url: str | None = None
+    partner_sms_url: str = "http://127.0.0.1:18080"
+    partner_api_key: str = "sandbox-key"
+    partner_smtp_host: str = "127.0.0.1"
+    partner_smtp_port: int = 18025
+    sms_sender: str = Field(default="Palaute", max_length=11)
+    email_sender: str = "Palaute <kysely@palaute.invalid>"
+    organization_name: str = "Palaute"
+    survey_origin: str = "http://127.0.0.1:18000"
+    invitation_valid_days: int = Field(default=14, ge=1, le=90)
+    delivery_concurrency: int = Field(default=16, ge=1, le=256)
+    delivery_max_attempts: int = Field(default=12, ge=1)
+
+    @property
+    def database_url(self) -> str:
+        """The database this service uses."""
+        return self.dispatcher_database_url or self.sqlite_url("dispatcher")

@@ -1,0 +1,39 @@
+"""The dispatcher's own tables."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from palaute_runtime.database import add_inbox_and_outbox
+
+metadata = sa.MetaData()
+
+# One row per SurveyRequested; written as pending before the partner is called.
+invitations = sa.Table(
+    "invitations",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),  # also the partner idempotency key
+    sa.Column("request_event_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("channel", sa.String(10), nullable=False),
+    sa.Column("address", sa.String(320), nullable=False),
+    sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("contact_channel", sa.String(20), nullable=False),
+    sa.Column("unit", sa.String(100), nullable=False),
+    sa.Column("contact_day", sa.Date, nullable=False),
+    sa.Column("anonymous", sa.Boolean, nullable=False),
+    sa.Column("customer_id", sa.String(100), nullable=True),
+    sa.Column("status", sa.String(10), nullable=False),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    # Hashes of every token issued for this invitation: a retry after an unknown outcome
+    # issues a new one, and whichever the partner delivered must work.
+    sa.Column("token_hashes", sa.JSON, nullable=False),
+    sa.Column("partner_message_id", sa.String(200), nullable=True),
+    sa.Column("last_error", sa.String(500), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_invitations_due", "status", "next_attempt_at"),
+)
+
+inbox, outbox = add_inbox_and_outbox(metadata)

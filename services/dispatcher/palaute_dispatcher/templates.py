@@ -1,0 +1,78 @@
+"""Invitation texts per language and channel. SMS carries no link; email links one survey page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from palaute_schemas import Channel, Language
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A rendered invitation."""
+
+    subject: str
+    text: str
+
+
+_SMS: dict[Language, str] = {
+    "fi": ("Kiitos yhteydenotostasi! {organization} kysyy: kuinka todennäköisesti suosittelisit "
+           "meitä ystävällesi tai kollegallesi? Vastaa tähän viestiin numerolla 0-10 "
+           "(0 = en lainkaan, 10 = erittäin todennäköisesti). Vastaaminen on vapaaehtoista. "
+           "Jos et halua kyselyjä, vastaa STOP."),
+    "sv": ("Tack för att du kontaktade {organization}. Hur troligt är det att du skulle "
+           "rekommendera oss till en vän eller kollega? Svara på detta meddelande med en siffra "
+           "0-10 (0 = inte alls, 10 = mycket troligt). Det är frivilligt att svara. "
+           "Om du inte vill ha enkäter, svara STOPP."),
+    "en": ("Thank you for contacting {organization}. How likely are you to recommend us to a "
+           "friend or colleague? Reply to this message with a number 0-10 (0 = not at all, "
+           "10 = extremely likely). Answering is voluntary. To stop surveys, reply STOP."),
+}
+
+_EMAIL_SUBJECT: dict[Language, str] = {
+    "fi": "Miten onnistuimme? Lyhyt kysely asioinnistasi",
+    "sv": "Hur lyckades vi? En kort enkät om ditt ärende",
+    "en": "How did we do? A short survey about your contact",
+}
+
+_EMAIL_BODY: dict[Language, str] = {
+    "fi": ("Hei,\n\nkiitos yhteydenotostasi! {organization} kysyy: kuinka todennäköisesti "
+           "suosittelisit meitä ystävällesi tai kollegallesi? Vastaaminen vie alle minuutin "
+           "eikä vaadi tunnistautumista:\n\n{survey_url}\n\nVastaaminen on vapaaehtoista, ja "
+           "linkki on voimassa {valid_days} päivää.\n\nYstävällisin terveisin,\n{organization}\n"),
+    "sv": ("Hej,\n\ntack för att du kontaktade {organization}. Hur troligt är det att du skulle "
+           "rekommendera oss till en vän eller kollega? Det tar under en minut och kräver ingen "
+           "identifiering:\n\n{survey_url}\n\nDet är frivilligt att svara, och länken gäller i "
+           "{valid_days} dagar.\n\nMed vänliga hälsningar,\n{organization}\n"),
+    "en": ("Hello,\n\nthank you for contacting {organization}. How likely are you to recommend "
+           "us to a friend or colleague? It takes less than a minute and needs no "
+           "identification:\n\n{survey_url}\n\nAnswering is voluntary, and the link is valid "
+           "for {valid_days} days.\n\nKind regards,\n{organization}\n"),
+}
+
+
+def render(
+    channel: Channel, language: Language, *, organization: str, survey_url: str | None,
+    valid_days: int,
+) -> Invitation:
+    """Render one invitation; an email needs its survey URL, an SMS must not have one."""
+    if channel == "sms":
+        if survey_url is not None:
+            raise ValueError("an SMS invitation carries no link")
+        return Invitation(subject="", text=_SMS[language].format(organization=organization))
+    if survey_url is None:
+        raise ValueError("an email invitation needs its survey URL")
+    return Invitation(
+        subject=_EMAIL_SUBJECT[language],
+        text=_EMAIL_BODY[language].format(organization=organization, survey_url=survey_url,
+                                          valid_days=valid_days),
+    )
+
+
+def survey_url(origin: str, token: str) -> str:
+    """The one link an email invitation may carry."""
+    return f"{origin.rstrip('/')}/s/{token}"
+
+
+LANGUAGES: tuple[Language, ...] = ("fi", "sv", "en")
+CHANNELS: tuple[Channel, ...] = ("sms", "email")

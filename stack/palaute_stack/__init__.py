@@ -1,0 +1,1 @@
+"""palaute_stack."""

@@ -1,0 +1,3 @@
+from palaute_stack.cli import main
+
+main()

@@ -1,0 +1,190 @@
+"""Demo traffic: a CRM closing contacts, and customers answering the way customers do."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from palaute_consent.register import OptOutRegister
+from palaute_schemas import CONTACT_CLOSED, ContactChannel, ContactClosed, Language
+from palaute_stack.stack import LocalStack
+
+CONTACT_CHANNELS: tuple[ContactChannel, ...] = (
+    "phone", "email", "chat", "branch", "web_form", "social_media")
+UNITS = ("Helsinki", "Kotka", "Elimäki", "Online")
+# Weights of NPS scores 0-10: roughly 55 % promoters, 25 % passives, 20 % detractors.
+SCORE_WEIGHTS = (2, 1, 1, 2, 2, 5, 7, 10, 15, 25, 30)
+SMS_REPLIES = ("{score}", "{score} kiitos", "{score}/10", "{score}!", "{score}, ihan ok",
+               "{score} tack")
+_LINK = re.compile(r"https?://\S+/s/[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    """A customer of the demo CRM."""
+
+    customer_id: str
+    language: Language
+    phone: str | None
+    email: str | None
+    opted_out: bool
+
+
+def make_customers(rng: random.Random, count: int) -> list[DemoCustomer]:
+    """A realistic mix: mostly mobiles, some landlines with email, some email only, a few
+    with nothing usable; about 8 % opted out."""
+    customers = []
+    for n in range(count):
+        language: Language = rng.choices(("fi", "sv", "en"), (60, 25, 15))[0]
+        kind = rng.choices(("mobile", "landline", "email", "none"), (65, 10, 20, 5))[0]
+        phone = {"mobile": f"04{rng.choice('0456')}{rng.randrange(10**6, 10**7)}",
+                 "landline": f"093{rng.randrange(10**5, 10**6)}"}.get(kind)
+        if phone is not None and language == "sv" and rng.random() < 0.3:
+            phone = f"+46 70 {rng.randrange(100, 999)} {rng.randrange(10, 99)} {rng.randrange(10, 99)}"
+        email = f"asiakas{n}@example.fi" if kind in ("landline", "email") else None
+        customers.append(DemoCustomer(f"C{n:05d}", language, phone, email,
+                                      opted_out=rng.random() < 0.08))
+    return customers
+
+
+async def register_opt_outs(stack: LocalStack, customers: list[DemoCustomer]) -> int:
+    """Put the opted-out demo customers into the register, as customer service would."""
+    added = 0
+    async with stack.consent.engine.begin() as connection:
+        register = OptOutRegister(connection)
+        for customer in customers:
+            if customer.opted_out:
+                added += await register.add("customer_id", customer.customer_id,
+                                            source="customer_service",
+                                            reason="demo: asked for no surveys", actor="demo")
+    return added
+
+
+class DemoCrm:
+    """Publishes ContactClosed events like a CRM: mostly good, some duplicates, some broken."""
+
+    def __init__(self, bootstrap: str, customers: list[DemoCustomer], rng: random.Random) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        self._customers = customers
+        self._rng = rng
+        self.published: Counter[str] = Counter()  # good | duplicate | malformed
+
+    async def start(self) -> None:
+        """Connect to the broker."""
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        """Flush and disconnect."""
+        await self._producer.stop()
+
+    def _contact(self) -> ContactClosed:
+        customer = self._rng.choice(self._customers)
+        return ContactClosed(
+            contact_id=f"K-{uuid.uuid4().hex[:12]}", customer_id=customer.customer_id,
+            contact_channel=self._rng.choice(CONTACT_CHANNELS), language=customer.language,
+            unit=self._rng.choice(UNITS),
+            closed_at=datetime.now(UTC) - timedelta(seconds=self._rng.randrange(60, 600)),
+            phone=customer.phone, email=customer.email, anonymous=self._rng.random() < 0.2)
+
+    async def publish_one(self) -> None:
+        """Publish one event; about 5 % are sent twice, 3 % are malformed."""
+        roll = self._rng.random()
+        contact = self._contact()
+        key = contact.customer_id.encode()
+        if roll < 0.03:
+            body = json.loads(contact.model_dump_json())
+            body["phone"] = self._rng.choice(("12345", "not a number", "+358 1"))
+            await self._producer.send_and_wait(CONTACT_CLOSED.name, json.dumps(body).encode(),
+                                               key=key)
+            self.published["malformed"] += 1
+            return
+        payload = contact.model_dump_json().encode()
+        await self._producer.send_and_wait(CONTACT_CLOSED.name, payload, key=key)
+        self.published["good"] += 1
+        if roll < 0.08:
+            await self._producer.send_and_wait(CONTACT_CLOSED.name, payload, key=key)
+            self.published["duplicate"] += 1
+
+
+class DemoRespondents:
+    """Customers who read what the partner delivered and answer part of it."""
+
+    def __init__(self, stack: LocalStack, rng: random.Random, answer_rate: float = 0.6,
+                 reading_seconds: float = 2.0) -> None:
+        self._stack = stack
+        self._reading = timedelta(seconds=reading_seconds)
+        self._rng = rng
+        self._answer_rate = answer_rate
+        self._seen: set[str] = set()
+        self._client = httpx.AsyncClient(timeout=10)
+        self.answered: Counter[str] = Counter()  # sms | email | stop | ignored
+        self.received = 0
+
+    async def close(self) -> None:
+        """Release the HTTP client."""
+        await self._client.aclose()
+
+    async def answer_new(self) -> int:
+        """Act on messages delivered at least the reading time ago; returns how many."""
+        received = (await self._client.get(f"{self._stack.sandbox_url}/sandbox/messages")).json()
+        read_by = (datetime.now(UTC) - self._reading).isoformat()
+        # People take a moment to read a message before answering it.
+        new = [m for m in received["sms"] + received["email"]
+               if m["id"] not in self._seen and m["received_at"] <= read_by]
+        for message in new:
+            self._seen.add(message["id"])
+            self.received += 1
+            if self._rng.random() >= self._answer_rate:
+                self.answered["ignored"] += 1
+                continue
+            if message["id"].startswith("sms"):
+                await self._reply_sms(message)
+            else:
+                await self._answer_page(message)
+        return len(new)
+
+    def _score(self) -> int:
+        return self._rng.choices(range(11), SCORE_WEIGHTS)[0]
+
+    async def _reply_sms(self, message: dict[str, Any]) -> None:
+        text = ("STOP" if self._rng.random() < 0.03
+                else self._rng.choice(SMS_REPLIES).format(score=self._score()))
+        answer = await self._client.post(f"{self._stack.sandbox_url}/sandbox/inbound-sms",
+                                         json={"from": message["to"], "text": text})
+        status = answer.json().get("status")
+        self.answered["stop" if status == "opted_out" else
+                      "sms" if status == "recorded" else "unmatched"] += 1
+
+    async def _answer_page(self, message: dict[str, Any]) -> None:
+        link = _LINK.search(message["text"])
+        if link is None:
+            self.answered["unmatched"] += 1
+            return
+        page = await self._client.get(link.group(0))
+        if page.status_code != 200:
+            self.answered["unmatched"] += 1
+            return
+        comment = self._rng.choice(("", "", "Nopea palvelu.", "Snabb service!", "Hard to reach."))
+        answer = await self._client.post(link.group(0),
+                                         data={"score": str(self._score()), "comment": comment})
+        self.answered["email" if answer.status_code == 200 else "unmatched"] += 1
+
+    @property
+    def responses(self) -> int:
+        """Answers the collector recorded."""
+        return self.answered["sms"] + self.answered["email"]
+
+
+async def pace(rate: float) -> None:
+    """Wait between two demo events (the demo's own pacing, not synchronization)."""
+    await asyncio.sleep(1.0 / rate)

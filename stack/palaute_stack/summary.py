@@ -1,0 +1,66 @@
+"""A live tally of the pipeline, read from the topics themselves."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+from palaute_schemas import (
+    AGGREGATE_PUBLISHED,
+    CONTACT_CLOSED,
+    INVITATION_SENT,
+    SURVEY_REQUESTED,
+    SURVEY_SUPPRESSED,
+)
+from palaute_stack.topic_reader import read_records
+
+
+@dataclass
+class PipelineTally:
+    """Counts of what crossed each topic."""
+
+    events_in: int = 0
+    dead_lettered: int = 0
+    requested: int = 0
+    suppressed: Counter[str] = field(default_factory=Counter)
+    invitations: Counter[str] = field(default_factory=Counter)
+    aggregates: int = 0
+    responses_published: dict[str, int] = field(default_factory=dict)  # cell → latest count
+
+    def count(self, topic: str, value: bytes) -> None:
+        """Take one record into the tally."""
+        if topic == CONTACT_CLOSED.name:
+            self.events_in += 1
+        elif topic == CONTACT_CLOSED.dead_letter:
+            self.dead_lettered += 1
+        elif topic == SURVEY_REQUESTED.name:
+            self.requested += 1
+        elif topic == SURVEY_SUPPRESSED.name:
+            self.suppressed[json.loads(value)["reason"]] += 1
+        elif topic == INVITATION_SENT.name:
+            self.invitations[json.loads(value)["channel"]] += 1
+        elif topic == AGGREGATE_PUBLISHED.name:
+            cell = json.loads(value)
+            self.aggregates += 1
+            self.responses_published[f"{cell['day']}|{cell['contact_channel']}"] = (
+                cell["responses"])
+
+    def render(self, responses_recorded: int) -> str:
+        """One human-readable line."""
+        suppressed = ", ".join(f"{reason} {n}" for reason, n in sorted(self.suppressed.items()))
+        invitations = ", ".join(f"{ch} {n}" for ch, n in sorted(self.invitations.items()))
+        return (f"events in {self.events_in} | dead-lettered {self.dead_lettered} | "
+                f"suppressed {sum(self.suppressed.values())} ({suppressed or '-'}) | "
+                f"invitations {sum(self.invitations.values())} ({invitations or '-'}) | "
+                f"responses {responses_recorded} | aggregates published {self.aggregates} "
+                f"({sum(self.responses_published.values())} responses in "
+                f"{len(self.responses_published)} cells)")
+
+
+async def follow(bootstrap: str, tally: PipelineTally) -> None:
+    """Keep the tally up to date until cancelled."""
+    topics = [CONTACT_CLOSED.name, CONTACT_CLOSED.dead_letter, SURVEY_REQUESTED.name,
+              SURVEY_SUPPRESSED.name, INVITATION_SENT.name, AGGREGATE_PUBLISHED.name]
+    async for record in read_records(bootstrap, topics):
+        tally.count(record.topic, record.value or b"")
