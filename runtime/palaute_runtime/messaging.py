@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from palaute_runtime.database import insert_ignoring_conflicts
+from palaute_runtime.service import run_when_woken
 from palaute_runtime.settings import CommonSettings
 from palaute_schemas import Message, Topic
 
@@ -55,7 +56,8 @@ class DeadLetters:
     async def send(self, message: KafkaMessage, *, reason: str, error: str) -> None:
         """Copy the raw message, with where it came from and why, to `<topic>.dlt`."""
         record = message.raw_message
-        topic, partition, offset = record.topic, record.partition, record.offset  # type: ignore[union-attr]
+        assert not isinstance(record, tuple), "dead letters are sent one message at a time"
+        topic, partition, offset = record.topic, record.partition, record.offset
         headers = {
             "palaute-dlt-reason": reason,
             "palaute-dlt-error": error[:2000],
@@ -64,10 +66,12 @@ class DeadLetters:
             "palaute-dlt-original-offset": str(offset),
         }
         await self._broker.publish(
-            message.body, topic=f"{topic}.dlt", key=record.key, headers=headers  # type: ignore[union-attr]
+            message.body,
+            topic=f"{topic}.dlt",
+            key=record.key,
+            headers=headers,
         )
-        log.warning("dead_lettered", topic=topic, partition=partition, offset=offset,
-                    reason=reason)
+        log.warning("dead_lettered", topic=topic, partition=partition, offset=offset, reason=reason)
 
 
 def consume(
@@ -97,10 +101,16 @@ def consume(
                 await effect(event)
             except Exception as exc:
                 if attempt == EFFECT_ATTEMPTS:
-                    log.error("effect_failed", topic=topic.name, event_id=str(event.event_id),
-                              error=type(exc).__name__)
+                    log.error(
+                        "effect_failed",
+                        topic=topic.name,
+                        event_id=str(event.event_id),
+                        error=type(exc).__name__,
+                    )
                     await _dead_letter_or_rewind(
-                        dead_letters, message, "effect_failed",
+                        dead_letters,
+                        message,
+                        "effect_failed",
                         "".join(traceback.format_exception_only(exc)).strip(),
                     )
                     return
@@ -178,8 +188,14 @@ class OutboxRelay:
     """Publishes outbox rows in order and deletes them once the broker has them."""
 
     def __init__(
-        self, engine: AsyncEngine, outbox: Outbox, table: sa.Table, broker: KafkaBroker,
-        *, batch_size: int = 500, poll_seconds: float = 1.0,
+        self,
+        engine: AsyncEngine,
+        outbox: Outbox,
+        table: sa.Table,
+        broker: KafkaBroker,
+        *,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
     ) -> None:
         self._engine = engine
         self._outbox = outbox
@@ -191,15 +207,20 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch of waiting rows; returns how many were published."""
         async with self._engine.connect() as connection:
-            rows = (await connection.execute(
-                sa.select(self._table).order_by(self._table.c.id).limit(self._batch_size)
-            )).all()
+            rows = (
+                await connection.execute(
+                    sa.select(self._table).order_by(self._table.c.id).limit(self._batch_size)
+                )
+            ).all()
         if not rows:
             return 0
         pending: list[Any] = [
             await self._broker.publish(
-                row.payload.encode(), topic=row.topic, key=row.key.encode(),
-                headers={"content-type": "application/json"}, no_confirm=True,
+                row.payload.encode(),
+                topic=row.topic,
+                key=row.key.encode(),
+                headers={"content-type": "application/json"},
+                no_confirm=True,
             )
             for row in rows
         ]
@@ -213,17 +234,9 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until cancelled; wakes on a commit signal or every poll interval."""
-        while True:
-            self._outbox.written.clear()
-            try:
-                published = await self.publish_pending()
-            except Exception as exc:
-                log.warning("outbox_relay_failed", error=type(exc).__name__)
-                published = 0
-                await asyncio.sleep(self._poll_seconds)
-            if published == self._batch_size:
-                continue
-            try:
-                await asyncio.wait_for(self._outbox.written.wait(), self._poll_seconds)
-            except TimeoutError:
-                pass
+        await run_when_woken(
+            self.publish_pending,
+            self._outbox.written,
+            poll_seconds=self._poll_seconds,
+            name="outbox_relay",
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -33,8 +33,14 @@ class ServiceRuntime:
     """Starts a service's parts in dependency order and stops them in reverse."""
 
     def __init__(
-        self, name: str, *, engine: AsyncEngine, metadata: sa.MetaData, broker: KafkaBroker,
-        loops: list[Loop] | None = None, http: HttpServer | None = None,
+        self,
+        name: str,
+        *,
+        engine: AsyncEngine,
+        metadata: sa.MetaData,
+        broker: KafkaBroker,
+        loops: list[Loop] | None = None,
+        http: HttpServer | None = None,
         closers: list[Loop] | None = None,
     ) -> None:
         self.name = name
@@ -50,12 +56,13 @@ class ServiceRuntime:
         """Create missing tables, connect to Kafka, start loops and the HTTP server."""
         await create_schema(self.engine, self.metadata)
         await self.broker.start()
-        self._tasks = [asyncio.create_task(loop(), name=f"{self.name}:{loop.__qualname__}")
-                       for loop in self._loops]
+        self._tasks = [
+            asyncio.create_task(loop(), name=f"{self.name}:{loop.__qualname__}")
+            for loop in self._loops
+        ]
         if self.http is not None:
             await self.http.start()
-        log.info("service_started", service=self.name,
-                 http=self.http.url if self.http else None)
+        log.info("service_started", service=self.name, http=self.http.url if self.http else None)
 
     async def stop(self) -> None:
         """Stop taking work, finish what is in hand, release connections."""
@@ -71,6 +78,24 @@ class ServiceRuntime:
             await close()
         await self.engine.dispose()
         log.info("service_stopped", service=self.name)
+
+
+async def run_when_woken(
+    step: Callable[[], Awaitable[int]], wake: asyncio.Event, *, poll_seconds: float, name: str
+) -> None:
+    """Run `step` until cancelled: again at once while it finds work, else after a wake-up
+    or `poll_seconds`. A failing step is logged and retried after the poll interval."""
+    while True:
+        wake.clear()
+        try:
+            done = await step()
+        except Exception as exc:
+            log.error("loop_step_failed", loop=name, error=type(exc).__name__)
+            done = 0
+        if done:
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), poll_seconds)
 
 
 async def run_until_signalled(*services: Startable) -> None:

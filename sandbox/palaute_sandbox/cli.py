@@ -16,8 +16,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="palaute-sandbox",
         description="A stand-in processor partner: HTTP SMS API and SMTP server that record "
-                    "what they receive, and forward inbound SMS replies to the collector.",
-        epilog="Settings come from PALAUTE_* environment variables (see the README).")
+        "what they receive, and forward inbound SMS replies to the collector.",
+        epilog="Settings come from PALAUTE_* environment variables (see the README).",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="serve the SMS API and the SMTP server")
     parser.parse_args(argv)

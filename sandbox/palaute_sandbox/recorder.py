@@ -26,8 +26,12 @@ class Recorder:
             if key in self._by_key:
                 self.replays[channel] += 1
                 return self._by_key[key], True
-            message = {"id": f"{channel}-{uuid.uuid4()}", "idempotency_key": key,
-                       "received_at": datetime.now(UTC).isoformat(), **fields}
+            message = {
+                "id": f"{channel}-{uuid.uuid4()}",
+                "idempotency_key": key,
+                "received_at": datetime.now(UTC).isoformat(),
+                **fields,
+            }
             self._by_key[key] = message
             (self.sms if channel == "sms" else self.email).append(message)
             return message, False
@@ -35,5 +39,9 @@ class Recorder:
     def snapshot(self) -> dict[str, Any]:
         """Everything received so far, as JSON-ready data."""
         with self._lock:
-            return {"sms": list(self.sms), "email": list(self.email),
-                    "requests": dict(self.requests), "replays": dict(self.replays)}
+            return {
+                "sms": list(self.sms),
+                "email": list(self.email),
+                "requests": dict(self.requests),
+                "replays": dict(self.replays),
+            }

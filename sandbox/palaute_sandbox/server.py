@@ -29,17 +29,22 @@ class _SmtpHandler:
     def __init__(self, recorder: Recorder) -> None:
         self._recorder = recorder
 
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         body = parsed.get_body(preferencelist=("plain",))
         key = str(parsed.get("Message-ID") or f"<no-id-{id(envelope)}>")
-        self._recorder.record("email", key, {
-            "from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-            "subject": str(parsed.get("Subject", "")),
-            "text": body.get_content() if body is not None else "",
-            "headers": {name: str(value) for name, value in parsed.items()},
-        })
+        self._recorder.record(
+            "email",
+            key,
+            {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "subject": str(parsed.get("Subject", "")),
+                "text": body.get_content() if body is not None else "",
+                "headers": {name: str(value) for name, value in parsed.items()},
+            },
+        )
         return "250 Message accepted for delivery"
 
 
@@ -53,15 +58,21 @@ class PartnerSandbox:
         self._failure_status = 503
         self._client = httpx.AsyncClient(timeout=10)
         self.http = HttpServer(self._app(), settings.sandbox_host, settings.sandbox_http_port)
-        self._smtp = Controller(_SmtpHandler(self.recorder), hostname=settings.sandbox_host,
-                                port=settings.sandbox_smtp_port)
+        self._smtp = Controller(
+            _SmtpHandler(self.recorder),
+            hostname=settings.sandbox_host,
+            port=settings.sandbox_smtp_port,
+        )
 
     async def start(self) -> None:
         """Start the SMTP server (its own thread) and the HTTP server."""
         await asyncio.to_thread(self._smtp.start)
         await self.http.start()
-        log.info("sandbox_started", http=self.http.url,
-                 smtp=f"{self.settings.sandbox_host}:{self.settings.sandbox_smtp_port}")
+        log.info(
+            "sandbox_started",
+            http=self.http.url,
+            smtp=f"{self.settings.sandbox_host}:{self.settings.sandbox_smtp_port}",
+        )
 
     async def stop(self) -> None:
         """Stop both servers."""
@@ -71,13 +82,15 @@ class PartnerSandbox:
 
     def _app(self) -> Starlette:
         async def send_sms(request: Request) -> Response:
-            if not hmac.compare_digest(request.headers.get("Authorization", ""),
-                                       f"Bearer {self.settings.partner_api_key}"):
+            if not hmac.compare_digest(
+                request.headers.get("Authorization", ""), f"Bearer {self.settings.partner_api_key}"
+            ):
                 return JSONResponse({"error": "missing or wrong API key"}, status_code=401)
             key = request.headers.get("Idempotency-Key")
             if not key:
-                return JSONResponse({"error": "the Idempotency-Key header is required"},
-                                    status_code=400)
+                return JSONResponse(
+                    {"error": "the Idempotency-Key header is required"}, status_code=400
+                )
             try:
                 body = await request.json()
                 fields = {name: body[name] for name in ("from", "to", "text")}
@@ -86,16 +99,22 @@ class PartnerSandbox:
             except (json.JSONDecodeError, KeyError, TypeError):
                 return JSONResponse(
                     {"error": 'expected JSON with non-empty strings "from", "to", "text"'},
-                    status_code=400)
+                    status_code=400,
+                )
             if self._failures_left > 0:
                 self._failures_left -= 1
-                return JSONResponse({"error": "injected failure"},
-                                    status_code=self._failure_status,
-                                    headers={"Retry-After": "1"})
+                return JSONResponse(
+                    {"error": "injected failure"},
+                    status_code=self._failure_status,
+                    headers={"Retry-After": "1"},
+                )
             extra = {name: value for name, value in body.items() if name not in fields}
             message, replayed = self.recorder.record("sms", key, {**fields, "extra": extra})
-            return JSONResponse({"id": message["id"], "status": "accepted"}, status_code=202,
-                                headers={"Idempotent-Replayed": str(replayed).lower()})
+            return JSONResponse(
+                {"id": message["id"], "status": "accepted"},
+                status_code=202,
+                headers={"Idempotent-Replayed": str(replayed).lower()},
+            )
 
         async def messages(_: Request) -> Response:
             return JSONResponse(self.recorder.snapshot())
@@ -105,17 +124,22 @@ class PartnerSandbox:
                 body = await request.json()
                 reply = {"from": str(body["from"]), "text": str(body["text"])}
             except (json.JSONDecodeError, KeyError, TypeError):
-                return JSONResponse({"error": 'expected JSON with "from" and "text"'},
-                                    status_code=400)
+                return JSONResponse(
+                    {"error": 'expected JSON with "from" and "text"'}, status_code=400
+                )
             try:
                 answer = await self._client.post(
-                    self.settings.collector_webhook_url, json=reply,
-                    headers={"Authorization": f"Bearer {self.settings.partner_webhook_secret}"})
+                    self.settings.collector_webhook_url,
+                    json=reply,
+                    headers={"Authorization": f"Bearer {self.settings.partner_webhook_secret}"},
+                )
             except httpx.HTTPError as exc:
-                return JSONResponse({"error": f"collector unreachable: {type(exc).__name__}"},
-                                    status_code=502)
-            return Response(answer.content, status_code=answer.status_code,
-                            media_type="application/json")
+                return JSONResponse(
+                    {"error": f"collector unreachable: {type(exc).__name__}"}, status_code=502
+                )
+            return Response(
+                answer.content, status_code=answer.status_code, media_type="application/json"
+            )
 
         async def faults(request: Request) -> Response:
             try:
@@ -123,18 +147,20 @@ class PartnerSandbox:
                 self._failures_left = int(body.get("fail_next", 0))
                 self._failure_status = int(body.get("status", 503))
             except (json.JSONDecodeError, TypeError, ValueError, AttributeError):
-                return JSONResponse({"error": 'expected JSON {"fail_next": N, "status": 503}'},
-                                    status_code=400)
-            return JSONResponse({"fail_next": self._failures_left,
-                                 "status": self._failure_status})
+                return JSONResponse(
+                    {"error": 'expected JSON {"fail_next": N, "status": 503}'}, status_code=400
+                )
+            return JSONResponse({"fail_next": self._failures_left, "status": self._failure_status})
 
         async def health(_: Request) -> Response:
             return JSONResponse({"status": "ok"})
 
-        return Starlette(routes=[
-            Route("/v1/sms", send_sms, methods=["POST"]),
-            Route("/sandbox/messages", messages),
-            Route("/sandbox/inbound-sms", inbound_sms, methods=["POST"]),
-            Route("/sandbox/faults", faults, methods=["POST"]),
-            Route("/health", health),
-        ])
+        return Starlette(
+            routes=[
+                Route("/v1/sms", send_sms, methods=["POST"]),
+                Route("/sandbox/messages", messages),
+                Route("/sandbox/inbound-sms", inbound_sms, methods=["POST"]),
+                Route("/sandbox/faults", faults, methods=["POST"]),
+                Route("/health", health),
+            ]
+        )

@@ -70,8 +70,16 @@ INVITATION_SENT = Topic("survey.invitation-sent.v1", InvitationSent, _invitation
 OPT_OUT_REQUESTED = Topic("consent.opt-out-requested.v1", OptOutRequested, _opt_out_key)
 AGGREGATE_PUBLISHED = Topic("survey.aggregate.v1", AggregatePublished, _cell_key)
 
-ALL_TOPICS: tuple[Topic[ContactClosed] | Topic[SurveyRequested] | Topic[SurveySuppressed]
-                  | Topic[InvitationSent] | Topic[OptOutRequested] | Topic[AggregatePublished], ...] = (
+AnyTopic = (
+    Topic[ContactClosed]
+    | Topic[SurveyRequested]
+    | Topic[SurveySuppressed]
+    | Topic[InvitationSent]
+    | Topic[OptOutRequested]
+    | Topic[AggregatePublished]
+)
+
+ALL_TOPICS: tuple[AnyTopic, ...] = (
     CONTACT_CLOSED,
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,

@@ -40,24 +40,41 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="palaute",
         description="Palaute on one machine: the local Kafka broker, consent, dispatcher, "
-                    "collector and the partner sandbox.",
-        epilog="Settings come from PALAUTE_* environment variables (see the README).")
+        "collector and the partner sandbox.",
+        epilog="Settings come from PALAUTE_* environment variables (see the README).",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("up", help="run the whole stack until Ctrl-C")
-    up.add_argument("--demo", action="store_true",
-                    help="publish realistic ContactClosed events and answer part of the surveys")
-    up.add_argument("--events", type=int, metavar="N",
-                    help="with --demo: stop after N events, once they have settled")
+    up.add_argument(
+        "--demo",
+        action="store_true",
+        help="publish realistic ContactClosed events and answer part of the surveys",
+    )
+    up.add_argument(
+        "--events",
+        type=int,
+        metavar="N",
+        help="with --demo: stop after N events, once they have settled",
+    )
     up.add_argument("--rate", type=float, default=20.0, help="demo events per second (20)")
     up.add_argument("--seed", type=int, default=None, help="demo random seed")
-    up.add_argument("--data-dir", type=Path, default=defaults.data_dir,
-                    help=f"SQLite files live here ({defaults.data_dir})")
-    up.add_argument("--broker", default=None, metavar="HOST:PORT",
-                    help="use this Kafka instead of starting the embedded local broker")
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=defaults.data_dir,
+        help=f"SQLite files live here ({defaults.data_dir})",
+    )
+    up.add_argument(
+        "--broker",
+        default=None,
+        metavar="HOST:PORT",
+        help="use this Kafka instead of starting the embedded local broker",
+    )
 
     publish = commands.add_parser(
-        "publish", help="publish one ContactClosed event from a JSON file ('-' for stdin)")
+        "publish", help="publish one ContactClosed event from a JSON file ('-' for stdin)"
+    )
     publish.add_argument("file")
     publish.add_argument("--bootstrap", default=defaults.kafka_bootstrap)
 
@@ -65,10 +82,17 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("topic", help="one of: " + ", ".join(name for name, _ in palaute_topics()))
     tail.add_argument("--bootstrap", default=defaults.kafka_bootstrap)
     tail.add_argument("--follow", action="store_true", help="keep printing new records")
-    tail.add_argument("--meta", action="store_true",
-                      help="wrap each value with topic, partition, offset, key and headers")
-    tail.add_argument("--idle-timeout", type=float, default=3.0,
-                      help="without --follow, stop after this many quiet seconds (3)")
+    tail.add_argument(
+        "--meta",
+        action="store_true",
+        help="wrap each value with topic, partition, offset, key and headers",
+    )
+    tail.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=3.0,
+        help="without --follow, stop after this many quiet seconds (3)",
+    )
     return parser
 
 
@@ -84,12 +108,14 @@ def main(argv: list[str] | None = None) -> None:
                 fail("--events goes with --demo.", 2)
             asyncio.run(_up(args))
         elif args.command == "publish":
-            asyncio.run(_publish(args, settings))
+            asyncio.run(_publish(args, _read_contact(args.file, settings)))
         else:
             asyncio.run(_tail(args))
     except KafkaError as exc:
-        fail(f"Kafka is not reachable or refused the request ({type(exc).__name__}); "
-             "is the stack running (palaute up)?")
+        fail(
+            f"Kafka is not reachable or refused the request ({type(exc).__name__}); "
+            "is the stack running (palaute up)?"
+        )
     except KeyboardInterrupt:
         pass
 
@@ -101,8 +127,11 @@ async def _up(args: argparse.Namespace) -> None:
     # The terminal shows addresses and the summary; the services' JSON log goes to a file.
     log_file = log_path.open("a", encoding="utf-8", buffering=1)
     configure_logging("json", settings.log_level, stream=log_file)
-    options = StackOptions(data_dir=args.data_dir, embedded_broker=args.broker is None,
-                           kafka_bootstrap=args.broker or EMBEDDED_BOOTSTRAP)
+    options = StackOptions(
+        data_dir=args.data_dir,
+        embedded_broker=args.broker is None,
+        kafka_bootstrap=args.broker or EMBEDDED_BOOTSTRAP,
+    )
     stack = LocalStack(options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -131,18 +160,24 @@ async def _demo(stack: LocalStack, args: argparse.Namespace, stop: asyncio.Event
     rng = random.Random(args.seed)
     customers = make_customers(rng, 400)
     opted_out = await register_opt_outs(stack, customers)
-    _say(f"demo: {len(customers)} customers, {opted_out} newly opted out; "
-         f"{args.rate:g} events/s" + (f", {args.events} events" if args.events else ""))
+    _say(
+        f"demo: {len(customers)} customers, {opted_out} newly opted out; "
+        f"{args.rate:g} events/s" + (f", {args.events} events" if args.events else "")
+    )
     crm = DemoCrm(stack.options.kafka_bootstrap, customers, rng)
     respondents = DemoRespondents(stack, rng)
     tally = PipelineTally()
     await crm.start()
-    background = [asyncio.create_task(follow(stack.options.kafka_bootstrap, tally)),
-                  asyncio.create_task(_answer_forever(respondents, stop))]
+    background = [
+        asyncio.create_task(follow(stack.options.kafka_bootstrap, tally)),
+        asyncio.create_task(_answer_forever(respondents, stop)),
+    ]
     try:
         last_print = 0.0
-        while not stop.is_set() and (args.events is None or sum(
-                crm.published[k] for k in ("good", "malformed")) < args.events):
+        while not stop.is_set() and (
+            args.events is None
+            or sum(crm.published[k] for k in ("good", "malformed")) < args.events
+        ):
             await crm.publish_one()
             if time.monotonic() - last_print > 2:
                 last_print = time.monotonic()
@@ -150,11 +185,17 @@ async def _demo(stack: LocalStack, args: argparse.Namespace, stop: asyncio.Event
             await pace(args.rate)
         if args.events is not None and not stop.is_set():
             settled = await _settle(crm, tally, respondents, stop)
-            _say("" if settled else "warning: the pipeline did not settle within "
-                 f"{SETTLE_SECONDS:g} s; figures may be incomplete")
+            _say(
+                ""
+                if settled
+                else "warning: the pipeline did not settle within "
+                f"{SETTLE_SECONDS:g} s; figures may be incomplete"
+            )
             _say(f"final: {tally.render(respondents.responses)}")
-            _say(f"published by the demo CRM: {dict(crm.published)}; "
-                 f"customers' answers: {dict(respondents.answered)}")
+            _say(
+                f"published by the demo CRM: {dict(crm.published)}; "
+                f"customers' answers: {dict(respondents.answered)}"
+            )
         else:
             await stop.wait()
     finally:
@@ -173,8 +214,9 @@ async def _answer_forever(respondents: DemoRespondents, stop: asyncio.Event) -> 
                 await asyncio.wait_for(stop.wait(), 0.3)
 
 
-async def _settle(crm: DemoCrm, tally: PipelineTally, respondents: DemoRespondents,
-                  stop: asyncio.Event) -> bool:
+async def _settle(
+    crm: DemoCrm, tally: PipelineTally, respondents: DemoRespondents, stop: asyncio.Event
+) -> bool:
     """Wait until every good event has a decision, every invitation was read by its customer
     and no dead letter is missing."""
     deadline = time.monotonic() + SETTLE_SECONDS
@@ -182,9 +224,13 @@ async def _settle(crm: DemoCrm, tally: PipelineTally, respondents: DemoResponden
     while time.monotonic() < deadline and not stop.is_set():
         decided = tally.requested + sum(tally.suppressed.values())
         sent = sum(tally.invitations.values())
-        if (decided >= crm.published["good"] and sent >= tally.requested
-                and tally.dead_lettered >= crm.published["malformed"]
-                and respondents.received >= sent and await respondents.answer_new() == 0):
+        if (
+            decided >= crm.published["good"]
+            and sent >= tally.requested
+            and tally.dead_lettered >= crm.published["malformed"]
+            and respondents.received >= sent
+            and await respondents.answer_new() == 0
+        ):
             return True
         if time.monotonic() - last_print > 2:
             last_print = time.monotonic()
@@ -194,38 +240,54 @@ async def _settle(crm: DemoCrm, tally: PipelineTally, respondents: DemoResponden
     return False
 
 
-async def _publish(args: argparse.Namespace, settings: CommonSettings) -> None:
+def _read_contact(file: str, settings: CommonSettings) -> ContactClosed:
     try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
     except OSError as exc:
-        fail(f"cannot read {args.file}: {exc.strerror}.")
+        fail(f"cannot read {file}: {exc.strerror}.")
     try:
-        contact = ContactClosed.model_validate_json(
-            text, context={"default_region": settings.default_region})
+        return ContactClosed.model_validate_json(
+            text, context={"default_region": settings.default_region}
+        )
     except ValidationError as exc:
         first = exc.errors(include_input=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "the file"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        fail(f"{args.file} is not a valid ContactClosed: {where}: {first['msg']}{more}.")
-    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, acks="all",
-                                request_timeout_ms=10000)
+        fail(f"{file} is not a valid ContactClosed: {where}: {first['msg']}{more}.")
+
+
+async def _publish(args: argparse.Namespace, contact: ContactClosed) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=args.bootstrap, acks="all", request_timeout_ms=10000
+    )
     await producer.start()
     try:
         metadata = await producer.send_and_wait(
-            CONTACT_CLOSED.name, contact.model_dump_json().encode(),
-            key=CONTACT_CLOSED.key(contact).encode())
+            CONTACT_CLOSED.name,
+            contact.model_dump_json().encode(),
+            key=CONTACT_CLOSED.key(contact).encode(),
+        )
     finally:
         await producer.stop()
-    print(json.dumps({"event_id": str(contact.event_id), "topic": metadata.topic,  # noqa: T201
-                      "partition": metadata.partition, "offset": metadata.offset}))
+    print(
+        json.dumps(
+            {
+                "event_id": str(contact.event_id),
+                "topic": metadata.topic,
+                "partition": metadata.partition,
+                "offset": metadata.offset,
+            }
+        )
+    )
 
 
 async def _tail(args: argparse.Namespace) -> None:
     known = {name for name, _ in palaute_topics()}
     if args.topic not in known:
         fail(f"unknown topic {args.topic!r}; known topics: {', '.join(sorted(known))}.", 2)
-    records = read_records(args.bootstrap, [args.topic],
-                           idle_timeout=None if args.follow else args.idle_timeout)
+    records = read_records(
+        args.bootstrap, [args.topic], idle_timeout=None if args.follow else args.idle_timeout
+    )
     async for record in records:
         sys.stdout.write(as_json_line(record, with_meta=args.meta) + "\n")
         sys.stdout.flush()

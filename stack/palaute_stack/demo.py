@@ -20,12 +20,24 @@ from palaute_schemas import CONTACT_CLOSED, ContactChannel, ContactClosed, Langu
 from palaute_stack.stack import LocalStack
 
 CONTACT_CHANNELS: tuple[ContactChannel, ...] = (
-    "phone", "email", "chat", "branch", "web_form", "social_media")
+    "phone",
+    "email",
+    "chat",
+    "branch",
+    "web_form",
+    "social_media",
+)
 UNITS = ("Helsinki", "Kotka", "Elimäki", "Online")
 # Weights of NPS scores 0-10: roughly 55 % promoters, 25 % passives, 20 % detractors.
 SCORE_WEIGHTS = (2, 1, 1, 2, 2, 5, 7, 10, 15, 25, 30)
-SMS_REPLIES = ("{score}", "{score} kiitos", "{score}/10", "{score}!", "{score}, ihan ok",
-               "{score} tack")
+SMS_REPLIES = (
+    "{score}",
+    "{score} kiitos",
+    "{score}/10",
+    "{score}!",
+    "{score}, ihan ok",
+    "{score} tack",
+)
 _LINK = re.compile(r"https?://\S+/s/[A-Za-z0-9_-]+")
 
 
@@ -47,13 +59,16 @@ def make_customers(rng: random.Random, count: int) -> list[DemoCustomer]:
     for n in range(count):
         language: Language = rng.choices(("fi", "sv", "en"), (60, 25, 15))[0]
         kind = rng.choices(("mobile", "landline", "email", "none"), (65, 10, 20, 5))[0]
-        phone = {"mobile": f"04{rng.choice('0456')}{rng.randrange(10**6, 10**7)}",
-                 "landline": f"093{rng.randrange(10**5, 10**6)}"}.get(kind)
+        phone = {
+            "mobile": f"04{rng.choice('0456')}{rng.randrange(10**6, 10**7)}",
+            "landline": f"093{rng.randrange(10**5, 10**6)}",
+        }.get(kind)
         if phone is not None and language == "sv" and rng.random() < 0.3:
-            phone = f"+46 70 {rng.randrange(100, 999)} {rng.randrange(10, 99)} {rng.randrange(10, 99)}"
+            phone = f"+46 70 {rng.randrange(100, 999)} {rng.randrange(1000, 9999)}"
         email = f"asiakas{n}@example.fi" if kind in ("landline", "email") else None
-        customers.append(DemoCustomer(f"C{n:05d}", language, phone, email,
-                                      opted_out=rng.random() < 0.08))
+        customers.append(
+            DemoCustomer(f"C{n:05d}", language, phone, email, opted_out=rng.random() < 0.08)
+        )
     return customers
 
 
@@ -64,9 +79,13 @@ async def register_opt_outs(stack: LocalStack, customers: list[DemoCustomer]) ->
         register = OptOutRegister(connection)
         for customer in customers:
             if customer.opted_out:
-                added += await register.add("customer_id", customer.customer_id,
-                                            source="customer_service",
-                                            reason="demo: asked for no surveys", actor="demo")
+                added += await register.add(
+                    "customer_id",
+                    customer.customer_id,
+                    source="customer_service",
+                    reason="demo: asked for no surveys",
+                    actor="demo",
+                )
     return added
 
 
@@ -90,11 +109,16 @@ class DemoCrm:
     def _contact(self) -> ContactClosed:
         customer = self._rng.choice(self._customers)
         return ContactClosed(
-            contact_id=f"K-{uuid.uuid4().hex[:12]}", customer_id=customer.customer_id,
-            contact_channel=self._rng.choice(CONTACT_CHANNELS), language=customer.language,
+            contact_id=f"K-{uuid.uuid4().hex[:12]}",
+            customer_id=customer.customer_id,
+            contact_channel=self._rng.choice(CONTACT_CHANNELS),
+            language=customer.language,
             unit=self._rng.choice(UNITS),
             closed_at=datetime.now(UTC) - timedelta(seconds=self._rng.randrange(60, 600)),
-            phone=customer.phone, email=customer.email, anonymous=self._rng.random() < 0.2)
+            phone=customer.phone,
+            email=customer.email,
+            anonymous=self._rng.random() < 0.2,
+        )
 
     async def publish_one(self) -> None:
         """Publish one event; about 5 % are sent twice, 3 % are malformed."""
@@ -104,8 +128,9 @@ class DemoCrm:
         if roll < 0.03:
             body = json.loads(contact.model_dump_json())
             body["phone"] = self._rng.choice(("12345", "not a number", "+358 1"))
-            await self._producer.send_and_wait(CONTACT_CLOSED.name, json.dumps(body).encode(),
-                                               key=key)
+            await self._producer.send_and_wait(
+                CONTACT_CLOSED.name, json.dumps(body).encode(), key=key
+            )
             self.published["malformed"] += 1
             return
         payload = contact.model_dump_json().encode()
@@ -119,8 +144,13 @@ class DemoCrm:
 class DemoRespondents:
     """Customers who read what the partner delivered and answer part of it."""
 
-    def __init__(self, stack: LocalStack, rng: random.Random, answer_rate: float = 0.6,
-                 reading_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        stack: LocalStack,
+        rng: random.Random,
+        answer_rate: float = 0.6,
+        reading_seconds: float = 2.0,
+    ) -> None:
         self._stack = stack
         self._reading = timedelta(seconds=reading_seconds)
         self._rng = rng
@@ -139,8 +169,11 @@ class DemoRespondents:
         received = (await self._client.get(f"{self._stack.sandbox_url}/sandbox/messages")).json()
         read_by = (datetime.now(UTC) - self._reading).isoformat()
         # People take a moment to read a message before answering it.
-        new = [m for m in received["sms"] + received["email"]
-               if m["id"] not in self._seen and m["received_at"] <= read_by]
+        new = [
+            m
+            for m in received["sms"] + received["email"]
+            if m["id"] not in self._seen and m["received_at"] <= read_by
+        ]
         for message in new:
             self._seen.add(message["id"])
             self.received += 1
@@ -157,13 +190,19 @@ class DemoRespondents:
         return self._rng.choices(range(11), SCORE_WEIGHTS)[0]
 
     async def _reply_sms(self, message: dict[str, Any]) -> None:
-        text = ("STOP" if self._rng.random() < 0.03
-                else self._rng.choice(SMS_REPLIES).format(score=self._score()))
-        answer = await self._client.post(f"{self._stack.sandbox_url}/sandbox/inbound-sms",
-                                         json={"from": message["to"], "text": text})
+        text = (
+            "STOP"
+            if self._rng.random() < 0.03
+            else self._rng.choice(SMS_REPLIES).format(score=self._score())
+        )
+        answer = await self._client.post(
+            f"{self._stack.sandbox_url}/sandbox/inbound-sms",
+            json={"from": message["to"], "text": text},
+        )
         status = answer.json().get("status")
-        self.answered["stop" if status == "opted_out" else
-                      "sms" if status == "recorded" else "unmatched"] += 1
+        self.answered[
+            "stop" if status == "opted_out" else "sms" if status == "recorded" else "unmatched"
+        ] += 1
 
     async def _answer_page(self, message: dict[str, Any]) -> None:
         link = _LINK.search(message["text"])
@@ -175,8 +214,9 @@ class DemoRespondents:
             self.answered["unmatched"] += 1
             return
         comment = self._rng.choice(("", "", "Nopea palvelu.", "Snabb service!", "Hard to reach."))
-        answer = await self._client.post(link.group(0),
-                                         data={"score": str(self._score()), "comment": comment})
+        answer = await self._client.post(
+            link.group(0), data={"score": str(self._score()), "comment": comment}
+        )
         self.answered["email" if answer.status_code == 200 else "unmatched"] += 1
 
     @property

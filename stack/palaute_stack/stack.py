@@ -47,12 +47,14 @@ class StackOptions:
         if self.embedded_broker and bootstrap.endswith(":0"):
             bootstrap = f"127.0.0.1:{free_port()}"
         return StackOptions(
-            data_dir=self.data_dir, embedded_broker=self.embedded_broker,
+            data_dir=self.data_dir,
+            embedded_broker=self.embedded_broker,
             kafka_bootstrap=bootstrap,
             collector_port=self.collector_port or free_port(),
             sandbox_http_port=self.sandbox_http_port or free_port(),
             sandbox_smtp_port=self.sandbox_smtp_port or free_port(),
-            database_urls=dict(self.database_urls))
+            database_urls=dict(self.database_urls),
+        )
 
 
 class LocalStack:
@@ -77,8 +79,11 @@ class LocalStack:
         for service, url in opts.database_urls.items():
             shared[f"{service}_database_url"] = url
         self.collector_url = collector_url
-        self.broker = LocalBroker(int(opts.kafka_bootstrap.rsplit(":", 1)[1])) \
-            if opts.embedded_broker else None
+        self.broker = (
+            LocalBroker(int(opts.kafka_bootstrap.rsplit(":", 1)[1]))
+            if opts.embedded_broker
+            else None
+        )
         self.sandbox = PartnerSandbox(SandboxSettings(**shared))
         self.consent_runtime, self.consent = build_consent(ConsentSettings(**shared))
         self.dispatcher_runtime, self.dispatcher = build_dispatcher(DispatcherSettings(**shared))
@@ -97,7 +102,8 @@ class LocalStack:
             if self.broker is not None:
                 await self.broker.start()
             await create_topics(self.options.kafka_bootstrap, palaute_topics())
-            for part in (self.sandbox, *self.services):
+            parts: list[Startable] = [self.sandbox, *self.services]
+            for part in parts:
                 await part.start()
                 self._started.append(part)
         except BaseException:
@@ -123,5 +129,4 @@ class LocalStack:
         }
 
 
-__all__ = ["CollectorService", "ConsentService", "DispatcherService", "LocalStack",
-           "StackOptions"]
+__all__ = ["CollectorService", "ConsentService", "DispatcherService", "LocalStack", "StackOptions"]

@@ -43,24 +43,31 @@ class PipelineTally:
         elif topic == AGGREGATE_PUBLISHED.name:
             cell = json.loads(value)
             self.aggregates += 1
-            self.responses_published[f"{cell['day']}|{cell['contact_channel']}"] = (
-                cell["responses"])
+            self.responses_published[f"{cell['day']}|{cell['contact_channel']}"] = cell["responses"]
 
     def render(self, responses_recorded: int) -> str:
         """One human-readable line."""
         suppressed = ", ".join(f"{reason} {n}" for reason, n in sorted(self.suppressed.items()))
         invitations = ", ".join(f"{ch} {n}" for ch, n in sorted(self.invitations.items()))
-        return (f"events in {self.events_in} | dead-lettered {self.dead_lettered} | "
-                f"suppressed {sum(self.suppressed.values())} ({suppressed or '-'}) | "
-                f"invitations {sum(self.invitations.values())} ({invitations or '-'}) | "
-                f"responses {responses_recorded} | aggregates published {self.aggregates} "
-                f"({sum(self.responses_published.values())} responses in "
-                f"{len(self.responses_published)} cells)")
+        return (
+            f"events in {self.events_in} | dead-lettered {self.dead_lettered} | "
+            f"suppressed {sum(self.suppressed.values())} ({suppressed or '-'}) | "
+            f"invitations {sum(self.invitations.values())} ({invitations or '-'}) | "
+            f"responses {responses_recorded} | aggregates published {self.aggregates} "
+            f"({sum(self.responses_published.values())} responses in "
+            f"{len(self.responses_published)} cells)"
+        )
 
 
 async def follow(bootstrap: str, tally: PipelineTally) -> None:
     """Keep the tally up to date until cancelled."""
-    topics = [CONTACT_CLOSED.name, CONTACT_CLOSED.dead_letter, SURVEY_REQUESTED.name,
-              SURVEY_SUPPRESSED.name, INVITATION_SENT.name, AGGREGATE_PUBLISHED.name]
+    topics = [
+        CONTACT_CLOSED.name,
+        CONTACT_CLOSED.dead_letter,
+        SURVEY_REQUESTED.name,
+        SURVEY_SUPPRESSED.name,
+        INVITATION_SENT.name,
+        AGGREGATE_PUBLISHED.name,
+    ]
     async for record in read_records(bootstrap, topics):
         tally.count(record.topic, record.value or b"")

@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="palaute-collector",
         description="The collector: survey page, SMS replies, responses and aggregates.",
-        epilog="Settings come from PALAUTE_* environment variables (see the README).")
+        epilog="Settings come from PALAUTE_* environment variables (see the README).",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="serve the survey page and publish aggregates")
     parser.parse_args(argv)

@@ -11,8 +11,9 @@ Category = Literal["promoter", "passive", "detractor"]
 # STOP words in Finnish, Swedish and English, as a whole reply.
 _STOP = re.compile(r"(?i)^\s*(stop|stopp|lopeta|seis|peru|sluta|avsluta|unsubscribe)\s*[.!]*\s*$")
 # "9", "9 kiitos", "9/10", "9 / 10", "10!", " 7, ok": a leading score 0-10, then anything.
-_SCORE = re.compile(r"^\s*(10|[0-9])(?:\s*/\s*10)?(?![0-9])(?:[\s,.!:;)-]+(?P<comment>.*))?\s*$",
-                    re.DOTALL)
+_SCORE = re.compile(
+    r"^\s*(10|[0-9])(?:\s*/\s*10)?(?![0-9])(?:[\s,.!:;)-]+(?P<comment>.*))?\s*$", re.DOTALL
+)
 
 
 @dataclass(frozen=True)

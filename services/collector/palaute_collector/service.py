@@ -11,8 +11,14 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from palaute_collector.scores import Score, Stop, category, may_publish, net_promoter_score
-from palaute_collector.scores import parse_sms_reply
+from palaute_collector.scores import (
+    Score,
+    Stop,
+    category,
+    may_publish,
+    net_promoter_score,
+    parse_sms_reply,
+)
 from palaute_collector.settings import CollectorSettings
 from palaute_collector.tables import (
     aggregate_cells,
@@ -66,26 +72,39 @@ class CollectorService:
         async with self.engine.begin() as connection:
             if not await self._inbox.first_delivery(connection, sent.event_id):
                 return
-            await connection.execute(invitations.insert().values(
-                id=sent.invitation_id, channel=sent.channel, language=sent.language,
-                contact_channel=sent.contact_channel, unit=sent.unit,
-                contact_day=sent.contact_day, anonymous=sent.anonymous,
-                customer_id=None if sent.anonymous else sent.customer_id,
-                recipient_ref=sent.recipient_ref, sent_at=sent.occurred_at,
-                expires_at=sent.expires_at))
+            await connection.execute(
+                invitations.insert().values(
+                    id=sent.invitation_id,
+                    channel=sent.channel,
+                    language=sent.language,
+                    contact_channel=sent.contact_channel,
+                    unit=sent.unit,
+                    contact_day=sent.contact_day,
+                    anonymous=sent.anonymous,
+                    customer_id=None if sent.anonymous else sent.customer_id,
+                    recipient_ref=sent.recipient_ref,
+                    sent_at=sent.occurred_at,
+                    expires_at=sent.expires_at,
+                )
+            )
             for token_hash in sent.token_hashes:
-                await connection.execute(invitation_tokens.insert().values(
-                    token_hash=token_hash, invitation_id=sent.invitation_id))
-        log.info("invitation_recorded", invitation_id=str(sent.invitation_id),
-                 channel=sent.channel)
+                await connection.execute(
+                    invitation_tokens.insert().values(
+                        token_hash=token_hash, invitation_id=sent.invitation_id
+                    )
+                )
+        log.info("invitation_recorded", invitation_id=str(sent.invitation_id), channel=sent.channel)
 
     async def survey_for_token(self, token_hash: str) -> OpenSurvey | None:
         """The invitation behind a token, and whether it can still be answered."""
         async with self.engine.connect() as connection:
-            row = (await connection.execute(
-                sa.select(invitations).join(
-                    invitation_tokens, invitation_tokens.c.invitation_id == invitations.c.id)
-                .where(invitation_tokens.c.token_hash == token_hash))).first()
+            row = (
+                await connection.execute(
+                    sa.select(invitations)
+                    .join(invitation_tokens, invitation_tokens.c.invitation_id == invitations.c.id)
+                    .where(invitation_tokens.c.token_hash == token_hash)
+                )
+            ).first()
         if row is None:
             return None
         state: TokenState = "open"
@@ -100,36 +119,57 @@ class CollectorService:
         async with self.engine.begin() as connection:
             claimed = await connection.execute(
                 invitations.update()
-                .where(invitations.c.id == invitation_id, invitations.c.answered.is_(False),
-                       invitations.c.expires_at > datetime.now(UTC))
-                .values(answered=True))
+                .where(
+                    invitations.c.id == invitation_id,
+                    invitations.c.answered.is_(False),
+                    invitations.c.expires_at > datetime.now(UTC),
+                )
+                .values(answered=True)
+            )
             if claimed.rowcount != 1:
                 return False
-            invitation = (await connection.execute(
-                sa.select(invitations).where(invitations.c.id == invitation_id))).one()
-            await connection.execute(responses.insert().values(
-                id=uuid.uuid4(), score=score, comment=comment,
-                survey_channel=invitation.channel, language=invitation.language,
-                contact_channel=invitation.contact_channel, unit=invitation.unit,
-                day=invitation.contact_day, anonymous=invitation.anonymous,
-                invitation_id=None if invitation.anonymous else invitation.id,
-                customer_id=None if invitation.anonymous else invitation.customer_id,
-                answered_at=None if invitation.anonymous else datetime.now(UTC)))
-            await self._count(connection, invitation.contact_day, invitation.contact_channel,
-                              score)
+            invitation = (
+                await connection.execute(
+                    sa.select(invitations).where(invitations.c.id == invitation_id)
+                )
+            ).one()
+            await connection.execute(
+                responses.insert().values(
+                    id=uuid.uuid4(),
+                    score=score,
+                    comment=comment,
+                    survey_channel=invitation.channel,
+                    language=invitation.language,
+                    contact_channel=invitation.contact_channel,
+                    unit=invitation.unit,
+                    day=invitation.contact_day,
+                    anonymous=invitation.anonymous,
+                    invitation_id=None if invitation.anonymous else invitation.id,
+                    customer_id=None if invitation.anonymous else invitation.customer_id,
+                    answered_at=None if invitation.anonymous else datetime.now(UTC),
+                )
+            )
+            await self._count(connection, invitation.contact_day, invitation.contact_channel, score)
         self.outbox.committed()
-        log.info("response_recorded", survey_channel=invitation.channel,
-                 anonymous=invitation.anonymous)
+        log.info(
+            "response_recorded", survey_channel=invitation.channel, anonymous=invitation.anonymous
+        )
         return True
 
-    async def answer_sms(self, sender: str, text: str) -> Literal[
-            "recorded", "opted_out", "unreadable", "no_open_invitation"]:
+    async def answer_sms(
+        self, sender: str, text: str
+    ) -> Literal["recorded", "opted_out", "unreadable", "no_open_invitation"]:
         """Handle one inbound SMS: a score for the sender's open invitation, or a STOP."""
         reply = parse_sms_reply(text)
         if isinstance(reply, Stop):
             async with self.engine.begin() as connection:
-                await self.outbox.add(connection, OPT_OUT_REQUESTED, OptOutRequested(
-                    source="sms_stop", phone=sender, reason="STOP reply to a survey SMS"))
+                await self.outbox.add(
+                    connection,
+                    OPT_OUT_REQUESTED,
+                    OptOutRequested(
+                        source="sms_stop", phone=sender, reason="STOP reply to a survey SMS"
+                    ),
+                )
             self.outbox.committed()
             log.info("sms_stop_received")
             return "opted_out"
@@ -140,40 +180,60 @@ class CollectorService:
         async with self.engine.connect() as connection:
             invitation_id = await connection.scalar(
                 sa.select(invitations.c.id)
-                .where(invitations.c.recipient_ref == ref, invitations.c.answered.is_(False),
-                       invitations.c.expires_at > datetime.now(UTC))
-                .order_by(invitations.c.sent_at.desc()).limit(1))
-        if invitation_id is None or not await self.answer(invitation_id, reply.value,
-                                                          reply.comment):
+                .where(
+                    invitations.c.recipient_ref == ref,
+                    invitations.c.answered.is_(False),
+                    invitations.c.expires_at > datetime.now(UTC),
+                )
+                .order_by(invitations.c.sent_at.desc())
+                .limit(1)
+            )
+        if invitation_id is None or not await self.answer(
+            invitation_id, reply.value, reply.comment
+        ):
             log.info("sms_reply_unmatched")
             return "no_open_invitation"
         return "recorded"
 
-    async def _count(self, connection: AsyncConnection, day: date, contact_channel: str,
-                     score: int) -> None:
+    async def _count(
+        self, connection: AsyncConnection, day: date, contact_channel: str, score: int
+    ) -> None:
         kind = category(score)
-        ones = {"responses": 1, "promoters": int(kind == "promoter"),
-                "passives": int(kind == "passive"), "detractors": int(kind == "detractor")}
+        ones = {
+            "responses": 1,
+            "promoters": int(kind == "promoter"),
+            "passives": int(kind == "passive"),
+            "detractors": int(kind == "detractor"),
+        }
         cells = aggregate_cells.c
         statement = upsert(connection, aggregate_cells).values(
-            day=day, contact_channel=contact_channel, published_responses=0, **ones)
-        statement = statement.on_conflict_do_update(
+            day=day, contact_channel=contact_channel, published_responses=0, **ones
+        )
+        counted = statement.on_conflict_do_update(
             index_elements=[cells.day, cells.contact_channel],
             set_={name: getattr(cells, name) + value for name, value in ones.items()},
         ).returning(*aggregate_cells.c)
-        cell = (await connection.execute(statement)).one()
-        if not may_publish(cell.responses, cell.published_responses,
-                           self.settings.min_group_size):
+        cell = (await connection.execute(counted)).one()
+        if not may_publish(cell.responses, cell.published_responses, self.settings.min_group_size):
             return
         await connection.execute(
             aggregate_cells.update()
             .where(cells.day == day, cells.contact_channel == contact_channel)
-            .values(published_responses=cell.responses))
-        await self.outbox.add(connection, AGGREGATE_PUBLISHED, AggregatePublished(
-            day=day, contact_channel=cell.contact_channel, responses=cell.responses,
-            promoters=cell.promoters, passives=cell.passives, detractors=cell.detractors,
-            nps=net_promoter_score(cell.promoters, cell.detractors, cell.responses)))
-
+            .values(published_responses=cell.responses)
+        )
+        await self.outbox.add(
+            connection,
+            AGGREGATE_PUBLISHED,
+            AggregatePublished(
+                day=day,
+                contact_channel=cell.contact_channel,
+                responses=cell.responses,
+                promoters=cell.promoters,
+                passives=cell.passives,
+                detractors=cell.detractors,
+                nps=net_promoter_score(cell.promoters, cell.detractors, cell.responses),
+            ),
+        )
 
 
 def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService]:
@@ -183,10 +243,16 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
     engine = create_engine(settings.database_url)
     service = CollectorService(engine, settings)
     broker = create_broker(settings, client_id="palaute-collector")
-    consume(broker, INVITATION_SENT, group_id="palaute-collector", settings=settings,
-            effect=service.handle_invitation_sent)
+    consume(
+        broker,
+        INVITATION_SENT,
+        group_id="palaute-collector",
+        settings=settings,
+        effect=service.handle_invitation_sent,
+    )
     relay = OutboxRelay(engine, service.outbox, outbox, broker)
     http = HttpServer(create_app(service), settings.collector_host, settings.collector_port)
-    runtime = ServiceRuntime("collector", engine=engine, metadata=metadata, broker=broker,
-                             loops=[relay.run], http=http)
+    runtime = ServiceRuntime(
+        "collector", engine=engine, metadata=metadata, broker=broker, loops=[relay.run], http=http
+    )
     return runtime, service

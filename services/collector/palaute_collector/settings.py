@@ -13,7 +13,8 @@ class CollectorSettings(CommonSettings):
     collector_database_url: str | None = None
     collector_host: str = "127.0.0.1"
     collector_port: int = 18000
-    partner_webhook_secret: str = "sandbox-webhook-secret"
+    # A development default (S105 is right in general): production sets its own.
+    partner_webhook_secret: str = "sandbox-webhook-secret"  # noqa: S105
     min_group_size: int = Field(default=5, ge=2)
 
     @property

@@ -17,7 +17,7 @@ TEXTS: dict[Language, dict[str, str]] = {
         "answered": "Tähän kyselyyn on jo vastattu. Kiitos!",
         "expired": "Tämän kyselyn vastausaika on päättynyt. Kiitos kiinnostuksestasi!",
         "unknown": "Kyselylinkki ei ole voimassa.",
-        "choose": "Valitse arvosana 0–10.",
+        "choose": "Valitse arvosana 0-10.",
         "too_long": "Kommentti on liian pitkä (enintään 2000 merkkiä).",
     },
     "sv": {
@@ -32,7 +32,7 @@ TEXTS: dict[Language, dict[str, str]] = {
         "answered": "Den här enkäten är redan besvarad. Tack!",
         "expired": "Svarstiden för den här enkäten har gått ut. Tack för ditt intresse!",
         "unknown": "Enkätlänken är inte giltig.",
-        "choose": "Välj ett betyg 0–10.",
+        "choose": "Välj ett betyg 0-10.",
         "too_long": "Kommentaren är för lång (högst 2000 tecken).",
     },
     "en": {

@@ -20,8 +20,10 @@ from palaute_schemas import Language, parse_phone, token_hash
 log = structlog.get_logger("palaute.collector.web")
 
 MAX_COMMENT = 2000
-_pages = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                     autoescape=select_autoescape(["html"]))
+_pages = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
 _STATUS = {"answered": 409, "expired": 410, "unknown": 404}
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
@@ -32,8 +34,7 @@ _SECURITY_HEADERS = {
 
 
 def _page(language: Language, status: int = 200, **values: object) -> HTMLResponse:
-    html = _pages.get_template("survey.html").render(language=language, t=TEXTS[language],
-                                                      **values)
+    html = _pages.get_template("survey.html").render(language=language, t=TEXTS[language], **values)
     return HTMLResponse(html, status_code=status, headers=_SECURITY_HEADERS)
 
 
@@ -44,8 +45,9 @@ def create_app(service: CollectorService) -> Starlette:
         token = request.path_params["token"]
         survey = await service.survey_for_token(token_hash(token))
         if survey is None:
-            return _page("fi", 404, message=" / ".join(TEXTS[lang]["unknown"]
-                                                      for lang in ("fi", "sv", "en")))
+            return _page(
+                "fi", 404, message=" / ".join(TEXTS[lang]["unknown"] for lang in ("fi", "sv", "en"))
+            )
         t = TEXTS[survey.language]
         if survey.state != "open":
             return _page(survey.language, _STATUS[survey.state], message=t[survey.state])
@@ -58,8 +60,14 @@ def create_app(service: CollectorService) -> Starlette:
         comment = str(form.get("comment") or "").strip()
         if score is None or len(comment) > MAX_COMMENT:
             error = t["choose"] if score is None else t["too_long"]
-            return _page(survey.language, 400, action=action, selected=score,
-                         comment=comment[:MAX_COMMENT], error=error)
+            return _page(
+                survey.language,
+                400,
+                action=action,
+                selected=score,
+                comment=comment[:MAX_COMMENT],
+                error=error,
+            )
         if not await service.answer(survey.invitation_id, score, comment):
             return _page(survey.language, 409, message=t["answered"])
         return _page(survey.language, message=t["thanks"])
@@ -76,7 +84,8 @@ def create_app(service: CollectorService) -> Starlette:
         except (json.JSONDecodeError, KeyError, TypeError):
             return JSONResponse(
                 {"error": 'expected a JSON object with string fields "from" and "text"'},
-                status_code=400)
+                status_code=400,
+            )
         try:
             phone = parse_phone(sender, service.settings.default_region)
         except ValueError:
@@ -87,11 +96,13 @@ def create_app(service: CollectorService) -> Starlette:
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[
-        Route("/s/{token}", survey_page, methods=["GET", "POST"]),
-        Route("/partner/sms-inbound", inbound_sms, methods=["POST"]),
-        Route("/health", health),
-    ])
+    return Starlette(
+        routes=[
+            Route("/s/{token}", survey_page, methods=["GET", "POST"]),
+            Route("/partner/sms-inbound", inbound_sms, methods=["POST"]),
+            Route("/health", health),
+        ]
+    )
 
 
 def _score(raw: object) -> int | None:
@@ -99,4 +110,3 @@ def _score(raw: object) -> int | None:
         return None
     value = int(raw)
     return value if 0 <= value <= 10 else None
-

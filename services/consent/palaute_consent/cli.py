@@ -23,24 +23,33 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="palaute-consent",
         description="The consent service: opt-out register, survey rules, channel choice.",
-        epilog="Settings come from PALAUTE_* environment variables (see the README).")
+        epilog="Settings come from PALAUTE_* environment variables (see the README).",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="consume ContactClosed events and decide on surveys")
     optout = commands.add_parser("optout", help="keep the survey opt-out register")
     actions = optout.add_subparsers(dest="action", required=True)
-    for name, text in (("add", "forbid surveys to a customer, phone number or email"),
-                       ("remove", "lift an opt-out")):
+    for name, text in (
+        ("add", "forbid surveys to a customer, phone number or email"),
+        ("remove", "lift an opt-out"),
+    ):
         action = actions.add_parser(name, help=text)
         who = action.add_mutually_exclusive_group(required=True)
         who.add_argument("--customer-id")
-        who.add_argument("--phone", help="any common format; national numbers in the default region")
+        who.add_argument(
+            "--phone", help="any common format; national numbers in the default region"
+        )
         who.add_argument("--email")
         action.add_argument("--reason", default="", help="why (kept in the audit log)")
-        action.add_argument("--actor", default="privacy_officer",
-                            help="who makes the change (kept in the audit log)")
+        action.add_argument(
+            "--actor",
+            default="privacy_officer",
+            help="who makes the change (kept in the audit log)",
+        )
         if name == "add":
-            action.add_argument("--source", default="privacy_officer",
-                                choices=get_args(OptOutSource))
+            action.add_argument(
+                "--source", default="privacy_officer", choices=get_args(OptOutSource)
+            )
     actions.add_parser("list", help="print the register as JSON lines")
     actions.add_parser("audit", help="print the register's audit log as JSON lines")
     return parser
@@ -81,17 +90,27 @@ def main(argv: list[str] | None = None) -> None:
     async def act(register: OptOutRegister) -> None:
         if args.action == "list":
             for entry in await register.entries():
-                sys.stdout.write(json.dumps({
-                    "id": entry.id, "kind": entry.kind, "value": entry.value,
-                    "source": entry.source, "reason": entry.reason,
-                    "created_at": entry.created_at.isoformat()}) + "\n")
+                sys.stdout.write(
+                    json.dumps(
+                        {
+                            "id": entry.id,
+                            "kind": entry.kind,
+                            "value": entry.value,
+                            "source": entry.source,
+                            "reason": entry.reason,
+                            "created_at": entry.created_at.isoformat(),
+                        }
+                    )
+                    + "\n"
+                )
         elif args.action == "audit":
             for row in await register.audit_trail():
                 sys.stdout.write(json.dumps(row) + "\n")
         elif args.action == "add":
             kind, value = _identifier(args, settings)
-            added = await register.add(kind, value, source=args.source, reason=args.reason,
-                                       actor=args.actor)
+            added = await register.add(
+                kind, value, source=args.source, reason=args.reason, actor=args.actor
+            )
             sys.stdout.write(("added" if added else "already registered") + f": {kind}\n")
         else:
             kind, value = _identifier(args, settings)
@@ -100,4 +119,3 @@ def main(argv: list[str] | None = None) -> None:
             sys.stdout.write(f"removed: {kind}\n")
 
     asyncio.run(_with_register(settings, act))
-

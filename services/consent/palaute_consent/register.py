@@ -51,56 +51,92 @@ class OptOutRegister:
         if existing is not None:
             return False
         now = datetime.now(UTC)
-        await self._connection.execute(opt_outs.insert().values(
-            kind=kind, value=key, source=source, reason=reason, created_at=now))
+        await self._connection.execute(
+            opt_outs.insert().values(
+                kind=kind, value=key, source=source, reason=reason, created_at=now
+            )
+        )
         await self._audit("add", kind, key, source=source, reason=reason, actor=actor, at=now)
         return True
 
     async def remove(self, kind: EntryKind, value: str, *, reason: str, actor: str) -> bool:
         """Remove an entry; False when there was none."""
         key = register_key(kind, value)
-        row = (await self._connection.execute(
-            sa.select(opt_outs).where(opt_outs.c.kind == kind, opt_outs.c.value == key)
-        )).first()
+        row = (
+            await self._connection.execute(
+                sa.select(opt_outs).where(opt_outs.c.kind == kind, opt_outs.c.value == key)
+            )
+        ).first()
         if row is None:
             return False
         await self._connection.execute(opt_outs.delete().where(opt_outs.c.id == row.id))
-        await self._audit("remove", kind, key, source=row.source, reason=reason, actor=actor,
-                          at=datetime.now(UTC))
+        await self._audit(
+            "remove", kind, key, source=row.source, reason=reason, actor=actor, at=datetime.now(UTC)
+        )
         return True
 
     async def entries(self) -> list[OptOut]:
         """All entries, oldest first."""
         rows = await self._connection.execute(sa.select(opt_outs).order_by(opt_outs.c.id))
-        return [OptOut(r.id, r.kind, r.value, r.source, r.reason, as_utc(r.created_at))
-                for r in rows]
+        return [
+            OptOut(r.id, r.kind, r.value, r.source, r.reason, as_utc(r.created_at)) for r in rows
+        ]
 
     async def forbids(
         self, *, customer_id: str | None, phone: str | None, email: str | None
     ) -> bool:
         """True when any of the identifiers is in the register."""
-        wanted = [(kind, register_key(kind, value))
-                  for kind, value in (("customer_id", customer_id), ("phone", phone),
-                                      ("email", email))
-                  if value is not None]
+        given: tuple[tuple[EntryKind, str | None], ...] = (
+            ("customer_id", customer_id),
+            ("phone", phone),
+            ("email", email),
+        )
+        wanted = [(kind, register_key(kind, value)) for kind, value in given if value is not None]
         if not wanted:
             return False
-        condition = sa.or_(*(sa.and_(opt_outs.c.kind == kind, opt_outs.c.value == value)
-                             for kind, value in wanted))
+        condition = sa.or_(
+            *(sa.and_(opt_outs.c.kind == kind, opt_outs.c.value == value) for kind, value in wanted)
+        )
         found = await self._connection.scalar(sa.select(opt_outs.c.id).where(condition).limit(1))
         return found is not None
 
     async def audit_trail(self) -> list[dict[str, str]]:
         """The audit log, oldest first."""
         rows = await self._connection.execute(
-            sa.select(register_audit).order_by(register_audit.c.id))
-        return [{"at": as_utc(r.at).isoformat(), "actor": r.actor, "action": r.action,
-                 "kind": r.kind, "value": r.value, "source": r.source, "reason": r.reason}
-                for r in rows]
+            sa.select(register_audit).order_by(register_audit.c.id)
+        )
+        return [
+            {
+                "at": as_utc(r.at).isoformat(),
+                "actor": r.actor,
+                "action": r.action,
+                "kind": r.kind,
+                "value": r.value,
+                "source": r.source,
+                "reason": r.reason,
+            }
+            for r in rows
+        ]
 
-    async def _audit(self, action: str, kind: str, value: str, *, source: str, reason: str,
-                     actor: str, at: datetime) -> None:
-        await self._connection.execute(register_audit.insert().values(
-            at=at, actor=actor, action=action, kind=kind, value=value, source=source,
-            reason=reason))
-
+    async def _audit(
+        self,
+        action: str,
+        kind: str,
+        value: str,
+        *,
+        source: str,
+        reason: str,
+        actor: str,
+        at: datetime,
+    ) -> None:
+        await self._connection.execute(
+            register_audit.insert().values(
+                at=at,
+                actor=actor,
+                action=action,
+                kind=kind,
+                value=value,
+                source=source,
+                reason=reason,
+            )
+        )

@@ -43,25 +43,34 @@ class ConsentService:
             if not await self._contacts_inbox.first_delivery(connection, contact.event_id):
                 log.info("contact_closed_redelivered", event_id=str(contact.event_id))
                 return
-            seen = await connection.scalar(sa.select(decisions.c.outcome).where(
-                decisions.c.contact_id == contact.contact_id))
+            seen = await connection.scalar(
+                sa.select(decisions.c.outcome).where(decisions.c.contact_id == contact.contact_id)
+            )
             if seen is not None:
                 log.info("contact_closed_duplicate", event_id=str(contact.event_id))
                 return
             opted_out = await OptOutRegister(connection).forbids(
-                customer_id=contact.customer_id, phone=contact.phone, email=contact.email)
+                customer_id=contact.customer_id, phone=contact.phone, email=contact.email
+            )
             decision = decide(contact, opted_out=opted_out)
             message = outcome_message(contact, decision)
             outcome = decision.channel if isinstance(decision, Survey) else decision.reason
-            await connection.execute(decisions.insert().values(
-                contact_id=contact.contact_id, outcome=outcome, decided_at=datetime.now(UTC)))
+            await connection.execute(
+                decisions.insert().values(
+                    contact_id=contact.contact_id, outcome=outcome, decided_at=datetime.now(UTC)
+                )
+            )
             if isinstance(message, SurveyRequested):
                 await self.outbox.add(connection, SURVEY_REQUESTED, message)
             else:
                 await self.outbox.add(connection, SURVEY_SUPPRESSED, message)
         self.outbox.committed()
-        log.info("contact_closed_handled", event_id=str(contact.event_id), outcome=outcome,
-                 anonymous=contact.anonymous)
+        log.info(
+            "contact_closed_handled",
+            event_id=str(contact.event_id),
+            outcome=outcome,
+            anonymous=contact.anonymous,
+        )
 
     async def handle_opt_out_requested(self, request: OptOutRequested) -> None:
         """Put every identifier of an opt-out request into the register."""
@@ -70,12 +79,19 @@ class ConsentService:
                 return
             register = OptOutRegister(connection)
             identifiers: list[tuple[EntryKind, str | None]] = [
-                ("customer_id", request.customer_id), ("phone", request.phone),
-                ("email", request.email)]
+                ("customer_id", request.customer_id),
+                ("phone", request.phone),
+                ("email", request.email),
+            ]
             for kind, value in identifiers:
                 if value is not None:
-                    await register.add(kind, value, source=request.source,
-                                       reason=request.reason, actor=request.source)
+                    await register.add(
+                        kind,
+                        value,
+                        source=request.source,
+                        reason=request.reason,
+                        actor=request.source,
+                    )
         log.info("opt_out_registered", event_id=str(request.event_id), source=request.source)
 
 
@@ -84,11 +100,22 @@ def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
     engine = create_engine(settings.database_url)
     service = ConsentService(engine)
     broker = create_broker(settings, client_id="palaute-consent")
-    consume(broker, CONTACT_CLOSED, group_id="palaute-consent", settings=settings,
-            effect=service.handle_contact_closed)
-    consume(broker, OPT_OUT_REQUESTED, group_id="palaute-consent", settings=settings,
-            effect=service.handle_opt_out_requested)
+    consume(
+        broker,
+        CONTACT_CLOSED,
+        group_id="palaute-consent",
+        settings=settings,
+        effect=service.handle_contact_closed,
+    )
+    consume(
+        broker,
+        OPT_OUT_REQUESTED,
+        group_id="palaute-consent",
+        settings=settings,
+        effect=service.handle_opt_out_requested,
+    )
     relay = OutboxRelay(engine, service.outbox, outbox, broker)
-    runtime = ServiceRuntime("consent", engine=engine, metadata=metadata, broker=broker,
-                             loops=[relay.run])
+    runtime = ServiceRuntime(
+        "consent", engine=engine, metadata=metadata, broker=broker, loops=[relay.run]
+    )
     return runtime, service

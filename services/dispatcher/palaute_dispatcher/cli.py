@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="palaute-dispatcher",
         description="The dispatcher: turns SurveyRequested into one delivered invitation.",
-        epilog="Settings come from PALAUTE_* environment variables (see the README).")
+        epilog="Settings come from PALAUTE_* environment variables (see the README).",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="consume SurveyRequested and deliver invitations")
     parser.parse_args(argv)

@@ -10,7 +10,9 @@ import re
 
 from palaute_dispatcher.templates import Invitation
 
-_LINK = re.compile(r"(?i)\b(?:https?://|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:fi|se|com|net|org|io|ly|me|co|eu|info|link|app)\b(?:/\S*)?")
+_LINK = re.compile(
+    r"(?i)\b(?:https?://|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:fi|se|com|net|org|io|ly|me|co|eu|info|link|app)\b(?:/\S*)?"
+)
 
 # Words that ask for, or lead to, a login or a secret, in Finnish, Swedish and English.
 _FORBIDDEN = re.compile(

@@ -43,8 +43,8 @@ class HttpSmsPartner:
 
     def __init__(self, base_url: str, api_key: str, sender: str, timeout: float = 10.0) -> None:
         self._client = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout,
-            headers={"Authorization": f"Bearer {api_key}"})
+            base_url=base_url, timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
+        )
         self._sender = sender
 
     async def send(self, message: Outgoing) -> str:
@@ -56,15 +56,17 @@ class HttpSmsPartner:
                 headers={"Idempotency-Key": message.idempotency_key},
             )
         except httpx.HTTPError as exc:
-            raise PartnerError(f"SMS API unreachable: {type(exc).__name__}",
-                               transient=True) from exc
+            raise PartnerError(
+                f"SMS API unreachable: {type(exc).__name__}", transient=True
+            ) from exc
         if response.status_code in (200, 201, 202):
             message_id: str = response.json()["id"]
             return message_id
         retry_after = _seconds(response.headers.get("Retry-After"))
         transient = response.status_code == 429 or response.status_code >= 500
-        raise PartnerError(f"SMS API answered {response.status_code}", transient=transient,
-                           retry_after=retry_after)
+        raise PartnerError(
+            f"SMS API answered {response.status_code}", transient=transient, retry_after=retry_after
+        )
 
     async def close(self) -> None:
         """Release the connection pool."""
@@ -90,14 +92,17 @@ class SmtpEmailPartner:
         email["Message-ID"] = message_id
         email.set_content(message.text)
         try:
-            await aiosmtplib.send(email, hostname=self._host, port=self._port,
-                                  timeout=self._timeout, start_tls=False)
+            await aiosmtplib.send(
+                email, hostname=self._host, port=self._port, timeout=self._timeout, start_tls=False
+            )
         except aiosmtplib.SMTPResponseException as exc:
-            raise PartnerError(f"SMTP relay answered {exc.code}",
-                               transient=400 <= exc.code < 500) from exc
+            raise PartnerError(
+                f"SMTP relay answered {exc.code}", transient=400 <= exc.code < 500
+            ) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise PartnerError(f"SMTP relay unreachable: {type(exc).__name__}",
-                               transient=True) from exc
+            raise PartnerError(
+                f"SMTP relay unreachable: {type(exc).__name__}", transient=True
+            ) from exc
         return message_id
 
     async def close(self) -> None:

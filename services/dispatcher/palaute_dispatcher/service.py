@@ -31,7 +31,7 @@ from palaute_dispatcher.templates import render, survey_url
 from palaute_dispatcher.tokens import issue_token
 from palaute_runtime.database import as_utc, create_engine
 from palaute_runtime.messaging import Inbox, Outbox, OutboxRelay, consume, create_broker
-from palaute_runtime.service import ServiceRuntime
+from palaute_runtime.service import ServiceRuntime, run_when_woken
 from palaute_schemas import INVITATION_SENT, SURVEY_REQUESTED, InvitationSent, SurveyRequested
 from palaute_schemas.identifiers import recipient_ref
 
@@ -60,14 +60,26 @@ class DispatcherService:
             if not await self._inbox.first_delivery(connection, request.event_id):
                 log.info("survey_requested_redelivered", event_id=str(request.event_id))
                 return
-            await connection.execute(invitations.insert().values(
-                id=uuid.uuid4(), request_event_id=request.event_id, channel=request.channel,
-                address=request.address, language=request.language,
-                contact_channel=request.contact_channel, unit=request.unit,
-                contact_day=request.contact_day, anonymous=request.anonymous,
-                customer_id=request.customer_id, status="pending", attempts=0,
-                next_attempt_at=now, token_hashes=[], created_at=now,
-                expires_at=now + timedelta(days=self.settings.invitation_valid_days)))
+            await connection.execute(
+                invitations.insert().values(
+                    id=uuid.uuid4(),
+                    request_event_id=request.event_id,
+                    channel=request.channel,
+                    address=request.address,
+                    language=request.language,
+                    contact_channel=request.contact_channel,
+                    unit=request.unit,
+                    contact_day=request.contact_day,
+                    anonymous=request.anonymous,
+                    customer_id=request.customer_id,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    token_hashes=[],
+                    created_at=now,
+                    expires_at=now + timedelta(days=self.settings.invitation_valid_days),
+                )
+            )
         self.due.set()
         log.info("invitation_pending", event_id=str(request.event_id), channel=request.channel)
 
@@ -75,10 +87,14 @@ class DispatcherService:
         """Try every pending invitation whose time has come; returns how many were tried."""
         now = datetime.now(UTC)
         async with self.engine.connect() as connection:
-            rows = (await connection.execute(
-                sa.select(invitations)
-                .where(invitations.c.status == "pending", invitations.c.next_attempt_at <= now)
-                .order_by(invitations.c.next_attempt_at).limit(limit))).all()
+            rows = (
+                await connection.execute(
+                    sa.select(invitations)
+                    .where(invitations.c.status == "pending", invitations.c.next_attempt_at <= now)
+                    .order_by(invitations.c.next_attempt_at)
+                    .limit(limit)
+                )
+            ).all()
         if not rows:
             return 0
         gate = asyncio.Semaphore(self.settings.delivery_concurrency)
@@ -93,7 +109,9 @@ class DispatcherService:
     async def _deliver(self, row: Row[tuple[object, ...]]) -> None:
         invitation = row._mapping
         token: str | None = None
-        claim = {"next_attempt_at": datetime.now(UTC) + timedelta(seconds=CLAIM_SECONDS)}
+        claim: dict[str, object] = {
+            "next_attempt_at": datetime.now(UTC) + timedelta(seconds=CLAIM_SECONDS)
+        }
         if invitation["channel"] == "email":
             token, token_hash = issue_token()
             claim["token_hashes"] = [*invitation["token_hashes"], token_hash]
@@ -102,20 +120,30 @@ class DispatcherService:
         async with self.engine.begin() as connection:
             claimed = await connection.execute(
                 invitations.update()
-                .where(invitations.c.id == invitation["id"], invitations.c.status == "pending",
-                       invitations.c.next_attempt_at == invitation["next_attempt_at"])
-                .values(**claim))
+                .where(
+                    invitations.c.id == invitation["id"],
+                    invitations.c.status == "pending",
+                    invitations.c.next_attempt_at == invitation["next_attempt_at"],
+                )
+                .values(**claim)
+            )
         if claimed.rowcount != 1:
             return
         origin = self.settings.survey_origin
         message = render(
-            invitation["channel"], invitation["language"],
+            invitation["channel"],
+            invitation["language"],
             organization=self.settings.organization_name,
             survey_url=survey_url(origin, token) if token else None,
-            valid_days=self.settings.invitation_valid_days)
+            valid_days=self.settings.invitation_valid_days,
+        )
         enforce(message, allow_links_to=origin if token else None)
-        outgoing = Outgoing(address=invitation["address"], subject=message.subject,
-                            text=message.text, idempotency_key=str(invitation["id"]))
+        outgoing = Outgoing(
+            address=invitation["address"],
+            subject=message.subject,
+            text=message.text,
+            idempotency_key=str(invitation["id"]),
+        )
         try:
             partner_id = await self.partners[invitation["channel"]].send(outgoing)
         except PartnerError as exc:
@@ -129,68 +157,90 @@ class DispatcherService:
         now = datetime.now(UTC)
         channel = invitation["channel"]
         sent = InvitationSent(
-            invitation_id=invitation["id"], channel=channel, language=invitation["language"],
-            contact_channel=invitation["contact_channel"], unit=invitation["unit"],
-            contact_day=invitation["contact_day"], anonymous=invitation["anonymous"],
+            invitation_id=invitation["id"],
+            channel=channel,
+            language=invitation["language"],
+            contact_channel=invitation["contact_channel"],
+            unit=invitation["unit"],
+            contact_day=invitation["contact_day"],
+            anonymous=invitation["anonymous"],
             customer_id=None if invitation["anonymous"] else invitation["customer_id"],
             token_hashes=list(token_hashes) if isinstance(token_hashes, list) else [],
-            recipient_ref=(recipient_ref(self.settings.recipient_pepper, invitation["address"])
-                           if channel == "sms" else None),
-            expires_at=as_utc(invitation["expires_at"]))
+            recipient_ref=(
+                recipient_ref(self.settings.recipient_pepper, invitation["address"])
+                if channel == "sms"
+                else None
+            ),
+            expires_at=as_utc(invitation["expires_at"]),
+        )
         async with self.engine.begin() as connection:
-            await connection.execute(invitations.update()
-                                     .where(invitations.c.id == invitation["id"])
-                                     .values(status="sent", sent_at=now,
-                                             partner_message_id=partner_id,
-                                             attempts=invitation["attempts"] + 1))
+            await connection.execute(
+                invitations.update()
+                .where(invitations.c.id == invitation["id"])
+                .values(
+                    status="sent",
+                    sent_at=now,
+                    partner_message_id=partner_id,
+                    attempts=invitation["attempts"] + 1,
+                )
+            )
             await self.outbox.add(connection, INVITATION_SENT, sent)
         self.outbox.committed()
         log.info("invitation_sent", invitation_id=str(invitation["id"]), channel=channel)
 
-    async def _record_failure(self, invitation_id: uuid.UUID, attempts: int,
-                              error: PartnerError) -> None:
+    async def _record_failure(
+        self, invitation_id: uuid.UUID, attempts: int, error: PartnerError
+    ) -> None:
         give_up = not error.transient or attempts >= self.settings.delivery_max_attempts
         # Exponential backoff with full jitter, capped at ten minutes; Retry-After wins.
-        delay = error.retry_after or random.uniform(0, min(600.0, 2.0 ** attempts))
+        delay = error.retry_after or random.uniform(0, min(600.0, 2.0**attempts))
         async with self.engine.begin() as connection:
-            await connection.execute(invitations.update()
-                                     .where(invitations.c.id == invitation_id)
-                                     .values(status="failed" if give_up else "pending",
-                                             attempts=attempts, last_error=str(error)[:500],
-                                             next_attempt_at=datetime.now(UTC)
-                                             + timedelta(seconds=delay)))
-        log.warning("invitation_not_delivered", invitation_id=str(invitation_id),
-                    attempts=attempts, error=str(error), gave_up=give_up)
+            await connection.execute(
+                invitations.update()
+                .where(invitations.c.id == invitation_id)
+                .values(
+                    status="failed" if give_up else "pending",
+                    attempts=attempts,
+                    last_error=str(error)[:500],
+                    next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
+                )
+            )
+        log.warning(
+            "invitation_not_delivered",
+            invitation_id=str(invitation_id),
+            attempts=attempts,
+            error=str(error),
+            gave_up=give_up,
+        )
 
     async def run_delivery(self, poll_seconds: float = 0.5) -> None:
         """Deliver until cancelled; wakes when a request arrives or every poll interval."""
-        while True:
-            self.due.clear()
-            try:
-                tried = await self.deliver_due()
-            except Exception as exc:
-                log.error("delivery_loop_failed", error=type(exc).__name__)
-                tried = 0
-            if tried:
-                continue
-            try:
-                await asyncio.wait_for(self.due.wait(), poll_seconds)
-            except TimeoutError:
-                pass
-
+        await run_when_woken(self.deliver_due, self.due, poll_seconds=poll_seconds, name="delivery")
 
 
 def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherService]:
     """Wire the dispatcher: database, partner adapters, consumer, delivery loop, relay."""
     engine = create_engine(settings.database_url)
     sms = HttpSmsPartner(settings.partner_sms_url, settings.partner_api_key, settings.sms_sender)
-    email = SmtpEmailPartner(settings.partner_smtp_host, settings.partner_smtp_port,
-                             settings.email_sender)
+    email = SmtpEmailPartner(
+        settings.partner_smtp_host, settings.partner_smtp_port, settings.email_sender
+    )
     service = DispatcherService(engine, settings, {"sms": sms, "email": email})
     broker = create_broker(settings, client_id="palaute-dispatcher")
-    consume(broker, SURVEY_REQUESTED, group_id="palaute-dispatcher", settings=settings,
-            effect=service.handle_survey_requested)
+    consume(
+        broker,
+        SURVEY_REQUESTED,
+        group_id="palaute-dispatcher",
+        settings=settings,
+        effect=service.handle_survey_requested,
+    )
     relay = OutboxRelay(engine, service.outbox, outbox, broker)
-    runtime = ServiceRuntime("dispatcher", engine=engine, metadata=metadata, broker=broker,
-                             loops=[relay.run, service.run_delivery], closers=[sms.close])
+    runtime = ServiceRuntime(
+        "dispatcher",
+        engine=engine,
+        metadata=metadata,
+        broker=broker,
+        loops=[relay.run, service.run_delivery],
+        closers=[sms.close],
+    )
     return runtime, service

@@ -16,17 +16,23 @@ class Invitation:
 
 
 _SMS: dict[Language, str] = {
-    "fi": ("Kiitos yhteydenotostasi! {organization} kysyy: kuinka todennäköisesti suosittelisit "
-           "meitä ystävällesi tai kollegallesi? Vastaa tähän viestiin numerolla 0-10 "
-           "(0 = en lainkaan, 10 = erittäin todennäköisesti). Vastaaminen on vapaaehtoista. "
-           "Jos et halua kyselyjä, vastaa STOP."),
-    "sv": ("Tack för att du kontaktade {organization}. Hur troligt är det att du skulle "
-           "rekommendera oss till en vän eller kollega? Svara på detta meddelande med en siffra "
-           "0-10 (0 = inte alls, 10 = mycket troligt). Det är frivilligt att svara. "
-           "Om du inte vill ha enkäter, svara STOPP."),
-    "en": ("Thank you for contacting {organization}. How likely are you to recommend us to a "
-           "friend or colleague? Reply to this message with a number 0-10 (0 = not at all, "
-           "10 = extremely likely). Answering is voluntary. To stop surveys, reply STOP."),
+    "fi": (
+        "Kiitos yhteydenotostasi! {organization} kysyy: kuinka todennäköisesti suosittelisit "
+        "meitä ystävällesi tai kollegallesi? Vastaa tähän viestiin numerolla 0-10 "
+        "(0 = en lainkaan, 10 = erittäin todennäköisesti). Vastaaminen on vapaaehtoista. "
+        "Jos et halua kyselyjä, vastaa STOP."
+    ),
+    "sv": (
+        "Tack för att du kontaktade {organization}. Hur troligt är det att du skulle "
+        "rekommendera oss till en vän eller kollega? Svara på detta meddelande med en siffra "
+        "0-10 (0 = inte alls, 10 = mycket troligt). Det är frivilligt att svara. "
+        "Om du inte vill ha enkäter, svara STOPP."
+    ),
+    "en": (
+        "Thank you for contacting {organization}. How likely are you to recommend us to a "
+        "friend or colleague? Reply to this message with a number 0-10 (0 = not at all, "
+        "10 = extremely likely). Answering is voluntary. To stop surveys, reply STOP."
+    ),
 }
 
 _EMAIL_SUBJECT: dict[Language, str] = {
@@ -36,23 +42,33 @@ _EMAIL_SUBJECT: dict[Language, str] = {
 }
 
 _EMAIL_BODY: dict[Language, str] = {
-    "fi": ("Hei,\n\nkiitos yhteydenotostasi! {organization} kysyy: kuinka todennäköisesti "
-           "suosittelisit meitä ystävällesi tai kollegallesi? Vastaaminen vie alle minuutin "
-           "eikä vaadi tunnistautumista:\n\n{survey_url}\n\nVastaaminen on vapaaehtoista, ja "
-           "linkki on voimassa {valid_days} päivää.\n\nYstävällisin terveisin,\n{organization}\n"),
-    "sv": ("Hej,\n\ntack för att du kontaktade {organization}. Hur troligt är det att du skulle "
-           "rekommendera oss till en vän eller kollega? Det tar under en minut och kräver ingen "
-           "identifiering:\n\n{survey_url}\n\nDet är frivilligt att svara, och länken gäller i "
-           "{valid_days} dagar.\n\nMed vänliga hälsningar,\n{organization}\n"),
-    "en": ("Hello,\n\nthank you for contacting {organization}. How likely are you to recommend "
-           "us to a friend or colleague? It takes less than a minute and needs no "
-           "identification:\n\n{survey_url}\n\nAnswering is voluntary, and the link is valid "
-           "for {valid_days} days.\n\nKind regards,\n{organization}\n"),
+    "fi": (
+        "Hei,\n\nkiitos yhteydenotostasi! {organization} kysyy: kuinka todennäköisesti "
+        "suosittelisit meitä ystävällesi tai kollegallesi? Vastaaminen vie alle minuutin "
+        "eikä vaadi tunnistautumista:\n\n{survey_url}\n\nVastaaminen on vapaaehtoista, ja "
+        "linkki on voimassa {valid_days} päivää.\n\nYstävällisin terveisin,\n{organization}\n"
+    ),
+    "sv": (
+        "Hej,\n\ntack för att du kontaktade {organization}. Hur troligt är det att du skulle "
+        "rekommendera oss till en vän eller kollega? Det tar under en minut och kräver ingen "
+        "identifiering:\n\n{survey_url}\n\nDet är frivilligt att svara, och länken gäller i "
+        "{valid_days} dagar.\n\nMed vänliga hälsningar,\n{organization}\n"
+    ),
+    "en": (
+        "Hello,\n\nthank you for contacting {organization}. How likely are you to recommend "
+        "us to a friend or colleague? It takes less than a minute and needs no "
+        "identification:\n\n{survey_url}\n\nAnswering is voluntary, and the link is valid "
+        "for {valid_days} days.\n\nKind regards,\n{organization}\n"
+    ),
 }
 
 
 def render(
-    channel: Channel, language: Language, *, organization: str, survey_url: str | None,
+    channel: Channel,
+    language: Language,
+    *,
+    organization: str,
+    survey_url: str | None,
     valid_days: int,
 ) -> Invitation:
     """Render one invitation; an email needs its survey URL, an SMS must not have one."""
@@ -64,8 +80,9 @@ def render(
         raise ValueError("an email invitation needs its survey URL")
     return Invitation(
         subject=_EMAIL_SUBJECT[language],
-        text=_EMAIL_BODY[language].format(organization=organization, survey_url=survey_url,
-                                          valid_days=valid_days),
+        text=_EMAIL_BODY[language].format(
+            organization=organization, survey_url=survey_url, valid_days=valid_days
+        ),
     )
 
 
