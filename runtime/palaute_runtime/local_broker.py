@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterable
 
 import structlog
@@ -33,6 +34,8 @@ class LocalBroker:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self._process: subprocess.Popen[bytes] | None = None
+        # A file, not a pipe: a pipe nobody drains would block the broker once full.
+        self._stderr = tempfile.TemporaryFile()
 
     @property
     def bootstrap(self) -> str:
@@ -57,16 +60,15 @@ class LocalBroker:
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         while not await _accepts(self.port):
             if self._process.poll() is not None:
-                stderr = self._process.stderr.read() if self._process.stderr else b""
-                raise RuntimeError(
-                    f"the local broker exited at start: {stderr.decode(errors='replace')[:500]}"
-                )
+                self._stderr.seek(0)
+                stderr = self._stderr.read(500).decode(errors="replace")
+                raise RuntimeError(f"the local broker exited at start: {stderr}")
             if loop.time() > deadline:
                 raise TimeoutError(f"the local broker did not listen on {url} in {wait_seconds} s")
             await asyncio.sleep(0.02)
@@ -74,14 +76,17 @@ class LocalBroker:
 
     async def stop(self) -> None:
         """Stop Tansu (SIGTERM, then SIGKILL after 5 s)."""
-        if self._process is None or self._process.poll() is not None:
+        process, self._process = self._process, None
+        if process is None:
             return
-        self._process.terminate()
-        try:
-            await asyncio.wait_for(asyncio.to_thread(self._process.wait), 5)
-        except TimeoutError:
-            self._process.kill()
-            await asyncio.to_thread(self._process.wait)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(asyncio.to_thread(process.wait), 5)
+            except TimeoutError:
+                process.kill()
+                await asyncio.to_thread(process.wait)
+        self._stderr.close()
         log.info("local_broker_stopped")
 
 

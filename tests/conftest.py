@@ -1,0 +1,86 @@
+"""Fixtures shared by all tests: waiting on conditions, databases, the real local broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+import pytest
+
+from palaute_runtime.local_broker import LocalBroker, create_topics, palaute_topics
+
+T = TypeVar("T")
+
+POSTGRES_DSN = os.environ.get("PALAUTE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def wait_until(
+    probe: Callable[[], Awaitable[T | None]], *, within: float = 20.0, what: str = "condition"
+) -> T:
+    """Poll `probe` until it returns something truthy; fail the test after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+async def postgres_admin() -> AsyncIterator[str]:
+    """The DSN of a reachable PostgreSQL, or a skip (a failure under PALAUTE_REQUIRE_POSTGRES)."""
+    try:
+        connection = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        reason = f"PostgreSQL is not reachable at {POSTGRES_DSN}: {exc}"
+        if os.environ.get("PALAUTE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} (PALAUTE_REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+    await connection.close()
+    yield POSTGRES_DSN
+
+
+@pytest.fixture
+async def postgres_url(postgres_admin: str) -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"palaute_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_admin)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = postgres_admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(postgres_admin)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """Each repository contract runs on SQLite (embedded default) and PostgreSQL (production)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/test.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture(scope="session")
+async def kafka() -> AsyncIterator[str]:
+    """One real local broker (Tansu) for the whole session, with Palaute's topics."""
+    broker = LocalBroker()
+    await broker.start()
+    try:
+        await create_topics(broker.bootstrap, palaute_topics())
+        yield broker.bootstrap
+    finally:
+        await broker.stop()

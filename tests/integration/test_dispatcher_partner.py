@@ -1,0 +1,151 @@
+"""The dispatcher against the partner sandbox over real HTTP and SMTP."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from palaute_dispatcher import tables
+from palaute_dispatcher.partner import HttpSmsPartner, Outgoing, PartnerError, SmtpEmailPartner
+from palaute_dispatcher.service import DispatcherService
+from palaute_dispatcher.settings import DispatcherSettings
+from palaute_runtime.database import create_engine, create_schema
+from palaute_runtime.local_broker import free_port
+from palaute_sandbox.server import PartnerSandbox
+from palaute_sandbox.settings import SandboxSettings
+from palaute_schemas import InvitationSent, SurveyRequested, token_hash
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[PartnerSandbox]:
+    sandbox = PartnerSandbox(
+        SandboxSettings(sandbox_http_port=free_port(), sandbox_smtp_port=free_port())
+    )
+    await sandbox.start()
+    yield sandbox
+    await sandbox.stop()
+
+
+@pytest.fixture
+async def dispatcher(sandbox: PartnerSandbox, tmp_path: Path) -> AsyncIterator[DispatcherService]:
+    settings = DispatcherSettings(
+        data_dir=tmp_path,
+        partner_sms_url=sandbox.http.url,
+        partner_smtp_port=sandbox.settings.sandbox_smtp_port,
+        survey_origin="https://kysely.example.fi",
+    )
+    engine = create_engine(settings.database_url)
+    await create_schema(engine, tables.metadata)
+    sms = HttpSmsPartner(settings.partner_sms_url, settings.partner_api_key, settings.sms_sender)
+    email = SmtpEmailPartner("127.0.0.1", settings.partner_smtp_port, settings.email_sender)
+    yield DispatcherService(engine, settings, {"sms": sms, "email": email})
+    await sms.close()
+    await engine.dispose()
+
+
+def request(channel: str, address: str, *, anonymous: bool = False) -> SurveyRequested:
+    return SurveyRequested(
+        contact_id=f"K-{uuid.uuid4().hex[:6]}",
+        customer_id=None if anonymous else "C-1",
+        channel=channel,
+        address=address,
+        language="sv",
+        contact_channel="chat",  # type: ignore[arg-type]
+        unit="Online",
+        contact_day=date(2026, 11, 20),
+        anonymous=anonymous,
+    )
+
+
+async def make_due_now(service: DispatcherService) -> None:
+    async with service.engine.begin() as connection:
+        await connection.execute(
+            tables.invitations.update().values(next_attempt_at=datetime.now(UTC))
+        )
+
+
+async def sent_messages(service: DispatcherService) -> list[InvitationSent]:
+    async with service.engine.connect() as connection:
+        payloads = (await connection.execute(sa.select(tables.outbox.c.payload))).scalars()
+        return [InvitationSent.model_validate_json(p) for p in payloads]
+
+
+async def test_partner_outage_delays_but_never_drops_or_doubles_an_invitation(
+    sandbox: PartnerSandbox, dispatcher: DispatcherService
+) -> None:
+    async with httpx.AsyncClient() as client:
+        await client.post(f"{sandbox.http.url}/sandbox/faults", json={"fail_next": 2})
+    survey = request("sms", "+358401234567")
+    await dispatcher.handle_survey_requested(survey)
+    await dispatcher.handle_survey_requested(survey)  # redelivered request: nothing new
+    for expected_attempts in (1, 2):
+        assert await dispatcher.deliver_due() == 1
+        async with dispatcher.engine.connect() as connection:
+            row = (await connection.execute(sa.select(tables.invitations))).one()
+        assert (row.status, row.attempts) == ("pending", expected_attempts)
+        assert await dispatcher.deliver_due() == 0, "backing off, not hammering the partner"
+        await make_due_now(dispatcher)
+    assert await dispatcher.deliver_due() == 1
+    assert await dispatcher.deliver_due() == 0
+    received = sandbox.recorder.snapshot()
+    assert len(received["sms"]) == 1 and received["sms"][0]["to"] == "+358401234567"
+    sent = await sent_messages(dispatcher)
+    assert len(sent) == 1 and sent[0].recipient_ref and sent[0].token_hashes == []
+
+
+async def test_sms_partner_gets_only_address_text_and_sender(
+    sandbox: PartnerSandbox, dispatcher: DispatcherService
+) -> None:
+    await dispatcher.handle_survey_requested(request("sms", "+358401112223"))
+    await dispatcher.deliver_due()
+    message = sandbox.recorder.snapshot()["sms"][0]
+    assert message["extra"] == {}, "nothing beyond from, to and text"
+    assert "C-1" not in str(message) and "http" not in message["text"]
+    assert message["from"] == "Palaute"
+
+
+async def test_email_link_carries_a_token_whose_hash_reaches_the_collector(
+    sandbox: PartnerSandbox, dispatcher: DispatcherService
+) -> None:
+    await dispatcher.handle_survey_requested(request("email", "asiakas@example.fi"))
+    assert await dispatcher.deliver_due() == 1
+    email = sandbox.recorder.snapshot()["email"][0]
+    links = re.findall(r"https?://\S+", email["text"])
+    assert len(links) == 1 and links[0].startswith("https://kysely.example.fi/s/")
+    token = links[0].rsplit("/", 1)[1]
+    sent = await sent_messages(dispatcher)
+    assert sent[0].token_hashes == [token_hash(token)]
+    assert email["to"] == ["asiakas@example.fi"] and sent[0].recipient_ref is None
+    assert token not in str(sent[0].model_dump()), "only the hash leaves the dispatcher"
+
+
+async def test_the_same_idempotency_key_delivers_once(sandbox: PartnerSandbox) -> None:
+    sms = HttpSmsPartner(sandbox.http.url, "sandbox-key", "Palaute")
+    email = SmtpEmailPartner("127.0.0.1", sandbox.settings.sandbox_smtp_port, "a@palaute.invalid")
+    outgoing = Outgoing("+358401234567", "Kysely", "Vastaa 0-10", idempotency_key="inv-1")
+    try:
+        assert await sms.send(outgoing) == await sms.send(outgoing)
+        await email.send(Outgoing("a@example.fi", "Kysely", "text", idempotency_key="inv-2"))
+        await email.send(Outgoing("a@example.fi", "Kysely", "text", idempotency_key="inv-2"))
+    finally:
+        await sms.close()
+    snapshot = sandbox.recorder.snapshot()
+    assert (len(snapshot["sms"]), snapshot["replays"]["sms"]) == (1, 1)
+    assert (len(snapshot["email"]), snapshot["replays"]["email"]) == (1, 1)
+
+
+async def test_wrong_api_key_is_a_permanent_partner_error(sandbox: PartnerSandbox) -> None:
+    sms = HttpSmsPartner(sandbox.http.url, "wrong", "Palaute")
+    try:
+        with pytest.raises(PartnerError) as caught:
+            await sms.send(Outgoing("+358401234567", "", "t", idempotency_key="k"))
+    finally:
+        await sms.close()
+    assert not caught.value.transient

@@ -1,0 +1,191 @@
+"""Repository contracts, each run on SQLite (embedded default) and PostgreSQL (production)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from palaute_collector import tables as collector_tables
+from palaute_collector.service import CollectorService
+from palaute_collector.settings import CollectorSettings
+from palaute_consent import tables as consent_tables
+from palaute_consent.register import OptOutRegister
+from palaute_runtime.database import create_engine, create_schema
+from palaute_runtime.messaging import Inbox, Outbox
+from palaute_schemas import (
+    SURVEY_SUPPRESSED,
+    AggregatePublished,
+    InvitationSent,
+    SurveySuppressed,
+    recipient_ref,
+    token_hash,
+)
+
+
+@pytest.fixture
+async def consent_db(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await create_schema(engine, consent_tables.metadata)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def collector(database_url: str) -> AsyncIterator[CollectorService]:
+    engine = create_engine(database_url)
+    await create_schema(engine, collector_tables.metadata)
+    yield CollectorService(engine, CollectorSettings(min_group_size=5))
+    await engine.dispose()
+
+
+class TestOptOutRegister:
+    async def test_added_identifiers_forbid_surveys_and_removal_lifts_them(
+        self, consent_db: AsyncEngine
+    ) -> None:
+        async with consent_db.begin() as connection:
+            register = OptOutRegister(connection)
+            assert await register.add(
+                "phone", "+358401234567", source="sms_stop", reason="STOP", actor="sms_stop"
+            )
+            assert await register.add(
+                "email", "Asiakas@Example.fi", source="email_unsubscribe", reason="", actor="x"
+            )
+            assert not await register.add(
+                "phone", "+358401234567", source="customer_service", reason="again", actor="x"
+            )
+        async with consent_db.begin() as connection:
+            register = OptOutRegister(connection)
+            assert await register.forbids(customer_id="C9", phone="+358401234567", email=None)
+            assert await register.forbids(customer_id=None, phone=None, email="asiakas@example.fi")
+            assert not await register.forbids(customer_id="C9", phone="+358409999999", email=None)
+            assert await register.remove("phone", "+358401234567", reason="asked back", actor="po")
+            assert not await register.remove("phone", "+358401234567", reason="", actor="po")
+            assert not await register.forbids(customer_id=None, phone="+358401234567", email=None)
+
+    async def test_every_change_is_audited_in_order(self, consent_db: AsyncEngine) -> None:
+        async with consent_db.begin() as connection:
+            register = OptOutRegister(connection)
+            await register.add(
+                "customer_id", "C1", source="privacy_officer", reason="objection", actor="po-1"
+            )
+            await register.remove("customer_id", "C1", reason="withdrawn", actor="po-2")
+            trail = await register.audit_trail()
+        assert [(row["action"], row["actor"], row["reason"]) for row in trail] == [
+            ("add", "po-1", "objection"),
+            ("remove", "po-2", "withdrawn"),
+        ]
+        assert all(datetime.fromisoformat(row["at"]).tzinfo for row in trail)
+
+
+class TestInboxAndOutbox:
+    async def test_inbox_accepts_an_event_once_per_consumer(self, consent_db: AsyncEngine) -> None:
+        event_id = uuid.uuid4()
+        first, second = Inbox(consent_tables.inbox, "a"), Inbox(consent_tables.inbox, "b")
+        async with consent_db.begin() as connection:
+            assert await first.first_delivery(connection, event_id)
+            assert not await first.first_delivery(connection, event_id)
+            assert await second.first_delivery(connection, event_id)
+
+    async def test_outbox_row_exists_only_if_its_transaction_commits(
+        self, consent_db: AsyncEngine
+    ) -> None:
+        outbox = Outbox(consent_tables.outbox)
+        message = SurveySuppressed(contact_id="K-1", reason="no_channel")
+        with pytest.raises(RuntimeError):
+            async with consent_db.begin() as connection:
+                await outbox.add(connection, SURVEY_SUPPRESSED, message)
+                raise RuntimeError("effect failed")
+        async with consent_db.begin() as connection:
+            await outbox.add(connection, SURVEY_SUPPRESSED, message)
+        async with consent_db.connect() as connection:
+            rows = (await connection.execute(sa.select(consent_tables.outbox))).all()
+        assert [(r.topic, r.key) for r in rows] == [(SURVEY_SUPPRESSED.name, "K-1")]
+
+
+def invitation(
+    *, anonymous: bool, day: date, token: str | None = None, ref: str | None = None
+) -> InvitationSent:
+    return InvitationSent(
+        invitation_id=uuid.uuid4(),
+        channel="email" if token else "sms",
+        language="fi",
+        contact_channel="chat",
+        unit="Kotka",
+        contact_day=day,
+        anonymous=anonymous,
+        customer_id=None if anonymous else "C-7",
+        token_hashes=[token_hash(token)] if token else [],
+        recipient_ref=ref,
+        expires_at=datetime.now(UTC) + timedelta(days=14),
+    )
+
+
+class TestCollectorStore:
+    async def test_a_token_answers_once(self, collector: CollectorService) -> None:
+        sent = invitation(anonymous=False, day=date(2026, 1, 5), token="tok-1")
+        await collector.handle_invitation_sent(sent)
+        await collector.handle_invitation_sent(sent)  # redelivery: no second row
+        survey = await collector.survey_for_token(token_hash("tok-1"))
+        assert survey is not None and survey.state == "open"
+        assert await collector.answer(survey.invitation_id, 9, "hyvä")
+        assert not await collector.answer(survey.invitation_id, 3, "again")
+        answered = await collector.survey_for_token(token_hash("tok-1"))
+        assert answered is not None and answered.state == "answered"
+        assert await collector.survey_for_token(token_hash("unknown")) is None
+
+    async def test_anonymous_response_has_no_link_to_customer_invitation_or_time(
+        self, collector: CollectorService
+    ) -> None:
+        sent = invitation(anonymous=True, day=date(2026, 1, 6), token="tok-anon")
+        await collector.handle_invitation_sent(sent)
+        assert await collector.answer(sent.invitation_id, 4, "")
+        async with collector.engine.connect() as connection:
+            row = (await connection.execute(sa.select(collector_tables.responses))).one()
+        assert (row.customer_id, row.invitation_id, row.answered_at) == (None, None, None)
+        assert row.day == date(2026, 1, 6) and row.score == 4
+
+    async def test_cells_publish_at_min_group_and_then_every_min_group_more(
+        self, collector: CollectorService
+    ) -> None:
+        day = date(2026, 1, 7)
+        for n in range(12):
+            sent = invitation(anonymous=False, day=day, token=f"t{n}")
+            await collector.handle_invitation_sent(sent)
+            assert await collector.answer(sent.invitation_id, [10, 9, 8, 3][n % 4], "")
+        async with collector.engine.connect() as connection:
+            payloads = (
+                (
+                    await connection.execute(
+                        sa.select(collector_tables.outbox.c.payload).order_by(
+                            collector_tables.outbox.c.id
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        published = [AggregatePublished.model_validate_json(p) for p in payloads]
+        # Scores 10, 9, 8, 3 repeating: after ten, 6 promoters, 2 passives, 2 detractors.
+        assert [(p.responses, p.promoters, p.passives, p.detractors, p.nps) for p in published] == [
+            (5, 3, 1, 1, 40.0),
+            (10, 6, 2, 2, 40.0),
+        ]
+        assert {(p.day, p.contact_channel) for p in published} == {(day, "chat")}
+
+    async def test_sms_reply_answers_the_senders_open_invitation(
+        self, collector: CollectorService
+    ) -> None:
+        ref = recipient_ref(collector.settings.recipient_pepper, "+358401234567")
+        await collector.handle_invitation_sent(
+            invitation(anonymous=False, day=date(2026, 1, 8), ref=ref)
+        )
+        assert await collector.answer_sms("+358401234567", "hello?") == "unreadable"
+        assert await collector.answer_sms("+358409999999", "9") == "no_open_invitation"
+        assert await collector.answer_sms("+358401234567", "9 kiitos") == "recorded"
+        assert await collector.answer_sms("+358401234567", "10") == "no_open_invitation"
+        assert await collector.answer_sms("+358401234567", "STOP") == "opted_out"

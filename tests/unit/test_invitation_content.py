@@ -1,0 +1,96 @@
+"""Invitations never look like phishing: no login links, no credential requests, no SMS links."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce, violations
+from palaute_dispatcher.templates import CHANNELS, LANGUAGES, Invitation, render, survey_url
+from palaute_dispatcher.tokens import TOKEN_BYTES, issue_token
+from palaute_schemas import token_hash
+
+ORIGIN = "https://kysely.example.fi"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_sms_invitation_has_no_link_and_asks_for_a_reply_number(language: str) -> None:
+    sms = render("sms", language, organization="Palaute", survey_url=None, valid_days=14)  # type: ignore[arg-type]
+    assert violations(sms, allow_links_to=None) == []
+    assert "http" not in sms.text and "www" not in sms.text
+    assert "0-10" in sms.text and "STOP" in sms.text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_email_invitation_links_only_to_the_survey_page(language: str) -> None:
+    token, _ = issue_token()
+    email = render(
+        "email",
+        language,
+        organization="Palaute",  # type: ignore[arg-type]
+        survey_url=survey_url(ORIGIN, token),
+        valid_days=14,
+    )
+    assert violations(email, allow_links_to=ORIGIN) == []
+    assert re.findall(r"https?://\S+", email.text) == [f"{ORIGIN}/s/{token}"]
+
+
+def test_sms_with_a_link_cannot_be_rendered() -> None:
+    with pytest.raises(ValueError, match="no link"):
+        render("sms", "fi", organization="X", survey_url=f"{ORIGIN}/s/abc", valid_days=14)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kirjaudu verkkopankkiin ja vastaa",
+        "Logga in med dina nätbankskoder",
+        "Please log in to answer",
+        "Anna henkilötunnuksesi",
+        "Ange ditt personnummer",
+        "Enter your card number and CVV",
+        "Syötä salasana",
+        "Vastaa: bit.ly/abc123",
+    ],
+)
+def test_policy_catches_phishing_shapes(text: str) -> None:
+    with pytest.raises(ContentPolicyViolation):
+        enforce(Invitation("", text), allow_links_to=None)
+
+
+@given(
+    st.sampled_from(
+        [
+            "https://evil.example.com/s/x",
+            "http://kysely.example.fi.evil.io/s/x",
+            "www.example.com",
+            "https://kysely.example.fi/login",
+        ]
+    ),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40),
+)
+def test_any_link_off_the_survey_pages_is_caught(link: str, filler: str) -> None:
+    body = f"{filler} {link} {filler}"
+    assert violations(Invitation("", body), allow_links_to=ORIGIN)
+    assert violations(Invitation("", body), allow_links_to=None)
+
+
+def test_tokens_have_128_random_bits_and_only_their_hash_is_kept() -> None:
+    tokens = {issue_token()[0] for _ in range(1000)}
+    assert len(tokens) == 1000
+    token, digest = issue_token()
+    assert len(token) >= 22 and TOKEN_BYTES * 8 >= 128
+    assert digest == token_hash(token) and token not in digest and len(digest) == 64
+
+
+def test_all_channels_and_languages_render() -> None:
+    for channel in CHANNELS:
+        for language in LANGUAGES:
+            url = None if channel == "sms" else f"{ORIGIN}/s/t"
+            rendered = render(
+                channel, language, organization="Palaute", survey_url=url, valid_days=14
+            )
+            assert rendered.text
