@@ -34,7 +34,7 @@ async def wait_until(
 
 
 @pytest.fixture(scope="session")
-async def postgres_admin() -> AsyncIterator[str]:
+async def postgres_admin() -> str:
     """The DSN of a reachable PostgreSQL, or a skip (a failure under PALAUTE_REQUIRE_POSTGRES)."""
     try:
         connection = await asyncpg.connect(POSTGRES_DSN, timeout=5)
@@ -44,7 +44,7 @@ async def postgres_admin() -> AsyncIterator[str]:
             pytest.fail(f"{reason} (PALAUTE_REQUIRE_POSTGRES=1)")
         pytest.skip(reason)
     await connection.close()
-    yield POSTGRES_DSN
+    return POSTGRES_DSN
 
 
 @pytest.fixture

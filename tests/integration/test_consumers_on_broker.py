@@ -95,7 +95,7 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_c
     finally:
         await broker.stop()
     assert [e.event_id for e in handled] == [good.event_id]
-    assert [r.value for r in letters][0] == b"{not json"
+    assert next(r.value for r in letters) == b"{not json"
     headers = [dict(r.headers) for r in letters]
     assert {h["palaute-dlt-reason"] for h in headers} == {b"invalid"}
     assert [h["palaute-dlt-original-offset"] for h in headers] == [b"0", b"1"]

@@ -95,9 +95,12 @@ async def test_partner_outage_delays_but_never_drops_or_doubles_an_invitation(
     assert await dispatcher.deliver_due() == 1
     assert await dispatcher.deliver_due() == 0
     received = sandbox.recorder.snapshot()
-    assert len(received["sms"]) == 1 and received["sms"][0]["to"] == "+358401234567"
+    assert len(received["sms"]) == 1
+    assert received["sms"][0]["to"] == "+358401234567"
     sent = await sent_messages(dispatcher)
-    assert len(sent) == 1 and sent[0].recipient_ref and sent[0].token_hashes == []
+    assert len(sent) == 1
+    assert sent[0].recipient_ref
+    assert sent[0].token_hashes == []
 
 
 async def test_sms_partner_gets_only_address_text_and_sender(
@@ -107,7 +110,8 @@ async def test_sms_partner_gets_only_address_text_and_sender(
     await dispatcher.deliver_due()
     message = sandbox.recorder.snapshot()["sms"][0]
     assert message["extra"] == {}, "nothing beyond from, to and text"
-    assert "C-1" not in str(message) and "http" not in message["text"]
+    assert "C-1" not in str(message)
+    assert "http" not in message["text"]
     assert message["from"] == "Palaute"
 
 
@@ -118,11 +122,13 @@ async def test_email_link_carries_a_token_whose_hash_reaches_the_collector(
     assert await dispatcher.deliver_due() == 1
     email = sandbox.recorder.snapshot()["email"][0]
     links = re.findall(r"https?://\S+", email["text"])
-    assert len(links) == 1 and links[0].startswith("https://kysely.example.fi/s/")
+    assert len(links) == 1
+    assert links[0].startswith("https://kysely.example.fi/s/")
     token = links[0].rsplit("/", 1)[1]
     sent = await sent_messages(dispatcher)
     assert sent[0].token_hashes == [token_hash(token)]
-    assert email["to"] == ["asiakas@example.fi"] and sent[0].recipient_ref is None
+    assert email["to"] == ["asiakas@example.fi"]
+    assert sent[0].recipient_ref is None
     assert token not in str(sent[0].model_dump()), "only the hash leaves the dispatcher"
 
 

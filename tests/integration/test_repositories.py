@@ -96,10 +96,14 @@ class TestInboxAndOutbox:
     ) -> None:
         outbox = Outbox(consent_tables.outbox)
         message = SurveySuppressed(contact_id="K-1", reason="no_channel")
-        with pytest.raises(RuntimeError):
+
+        async def add_then_fail() -> None:
             async with consent_db.begin() as connection:
                 await outbox.add(connection, SURVEY_SUPPRESSED, message)
                 raise RuntimeError("effect failed")
+
+        with pytest.raises(RuntimeError):
+            await add_then_fail()
         async with consent_db.begin() as connection:
             await outbox.add(connection, SURVEY_SUPPRESSED, message)
         async with consent_db.connect() as connection:
@@ -131,11 +135,13 @@ class TestCollectorStore:
         await collector.handle_invitation_sent(sent)
         await collector.handle_invitation_sent(sent)  # redelivery: no second row
         survey = await collector.survey_for_token(token_hash("tok-1"))
-        assert survey is not None and survey.state == "open"
+        assert survey is not None
+        assert survey.state == "open"
         assert await collector.answer(survey.invitation_id, 9, "hyvä")
         assert not await collector.answer(survey.invitation_id, 3, "again")
         answered = await collector.survey_for_token(token_hash("tok-1"))
-        assert answered is not None and answered.state == "answered"
+        assert answered is not None
+        assert answered.state == "answered"
         assert await collector.survey_for_token(token_hash("unknown")) is None
 
     async def test_anonymous_response_has_no_link_to_customer_invitation_or_time(
@@ -147,7 +153,8 @@ class TestCollectorStore:
         async with collector.engine.connect() as connection:
             row = (await connection.execute(sa.select(collector_tables.responses))).one()
         assert (row.customer_id, row.invitation_id, row.answered_at) == (None, None, None)
-        assert row.day == date(2026, 1, 6) and row.score == 4
+        assert row.day == date(2026, 1, 6)
+        assert row.score == 4
 
     async def test_cells_publish_at_min_group_and_then_every_min_group_more(
         self, collector: CollectorService

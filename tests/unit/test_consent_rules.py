@@ -45,7 +45,8 @@ def test_anonymous_survey_request_carries_no_customer_id() -> None:
     event = contact(phone="0401234567", anonymous=True)
     message = outcome_message(event, decide(event, opted_out=False))
     assert isinstance(message, SurveyRequested)
-    assert message.customer_id is None and message.anonymous
+    assert message.customer_id is None
+    assert message.anonymous
 
 
 def test_suppression_message_carries_only_the_contact_and_the_reason() -> None:

@@ -44,7 +44,8 @@ def test_sms_replies_are_read_as_customers_write_them(text: str, expected: objec
 @given(st.integers(0, 10), st.sampled_from(["", " ", "/10", " kiitos", ", tack!", "! great"]))
 def test_every_score_with_common_suffixes_is_read(score: int, suffix: str) -> None:
     reply = parse_sms_reply(f"{score}{suffix}")
-    assert isinstance(reply, Score) and reply.value == score
+    assert isinstance(reply, Score)
+    assert reply.value == score
 
 
 def test_nps_categories_and_figure() -> None:
