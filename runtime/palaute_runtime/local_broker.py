@@ -35,7 +35,7 @@ class LocalBroker:
         self.port = port or free_port()
         self._process: subprocess.Popen[bytes] | None = None
         # A file, not a pipe: a pipe nobody drains would block the broker once full.
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
 
     @property
     def bootstrap(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -74,9 +76,6 @@ def test_no_published_revision_or_difference_of_revisions_covers_fewer_than_min_
                 published.append(responses)
     revisions = published[1:]
     assert all(count >= min_group for count in revisions)
-    assert all(
-        later - earlier >= min_group
-        for earlier, later in zip(revisions, revisions[1:], strict=False)
-    )
+    assert all(later - earlier >= min_group for earlier, later in itertools.pairwise(revisions))
     if responses >= min_group:
         assert revisions, "a cell with enough responses is published"
