@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from palaute_runtime.cli import fail
 from palaute_runtime.local_broker import palaute_topics
 from palaute_runtime.logs import configure_logging
-from palaute_runtime.settings import EMBEDDED_BOOTSTRAP, CommonSettings
+from palaute_runtime.settings import CommonSettings
 from palaute_schemas import CONTACT_CLOSED, ContactClosed
 from palaute_stack.demo import (
     DemoCrm,
@@ -28,7 +28,7 @@ from palaute_stack.demo import (
     pace,
     register_opt_outs,
 )
-from palaute_stack.stack import LocalStack, StackOptions
+from palaute_stack.stack import LocalStack, StackOptions, StackSettings
 from palaute_stack.summary import PipelineTally, follow
 from palaute_stack.topic_reader import as_json_line, read_records
 
@@ -121,18 +121,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 async def _up(args: argparse.Namespace) -> None:
-    settings = CommonSettings()
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = args.data_dir / "palaute.log"
+    settings = StackSettings()
+    if args.data_dir is not None:
+        settings.data_dir = args.data_dir
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.data_dir / "palaute.log"
     # The terminal shows addresses and the summary; the services' JSON log goes to a file.
     log_file = log_path.open("a", encoding="utf-8", buffering=1)
     configure_logging("json", settings.log_level, stream=log_file)
-    options = StackOptions(
-        data_dir=args.data_dir,
-        embedded_broker=args.broker is None,
-        kafka_bootstrap=args.broker or EMBEDDED_BOOTSTRAP,
-    )
-    stack = LocalStack(options)
+    stack = LocalStack(StackOptions.from_settings(settings, broker=args.broker))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -22,11 +22,19 @@ from palaute_dispatcher.service import build as build_dispatcher
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.local_broker import LocalBroker, create_topics, free_port, palaute_topics
 from palaute_runtime.service import ServiceRuntime, Startable
-from palaute_runtime.settings import EMBEDDED_BOOTSTRAP
+from palaute_runtime.settings import EMBEDDED_BOOTSTRAP, CommonSettings
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
 
 log = structlog.get_logger("palaute.stack")
+
+
+class StackSettings(CommonSettings):
+    """Where `palaute up` listens: PALAUTE_COLLECTOR_PORT, PALAUTE_SANDBOX_HTTP_PORT, ..."""
+
+    collector_port: int = 18000
+    sandbox_http_port: int = 18080
+    sandbox_smtp_port: int = 18025
 
 
 @dataclass
@@ -40,6 +48,15 @@ class StackOptions:
     sandbox_http_port: int = 18080
     sandbox_smtp_port: int = 18025
     database_urls: dict[str, str] = field(default_factory=dict)  # service → URL; else SQLite
+
+    @classmethod
+    def from_settings(cls, settings: StackSettings, broker: str | None = None) -> StackOptions:
+        """Options from PALAUTE_* settings; `broker` names an external Kafka to use instead."""
+        return cls(data_dir=settings.data_dir, embedded_broker=broker is None,
+                   kafka_bootstrap=broker or settings.kafka_bootstrap,
+                   collector_port=settings.collector_port,
+                   sandbox_http_port=settings.sandbox_http_port,
+                   sandbox_smtp_port=settings.sandbox_smtp_port)
 
     def resolved(self) -> StackOptions:
         """A copy whose port-0 entries name real free ports."""

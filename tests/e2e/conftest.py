@@ -1,0 +1,171 @@
+"""The whole stack, started through the same code as `palaute up`, once per session."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+
+from palaute_collector.tables import invitation_tokens, invitations
+from palaute_schemas import CONTACT_CLOSED, ContactClosed, recipient_ref, token_hash
+from palaute_stack.stack import LocalStack, StackOptions
+from palaute_stack.topic_reader import read_records
+from tests.conftest import wait_until
+
+LINK = re.compile(r"https?://\S+")
+
+
+@dataclass
+class Pipeline:
+    """The running stack and the ways a test talks to it: as the CRM, a customer, BI."""
+
+    stack: LocalStack
+    producer: AIOKafkaProducer
+    http: httpx.AsyncClient
+
+    async def publish(self, contact: ContactClosed) -> None:
+        await self.publish_raw(contact.model_dump_json().encode(), contact.customer_id)
+
+    async def publish_raw(self, payload: bytes, key: str) -> None:
+        await self.producer.send_and_wait(CONTACT_CLOSED.name, payload, key=key.encode())
+
+    async def received(self) -> dict[str, Any]:
+        """What the partner sandbox received, from its own HTTP endpoint."""
+        response = await self.http.get(f"{self.stack.sandbox_url}/sandbox/messages")
+        response.raise_for_status()
+        return dict(response.json())
+
+    async def messages_to(self, address: str, count: int = 1) -> list[dict[str, Any]]:
+        """Wait until the sandbox holds `count` messages to the address; return them."""
+
+        async def found() -> list[dict[str, Any]]:
+            received = await self.received()
+            messages = [m for m in received["sms"] if m["to"] == address] + [
+                m for m in received["email"] if address in m["to"]
+            ]
+            return messages if len(messages) >= count else []
+
+        messages = await wait_until(found, what=f"{count} message(s) to the test address")
+        for message in messages:
+            await self._collector_knows(message)
+        return messages
+
+    async def _collector_knows(self, message: dict[str, Any]) -> None:
+        """Wait until the collector has recorded the invitation behind a delivered message
+        (a customer reads a message some time after it arrives)."""
+        if message["id"].startswith("sms"):
+            ref = recipient_ref(self.stack.collector.settings.recipient_pepper, message["to"])
+            condition = invitations.c.recipient_ref == ref
+        else:
+            (link,) = LINK.findall(message["text"])
+            token = link.rsplit("/", 1)[1]
+            condition = invitations.c.id.in_(
+                sa.select(invitation_tokens.c.invitation_id).where(
+                    invitation_tokens.c.token_hash == token_hash(token)
+                )
+            )
+
+        async def known() -> bool:
+            async with self.stack.collector.engine.connect() as connection:
+                return bool(
+                    await connection.scalar(
+                        sa.select(sa.func.count()).select_from(invitations).where(condition)
+                    )
+                )
+
+        await wait_until(known, what="the collector to record the invitation")
+
+    async def records(self, topic: str) -> list[dict[str, Any]]:
+        """Every record of a topic so far, as BI would read it (values with headers)."""
+        found = []
+        async for record in read_records(
+            self.stack.options.kafka_bootstrap, [topic], idle_timeout=1.0
+        ):
+            value: Any
+            try:
+                value = json.loads(record.value or b"")
+            except json.JSONDecodeError:
+                value = (record.value or b"").decode(errors="replace")
+            found.append(
+                {
+                    "value": value,
+                    "headers": {k: v.decode() for k, v in record.headers},
+                    "key": (record.key or b"").decode(),
+                }
+            )
+        return found
+
+    async def reply_sms(self, sender: str, text: str) -> dict[str, Any]:
+        """A customer replies to an SMS; the sandbox forwards it to the collector's webhook."""
+        response = await self.http.post(
+            f"{self.stack.sandbox_url}/sandbox/inbound-sms", json={"from": sender, "text": text}
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def answer_page(
+        self, email: dict[str, Any], score: int, comment: str = ""
+    ) -> httpx.Response:
+        """A customer opens the email's link and submits the form."""
+        (link,) = LINK.findall(email["text"])
+        page = await self.http.get(link)
+        assert page.status_code == 200
+        assert 'name="score"' in page.text
+        return await self.http.post(link, data={"score": str(score), "comment": comment})
+
+
+@pytest.fixture(scope="session")
+async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pipeline]:
+    data_dir: Path = tmp_path_factory.mktemp("stack")
+    stack = LocalStack(
+        StackOptions(
+            data_dir=data_dir,
+            kafka_bootstrap="127.0.0.1:0",
+            collector_port=0,
+            sandbox_http_port=0,
+            sandbox_smtp_port=0,
+        )
+    )
+    await stack.start()
+    producer = AIOKafkaProducer(bootstrap_servers=stack.options.kafka_bootstrap, acks="all")
+    await producer.start()
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield Pipeline(stack, producer, client)
+    await producer.stop()
+    await stack.stop()
+
+
+_numbers = iter(range(1_000_000, 9_999_999))
+
+
+def mobile() -> str:
+    """A fresh valid Finnish mobile number, in national format as CRMs often hold them."""
+    return f"040{next(_numbers)}"
+
+
+def e164(national_mobile: str) -> str:
+    return "+358" + national_mobile[1:]
+
+
+def contact(*, day: date | None = None, **fields: Any) -> ContactClosed:
+    """A ContactClosed for a fresh customer; `day` pins the aggregate cell."""
+    closed_at = datetime.combine(day, time(10, 0), tzinfo=UTC) if day else datetime.now(UTC)
+    base: dict[str, Any] = {
+        "contact_id": f"K-{uuid.uuid4().hex[:10]}",
+        "customer_id": f"C-{uuid.uuid4().hex[:10]}",
+        "contact_channel": "phone",
+        "language": "fi",
+        "unit": "Kotka",
+        "closed_at": closed_at,
+    }
+    return ContactClosed.model_validate(base | fields)

@@ -1,0 +1,251 @@
+"""The promises, end to end: CRM event in, partner sandbox and aggregate topic as the proof."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from palaute_collector.tables import responses
+from palaute_dispatcher.content_policy import violations
+from palaute_dispatcher.templates import Invitation
+from palaute_schemas import (
+    AGGREGATE_PUBLISHED,
+    CONTACT_CLOSED,
+    INVITATION_SENT,
+    SURVEY_REQUESTED,
+    SURVEY_SUPPRESSED,
+)
+from tests.conftest import wait_until
+from tests.e2e.conftest import LINK, Pipeline, contact, e164, mobile
+
+pytestmark = pytest.mark.e2e
+
+
+def consent_cli(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
+    """The privacy officer's command, against the running stack's register."""
+    env = os.environ | {"PALAUTE_DATA_DIR": str(pipeline.stack.options.data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "palaute_consent", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def suppression_of(pipeline: Pipeline, contact_id: str) -> dict[str, Any]:
+    async def found() -> dict[str, Any] | None:
+        for record in await pipeline.records(SURVEY_SUPPRESSED.name):
+            if record["value"]["contact_id"] == contact_id:
+                return dict(record["value"])
+        return None
+
+    return await wait_until(found, what="the contact's SurveySuppressed")
+
+
+async def aggregate_cell(
+    pipeline: Pipeline, day: date, channel: str, responses: int
+) -> dict[str, Any]:
+    async def found() -> dict[str, Any] | None:
+        for record in await pipeline.records(AGGREGATE_PUBLISHED.name):
+            cell = record["value"]
+            if (cell["day"], cell["contact_channel"], cell["responses"]) == (
+                day.isoformat(),
+                channel,
+                responses,
+            ):
+                return dict(cell)
+        return None
+
+    return await wait_until(found, what=f"aggregate {day}|{channel} with {responses} responses")
+
+
+async def test_opted_out_customer_gets_nothing(pipeline: Pipeline) -> None:
+    phone = mobile()
+    event = contact(phone=phone)
+    added = consent_cli(
+        pipeline,
+        "optout",
+        "add",
+        "--customer-id",
+        event.customer_id,
+        "--reason",
+        "asked customer service for no surveys",
+    )
+    assert added.returncode == 0, added.stderr
+    await pipeline.publish(event)
+    assert (await suppression_of(pipeline, event.contact_id))["reason"] == "opted_out"
+    requested = [
+        r
+        for r in await pipeline.records(SURVEY_REQUESTED.name)
+        if r["value"]["contact_id"] == event.contact_id
+    ]
+    assert requested == []
+    received = await pipeline.received()
+    assert [m for m in received["sms"] if m["to"] == e164(phone)] == []
+
+
+async def test_sms_invitation_contains_no_link(pipeline: Pipeline) -> None:
+    phone = mobile()
+    await pipeline.publish(contact(phone=phone, language="fi"))
+    (sms,) = await pipeline.messages_to(e164(phone))
+    assert LINK.findall(sms["text"]) == []
+    assert violations(Invitation("", sms["text"]), allow_links_to=None) == []
+    assert "0-10" in sms["text"]
+    assert "Vastaa" in sms["text"]
+
+
+async def test_email_invitation_links_only_to_the_survey_origin(pipeline: Pipeline) -> None:
+    address = "kund.e2e@example.se"
+    await pipeline.publish(contact(phone="09 3101 2345", email=address, language="sv"))
+    (email,) = await pipeline.messages_to(address)
+    links = LINK.findall(email["text"])
+    assert len(links) == 1
+    assert links[0].startswith(f"{pipeline.stack.collector_url}/s/")
+    assert len(links[0].rsplit("/", 1)[1]) >= 22, "at least 128 bits of token"
+    assert email["subject"].startswith("Hur lyckades vi")
+    assert (
+        violations(
+            Invitation(email["subject"], email["text"]), allow_links_to=pipeline.stack.collector_url
+        )
+        == []
+    )
+
+
+async def test_duplicate_event_gives_one_invitation(pipeline: Pipeline) -> None:
+    phone = mobile()
+    first = contact(phone=phone)
+    sentinel = contact(phone=phone, customer_id=first.customer_id)
+    republished_contact = contact(
+        phone=phone, customer_id=first.customer_id, contact_id=first.contact_id
+    )
+    for event in (first, first, republished_contact, sentinel):
+        await pipeline.publish(event)
+    # The sentinel shares the customer's partition, so once it is through, so are the copies.
+    await pipeline.messages_to(e164(phone), count=2)
+    requested = [
+        r["value"]["contact_id"]
+        for r in await pipeline.records(SURVEY_REQUESTED.name)
+        if r["key"] == first.customer_id
+    ]
+    assert sorted(requested) == sorted([first.contact_id, sentinel.contact_id])
+    received = await pipeline.received()
+    assert len([m for m in received["sms"] if m["to"] == e164(phone)]) == 2
+
+
+async def test_answers_by_page_and_by_sms_reply_are_stored_and_aggregated(
+    pipeline: Pipeline,
+) -> None:
+    day = date(2026, 3, 2)
+    emails = [f"e2e.page{n}@example.fi" for n in range(3)]
+    phones = [mobile() for _ in range(2)]
+    for address in emails:
+        await pipeline.publish(contact(day=day, contact_channel="branch", email=address))
+    for phone in phones:
+        await pipeline.publish(contact(day=day, contact_channel="branch", phone=phone))
+    for address, score in zip(emails, (10, 9, 6), strict=True):
+        (email,) = await pipeline.messages_to(address)
+        thanks = await pipeline.answer_page(email, score, comment="Selkeä vastaus")
+        assert thanks.status_code == 200
+        assert "Kiitos vastauksestasi" in thanks.text
+        (link,) = LINK.findall(email["text"])
+        again = await pipeline.http.post(link, data={"score": "0"})
+        assert again.status_code == 409, "a token answers once"
+    for phone, reply in zip(phones, ("8 kiitos", "10/10"), strict=True):
+        await pipeline.messages_to(e164(phone))
+        assert (await pipeline.reply_sms(e164(phone), reply))["status"] == "recorded"
+    cell = await aggregate_cell(pipeline, day, "branch", responses=5)
+    assert (cell["promoters"], cell["passives"], cell["detractors"], cell["nps"]) == (3, 1, 1, 40.0)
+    assert "comment" not in json.dumps(cell), "free text never leaves the collector"
+
+
+async def test_a_cell_under_five_responses_is_not_published(pipeline: Pipeline) -> None:
+    small, full = date(2026, 3, 3), date(2026, 3, 4)
+    small_phones = [mobile() for _ in range(5)]
+    full_phones = [mobile() for _ in range(5)]
+    for phone in small_phones:
+        await pipeline.publish(contact(day=small, contact_channel="social_media", phone=phone))
+    for phone in full_phones:
+        await pipeline.publish(contact(day=full, contact_channel="social_media", phone=phone))
+    for phone in small_phones[:4] + full_phones:
+        await pipeline.messages_to(e164(phone))
+        assert (await pipeline.reply_sms(e164(phone), "9"))["status"] == "recorded"
+    # The full cell was answered after the small one: once it is out, the small one would be.
+    await aggregate_cell(pipeline, full, "social_media", responses=5)
+    cells = [r["value"] for r in await pipeline.records(AGGREGATE_PUBLISHED.name)]
+    assert [c for c in cells if c["day"] == small.isoformat()] == []
+    await pipeline.messages_to(e164(small_phones[4]))
+    assert (await pipeline.reply_sms(e164(small_phones[4]), "3"))["status"] == "recorded"
+    cell = await aggregate_cell(pipeline, small, "social_media", responses=5)
+    assert (cell["promoters"], cell["detractors"]) == (4, 1)
+
+
+async def test_malformed_event_lands_in_the_dead_letter_topic_and_the_next_flows(
+    pipeline: Pipeline,
+) -> None:
+    bad_phone = json.loads(contact(phone=mobile()).model_dump_json()) | {"phone": "12345"}
+    await pipeline.publish_raw(b'{"contact_id": "K-broken"', "C-broken")
+    await pipeline.publish_raw(json.dumps(bad_phone).encode(), bad_phone["customer_id"])
+    phone = mobile()
+    await pipeline.publish(contact(phone=phone))
+    await pipeline.messages_to(e164(phone))
+
+    async def letters() -> list[dict[str, Any]]:
+        found = await pipeline.records(CONTACT_CLOSED.dead_letter)
+        ours = [r for r in found if r["key"] in ("C-broken", bad_phone["customer_id"])]
+        return ours if len(ours) == 2 else []
+
+    dead = await wait_until(letters, what="both dead letters")
+    assert {r["headers"]["palaute-dlt-reason"] for r in dead} == {"invalid"}
+    assert all(r["headers"]["palaute-dlt-original-topic"] == CONTACT_CLOSED.name for r in dead)
+    assert any("phone" in r["headers"]["palaute-dlt-error"] for r in dead)
+
+
+async def test_anonymous_answer_has_no_link_to_the_customer(pipeline: Pipeline) -> None:
+    address = "anonyymi.e2e@example.fi"
+    event = contact(email=address, anonymous=True, day=date(2026, 3, 5))
+    await pipeline.publish(event)
+    (email,) = await pipeline.messages_to(address)
+    sent = [
+        r["value"]
+        for r in await pipeline.records(INVITATION_SENT.name)
+        if r["value"]["contact_day"] == "2026-03-05"
+    ]
+    assert len(sent) == 1
+    assert sent[0]["customer_id"] is None
+    assert sent[0]["anonymous"] is True
+    assert event.customer_id not in json.dumps(sent)
+    assert (await pipeline.answer_page(email, 7, "anonyymi kommentti")).status_code == 200
+    async with pipeline.stack.collector.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                sa.select(responses).where(responses.c.comment == "anonyymi kommentti")
+            )
+        ).one()
+    assert (row.customer_id, row.invitation_id, row.answered_at) == (None, None, None)
+
+
+async def test_stop_reply_opts_the_number_out_of_later_surveys(pipeline: Pipeline) -> None:
+    phone = mobile()
+    await pipeline.publish(contact(phone=phone, language="sv"))
+    await pipeline.messages_to(e164(phone))
+    assert (await pipeline.reply_sms(e164(phone), "STOPP"))["status"] == "opted_out"
+
+    async def registered() -> bool:
+        listing = consent_cli(pipeline, "optout", "list")
+        return e164(phone) in listing.stdout
+
+    await wait_until(registered, what="the STOP reply in the opt-out register")
+    later = contact(phone=phone)  # another customer id, same number
+    await pipeline.publish(later)
+    assert (await suppression_of(pipeline, later.contact_id))["reason"] == "opted_out"
+    audit = consent_cli(pipeline, "optout", "audit").stdout
+    assert '"source": "sms_stop"' in audit
