@@ -6,7 +6,8 @@ import asyncio
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -74,36 +75,30 @@ class DeadLetters:
         log.warning("dead_lettered", topic=topic, partition=partition, offset=offset, reason=reason)
 
 
-def consume(
-    broker: KafkaBroker,
-    topic: Topic[M],
-    *,
-    group_id: str,
-    settings: CommonSettings,
-    effect: Callable[[M], Awaitable[None]],
-) -> None:
-    """Subscribe `effect` to a topic: validate at the edge, retry a little, dead-letter the rest.
+@dataclass(frozen=True)
+class Handler(Generic[M]):
+    """One topic a service consumes and the effect each of its messages has."""
 
-    The offset is committed only after the effect is stored or the message is dead-lettered,
-    so nothing is skipped silently.
-    """
-    dead_letters = DeadLetters(broker)
-    context = {"default_region": settings.default_region}
+    topic: Topic[M]
+    effect: Callable[[M], Awaitable[None]]
 
-    async def handle(message: KafkaMessage) -> None:
+    async def handle(
+        self, message: KafkaMessage, context: dict[str, Any], dead_letters: DeadLetters
+    ) -> None:
+        """Validate at the edge, run the effect with bounded retries, dead-letter the rest."""
         try:
-            event = topic.model.model_validate_json(message.body, context=context)
+            event = self.topic.model.model_validate_json(message.body, context=context)
         except ValidationError as exc:
             await _dead_letter_or_rewind(dead_letters, message, "invalid", _validation_summary(exc))
             return
         for attempt in range(1, EFFECT_ATTEMPTS + 1):
             try:
-                await effect(event)
+                await self.effect(event)
             except Exception as exc:
                 if attempt == EFFECT_ATTEMPTS:
                     log.error(
                         "effect_failed",
-                        topic=topic.name,
+                        topic=self.topic.name,
                         event_id=str(event.event_id),
                         error=type(exc).__name__,
                     )
@@ -118,8 +113,26 @@ def consume(
             else:
                 return
 
+
+def consume(
+    broker: KafkaBroker, *handlers: Handler[Any], group_id: str, settings: CommonSettings
+) -> None:
+    """Subscribe one consumer (one group join) to every handler's topic.
+
+    The offset is committed only after the effect is stored or the message is dead-lettered,
+    so nothing is skipped silently.
+    """
+    dead_letters = DeadLetters(broker)
+    context = {"default_region": settings.default_region}
+    by_topic = {handler.topic.name: handler for handler in handlers}
+
+    async def handle(message: KafkaMessage) -> None:
+        record = message.raw_message
+        assert not isinstance(record, tuple), "one message at a time"
+        await by_topic[record.topic].handle(message, context, dead_letters)
+
     broker.subscriber(
-        topic.name,
+        *by_topic,
         group_id=group_id,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,11 +53,14 @@ class StackOptions:
     @classmethod
     def from_settings(cls, settings: StackSettings, broker: str | None = None) -> StackOptions:
         """Options from PALAUTE_* settings; `broker` names an external Kafka to use instead."""
-        return cls(data_dir=settings.data_dir, embedded_broker=broker is None,
-                   kafka_bootstrap=broker or settings.kafka_bootstrap,
-                   collector_port=settings.collector_port,
-                   sandbox_http_port=settings.sandbox_http_port,
-                   sandbox_smtp_port=settings.sandbox_smtp_port)
+        return cls(
+            data_dir=settings.data_dir,
+            embedded_broker=broker is None,
+            kafka_bootstrap=broker or settings.kafka_bootstrap,
+            collector_port=settings.collector_port,
+            sandbox_http_port=settings.sandbox_http_port,
+            sandbox_smtp_port=settings.sandbox_smtp_port,
+        )
 
     def resolved(self) -> StackOptions:
         """A copy whose port-0 entries name real free ports."""
@@ -119,10 +123,18 @@ class LocalStack:
             if self.broker is not None:
                 await self.broker.start()
             await create_topics(self.options.kafka_bootstrap, palaute_topics())
-            parts: list[Startable] = [self.sandbox, *self.services]
-            for part in parts:
-                await part.start()
-                self._started.append(part)
+            await self.sandbox.start()
+            self._started.append(self.sandbox)
+            # Concurrently: each consumer's first group join waits ~3 s on the local broker.
+            results = await asyncio.gather(
+                *(service.start() for service in self.services), return_exceptions=True
+            )
+            for service, result in zip(self.services, results, strict=True):
+                if not isinstance(result, BaseException):
+                    self._started.append(service)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
         except BaseException:
             await self.stop()
             raise

@@ -15,7 +15,7 @@ from faststream.kafka import KafkaBroker
 from palaute_consent.service import build as build_consent
 from palaute_consent.settings import ConsentSettings
 from palaute_runtime.local_broker import create_topics
-from palaute_runtime.messaging import consume, create_broker
+from palaute_runtime.messaging import Handler, consume, create_broker
 from palaute_runtime.settings import CommonSettings
 from palaute_schemas import SURVEY_REQUESTED, ContactClosed, Topic
 from tests.conftest import wait_until
@@ -76,7 +76,7 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_c
         handled.append(event)
 
     broker: KafkaBroker = create_broker(CommonSettings(kafka_bootstrap=kafka), "test")
-    consume(broker, topic, group_id=f"g-{topic.name}", settings=CommonSettings(), effect=effect)
+    consume(broker, Handler(topic, effect), group_id=f"g-{topic.name}", settings=CommonSettings())
     await broker.start()
     try:
         bad_phone = json.loads(contact("C1").model_dump_json()) | {"phone": "12345"}
@@ -125,7 +125,7 @@ async def test_an_effect_that_keeps_failing_is_retried_then_dead_lettered(
             raise RuntimeError("the store refused it")
 
     broker = create_broker(CommonSettings(kafka_bootstrap=kafka), "test")
-    consume(broker, topic, group_id=f"g-{topic.name}", settings=CommonSettings(), effect=effect)
+    consume(broker, Handler(topic, effect), group_id=f"g-{topic.name}", settings=CommonSettings())
     await broker.start()
     try:
         for event in (poison, good):

@@ -31,7 +31,7 @@ from palaute_collector.tables import (
 )
 from palaute_runtime.database import as_utc, create_engine, upsert
 from palaute_runtime.http import HttpServer
-from palaute_runtime.messaging import Inbox, Outbox, OutboxRelay, consume, create_broker
+from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
     AGGREGATE_PUBLISHED,
@@ -245,10 +245,9 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
     broker = create_broker(settings, client_id="palaute-collector")
     consume(
         broker,
-        INVITATION_SENT,
+        Handler(INVITATION_SENT, service.handle_invitation_sent),
         group_id="palaute-collector",
         settings=settings,
-        effect=service.handle_invitation_sent,
     )
     relay = OutboxRelay(engine, service.outbox, outbox, broker)
     http = HttpServer(create_app(service), settings.collector_host, settings.collector_port)

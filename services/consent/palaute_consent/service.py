@@ -13,7 +13,7 @@ from palaute_consent.rules import Survey, decide, outcome_message
 from palaute_consent.settings import ConsentSettings
 from palaute_consent.tables import decisions, inbox, metadata, outbox
 from palaute_runtime.database import create_engine
-from palaute_runtime.messaging import Inbox, Outbox, OutboxRelay, consume, create_broker
+from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
     CONTACT_CLOSED,
@@ -102,17 +102,10 @@ def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
     broker = create_broker(settings, client_id="palaute-consent")
     consume(
         broker,
-        CONTACT_CLOSED,
+        Handler(CONTACT_CLOSED, service.handle_contact_closed),
+        Handler(OPT_OUT_REQUESTED, service.handle_opt_out_requested),
         group_id="palaute-consent",
         settings=settings,
-        effect=service.handle_contact_closed,
-    )
-    consume(
-        broker,
-        OPT_OUT_REQUESTED,
-        group_id="palaute-consent",
-        settings=settings,
-        effect=service.handle_opt_out_requested,
     )
     relay = OutboxRelay(engine, service.outbox, outbox, broker)
     runtime = ServiceRuntime(

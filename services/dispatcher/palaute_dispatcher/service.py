@@ -30,7 +30,7 @@ from palaute_dispatcher.tables import inbox, invitations, metadata, outbox
 from palaute_dispatcher.templates import render, survey_url
 from palaute_dispatcher.tokens import issue_token
 from palaute_runtime.database import as_utc, create_engine
-from palaute_runtime.messaging import Inbox, Outbox, OutboxRelay, consume, create_broker
+from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
 from palaute_runtime.service import ServiceRuntime, run_when_woken
 from palaute_schemas import INVITATION_SENT, SURVEY_REQUESTED, InvitationSent, SurveyRequested
 from palaute_schemas.identifiers import recipient_ref
@@ -229,10 +229,9 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
     broker = create_broker(settings, client_id="palaute-dispatcher")
     consume(
         broker,
-        SURVEY_REQUESTED,
+        Handler(SURVEY_REQUESTED, service.handle_survey_requested),
         group_id="palaute-dispatcher",
         settings=settings,
-        effect=service.handle_survey_requested,
     )
     relay = OutboxRelay(engine, service.outbox, outbox, broker)
     runtime = ServiceRuntime(
