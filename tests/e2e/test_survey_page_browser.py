@@ -1,0 +1,71 @@
+"""The survey page in a real browser: keyboard- and screen-reader-friendly, no JavaScript."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, async_playwright
+
+from tests.e2e.conftest import LINK, Pipeline, contact
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = os.environ.get("PALAUTE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        reason = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("PALAUTE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{reason}; PALAUTE_REQUIRE_BROWSER=1")
+        pytest.skip(reason)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+async def test_customer_answers_the_email_survey_in_a_browser_without_javascript(
+    pipeline: Pipeline, browser: Browser, tmp_path: Path
+) -> None:
+    address = "selain.e2e@example.fi"
+    await pipeline.publish(contact(email=address, language="en"))
+    (email,) = await pipeline.messages_to(address)
+    (link,) = LINK.findall(email["text"])
+    context = await browser.new_context(java_script_enabled=False)
+    page = await context.new_page()
+    try:
+        await page.goto(link)
+        assert await page.get_attribute("html", "lang") == "en"
+        assert await page.locator("legend").inner_text() == (
+            "How likely are you to recommend us to a friend or colleague?")
+        await page.get_by_label("9", exact=True).check()
+        await page.get_by_label("Would you like to tell us why? (optional)").fill("Quick help")
+        await page.screenshot(path=str(tmp_path / "survey.png"))
+        await page.get_by_role("button", name="Send answer").click()
+        await page.wait_for_load_state()
+        assert "Thank you for your answer" in await page.locator("main").inner_text()
+        await page.goto(link)
+        assert "already been answered" in await page.locator("main").inner_text()
+    finally:
+        await context.close()
+
+
+async def test_submitting_without_a_score_explains_what_is_missing(
+    pipeline: Pipeline, browser: Browser
+) -> None:
+    address = "selain2.e2e@example.fi"
+    await pipeline.publish(contact(email=address, language="fi"))
+    (email,) = await pipeline.messages_to(address)
+    (link,) = LINK.findall(email["text"])
+    response = await pipeline.http.post(link, data={"comment": "ei numeroa"})
+    assert response.status_code == 400
+    assert "Valitse arvosana 0-10." in response.text
+    assert "ei numeroa" in response.text, "what the customer wrote is kept"
