@@ -110,13 +110,15 @@ def palaute_topics() -> list[tuple[str, int]]:
     return topics
 
 
-async def create_topics(bootstrap: str, topics: Iterable[tuple[str, int]]) -> None:
+async def create_topics(
+    bootstrap: str, topics: Iterable[tuple[str, int]], replication: int = 1
+) -> None:
     """Create topics up front (Tansu cannot add partitions later); existing ones are kept."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         response = await admin.create_topics(
-            [NewTopic(name, partitions, 1) for name, partitions in topics]
+            [NewTopic(name, partitions, replication) for name, partitions in topics]
         )
         for name, code, message in response.topic_errors:
             if code not in (0, TOPIC_EXISTS):

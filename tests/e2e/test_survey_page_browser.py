@@ -15,13 +15,20 @@ from tests.e2e.conftest import LINK, Pipeline, contact
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 CHROMIUM = os.environ.get("PALAUTE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_PRESENT = Path(CHROMIUM).exists() or shutil.which("chromium") is not None
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+    if not CHROMIUM_PRESENT:
         reason = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
         if os.environ.get("PALAUTE_REQUIRE_BROWSER") == "1":
             pytest.fail(f"{reason}; PALAUTE_REQUIRE_BROWSER=1")
@@ -45,7 +52,8 @@ async def test_customer_answers_the_email_survey_in_a_browser_without_javascript
         await page.goto(link)
         assert await page.get_attribute("html", "lang") == "en"
         assert await page.locator("legend").inner_text() == (
-            "How likely are you to recommend us to a friend or colleague?")
+            "How likely are you to recommend us to a friend or colleague?"
+        )
         await page.get_by_label("9", exact=True).check()
         await page.get_by_label("Would you like to tell us why? (optional)").fill("Quick help")
         await page.screenshot(path=str(tmp_path / "survey.png"))

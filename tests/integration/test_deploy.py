@@ -1,0 +1,177 @@
+"""The production shape: docker-compose.yml parses, and each service starts on PostgreSQL
+with the settings the compose file gives it (hosts pointed at this machine)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import yaml
+from aiokafka import AIOKafkaProducer
+
+from palaute_runtime.local_broker import free_port
+from palaute_schemas import CONTACT_CLOSED, ContactClosed
+from tests.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+SERVICES = ("consent", "dispatcher", "collector")
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+def interpolate(value: str) -> str:
+    """Compose's ${NAME:-default}, taking the defaults (as a fresh checkout would)."""
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: m.group(2), value)
+
+
+def test_compose_file_parses_and_wires_kafka_postgres_topics_and_services() -> None:
+    services = compose()["services"]
+    assert set(services) >= {"kafka", "postgres", "topics", *SERVICES, "sandbox"}
+    kafka = services["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller", "KRaft"
+    assert services["topics"]["entrypoint"][0] == "palaute-create-topics"
+    for name in (*SERVICES, "sandbox"):
+        build = services[name]["build"]
+        assert (ROOT / build["dockerfile"]).is_file()
+    for name in SERVICES:
+        env = services[name]["environment"]
+        assert env["PALAUTE_KAFKA_ENABLE_IDEMPOTENCE"] == "true", "on for Apache Kafka"
+        assert env[f"PALAUTE_{name.upper()}_DATABASE_URL"].startswith("postgresql+asyncpg://")
+        assert services[name]["depends_on"]["topics"]["condition"] == (
+            "service_completed_successfully"
+        )
+    init = (ROOT / "deploy/postgres/init.sql").read_text()
+    assert all(f"palaute_{name}" in init for name in SERVICES)
+
+
+def local_env(name: str, kafka: str, database: str) -> dict[str, str]:
+    """The compose environment of a service, with compose host names pointed at this machine."""
+    env = {
+        key: interpolate(str(value))
+        for key, value in compose()["services"][name]["environment"].items()
+    }
+    url_key = f"PALAUTE_{name.upper()}_DATABASE_URL"
+    env[url_key] = re.sub(
+        r"//[^@]+@postgres:5432/palaute_\w+", f"//postgres@127.0.0.1:5432/{database}", env[url_key]
+    )
+    env["PALAUTE_KAFKA_BOOTSTRAP"] = kafka
+    env["PALAUTE_KAFKA_ENABLE_IDEMPOTENCE"] = "false"  # Tansu fails InitProducerId
+    if name == "collector":
+        env["PALAUTE_COLLECTOR_HOST"] = "127.0.0.1"
+        env["PALAUTE_COLLECTOR_PORT"] = str(free_port())
+    return env
+
+
+@pytest.mark.broker
+@pytest.mark.postgres
+async def test_services_start_on_postgresql_with_the_compose_settings(
+    kafka: str, postgres_admin: str, tmp_path: Path
+) -> None:
+    databases = {name: f"palaute_{name}_{uuid.uuid4().hex[:8]}" for name in SERVICES}
+    admin = await asyncpg.connect(postgres_admin)
+    for database in databases.values():
+        await admin.execute(f'CREATE DATABASE "{database}"')
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    logs = {name: tmp_path / f"{name}.log" for name in SERVICES}
+    try:
+        for name in SERVICES:
+            env = {
+                "PATH": os.environ["PATH"],
+                "HOME": os.environ.get("HOME", str(tmp_path)),
+                **local_env(name, kafka, databases[name]),
+            }
+            with logs[name].open("wb") as log:
+                # Popen only spawns; every wait on these processes happens in a thread.
+                processes[name] = subprocess.Popen(  # noqa: ASYNC220
+                    [sys.executable, "-m", f"palaute_{name}", "run"],
+                    env=env,
+                    cwd=tmp_path,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+
+        async def all_started() -> bool:
+            for name, process in processes.items():
+                assert process.poll() is None, logs[name].read_text()[-2000:]
+            return all('"service_started"' in path.read_text() for path in logs.values())
+
+        await wait_until(all_started, within=60, what="the three services to start")
+        assert all(
+            json.loads(line)["event"]
+            for path in logs.values()
+            for line in path.read_text().splitlines()
+            if line.startswith("{")
+        ), "JSON logs, as the compose file asks"
+
+        event = ContactClosed(
+            contact_id=f"K-{uuid.uuid4().hex[:8]}",
+            customer_id="C-deploy",
+            contact_channel="web_form",
+            language="en",
+            unit="Online",
+            closed_at=datetime.now(UTC),
+            phone="+358401234567",
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                CONTACT_CLOSED.name, event.model_dump_json().encode(), key=b"C-deploy"
+            )
+        finally:
+            await producer.stop()
+        consent_db = await asyncpg.connect(
+            postgres_admin.rsplit("/", 1)[0] + f"/{databases['consent']}"
+        )
+        try:
+
+            async def decided() -> str | None:
+                outcome: str | None = await consent_db.fetchval(
+                    "SELECT outcome FROM decisions WHERE contact_id = $1", event.contact_id
+                )
+                return outcome
+
+            assert await wait_until(decided, within=30, what="the decision in PostgreSQL") == "sms"
+        finally:
+            await consent_db.close()
+        for database in databases.values():
+            conn = await asyncpg.connect(postgres_admin.rsplit("/", 1)[0] + f"/{database}")
+            try:
+                assert (
+                    await conn.fetchval(
+                        "SELECT count(*) FROM information_schema.tables "
+                        "WHERE table_name IN ('inbox', 'outbox')"
+                    )
+                    == 2
+                )
+            finally:
+                await conn.close()
+        for process in processes.values():
+            process.send_signal(signal.SIGTERM)
+        for name, process in processes.items():
+            code = await asyncio.to_thread(process.wait, 30)
+            assert code == 0, logs[name].read_text()[-2000:]
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        for database in databases.values():
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
