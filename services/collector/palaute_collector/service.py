@@ -46,6 +46,18 @@ from palaute_schemas import (
 
 log = structlog.get_logger("palaute.collector")
 
+# InvitationSent fields the collector keeps as they are.
+_COPIED_FROM_INVITATION = {
+    "channel",
+    "language",
+    "contact_channel",
+    "unit",
+    "contact_day",
+    "anonymous",
+    "recipient_ref",
+    "expires_at",
+}
+
 TokenState = Literal["open", "answered", "expired", "unknown"]
 
 
@@ -75,16 +87,9 @@ class CollectorService:
             await connection.execute(
                 invitations.insert().values(
                     id=sent.invitation_id,
-                    channel=sent.channel,
-                    language=sent.language,
-                    contact_channel=sent.contact_channel,
-                    unit=sent.unit,
-                    contact_day=sent.contact_day,
-                    anonymous=sent.anonymous,
                     customer_id=None if sent.anonymous else sent.customer_id,
-                    recipient_ref=sent.recipient_ref,
                     sent_at=sent.occurred_at,
-                    expires_at=sent.expires_at,
+                    **sent.model_dump(include=_COPIED_FROM_INVITATION),
                 )
             )
             for token_hash in sent.token_hashes:

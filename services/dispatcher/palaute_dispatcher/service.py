@@ -37,6 +37,18 @@ from palaute_schemas.identifiers import recipient_ref
 
 log = structlog.get_logger("palaute.dispatcher")
 
+# SurveyRequested fields the invitation keeps as they are.
+_COPIED_FROM_REQUEST = {
+    "channel",
+    "address",
+    "language",
+    "contact_channel",
+    "unit",
+    "contact_day",
+    "anonymous",
+    "customer_id",
+}
+
 CLAIM_SECONDS = 60  # how long one delivery attempt holds an invitation
 
 
@@ -64,14 +76,7 @@ class DispatcherService:
                 invitations.insert().values(
                     id=uuid.uuid4(),
                     request_event_id=request.event_id,
-                    channel=request.channel,
-                    address=request.address,
-                    language=request.language,
-                    contact_channel=request.contact_channel,
-                    unit=request.unit,
-                    contact_day=request.contact_day,
-                    anonymous=request.anonymous,
-                    customer_id=request.customer_id,
+                    **request.model_dump(include=_COPIED_FROM_REQUEST),
                     status="pending",
                     attempts=0,
                     next_attempt_at=now,
