@@ -70,12 +70,6 @@ def upsert(connection: AsyncConnection, table: sa.Table) -> sqlite.Insert | post
     return sqlite.insert(table)
 
 
-async def create_schema(engine: AsyncEngine, metadata: sa.MetaData) -> None:
-    """Create a service's tables where they are missing."""
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-
-
 def as_utc(moment: datetime) -> datetime:
     """A stored time as aware UTC (SQLite hands back naive datetimes; all stored are UTC)."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

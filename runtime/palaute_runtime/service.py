@@ -6,15 +6,15 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, Protocol
 
-import sqlalchemy as sa
 import structlog
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from palaute_runtime.database import create_schema
 from palaute_runtime.http import HttpServer
+from palaute_runtime.migrations import migrate
 
 log = structlog.get_logger("palaute.service")
 
@@ -37,7 +37,7 @@ class ServiceRuntime:
         name: str,
         *,
         engine: AsyncEngine,
-        metadata: sa.MetaData,
+        migrations: Path,
         broker: KafkaBroker,
         loops: list[Loop] | None = None,
         http: HttpServer | None = None,
@@ -45,7 +45,7 @@ class ServiceRuntime:
     ) -> None:
         self.name = name
         self.engine = engine
-        self.metadata = metadata
+        self.migrations = migrations
         self.broker = broker
         self.http = http
         self._loops = loops or []
@@ -53,8 +53,8 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Create missing tables, connect to Kafka, start loops and the HTTP server."""
-        await create_schema(self.engine, self.metadata)
+        """Migrate the database, connect to Kafka, start loops and the HTTP server."""
+        await migrate(self.engine, self.migrations)
         await self.broker.start()
         self._tasks = [
             asyncio.create_task(loop(), name=f"{self.name}:{loop.__qualname__}")

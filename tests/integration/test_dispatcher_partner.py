@@ -16,8 +16,9 @@ from palaute_dispatcher import tables
 from palaute_dispatcher.partner import HttpSmsPartner, Outgoing, PartnerError, SmtpEmailPartner
 from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.settings import DispatcherSettings
-from palaute_runtime.database import create_engine, create_schema
+from palaute_runtime.database import create_engine
 from palaute_runtime.local_broker import free_port
+from palaute_runtime.migrations import migrate
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
 from palaute_schemas import InvitationSent, SurveyRequested, token_hash
@@ -42,7 +43,7 @@ async def dispatcher(sandbox: PartnerSandbox, tmp_path: Path) -> AsyncIterator[D
         survey_origin="https://kysely.example.fi",
     )
     engine = create_engine(settings.database_url)
-    await create_schema(engine, tables.metadata)
+    await migrate(engine, tables.MIGRATIONS)
     sms = HttpSmsPartner(settings.partner_sms_url, settings.partner_api_key, settings.sms_sender)
     email = SmtpEmailPartner("127.0.0.1", settings.partner_smtp_port, settings.email_sender)
     yield DispatcherService(engine, settings, {"sms": sms, "email": email})

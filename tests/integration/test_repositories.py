@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -15,8 +16,9 @@ from palaute_collector.service import CollectorService
 from palaute_collector.settings import CollectorSettings
 from palaute_consent import tables as consent_tables
 from palaute_consent.register import OptOutRegister
-from palaute_runtime.database import create_engine, create_schema
+from palaute_runtime.database import create_engine
 from palaute_runtime.messaging import Inbox, Outbox
+from palaute_runtime.migrations import differences, migrate
 from palaute_schemas import (
     SURVEY_SUPPRESSED,
     AggregatePublished,
@@ -30,7 +32,7 @@ from palaute_schemas import (
 @pytest.fixture
 async def consent_db(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
-    await create_schema(engine, consent_tables.metadata)
+    await migrate(engine, consent_tables.MIGRATIONS)
     yield engine
     await engine.dispose()
 
@@ -38,7 +40,7 @@ async def consent_db(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def collector(database_url: str) -> AsyncIterator[CollectorService]:
     engine = create_engine(database_url)
-    await create_schema(engine, collector_tables.metadata)
+    await migrate(engine, collector_tables.MIGRATIONS)
     yield CollectorService(engine, CollectorSettings(min_group_size=5))
     await engine.dispose()
 
@@ -196,3 +198,19 @@ class TestCollectorStore:
         assert await collector.answer_sms("+358401234567", "9 kiitos") == "recorded"
         assert await collector.answer_sms("+358401234567", "10") == "no_open_invitation"
         assert await collector.answer_sms("+358401234567", "STOP") == "opted_out"
+
+
+@pytest.mark.parametrize("service", ["consent", "dispatcher", "collector"])
+async def test_migrations_build_exactly_the_schema_the_models_describe(
+    database_url: str, service: str
+) -> None:
+    tables = importlib.import_module(f"palaute_{service}.tables")
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine, tables.MIGRATIONS)
+        await migrate(engine, tables.MIGRATIONS)  # a restart finds nothing to do
+        async with engine.connect() as connection:
+            missing = await connection.run_sync(differences, tables.metadata)
+    finally:
+        await engine.dispose()
+    assert missing == [], "write a migration: palaute-migrations revision SERVICE -m ..."

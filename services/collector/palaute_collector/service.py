@@ -21,11 +21,11 @@ from palaute_collector.scores import (
 )
 from palaute_collector.settings import CollectorSettings
 from palaute_collector.tables import (
+    MIGRATIONS,
     aggregate_cells,
     inbox,
     invitation_tokens,
     invitations,
-    metadata,
     outbox,
     responses,
 )
@@ -257,6 +257,11 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
     relay = OutboxRelay(engine, service.outbox, outbox, broker)
     http = HttpServer(create_app(service), settings.collector_host, settings.collector_port)
     runtime = ServiceRuntime(
-        "collector", engine=engine, metadata=metadata, broker=broker, loops=[relay.run], http=http
+        "collector",
+        engine=engine,
+        migrations=MIGRATIONS,
+        broker=broker,
+        loops=[relay.run],
+        http=http,
     )
     return runtime, service

@@ -12,9 +12,10 @@ from typing import get_args
 from palaute_consent.register import EntryKind, OptOutRegister
 from palaute_consent.service import build
 from palaute_consent.settings import ConsentSettings
-from palaute_consent.tables import metadata
+from palaute_consent.tables import MIGRATIONS
 from palaute_runtime.cli import fail, load_settings
-from palaute_runtime.database import create_engine, create_schema
+from palaute_runtime.database import create_engine
+from palaute_runtime.migrations import migrate
 from palaute_runtime.service import run_until_signalled
 from palaute_schemas import OptOutSource, parse_email, parse_phone
 
@@ -71,7 +72,7 @@ async def _with_register(
 ) -> None:
     engine = create_engine(settings.database_url)
     try:
-        await create_schema(engine, metadata)
+        await migrate(engine, MIGRATIONS)
         async with engine.begin() as connection:
             await work(OptOutRegister(connection))
     finally:

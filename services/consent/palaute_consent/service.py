@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from palaute_consent.register import EntryKind, OptOutRegister
 from palaute_consent.rules import Survey, decide, outcome_message
 from palaute_consent.settings import ConsentSettings
-from palaute_consent.tables import decisions, inbox, metadata, outbox
+from palaute_consent.tables import MIGRATIONS, decisions, inbox, outbox
 from palaute_runtime.database import create_engine
 from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
 from palaute_runtime.service import ServiceRuntime
@@ -109,6 +109,6 @@ def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
     )
     relay = OutboxRelay(engine, service.outbox, outbox, broker)
     runtime = ServiceRuntime(
-        "consent", engine=engine, metadata=metadata, broker=broker, loops=[relay.run]
+        "consent", engine=engine, migrations=MIGRATIONS, broker=broker, loops=[relay.run]
     )
     return runtime, service

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from palaute_runtime.database import add_inbox_and_outbox
@@ -44,3 +46,5 @@ decisions = sa.Table(
 )
 
 inbox, outbox = add_inbox_and_outbox(metadata)
+
+MIGRATIONS = Path(__file__).parent / "migrations"

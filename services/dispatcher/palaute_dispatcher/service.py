@@ -26,7 +26,7 @@ from palaute_dispatcher.partner import (
     SmtpEmailPartner,
 )
 from palaute_dispatcher.settings import DispatcherSettings
-from palaute_dispatcher.tables import inbox, invitations, metadata, outbox
+from palaute_dispatcher.tables import MIGRATIONS, inbox, invitations, outbox
 from palaute_dispatcher.templates import render, survey_url
 from palaute_dispatcher.tokens import issue_token
 from palaute_runtime.database import as_utc, create_engine
@@ -242,7 +242,7 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
     runtime = ServiceRuntime(
         "dispatcher",
         engine=engine,
-        metadata=metadata,
+        migrations=MIGRATIONS,
         broker=broker,
         loops=[relay.run, service.run_delivery],
         closers=[sms.close],

@@ -1,0 +1,81 @@
+"""Alembic migrations, one history per service, run by the service itself at start.
+
+palaute-migrations revision SERVICE -m "what changed"   (autogenerates from the models)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from palaute_runtime.database import create_engine
+
+# Replicas of one service may start together: on PostgreSQL one migrates, the others wait.
+_MIGRATION_LOCK = 0x7061_6C61_7574_65  # "palaute"
+
+
+def _config(location: Path, connection: sa.Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(location))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: sa.Connection, location: Path) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+    command.upgrade(_config(location, connection), "head")
+
+
+async def migrate(engine: AsyncEngine, location: Path) -> None:
+    """Bring a service's database to the newest schema."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade, location)
+
+
+def differences(connection: sa.Connection, metadata: sa.MetaData) -> list[object]:
+    """What the migrated database lacks or has beyond the models (empty when in step)."""
+    from alembic.autogenerate import compare_metadata
+
+    return list(compare_metadata(MigrationContext.configure(connection), metadata))
+
+
+async def _revision(service: str, message: str) -> None:
+    tables = importlib.import_module(f"palaute_{service}.tables")
+    location: Path = tables.MIGRATIONS
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = create_engine(f"sqlite+aiosqlite:///{scratch}/scratch.db")
+        try:
+            await migrate(engine, location)
+            async with engine.begin() as connection:
+                await connection.run_sync(
+                    lambda sync: command.revision(
+                        _config(location, sync), message=message, autogenerate=True
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of palaute-migrations."""
+    parser = argparse.ArgumentParser(
+        prog="palaute-migrations", description="Write a service's next migration from its models."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    revision = commands.add_parser("revision", help="autogenerate a migration")
+    revision.add_argument("service", choices=["consent", "dispatcher", "collector"])
+    revision.add_argument("-m", "--message", required=True)
+    args = parser.parse_args(argv)
+    asyncio.run(_revision(args.service, args.message))
+    sys.stdout.write("written; review it before committing\n")
