@@ -37,9 +37,14 @@ def _upgrade(connection: sa.Connection, location: Path) -> None:
     command.upgrade(_config(location, connection), "head")
 
 
+# Alembic keeps its environment in a module global: two migrations interleaving in one
+# process (the local stack starts its services concurrently) would swap it under each other.
+_ONE_AT_A_TIME = asyncio.Lock()
+
+
 async def migrate(engine: AsyncEngine, location: Path) -> None:
     """Bring a service's database to the newest schema."""
-    async with engine.begin() as connection:
+    async with _ONE_AT_A_TIME, engine.begin() as connection:
         await connection.run_sync(_upgrade, location)
 
 
