@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import random
 import signal
 import sys
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = CommonSettings()
     if args.command != "up":
         configure_logging(settings.log_format, "warning")
+        # The one-sentence error below says it all; aiokafka would add its own lines.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL + 1)
     try:
         if args.command == "up":
             if args.events is not None and not args.demo:
@@ -257,8 +260,8 @@ async def _publish(args: argparse.Namespace, contact: ContactClosed) -> None:
     producer = AIOKafkaProducer(
         bootstrap_servers=args.bootstrap, acks="all", request_timeout_ms=10000
     )
-    await producer.start()
     try:
+        await producer.start()
         metadata = await producer.send_and_wait(
             CONTACT_CLOSED.name,
             contact.model_dump_json().encode(),

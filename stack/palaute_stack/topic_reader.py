@@ -28,8 +28,8 @@ async def read_records(
         auto_offset_reset="earliest" if from_beginning else "latest",
         fetch_max_wait_ms=20,
     )
-    await consumer.start()
     try:
+        await consumer.start()
         while True:
             batch = await consumer.getmany(
                 timeout_ms=int(1000 * idle_timeout) if idle_timeout else 1000

@@ -162,3 +162,13 @@ def test_consent_cli_rejects_an_invalid_phone_number_in_one_sentence(tmp_path: P
     )
     assert result.returncode == 1
     assert result.stderr == "error: not a valid phone number.\n"
+
+
+def test_tail_and_publish_without_a_broker_say_so_in_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "contact.json"
+    path.write_text(contact(phone=mobile()).model_dump_json())
+    for args in (("tail", "survey.aggregate.v1"), ("publish", str(path))):
+        result = palaute(*args, "--bootstrap", f"127.0.0.1:{free_port()}")
+        assert result.returncode == 1
+        assert result.stderr.startswith("error: Kafka is not reachable")
+        assert result.stderr.count("\n") == 1, result.stderr
