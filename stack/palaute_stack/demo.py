@@ -200,9 +200,7 @@ class DemoRespondents:
             json={"from": message["to"], "text": text},
         )
         status = answer.json().get("status")
-        self.answered[
-            "stop" if status == "opted_out" else "sms" if status == "recorded" else "unmatched"
-        ] += 1
+        self.answered[{"opted_out": "stop", "recorded": "sms"}.get(status, status)] += 1
 
     async def _answer_page(self, message: dict[str, Any]) -> None:
         link = _LINK.search(message["text"])

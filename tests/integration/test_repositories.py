@@ -194,9 +194,9 @@ class TestCollectorStore:
             invitation(anonymous=False, day=date(2026, 1, 8), ref=ref)
         )
         assert await collector.answer_sms("+358401234567", "hello?") == "unreadable"
-        assert await collector.answer_sms("+358409999999", "9") == "no_open_invitation"
+        assert await collector.answer_sms("+358409999999", "9") == "held"
         assert await collector.answer_sms("+358401234567", "9 kiitos") == "recorded"
-        assert await collector.answer_sms("+358401234567", "10") == "no_open_invitation"
+        assert await collector.answer_sms("+358401234567", "10") == "held", "already answered"
         assert await collector.answer_sms("+358401234567", "STOP") == "opted_out"
 
 
@@ -214,3 +214,25 @@ async def test_migrations_build_exactly_the_schema_the_models_describe(
     finally:
         await engine.dispose()
     assert missing == [], "write a migration: palaute-migrations revision SERVICE -m ..."
+
+
+async def test_an_sms_reply_that_outruns_its_invitation_is_held_and_then_applied(
+    collector: CollectorService,
+) -> None:
+    ref = recipient_ref(collector.settings.recipient_pepper, "+358405550000")
+    assert await collector.answer_sms("+358405550000", "10 nopeaa") == "held"
+    sent = invitation(anonymous=False, day=date(2026, 1, 9), ref=ref)
+    await collector.handle_invitation_sent(sent)
+    async with collector.engine.connect() as connection:
+        stored = (
+            await connection.execute(
+                sa.select(
+                    collector_tables.responses.c.score, collector_tables.responses.c.comment
+                ).where(collector_tables.responses.c.invitation_id == sent.invitation_id)
+            )
+        ).all()
+        held = await connection.scalar(
+            sa.select(sa.func.count()).select_from(collector_tables.held_replies)
+        )
+    assert [tuple(row) for row in stored] == [(10, "nopeaa")]
+    assert held == 0

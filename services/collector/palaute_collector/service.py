@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ from palaute_collector.settings import CollectorSettings
 from palaute_collector.tables import (
     MIGRATIONS,
     aggregate_cells,
+    held_replies,
     inbox,
     invitation_tokens,
     invitations,
@@ -92,12 +93,15 @@ class CollectorService:
                     **sent.model_dump(include=_COPIED_FROM_INVITATION),
                 )
             )
+            if sent.recipient_ref is not None:
+                await self._apply_held_reply(connection, sent)
             for token_hash in sent.token_hashes:
                 await connection.execute(
                     invitation_tokens.insert().values(
                         token_hash=token_hash, invitation_id=sent.invitation_id
                     )
                 )
+        self.outbox.committed()
         log.info("invitation_recorded", invitation_id=str(sent.invitation_id), channel=sent.channel)
 
     async def survey_for_token(self, token_hash: str) -> OpenSurvey | None:
@@ -122,40 +126,47 @@ class CollectorService:
     async def answer(self, invitation_id: uuid.UUID, score: int, comment: str) -> bool:
         """Store one answer to an open invitation; False when it was answered or expired."""
         async with self.engine.begin() as connection:
-            claimed = await connection.execute(
-                invitations.update()
-                .where(
-                    invitations.c.id == invitation_id,
-                    invitations.c.answered.is_(False),
-                    invitations.c.expires_at > datetime.now(UTC),
-                )
-                .values(answered=True)
+            recorded = await self._record_answer(connection, invitation_id, score, comment)
+        if recorded:
+            self.outbox.committed()
+        return recorded
+
+    async def _record_answer(
+        self, connection: AsyncConnection, invitation_id: uuid.UUID, score: int, comment: str
+    ) -> bool:
+        claimed = await connection.execute(
+            invitations.update()
+            .where(
+                invitations.c.id == invitation_id,
+                invitations.c.answered.is_(False),
+                invitations.c.expires_at > datetime.now(UTC),
             )
-            if claimed.rowcount != 1:
-                return False
-            invitation = (
-                await connection.execute(
-                    sa.select(invitations).where(invitations.c.id == invitation_id)
-                )
-            ).one()
+            .values(answered=True)
+        )
+        if claimed.rowcount != 1:
+            return False
+        invitation = (
             await connection.execute(
-                responses.insert().values(
-                    id=uuid.uuid4(),
-                    score=score,
-                    comment=comment,
-                    survey_channel=invitation.channel,
-                    language=invitation.language,
-                    contact_channel=invitation.contact_channel,
-                    unit=invitation.unit,
-                    day=invitation.contact_day,
-                    anonymous=invitation.anonymous,
-                    invitation_id=None if invitation.anonymous else invitation.id,
-                    customer_id=None if invitation.anonymous else invitation.customer_id,
-                    answered_at=None if invitation.anonymous else datetime.now(UTC),
-                )
+                sa.select(invitations).where(invitations.c.id == invitation_id)
             )
-            await self._count(connection, invitation.contact_day, invitation.contact_channel, score)
-        self.outbox.committed()
+        ).one()
+        await connection.execute(
+            responses.insert().values(
+                id=uuid.uuid4(),
+                score=score,
+                comment=comment,
+                survey_channel=invitation.channel,
+                language=invitation.language,
+                contact_channel=invitation.contact_channel,
+                unit=invitation.unit,
+                day=invitation.contact_day,
+                anonymous=invitation.anonymous,
+                invitation_id=None if invitation.anonymous else invitation.id,
+                customer_id=None if invitation.anonymous else invitation.customer_id,
+                answered_at=None if invitation.anonymous else datetime.now(UTC),
+            )
+        )
+        await self._count(connection, invitation.contact_day, invitation.contact_channel, score)
         log.info(
             "response_recorded", survey_channel=invitation.channel, anonymous=invitation.anonymous
         )
@@ -163,8 +174,12 @@ class CollectorService:
 
     async def answer_sms(
         self, sender: str, text: str
-    ) -> Literal["recorded", "opted_out", "unreadable", "no_open_invitation"]:
-        """Handle one inbound SMS: a score for the sender's open invitation, or a STOP."""
+    ) -> Literal["recorded", "opted_out", "unreadable", "held"]:
+        """Handle one inbound SMS: a score for the sender's open invitation, or a STOP.
+
+        A score with no open invitation is held for a while: its invitation may still be on
+        its way to the collector.
+        """
         reply = parse_sms_reply(text)
         if isinstance(reply, Stop):
             async with self.engine.begin() as connection:
@@ -182,23 +197,61 @@ class CollectorService:
             log.info("sms_reply_unreadable")
             return "unreadable"
         ref = recipient_ref(self.settings.recipient_pepper, sender)
-        async with self.engine.connect() as connection:
+        now = datetime.now(UTC)
+        async with self.engine.begin() as connection:
             invitation_id = await connection.scalar(
                 sa.select(invitations.c.id)
                 .where(
                     invitations.c.recipient_ref == ref,
                     invitations.c.answered.is_(False),
-                    invitations.c.expires_at > datetime.now(UTC),
+                    invitations.c.expires_at > now,
                 )
                 .order_by(invitations.c.sent_at.desc())
                 .limit(1)
             )
-        if invitation_id is None or not await self.answer(
-            invitation_id, reply.value, reply.comment
-        ):
-            log.info("sms_reply_unmatched")
-            return "no_open_invitation"
-        return "recorded"
+            if invitation_id is not None and await self._record_answer(
+                connection, invitation_id, reply.value, reply.comment
+            ):
+                outcome: Literal["recorded", "held"] = "recorded"
+            else:
+                await connection.execute(
+                    held_replies.delete().where(held_replies.c.received_at < self._hold_cutoff())
+                )
+                await connection.execute(
+                    held_replies.insert().values(
+                        recipient_ref=ref,
+                        score=reply.value,
+                        comment=reply.comment,
+                        received_at=now,
+                    )
+                )
+                outcome = "held"
+        self.outbox.committed()
+        log.info("sms_reply_handled", outcome=outcome)
+        return outcome
+
+    def _hold_cutoff(self) -> datetime:
+        return datetime.now(UTC) - timedelta(minutes=self.settings.reply_hold_minutes)
+
+    async def _apply_held_reply(self, connection: AsyncConnection, sent: InvitationSent) -> None:
+        """Answer a new SMS invitation with a reply that came before it, if one is held."""
+        held = (
+            await connection.execute(
+                sa.select(held_replies)
+                .where(
+                    held_replies.c.recipient_ref == sent.recipient_ref,
+                    held_replies.c.received_at >= self._hold_cutoff(),
+                )
+                .order_by(held_replies.c.received_at.desc())
+                .limit(1)
+            )
+        ).first()
+        if held is None:
+            return
+        await connection.execute(
+            held_replies.delete().where(held_replies.c.recipient_ref == sent.recipient_ref)
+        )
+        await self._record_answer(connection, sent.invitation_id, held.score, held.comment)
 
     async def _count(
         self, connection: AsyncConnection, day: date, contact_channel: str, score: int

@@ -16,6 +16,8 @@ class CollectorSettings(CommonSettings):
     # A development default (S105 is right in general): production sets its own.
     partner_webhook_secret: str = "sandbox-webhook-secret"  # noqa: S105
     min_group_size: int = Field(default=5, ge=2)
+    # How long a scored SMS reply waits for an invitation the collector has not seen yet.
+    reply_hold_minutes: int = Field(default=60, ge=0)
 
     @property
     def database_url(self) -> str:

@@ -52,6 +52,18 @@ responses = sa.Table(
     sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
 )
 
+# A scored SMS reply that came before its invitation was recorded (the collector was
+# catching up); applied when the invitation arrives, dropped after the hold time.
+held_replies = sa.Table(
+    "held_replies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("recipient_ref", sa.String(64), nullable=False, index=True),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 aggregate_cells = sa.Table(
     "aggregate_cells",
     metadata,
