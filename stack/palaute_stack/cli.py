@@ -157,6 +157,8 @@ async def _up(args: argparse.Namespace) -> None:
 
 
 async def _demo(stack: LocalStack, args: argparse.Namespace, stop: asyncio.Event) -> None:
+    # Separate generators: with --seed, what the CRM publishes does not depend on the timing
+    # of the customers' answers.
     rng = random.Random(args.seed)
     customers = make_customers(rng, 400)
     opted_out = await register_opt_outs(stack, customers)
@@ -165,7 +167,7 @@ async def _demo(stack: LocalStack, args: argparse.Namespace, stop: asyncio.Event
         f"{args.rate:g} events/s" + (f", {args.events} events" if args.events else "")
     )
     crm = DemoCrm(stack.options.kafka_bootstrap, customers, rng)
-    respondents = DemoRespondents(stack, rng)
+    respondents = DemoRespondents(stack, random.Random(rng.random()))
     tally = PipelineTally()
     await crm.start()
     background = [
