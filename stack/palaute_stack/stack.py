@@ -12,13 +12,10 @@ from typing import Any
 
 import structlog
 
-from palaute_collector.service import CollectorService
 from palaute_collector.service import build as build_collector
 from palaute_collector.settings import CollectorSettings
-from palaute_consent.service import ConsentService
 from palaute_consent.service import build as build_consent
 from palaute_consent.settings import ConsentSettings
-from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.service import build as build_dispatcher
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.local_broker import LocalBroker, create_topics, free_port, palaute_topics
@@ -156,6 +153,3 @@ class LocalStack:
             "sandbox SMTP": f"127.0.0.1:{self.options.sandbox_smtp_port}",
             "data folder": str(self.options.data_dir.resolve()),
         }
-
-
-__all__ = ["CollectorService", "ConsentService", "DispatcherService", "LocalStack", "StackOptions"]
