@@ -6,7 +6,6 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -35,9 +34,12 @@ async def sandbox() -> AsyncIterator[PartnerSandbox]:
 
 
 @pytest.fixture
-async def dispatcher(sandbox: PartnerSandbox, tmp_path: Path) -> AsyncIterator[DispatcherService]:
+async def dispatcher(
+    sandbox: PartnerSandbox, database_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[DispatcherService]:
     settings = DispatcherSettings(
-        data_dir=tmp_path,
+        dispatcher_database_url=database_url,
+        organization_name=getattr(request, "param", "Palaute"),
         partner_sms_url=sandbox.http.url,
         partner_smtp_port=sandbox.settings.sandbox_smtp_port,
         survey_origin="https://kysely.example.fi",
@@ -156,3 +158,18 @@ async def test_wrong_api_key_is_a_permanent_partner_error(sandbox: PartnerSandbo
     finally:
         await sms.close()
     assert not caught.value.transient
+
+
+@pytest.mark.parametrize("dispatcher", ["Kirjaudu Verkkopankkiin Oy"], indirect=True)
+async def test_a_text_that_breaks_the_content_policy_is_never_sent_nor_retried(
+    sandbox: PartnerSandbox, dispatcher: DispatcherService
+) -> None:
+    await dispatcher.handle_survey_requested(request("sms", "+358401234000"))
+    assert await dispatcher.deliver_due() == 1
+    await make_due_now(dispatcher)
+    assert await dispatcher.deliver_due() == 0, "failed for good, not pending"
+    async with dispatcher.engine.connect() as connection:
+        row = (await connection.execute(sa.select(tables.invitations))).one()
+    assert row.status == "failed"
+    assert row.last_error.startswith("content policy:")
+    assert sandbox.recorder.snapshot()["requests"]["sms"] == 0

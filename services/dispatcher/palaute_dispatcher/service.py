@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from palaute_dispatcher.content_policy import enforce
+from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce
 from palaute_dispatcher.partner import (
     HttpSmsPartner,
     Outgoing,
@@ -108,7 +108,15 @@ class DispatcherService:
             async with gate:
                 await self._deliver(row)
 
-        await asyncio.gather(*(attempt(row) for row in rows))
+        results = await asyncio.gather(*(attempt(row) for row in rows), return_exceptions=True)
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, Exception):
+                # Claimed, so retried after the claim expires; the others went on regardless.
+                log.error(
+                    "delivery_attempt_failed",
+                    invitation_id=str(row.id),
+                    error=type(result).__name__,
+                )
         return len(rows)
 
     async def _deliver(self, row: Row[tuple[object, ...]]) -> None:
@@ -142,7 +150,17 @@ class DispatcherService:
             survey_url=survey_url(origin, token) if token else None,
             valid_days=self.settings.invitation_valid_days,
         )
-        enforce(message, allow_links_to=origin if token else None)
+        try:
+            enforce(message, allow_links_to=origin if token else None)
+        except ContentPolicyViolation as exc:
+            # Settings feed the text (organization name, origin): never send, never retry.
+            await self._record_failure(
+                invitation["id"],
+                invitation["attempts"] + 1,
+                f"content policy: {exc}",
+                transient=False,
+            )
+            return
         outgoing = Outgoing(
             address=invitation["address"],
             subject=message.subject,
@@ -152,7 +170,13 @@ class DispatcherService:
         try:
             partner_id = await self.partners[invitation["channel"]].send(outgoing)
         except PartnerError as exc:
-            await self._record_failure(invitation["id"], invitation["attempts"] + 1, exc)
+            await self._record_failure(
+                invitation["id"],
+                invitation["attempts"] + 1,
+                str(exc),
+                transient=exc.transient,
+                retry_after=exc.retry_after,
+            )
             return
         await self._record_sent(invitation, claim.get("token_hashes", []), partner_id)
 
@@ -194,11 +218,17 @@ class DispatcherService:
         log.info("invitation_sent", invitation_id=str(invitation["id"]), channel=channel)
 
     async def _record_failure(
-        self, invitation_id: uuid.UUID, attempts: int, error: PartnerError
+        self,
+        invitation_id: uuid.UUID,
+        attempts: int,
+        error: str,
+        *,
+        transient: bool,
+        retry_after: float | None = None,
     ) -> None:
-        give_up = not error.transient or attempts >= self.settings.delivery_max_attempts
+        give_up = not transient or attempts >= self.settings.delivery_max_attempts
         # Exponential backoff with full jitter, capped at ten minutes; Retry-After wins.
-        delay = error.retry_after or random.uniform(0, min(600.0, 2.0**attempts))
+        delay = retry_after or random.uniform(0, min(600.0, 2.0**attempts))
         async with self.engine.begin() as connection:
             await connection.execute(
                 invitations.update()
@@ -206,7 +236,7 @@ class DispatcherService:
                 .values(
                     status="failed" if give_up else "pending",
                     attempts=attempts,
-                    last_error=str(error)[:500],
+                    last_error=error[:500],
                     next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
                 )
             )
@@ -214,7 +244,7 @@ class DispatcherService:
             "invitation_not_delivered",
             invitation_id=str(invitation_id),
             attempts=attempts,
-            error=str(error),
+            error=error,
             gave_up=give_up,
         )
 
