@@ -24,6 +24,20 @@ from palaute_runtime.database import create_engine
 _MIGRATION_LOCK = 0x7061_6C61_7574_65  # "palaute"
 
 
+def run_environment(metadata: sa.MetaData) -> None:
+    """The body of every service's migrations/env.py: migrate on the handed connection."""
+    from alembic import context
+
+    context.configure(
+        connection=context.config.attributes["connection"],
+        target_metadata=metadata,
+        render_as_batch=True,  # SQLite alters tables by copying them
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def _config(location: Path, connection: sa.Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(location))

@@ -1,14 +1,6 @@
-"""Alembic environment of the dispatcher service: always handed a connection by palaute_runtime."""
-
-from alembic import context
+"""Alembic environment of the dispatcher service (run by palaute_runtime.migrations.migrate)."""
 
 from palaute_dispatcher.tables import metadata
+from palaute_runtime.migrations import run_environment
 
-context.configure(
-    connection=context.config.attributes["connection"],
-    target_metadata=metadata,
-    render_as_batch=True,  # SQLite alters tables by copying them
-    compare_type=True,
-)
-with context.begin_transaction():
-    context.run_migrations()
+run_environment(metadata)
