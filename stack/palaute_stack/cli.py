@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "up":
             if args.events is not None and not args.demo:
                 fail("--events goes with --demo.", 2)
-            asyncio.run(_up(args))
+            _up(args)
         elif args.command == "publish":
             asyncio.run(_publish(args, _read_contact(args.file, settings)))
         else:
@@ -123,15 +123,19 @@ def main(argv: list[str] | None = None) -> None:
         pass
 
 
-async def _up(args: argparse.Namespace) -> None:
+def _up(args: argparse.Namespace) -> None:
     settings = StackSettings()
     if args.data_dir is not None:
         settings.data_dir = args.data_dir
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.data_dir / "palaute.log"
     # The terminal shows addresses and the summary; the services' JSON log goes to a file.
-    log_file = log_path.open("a", encoding="utf-8", buffering=1)
-    configure_logging("json", settings.log_level, stream=log_file)
+    with log_path.open("a", encoding="utf-8", buffering=1) as log_file:
+        configure_logging("json", settings.log_level, stream=log_file)
+        asyncio.run(_run_stack(settings, args, log_path.resolve()))
+
+
+async def _run_stack(settings: StackSettings, args: argparse.Namespace, log_path: Path) -> None:
     stack = LocalStack(StackOptions.from_settings(settings, broker=args.broker))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -145,7 +149,7 @@ async def _up(args: argparse.Namespace) -> None:
         _say("Palaute is running. Ctrl-C stops it.")
         for name, address in stack.addresses().items():
             _say(f"  {name:<16} {address}")
-        _say(f"  {'log':<16} {log_path.resolve()}")
+        _say(f"  {'log':<16} {log_path}")
         if args.demo:
             await _demo(stack, args, stop)
         else:
@@ -153,7 +157,6 @@ async def _up(args: argparse.Namespace) -> None:
     finally:
         _say("stopping...")
         await stack.stop()
-        log_file.close()
 
 
 async def _demo(stack: LocalStack, args: argparse.Namespace, stop: asyncio.Event) -> None:

@@ -134,22 +134,21 @@ class CollectorService:
     async def _record_answer(
         self, connection: AsyncConnection, invitation_id: uuid.UUID, score: int, comment: str
     ) -> bool:
-        claimed = await connection.execute(
-            invitations.update()
-            .where(
-                invitations.c.id == invitation_id,
-                invitations.c.answered.is_(False),
-                invitations.c.expires_at > datetime.now(UTC),
-            )
-            .values(answered=True)
-        )
-        if claimed.rowcount != 1:
-            return False
+        # Claim and read in one statement: a second answer finds the invitation answered.
         invitation = (
             await connection.execute(
-                sa.select(invitations).where(invitations.c.id == invitation_id)
+                invitations.update()
+                .where(
+                    invitations.c.id == invitation_id,
+                    invitations.c.answered.is_(False),
+                    invitations.c.expires_at > datetime.now(UTC),
+                )
+                .values(answered=True)
+                .returning(*invitations.c)
             )
-        ).one()
+        ).first()
+        if invitation is None:
+            return False
         await connection.execute(
             responses.insert().values(
                 id=uuid.uuid4(),

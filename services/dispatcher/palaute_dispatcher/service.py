@@ -122,12 +122,10 @@ class DispatcherService:
     async def _deliver(self, row: Row[tuple[object, ...]]) -> None:
         invitation = row._mapping
         token: str | None = None
-        claim: dict[str, object] = {
-            "next_attempt_at": datetime.now(UTC) + timedelta(seconds=CLAIM_SECONDS)
-        }
+        token_hashes: list[str] = list(invitation["token_hashes"])
         if invitation["channel"] == "email":
             token, token_hash = issue_token()
-            claim["token_hashes"] = [*invitation["token_hashes"], token_hash]
+            token_hashes.append(token_hash)
         # Pending-before-call: the claim (and the token's hash) is stored before the partner
         # sees anything; a claim lost to another worker means that worker delivers it.
         async with self.engine.begin() as connection:
@@ -138,7 +136,10 @@ class DispatcherService:
                     invitations.c.status == "pending",
                     invitations.c.next_attempt_at == invitation["next_attempt_at"],
                 )
-                .values(**claim)
+                .values(
+                    next_attempt_at=datetime.now(UTC) + timedelta(seconds=CLAIM_SECONDS),
+                    token_hashes=token_hashes,
+                )
             )
         if claimed.rowcount != 1:
             return
@@ -178,10 +179,10 @@ class DispatcherService:
                 retry_after=exc.retry_after,
             )
             return
-        await self._record_sent(invitation, claim.get("token_hashes", []), partner_id)
+        await self._record_sent(invitation, token_hashes, partner_id)
 
     async def _record_sent(
-        self, invitation: sa.RowMapping, token_hashes: object, partner_id: str
+        self, invitation: sa.RowMapping, token_hashes: list[str], partner_id: str
     ) -> None:
         now = datetime.now(UTC)
         channel = invitation["channel"]
@@ -194,7 +195,7 @@ class DispatcherService:
             contact_day=invitation["contact_day"],
             anonymous=invitation["anonymous"],
             customer_id=None if invitation["anonymous"] else invitation["customer_id"],
-            token_hashes=list(token_hashes) if isinstance(token_hashes, list) else [],
+            token_hashes=token_hashes,
             recipient_ref=(
                 recipient_ref(self.settings.recipient_pepper, invitation["address"])
                 if channel == "sms"
