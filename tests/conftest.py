@@ -48,21 +48,34 @@ async def postgres_admin() -> str:
 
 
 @pytest.fixture
-async def postgres_url(postgres_admin: str) -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    name = f"palaute_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_admin)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+async def postgres_databases(postgres_admin: str) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Makes fresh, empty PostgreSQL databases for one test; drops them afterwards."""
+    created: list[str] = []
     base = postgres_admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    yield f"{base}/{name}"
+
+    async def make() -> str:
+        name = f"palaute_test_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(postgres_admin)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        created.append(name)
+        return f"{base}/{name}"
+
+    yield make
     admin = await asyncpg.connect(postgres_admin)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for name in created:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def postgres_url(postgres_databases: Callable[[], Awaitable[str]]) -> str:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    return await postgres_databases()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import NoReturn, TypeVar
 
 from pydantic import ValidationError
 
+from palaute_runtime.database import DatabaseInUse
 from palaute_runtime.logs import configure_logging
+from palaute_runtime.service import Startable, run_until_signalled
 from palaute_runtime.settings import CommonSettings
 
 S = TypeVar("S", bound=CommonSettings)
@@ -29,3 +32,11 @@ def load_settings(settings_type: type[S]) -> S:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(settings.log_format, settings.log_level)
     return settings
+
+
+def serve(*services: Startable) -> None:
+    """Run services until SIGINT or SIGTERM; a refused start is one sentence and exit 1."""
+    try:
+        asyncio.run(run_until_signalled(*services))
+    except DatabaseInUse as exc:
+        fail(f"{exc}.")

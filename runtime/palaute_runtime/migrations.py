@@ -11,6 +11,7 @@ import importlib
 import sys
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 import sqlalchemy as sa
 from alembic import command
@@ -36,6 +37,31 @@ def run_environment(metadata: sa.MetaData) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def outbox_ids_never_reused(direction: Literal["upgrade", "downgrade"]) -> None:
+    """One migration in every service: outbox ids are never handed out twice.
+
+    Without AUTOINCREMENT SQLite hands a deleted row's id to the next row, and a relay that
+    read the old row would delete the new one unpublished; on PostgreSQL the id is widened
+    to BIGINT so that it cannot run out.
+    """
+    from alembic import op
+
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if direction == "upgrade" and sqlite:
+        with op.batch_alter_table(
+            "outbox", recreate="always", table_kwargs={"sqlite_autoincrement": True}
+        ):
+            pass
+    elif not sqlite:
+        old, new = (
+            (sa.Integer(), sa.BigInteger())
+            if direction == "upgrade"
+            else (sa.BigInteger(), sa.Integer())
+        )
+        with op.batch_alter_table("outbox") as batch_op:
+            batch_op.alter_column("id", existing_type=old, type_=new)
 
 
 def _config(location: Path, connection: sa.Connection | None = None) -> Config:

@@ -13,6 +13,8 @@ import structlog
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from palaute_runtime.database import SqliteClaim, claim_sqlite_database
+from palaute_runtime.health import Health
 from palaute_runtime.http import HttpServer
 from palaute_runtime.migrations import migrate
 
@@ -39,6 +41,7 @@ class ServiceRuntime:
         engine: AsyncEngine,
         migrations: Path,
         broker: KafkaBroker,
+        health: Health | None = None,
         loops: list[Loop] | None = None,
         http: HttpServer | None = None,
         closers: list[Loop] | None = None,
@@ -47,13 +50,16 @@ class ServiceRuntime:
         self.engine = engine
         self.migrations = migrations
         self.broker = broker
+        self.health = health or Health(name)
         self.http = http
         self._loops = loops or []
         self._closers = closers or []
         self._tasks: list[asyncio.Task[None]] = []
+        self._database_claim: SqliteClaim | None = None
 
     async def start(self) -> None:
         """Migrate the database, connect to Kafka, start loops and the HTTP server."""
+        self._database_claim = claim_sqlite_database(self.engine, self.name)
         await migrate(self.engine, self.migrations)
         await self.broker.start()
         self._tasks = [
@@ -77,6 +83,8 @@ class ServiceRuntime:
         for close in self._closers:
             await close()
         await self.engine.dispose()
+        if self._database_claim is not None:
+            self._database_claim.release()
         log.info("service_stopped", service=self.name)
 
 

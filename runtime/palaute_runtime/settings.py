@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from palaute_runtime.clock import Clock
 
 EMBEDDED_BOOTSTRAP = "127.0.0.1:19092"
 
@@ -19,13 +22,23 @@ class CommonSettings(BaseSettings):
     # Tansu fails InitProducerId; Apache Kafka in production turns this on.
     kafka_enable_idempotence: bool = False
     # Tansu answers a waiting fetch only at its deadline: keep the deadline short.
-    kafka_fetch_max_wait_ms: int = 20
+    kafka_fetch_max_wait_ms: int = 10
+    # A consumer takes what the broker has, up to this many records, and stores them at once.
+    kafka_batch_max_records: int = Field(default=500, ge=1, le=10_000)
+    # How long a consumer waits for a first record before it polls again.
+    kafka_batch_timeout_ms: int = Field(default=5, ge=1, le=10_000)
     data_dir: Path = Path(".palaute")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     default_region: str = "FI"
     # Keyed pseudonym of SMS numbers, shared by dispatcher and collector. Set it in production.
     recipient_pepper: str = "palaute-local-development-pepper"
+    # Development and tests only: the service's clock starts at this instant and runs on.
+    clock_start: AwareDatetime | None = None
+
+    def clock(self) -> Clock:
+        """The service's clock (moved when PALAUTE_CLOCK_START is set)."""
+        return Clock(self.clock_start)
 
     def sqlite_url(self, service: str) -> str:
         """The embedded default database of one service: a SQLite file in the data folder."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from palaute_runtime.local_broker import create_topics
 from palaute_runtime.messaging import Handler, consume, create_broker
 from palaute_runtime.settings import CommonSettings
 from palaute_schemas import SURVEY_REQUESTED, ContactClosed, Topic
+from palaute_stack.stack import LOCAL_RELEASE_RULES
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.broker
@@ -72,16 +73,16 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_c
     await create_topics(kafka, [(topic.name, 1), (topic.dead_letter, 1)])
     handled: list[ContactClosed] = []
 
-    async def effect(event: ContactClosed) -> None:
-        handled.append(event)
+    async def effect(events: Sequence[ContactClosed]) -> None:
+        handled.extend(events)
 
     broker: KafkaBroker = create_broker(CommonSettings(kafka_bootstrap=kafka), "test")
     consume(broker, Handler(topic, effect), group_id=f"g-{topic.name}", settings=CommonSettings())
     await broker.start()
     try:
-        bad_phone = json.loads(contact("C1").model_dump_json()) | {"phone": "12345"}
+        bad_channel = json.loads(contact("C1").model_dump_json()) | {"contact_channel": "fax"}
         await producer.send_and_wait(topic.name, b"{not json", key=b"C1")
-        await producer.send_and_wait(topic.name, json.dumps(bad_phone).encode(), key=b"C1")
+        await producer.send_and_wait(topic.name, json.dumps(bad_channel).encode(), key=b"C1")
         good = contact("C1")
         await producer.send_and_wait(topic.name, good.model_dump_json().encode(), key=b"C1")
 
@@ -100,8 +101,8 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_c
     assert {h["palaute-dlt-reason"] for h in headers} == {b"invalid"}
     assert [h["palaute-dlt-original-offset"] for h in headers] == [b"0", b"1"]
     assert headers[0]["palaute-dlt-original-topic"] == topic.name.encode()
-    assert b"phone" in headers[1]["palaute-dlt-error"]
-    assert b"12345" not in headers[1]["palaute-dlt-error"], "no input values in the reason"
+    assert b"contact_channel" in headers[1]["palaute-dlt-error"]
+    assert b"fax" not in headers[1]["palaute-dlt-error"], "no input values in the reason"
 
 
 async def _at_least(kafka: str, topic: str, count: int) -> list[ConsumerRecord[bytes, bytes]]:
@@ -109,46 +110,56 @@ async def _at_least(kafka: str, topic: str, count: int) -> list[ConsumerRecord[b
     return records if len(records) >= count else []
 
 
-async def test_an_effect_that_keeps_failing_is_retried_then_dead_lettered(
+async def test_one_poison_message_is_found_in_its_batch_retried_then_dead_lettered(
     kafka: str, producer: AIOKafkaProducer
 ) -> None:
     topic = Topic(
         f"test.failing.{uuid.uuid4().hex[:8]}", ContactClosed, lambda m: m.customer_id, partitions=1
     )
     await create_topics(kafka, [(topic.name, 1), (topic.dead_letter, 1)])
-    attempts: list[str] = []
-    poison, good = contact("C1", unit="poison"), contact("C1")
+    applied: list[str] = []
+    poison_alone = 0
+    poison = contact("C1", unit="poison")
+    neighbours = [contact("C1", unit=f"good-{n}") for n in range(9)]
 
-    async def effect(event: ContactClosed) -> None:
-        attempts.append(event.unit)
-        if event.unit == "poison":
+    async def effect(events: Sequence[ContactClosed]) -> None:
+        nonlocal poison_alone
+        if any(event.unit == "poison" for event in events):
+            poison_alone += len(events) == 1
             raise RuntimeError("the store refused it")
+        applied.extend(event.unit for event in events)
 
+    for event in [*neighbours[:4], poison, *neighbours[4:]]:
+        await producer.send(topic.name, event.model_dump_json().encode(), key=b"C1")
+    await producer.flush()
     broker = create_broker(CommonSettings(kafka_bootstrap=kafka), "test")
     consume(broker, Handler(topic, effect), group_id=f"g-{topic.name}", settings=CommonSettings())
     await broker.start()
     try:
-        for event in (poison, good):
-            await producer.send_and_wait(topic.name, event.model_dump_json().encode(), key=b"C1")
 
-        async def good_done() -> bool:
-            return "Kotka" in attempts
+        async def all_good_done() -> bool:
+            return len(applied) >= len(neighbours)
 
-        await wait_until(good_done, what="the event after the poison one")
+        await wait_until(all_good_done, what="the poison message's neighbours")
         letters = await wait_until(
             lambda: _at_least(kafka, topic.dead_letter, 1), what="the poison message's dead letter"
         )
     finally:
         await broker.stop()
-    assert attempts == ["poison", "poison", "poison", "Kotka"]
+    assert applied == [event.unit for event in neighbours], "each neighbour once, in order"
+    assert poison_alone == 3, "the poison message alone, three attempts"
+    assert len(letters) == 1
     assert dict(letters[0].headers)["palaute-dlt-reason"] == b"effect_failed"
+    assert dict(letters[0].headers)["palaute-dlt-original-offset"] == b"4"
     assert b"the store refused it" in dict(letters[0].headers)["palaute-dlt-error"]
 
 
 async def test_consent_surveys_a_contact_once_however_often_it_is_published(
     kafka: str, producer: AIOKafkaProducer, tmp_path: Path
 ) -> None:
-    settings = ConsentSettings(kafka_bootstrap=kafka, data_dir=tmp_path)
+    settings = ConsentSettings(
+        kafka_bootstrap=kafka, data_dir=tmp_path, frequency_cap_days=0, **LOCAL_RELEASE_RULES
+    )
     runtime, _ = build_consent(settings)
     await runtime.start()
     try:

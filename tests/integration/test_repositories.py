@@ -89,9 +89,9 @@ class TestInboxAndOutbox:
         event_id = uuid.uuid4()
         first, second = Inbox(consent_tables.inbox, "a"), Inbox(consent_tables.inbox, "b")
         async with consent_db.begin() as connection:
-            assert await first.first_delivery(connection, event_id)
-            assert not await first.first_delivery(connection, event_id)
-            assert await second.first_delivery(connection, event_id)
+            assert await first.first_deliveries(connection, [event_id]) == {event_id}
+            assert await first.first_deliveries(connection, [event_id]) == set()
+            assert await second.first_deliveries(connection, [event_id, event_id]) == {event_id}
 
     async def test_outbox_row_exists_only_if_its_transaction_commits(
         self, consent_db: AsyncEngine
@@ -134,8 +134,8 @@ def invitation(
 class TestCollectorStore:
     async def test_a_token_answers_once(self, collector: CollectorService) -> None:
         sent = invitation(anonymous=False, day=date(2026, 1, 5), token="tok-1")
-        await collector.handle_invitation_sent(sent)
-        await collector.handle_invitation_sent(sent)  # redelivery: no second row
+        await collector.handle_invitations_sent([sent])
+        await collector.handle_invitations_sent([sent])  # redelivery: no second row
         survey = await collector.survey_for_token(token_hash("tok-1"))
         assert survey is not None
         assert survey.state == "open"
@@ -150,7 +150,7 @@ class TestCollectorStore:
         self, collector: CollectorService
     ) -> None:
         sent = invitation(anonymous=True, day=date(2026, 1, 6), token="tok-anon")
-        await collector.handle_invitation_sent(sent)
+        await collector.handle_invitations_sent([sent])
         assert await collector.answer(sent.invitation_id, 4, "")
         async with collector.engine.connect() as connection:
             row = (await connection.execute(sa.select(collector_tables.responses))).one()
@@ -164,7 +164,7 @@ class TestCollectorStore:
         day = date(2026, 1, 7)
         for n in range(12):
             sent = invitation(anonymous=False, day=day, token=f"t{n}")
-            await collector.handle_invitation_sent(sent)
+            await collector.handle_invitations_sent([sent])
             assert await collector.answer(sent.invitation_id, [10, 9, 8, 3][n % 4], "")
         async with collector.engine.connect() as connection:
             payloads = (
@@ -190,8 +190,8 @@ class TestCollectorStore:
         self, collector: CollectorService
     ) -> None:
         ref = recipient_ref(collector.settings.recipient_pepper, "+358401234567")
-        await collector.handle_invitation_sent(
-            invitation(anonymous=False, day=date(2026, 1, 8), ref=ref)
+        await collector.handle_invitations_sent(
+            [invitation(anonymous=False, day=date(2026, 1, 8), ref=ref)]
         )
         assert await collector.answer_sms("+358401234567", "hello?") == "unreadable"
         assert await collector.answer_sms("+358409999999", "9") == "held"
@@ -222,7 +222,7 @@ async def test_an_sms_reply_that_outruns_its_invitation_is_held_and_then_applied
     ref = recipient_ref(collector.settings.recipient_pepper, "+358405550000")
     assert await collector.answer_sms("+358405550000", "10 nopeaa") == "held"
     sent = invitation(anonymous=False, day=date(2026, 1, 9), ref=ref)
-    await collector.handle_invitation_sent(sent)
+    await collector.handle_invitations_sent([sent])
     async with collector.engine.connect() as connection:
         stored = (
             await connection.execute(
