@@ -9,6 +9,7 @@ from palaute_schemas.identifiers import (
     is_mobile_number,
     parse_email,
     parse_phone,
+    phone_number,
     recipient_ref,
     token_hash,
 )
@@ -24,6 +25,8 @@ from palaute_schemas.messages import (
     SuppressionReason,
     SurveyRequested,
     SurveySuppressed,
+    SurveyWithdrawn,
+    WithdrawalReason,
 )
 from palaute_schemas.topics import (
     AGGREGATE_PUBLISHED,
@@ -33,6 +36,7 @@ from palaute_schemas.topics import (
     OPT_OUT_REQUESTED,
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,
+    SURVEY_WITHDRAWN,
     Topic,
     dead_letter_topic,
 )
@@ -45,6 +49,7 @@ __all__ = [
     "OPT_OUT_REQUESTED",
     "SURVEY_REQUESTED",
     "SURVEY_SUPPRESSED",
+    "SURVEY_WITHDRAWN",
     "AggregatePublished",
     "Channel",
     "ContactChannel",
@@ -59,11 +64,14 @@ __all__ = [
     "SuppressionReason",
     "SurveyRequested",
     "SurveySuppressed",
+    "SurveyWithdrawn",
     "Topic",
+    "WithdrawalReason",
     "dead_letter_topic",
     "is_mobile_number",
     "parse_email",
     "parse_phone",
+    "phone_number",
     "recipient_ref",
     "token_hash",
 ]

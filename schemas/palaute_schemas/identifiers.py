@@ -24,7 +24,9 @@ def normalize_phone(value: str, info: ValidationInfo) -> str:
         raise ValueError(f"not a phone number: {exc}") from None
     if not phonenumbers.is_valid_number(parsed):
         raise ValueError("not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    _remember_parsed(e164, parsed)
+    return e164
 
 
 def normalize_email(value: str) -> str:
@@ -47,13 +49,34 @@ EmailAddress = Annotated[
 ]
 
 
+_SMS_CAPABLE_TYPES = (
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+)
+# E.164 → the parsed number, kept where a number is parsed anyway: parsing is the costliest
+# step of a ContactClosed, and the rules ask about the same number right after validation.
+_PARSED: dict[str, phonenumbers.PhoneNumber] = {}
+_PARSED_MAX = 100_000
+
+
+def _remember_parsed(e164: str, parsed: phonenumbers.PhoneNumber) -> None:
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[e164] = parsed
+
+
+def phone_number(e164: str) -> phonenumbers.PhoneNumber:
+    """The parsed form of a validated E.164 number (parsed once per process where possible)."""
+    parsed = _PARSED.get(e164)
+    if parsed is None:
+        parsed = phonenumbers.parse(e164)
+        _remember_parsed(e164, parsed)
+    return parsed
+
+
 def is_mobile_number(e164: str) -> bool:
     """True when an E.164 number can receive SMS (mobile, or a plan that does not tell)."""
-    kind = phonenumbers.number_type(phonenumbers.parse(e164))
-    return kind in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    )
+    return phonenumbers.number_type(phone_number(e164)) in _SMS_CAPABLE_TYPES
 
 
 def recipient_ref(pepper: str, address: str) -> str:

@@ -12,7 +12,17 @@ from palaute_schemas.identifiers import EmailAddress, Language, PhoneNumber
 
 ContactChannel = Literal["phone", "email", "chat", "branch", "web_form", "social_media"]
 Channel = Literal["sms", "email"]
-SuppressionReason = Literal["opted_out", "no_channel", "duplicate_contact"]
+SuppressionReason = Literal[
+    "opted_out",  # the register forbids it (checked when planned and again at release)
+    "frequency_cap",  # surveyed within the cap period, on any channel
+    "no_channel",  # neither a mobile number nor an email address to survey
+    "invalid_phone",  # the phone number is unusable and there is no usable email
+    "invalid_email",  # the email address is unusable and there is no usable mobile
+    "stale",  # the contact would be older than the maximum age at its first release time
+    "no_send_window",  # the send window never opens (settings leave no sending time)
+    "duplicate_contact",  # this contact id was decided before
+]
+WithdrawalReason = Literal["opted_out"]
 OptOutSource = Literal[
     "privacy_officer", "customer_profile", "customer_service", "sms_stop", "email_unsubscribe"
 ]
@@ -41,8 +51,15 @@ class ContactClosed(Message):
     language: Language
     unit: str = Field(min_length=1, max_length=100, description="service unit or team")
     closed_at: AwareDatetime
-    phone: PhoneNumber | None = None
-    email: EmailAddress | None = None
+    # As the CRM holds them: consent validates them, and an unusable one is an outcome
+    # (surveyed by the other, or suppressed with the reason), not a broken message.
+    phone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="phone number; national numbers are read in "
+        "the default region; consent normalizes it to E.164",
+    )
+    email: str | None = Field(default=None, max_length=320, description="email address")
     anonymous: bool = Field(default=False, description="answers to this survey are anonymous")
 
 
@@ -65,6 +82,13 @@ class SurveySuppressed(Message):
 
     contact_id: str
     reason: SuppressionReason
+
+
+class SurveyWithdrawn(Message):
+    """Consent takes back a released survey: an opt-out reached it before it was sent."""
+
+    contact_id: str
+    reason: WithdrawalReason
 
 
 class InvitationSent(Message):

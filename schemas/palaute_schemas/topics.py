@@ -14,6 +14,7 @@ from palaute_schemas.messages import (
     OptOutRequested,
     SurveyRequested,
     SurveySuppressed,
+    SurveyWithdrawn,
 )
 
 M = TypeVar("M", bound=Message)
@@ -51,6 +52,10 @@ def _suppressed_key(message: SurveySuppressed) -> str:
     return message.contact_id
 
 
+def _withdrawn_key(message: SurveyWithdrawn) -> str:
+    return message.contact_id
+
+
 def _invitation_key(message: InvitationSent) -> str:
     return str(message.invitation_id)
 
@@ -66,6 +71,7 @@ def _cell_key(message: AggregatePublished) -> str:
 CONTACT_CLOSED = Topic("crm.contact-closed.v1", ContactClosed, _customer_key)
 SURVEY_REQUESTED = Topic("survey.requested.v1", SurveyRequested, _requested_key)
 SURVEY_SUPPRESSED = Topic("survey.suppressed.v1", SurveySuppressed, _suppressed_key)
+SURVEY_WITHDRAWN = Topic("survey.withdrawn.v1", SurveyWithdrawn, _withdrawn_key)
 INVITATION_SENT = Topic("survey.invitation-sent.v1", InvitationSent, _invitation_key)
 OPT_OUT_REQUESTED = Topic("consent.opt-out-requested.v1", OptOutRequested, _opt_out_key)
 AGGREGATE_PUBLISHED = Topic("survey.aggregate.v1", AggregatePublished, _cell_key)
@@ -74,6 +80,7 @@ AnyTopic = (
     Topic[ContactClosed]
     | Topic[SurveyRequested]
     | Topic[SurveySuppressed]
+    | Topic[SurveyWithdrawn]
     | Topic[InvitationSent]
     | Topic[OptOutRequested]
     | Topic[AggregatePublished]
@@ -83,6 +90,7 @@ ALL_TOPICS: tuple[AnyTopic, ...] = (
     CONTACT_CLOSED,
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,
+    SURVEY_WITHDRAWN,
     INVITATION_SENT,
     OPT_OUT_REQUESTED,
     AGGREGATE_PUBLISHED,

@@ -1,11 +1,11 @@
-"""The consent rules: opt-out wins, then SMS to a mobile, then email, else suppressed."""
+"""The channel rules: SMS to a mobile, then email, else suppressed with the reason why."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from palaute_consent.rules import Suppress, Survey, decide, outcome_message
-from palaute_schemas import ContactClosed, SurveyRequested, SurveySuppressed
+from palaute_consent.rules import Suppress, Survey, choose_channel, reachable
+from palaute_schemas import ContactClosed
 
 
 def contact(**changes: object) -> ContactClosed:
@@ -20,39 +20,34 @@ def contact(**changes: object) -> ContactClosed:
     return ContactClosed.model_validate({**fields, **changes})
 
 
-def test_opt_out_suppresses_even_with_a_mobile_number() -> None:
-    assert decide(contact(phone="0401234567"), opted_out=True) == Suppress("opted_out")
+def channel(**changes: object) -> Survey | Suppress:
+    return choose_channel(reachable(contact(**changes), "FI"))
 
 
-def test_mobile_number_means_sms() -> None:
-    assert decide(contact(phone="0401234567", email="a@example.fi"), opted_out=False) == (
-        Survey("sms", "+358401234567")
-    )
+def test_mobile_number_means_sms_in_e164() -> None:
+    assert channel(phone="040 123 4567", email="a@example.fi") == Survey("sms", "+358401234567")
+
+
+def test_a_national_number_is_read_in_the_default_region() -> None:
+    who = reachable(contact(phone="070-123 45 67"), "SE")
+    assert who.phone == "+46701234567"
 
 
 def test_landline_falls_back_to_email() -> None:
-    assert decide(contact(phone="09 3101 2345", email="a@example.fi"), opted_out=False) == (
-        Survey("email", "a@example.fi")
-    )
+    assert channel(phone="09 3101 2345", email="A@Example.fi") == Survey("email", "A@example.fi")
 
 
-def test_no_usable_address_is_suppressed_with_a_reason() -> None:
-    assert decide(contact(phone="09 3101 2345"), opted_out=False) == Suppress("no_channel")
-    assert decide(contact(), opted_out=False) == Suppress("no_channel")
+def test_a_garbage_phone_with_a_good_email_is_surveyed_by_email() -> None:
+    assert channel(phone="12345", email="a@example.fi") == Survey("email", "a@example.fi")
 
 
-def test_anonymous_survey_request_carries_no_customer_id() -> None:
-    event = contact(phone="0401234567", anonymous=True)
-    message = outcome_message(event, decide(event, opted_out=False))
-    assert isinstance(message, SurveyRequested)
-    assert message.customer_id is None
-    assert message.anonymous
+def test_unusable_addresses_are_suppressed_with_the_reason() -> None:
+    assert channel(phone="12345") == Suppress("invalid_phone")
+    assert channel(email="not-an-address") == Suppress("invalid_email")
+    assert channel(phone="12345", email="not-an-address") == Suppress("invalid_phone")
+    assert channel(phone="09 3101 2345") == Suppress("no_channel")
+    assert channel() == Suppress("no_channel")
 
 
-def test_suppression_message_carries_only_the_contact_and_the_reason() -> None:
-    event = contact(phone="0401234567")
-    message = outcome_message(event, Suppress("opted_out"))
-    assert isinstance(message, SurveySuppressed)
-    assert "0401234567" not in message.model_dump_json()
-    assert "+358401234567" not in message.model_dump_json()
-    assert "C-1" not in message.model_dump_json()
+def test_a_good_mobile_wins_over_a_garbage_email() -> None:
+    assert channel(phone="0401234567", email="@@") == Survey("sms", "+358401234567")

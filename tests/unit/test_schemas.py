@@ -34,29 +34,19 @@ def contact(**changes: object) -> dict[str, object]:
     return {**base, **changes}
 
 
-def test_national_phone_number_is_carried_as_e164_in_the_default_region() -> None:
-    assert ContactClosed.model_validate(contact()).phone == "+358401234567"
+def test_a_contact_carries_the_crm_phone_and_email_as_given() -> None:
+    # Consent validates them: a bad address is an outcome (another channel, or a reason),
+    # never a message that cannot be read.
+    event = ContactClosed.model_validate(contact(phone="12345", email="not an address"))
+    assert (event.phone, event.email) == ("12345", "not an address")
 
 
-def test_default_region_is_a_setting_passed_as_validation_context() -> None:
-    event = ContactClosed.model_validate(
-        contact(phone="070-123 45 67"), context={"default_region": "SE"}
-    )
-    assert event.phone == "+46701234567"
-
-
-@pytest.mark.parametrize("bad", ["12345", "not a number", "+358 1", ""])
-def test_invalid_phone_number_is_a_validation_error_not_a_crash(bad: str) -> None:
+def test_opt_out_requests_still_validate_their_identifiers_at_the_edge() -> None:
+    assert OptOutRequested(source="sms_stop", phone="040 123 4567").phone == "+358401234567"
     with pytest.raises(ValidationError, match="phone"):
-        ContactClosed.model_validate(contact(phone=bad))
-
-
-def test_email_is_normalized_and_invalid_email_rejected() -> None:
-    assert ContactClosed.model_validate(contact(email="Asiakas@EXAMPLE.fi")).email == (
-        "Asiakas@example.fi"
-    )
+        OptOutRequested(source="sms_stop", phone="12345")
     with pytest.raises(ValidationError, match="email"):
-        ContactClosed.model_validate(contact(email="not-an-email"))
+        OptOutRequested(source="email_unsubscribe", email="not an address")
 
 
 def test_times_must_carry_a_timezone() -> None:

@@ -9,14 +9,15 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import get_args
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from palaute_consent.register import EntryKind, OptOutRegister
-from palaute_consent.service import build
+from palaute_consent.service import ConsentService, build
 from palaute_consent.settings import ConsentSettings
 from palaute_consent.tables import MIGRATIONS
-from palaute_runtime.cli import fail, load_settings
+from palaute_runtime.cli import fail, load_settings, serve
 from palaute_runtime.database import create_engine
 from palaute_runtime.migrations import migrate
-from palaute_runtime.service import run_until_signalled
 from palaute_schemas import OptOutSource, parse_email, parse_phone
 
 
@@ -68,13 +69,14 @@ def _identifier(args: argparse.Namespace, settings: ConsentSettings) -> tuple[En
 
 
 async def _with_register(
-    settings: ConsentSettings, work: Callable[[OptOutRegister], Awaitable[None]]
+    settings: ConsentSettings, work: Callable[[ConsentService, AsyncConnection], Awaitable[None]]
 ) -> None:
     engine = create_engine(settings.database_url)
     try:
         await migrate(engine, MIGRATIONS)
+        service = ConsentService(engine, settings, settings.clock())
         async with engine.begin() as connection:
-            await work(OptOutRegister(connection))
+            await work(service, connection)
     finally:
         await engine.dispose()
 
@@ -85,10 +87,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings(ConsentSettings)
     if args.command == "run":
         runtime, _ = build(settings)
-        asyncio.run(run_until_signalled(runtime))
+        serve(runtime)
         return
 
-    async def act(register: OptOutRegister) -> None:
+    async def act(service: ConsentService, connection: AsyncConnection) -> None:
+        register = OptOutRegister(connection)
         if args.action == "list":
             for entry in await register.entries():
                 sys.stdout.write(
@@ -109,10 +112,15 @@ def main(argv: list[str] | None = None) -> None:
                 sys.stdout.write(json.dumps(row) + "\n")
         elif args.action == "add":
             kind, value = _identifier(args, settings)
-            added = await register.add(
-                kind, value, source=args.source, reason=args.reason, actor=args.actor
+            known = await register.forbids(**{kind: value})
+            # The service relays the withdrawals from the shared outbox once this commits.
+            withdrawn = await service.register_opt_out(
+                connection, kind, value, source=args.source, reason=args.reason, actor=args.actor
             )
-            sys.stdout.write(("added" if added else "already registered") + f": {kind}\n")
+            sys.stdout.write(
+                ("already registered" if known else "added")
+                + f": {kind}; withdrew {withdrawn} released survey(s)\n"
+            )
         else:
             kind, value = _identifier(args, settings)
             if not await register.remove(kind, value, reason=args.reason, actor=args.actor):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, get_args
@@ -32,6 +33,34 @@ class OptOut:
 def register_key(kind: EntryKind, value: str) -> str:
     """The stored form of a value: emails compare case-insensitively; the rest as validated."""
     return value.lower() if kind == "email" else value
+
+
+Identifier = tuple[EntryKind, str]
+
+
+def identifiers(customer_id: str | None, phone: str | None, email: str | None) -> list[Identifier]:
+    """The register keys that would forbid surveying someone known by these values."""
+    given: tuple[tuple[EntryKind, str | None], ...] = (
+        ("customer_id", customer_id),
+        ("phone", phone),
+        ("email", email),
+    )
+    return [(kind, register_key(kind, value)) for kind, value in given if value is not None]
+
+
+# Releases and opt-outs meet here: a release must see every opt-out committed before it,
+# and an opt-out must see every survey released before it (to withdraw it).
+_RELEASE_LOCK = 0x7061_6C61_7574_66
+
+
+async def serialize_with_opt_outs(connection: AsyncConnection, *, opting_out: bool) -> None:
+    """Order this transaction against opt-outs (PostgreSQL: an advisory lock, shared by
+    releases, exclusive for an opt-out). SQLite orders writers by its one write lock, which
+    a release takes with its first statement."""
+    if connection.dialect.name != "postgresql":
+        return
+    function = sa.func.pg_advisory_xact_lock if opting_out else sa.func.pg_advisory_xact_lock_shared
+    await connection.execute(sa.select(function(_RELEASE_LOCK)))
 
 
 class OptOutRegister:
@@ -83,22 +112,28 @@ class OptOutRegister:
         ]
 
     async def forbids(
-        self, *, customer_id: str | None, phone: str | None, email: str | None
+        self, *, customer_id: str | None = None, phone: str | None = None, email: str | None = None
     ) -> bool:
         """True when any of the identifiers is in the register."""
-        given: tuple[tuple[EntryKind, str | None], ...] = (
-            ("customer_id", customer_id),
-            ("phone", phone),
-            ("email", email),
-        )
-        wanted = [(kind, register_key(kind, value)) for kind, value in given if value is not None]
-        if not wanted:
-            return False
+        return bool(await self.listed(identifiers(customer_id, phone, email)))
+
+    async def listed(self, wanted: Iterable[Identifier]) -> set[Identifier]:
+        """Which of these identifiers (in stored form) are in the register: one query."""
+        by_kind: dict[EntryKind, set[str]] = {}
+        for kind, value in wanted:
+            by_kind.setdefault(kind, set()).add(value)
+        if not by_kind:
+            return set()
         condition = sa.or_(
-            *(sa.and_(opt_outs.c.kind == kind, opt_outs.c.value == value) for kind, value in wanted)
+            *(
+                sa.and_(opt_outs.c.kind == kind, opt_outs.c.value.in_(sorted(values)))
+                for kind, values in by_kind.items()
+            )
         )
-        found = await self._connection.scalar(sa.select(opt_outs.c.id).where(condition).limit(1))
-        return found is not None
+        rows = await self._connection.execute(
+            sa.select(opt_outs.c.kind, opt_outs.c.value).where(condition)
+        )
+        return {(row.kind, row.value) for row in rows}
 
     async def audit_trail(self) -> list[dict[str, str]]:
         """The audit log, oldest first."""

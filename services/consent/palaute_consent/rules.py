@@ -11,9 +11,9 @@ from palaute_schemas import (
     Channel,
     ContactClosed,
     SuppressionReason,
-    SurveyRequested,
-    SurveySuppressed,
     is_mobile_number,
+    parse_email,
+    parse_phone,
 )
 
 
@@ -32,31 +32,41 @@ class Suppress:
     reason: SuppressionReason
 
 
-def decide(contact: ContactClosed, *, opted_out: bool) -> Survey | Suppress:
-    """Opt-out wins; then a valid mobile number means SMS, an email address means email."""
-    if opted_out:
-        return Suppress("opted_out")
-    if contact.phone is not None and is_mobile_number(contact.phone):
-        return Survey("sms", contact.phone)
-    if contact.email is not None:
-        return Survey("email", contact.email)
+@dataclass(frozen=True)
+class Reachable:
+    """A contact's identifiers as consent reads them: usable ones normalized, others None."""
+
+    phone: str | None  # E.164
+    email: str | None  # normalized
+    phone_unusable: bool
+    email_unusable: bool
+
+
+def reachable(contact: ContactClosed, default_region: str) -> Reachable:
+    """Validate the CRM's phone and email; an unusable one is noted, never an error."""
+    phone = email = None
+    phone_unusable = email_unusable = False
+    if contact.phone:
+        try:
+            phone = parse_phone(contact.phone, default_region)
+        except ValueError:
+            phone_unusable = True
+    if contact.email:
+        try:
+            email = parse_email(contact.email)
+        except ValueError:
+            email_unusable = True
+    return Reachable(phone, email, phone_unusable, email_unusable)
+
+
+def choose_channel(who: Reachable) -> Survey | Suppress:
+    """A mobile number means SMS, else an email address means email, else the reason why not."""
+    if who.phone is not None and is_mobile_number(who.phone):
+        return Survey("sms", who.phone)
+    if who.email is not None:
+        return Survey("email", who.email)
+    if who.phone_unusable:
+        return Suppress("invalid_phone")
+    if who.email_unusable:
+        return Suppress("invalid_email")
     return Suppress("no_channel")
-
-
-def outcome_message(
-    contact: ContactClosed, decision: Survey | Suppress
-) -> SurveyRequested | SurveySuppressed:
-    """The message that announces a decision; an anonymous survey carries no customer id."""
-    if isinstance(decision, Suppress):
-        return SurveySuppressed(contact_id=contact.contact_id, reason=decision.reason)
-    return SurveyRequested(
-        contact_id=contact.contact_id,
-        customer_id=None if contact.anonymous else contact.customer_id,
-        channel=decision.channel,
-        address=decision.address,
-        language=contact.language,
-        contact_channel=contact.contact_channel,
-        unit=contact.unit,
-        contact_day=contact.closed_at.date(),
-        anonymous=contact.anonymous,
-    )

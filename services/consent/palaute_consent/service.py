@@ -1,18 +1,39 @@
-"""What happens to a ContactClosed event, and to an OptOutRequested one; the composition root."""
+"""What happens to a ContactClosed event, and to an opt-out; the composition root.
+
+A closed contact is decided at once only when it cannot be surveyed (opted out, no usable
+address, stale, a duplicate); otherwise it becomes a plan with a release time (delay, send
+window in the recipient's time, public holidays). The release loop decides each plan again
+when its time comes, against the register and the frequency cap as they are then, and only
+then asks the dispatcher for an invitation. An opt-out withdraws what was already released.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import TypedDict
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from palaute_consent.register import EntryKind, OptOutRegister
-from palaute_consent.rules import Survey, decide, outcome_message
+from palaute_consent.register import (
+    EntryKind,
+    Identifier,
+    OptOutRegister,
+    identifiers,
+    register_key,
+    serialize_with_opt_outs,
+)
+from palaute_consent.release import NoSendWindow, first_release, is_stale, recipient_of
+from palaute_consent.rules import Reachable, Suppress, choose_channel, reachable
 from palaute_consent.settings import ConsentSettings
-from palaute_consent.tables import MIGRATIONS, decisions, inbox, outbox
-from palaute_runtime.database import create_engine
+from palaute_consent.tables import MIGRATIONS, decisions, inbox, outbox, plans, released
+from palaute_runtime.clock import Clock
+from palaute_runtime.database import as_utc, create_engine
+from palaute_runtime.health import Health
 from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
@@ -20,95 +41,402 @@ from palaute_schemas import (
     OPT_OUT_REQUESTED,
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,
+    SURVEY_WITHDRAWN,
     ContactClosed,
     OptOutRequested,
+    OptOutSource,
     SurveyRequested,
+    SurveySuppressed,
+    SurveyWithdrawn,
 )
 
 log = structlog.get_logger("palaute.consent")
+
+RELEASE_BATCH = 500
+RELEASE_POLL_SECONDS = 30.0  # the longest the release loop sleeps without being woken
+# Where each kind of register identifier stands in the released table.
+_RELEASED_BY_KIND = {
+    "customer_id": released.c.customer_id,
+    "phone": released.c.phone,
+    "email": released.c.email,
+}
+
+
+class PlanRow(TypedDict):
+    """One row of the plans table."""
+
+    contact_id: str
+    customer_id: str
+    phone: str | None
+    email: str | None
+    channel: str
+    address: str
+    anonymous: bool
+    language: str
+    contact_channel: str
+    unit: str
+    contact_day: date
+    closed_at: datetime
+    release_at: datetime
 
 
 class ConsentService:
     """The service layer: plain async functions over the consent database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, settings: ConsentSettings, clock: Clock) -> None:
         self.engine = engine
+        self.settings = settings
+        self.clock = clock
+        self.rules = settings.release_rules()
         self.outbox = Outbox(outbox)
+        self.planned = asyncio.Event()
+        self._next_purge = clock.now()
         self._contacts_inbox = Inbox(inbox, "consent.contact-closed")
         self._opt_out_inbox = Inbox(inbox, "consent.opt-out-requested")
 
-    async def handle_contact_closed(self, contact: ContactClosed) -> None:
-        """Decide whether and how to survey one closed contact, and announce the decision."""
+    async def handle_contacts_closed(self, contacts: Sequence[ContactClosed]) -> None:
+        """Plan a release for each contact that may be surveyed; suppress the others now.
+
+        One transaction, one register lookup and one insert per table for the whole batch.
+        """
+        now = self.clock.now()
+        suppressed: list[SurveySuppressed] = []
+        new_plans: list[PlanRow] = []
+        outcomes: list[dict[str, object]] = []
         async with self.engine.begin() as connection:
-            if not await self._contacts_inbox.first_delivery(connection, contact.event_id):
-                log.info("contact_closed_redelivered", event_id=str(contact.event_id))
-                return
-            seen = await connection.scalar(
-                sa.select(decisions.c.outcome).where(decisions.c.contact_id == contact.contact_id)
-            )
-            if seen is not None:
-                log.info("contact_closed_duplicate", event_id=str(contact.event_id))
-                return
-            opted_out = await OptOutRegister(connection).forbids(
-                customer_id=contact.customer_id, phone=contact.phone, email=contact.email
-            )
-            decision = decide(contact, opted_out=opted_out)
-            message = outcome_message(contact, decision)
-            outcome = decision.channel if isinstance(decision, Survey) else decision.reason
-            await connection.execute(
-                decisions.insert().values(
-                    contact_id=contact.contact_id, outcome=outcome, decided_at=datetime.now(UTC)
+            fresh = await self._contacts_inbox.new_messages(connection, contacts)
+            decided = set(
+                await connection.scalars(
+                    sa.select(decisions.c.contact_id).where(
+                        decisions.c.contact_id.in_({c.contact_id for c in fresh})
+                    )
                 )
             )
-            if isinstance(message, SurveyRequested):
-                await self.outbox.add(connection, SURVEY_REQUESTED, message)
-            else:
-                await self.outbox.add(connection, SURVEY_SUPPRESSED, message)
+            to_decide: list[ContactClosed] = []
+            for contact in fresh:
+                if contact.contact_id in decided:  # a contact published twice: once
+                    suppressed.append(
+                        SurveySuppressed(contact_id=contact.contact_id, reason="duplicate_contact")
+                    )
+                else:
+                    decided.add(contact.contact_id)
+                    to_decide.append(contact)
+            who = {c.contact_id: reachable(c, self.settings.default_region) for c in to_decide}
+            listed = await OptOutRegister(connection).listed(
+                key
+                for c in to_decide
+                for key in identifiers(
+                    c.customer_id, who[c.contact_id].phone, who[c.contact_id].email
+                )
+            )
+            for contact in to_decide:
+                reach = who[contact.contact_id]
+                outcome = self._plan(contact, reach, listed, now)
+                if isinstance(outcome, Suppress):
+                    suppressed.append(
+                        SurveySuppressed(contact_id=contact.contact_id, reason=outcome.reason)
+                    )
+                    outcomes.append(
+                        {
+                            "contact_id": contact.contact_id,
+                            "outcome": outcome.reason,
+                            "decided_at": now,
+                        }
+                    )
+                else:
+                    new_plans.append(outcome)
+                    outcomes.append(
+                        {"contact_id": contact.contact_id, "outcome": "planned", "decided_at": now}
+                    )
+            if outcomes:
+                await connection.execute(decisions.insert(), outcomes)
+            if new_plans:
+                await connection.execute(plans.insert(), new_plans)
+            await self.outbox.add_all(connection, SURVEY_SUPPRESSED, suppressed)
+            # Plans already due (no delay, an open window) are released in this transaction:
+            # the same decision the release loop would take, one commit sooner.
+            if any(plan["release_at"] <= now for plan in new_plans):
+                await self._release(connection, now, RELEASE_BATCH)
         self.outbox.committed()
+        if any(plan["release_at"] > now for plan in new_plans):
+            self.planned.set()  # the release loop may need to wake sooner
         log.info(
-            "contact_closed_handled",
-            event_id=str(contact.event_id),
-            outcome=outcome,
-            anonymous=contact.anonymous,
+            "contacts_closed_handled",
+            contacts=len(contacts),
+            redelivered=len(contacts) - len(fresh),
+            planned=len(new_plans),
+            suppressed=len(suppressed),
         )
 
-    async def handle_opt_out_requested(self, request: OptOutRequested) -> None:
-        """Put every identifier of an opt-out request into the register."""
+    def _plan(
+        self, contact: ContactClosed, reach: Reachable, listed: set[Identifier], now: datetime
+    ) -> Suppress | PlanRow:
+        """A plan row for one contact, or why it is not surveyed."""
+        if any(key in listed for key in identifiers(contact.customer_id, reach.phone, reach.email)):
+            return Suppress("opted_out")
+        choice = choose_channel(reach)
+        if isinstance(choice, Suppress):
+            return choice
+        recipient = recipient_of(reach.phone if choice.channel == "sms" else None, self.rules)
+        try:
+            release_at = first_release(contact.closed_at, now, recipient, self.rules)
+        except NoSendWindow:
+            return Suppress("no_send_window")
+        if is_stale(contact.closed_at, release_at, self.rules):
+            return Suppress("stale")
+        return PlanRow(
+            contact_id=contact.contact_id,
+            customer_id=contact.customer_id,
+            phone=reach.phone,
+            email=reach.email,
+            channel=choice.channel,
+            address=choice.address,
+            anonymous=contact.anonymous,
+            language=contact.language,
+            contact_channel=contact.contact_channel,
+            unit=contact.unit,
+            contact_day=contact.closed_at.date(),
+            closed_at=contact.closed_at,
+            release_at=release_at,
+        )
+
+    async def release_due(self, limit: int = RELEASE_BATCH) -> int:
+        """Decide again every plan whose time has come, and release or suppress it.
+
+        Replicas skip each other's plans (SKIP LOCKED); a plan is deleted in the transaction
+        that releases it, so it is never released twice.
+        """
+        now = self.clock.now()
         async with self.engine.begin() as connection:
-            if not await self._opt_out_inbox.first_delivery(connection, request.event_id):
-                return
-            register = OptOutRegister(connection)
-            identifiers: list[tuple[EntryKind, str | None]] = [
-                ("customer_id", request.customer_id),
-                ("phone", request.phone),
-                ("email", request.email),
-            ]
-            for kind, value in identifiers:
-                if value is not None:
-                    await register.add(
-                        kind,
-                        value,
-                        source=request.source,
-                        reason=request.reason,
-                        actor=request.source,
+            released_now = await self._release(connection, now, limit)
+        if released_now:
+            self.outbox.committed()
+        return released_now
+
+    async def _release(self, connection: AsyncConnection, now: datetime, limit: int) -> int:
+        """Release or suppress up to `limit` due plans in the caller's transaction."""
+        cap_since = now - timedelta(days=self.settings.frequency_cap_days)
+        await serialize_with_opt_outs(connection, opting_out=False)
+        # Claim by deleting, first: on SQLite that takes the write lock before the register
+        # is read, so no opt-out commits between the read and the release.
+        claim = (
+            sa.select(plans.c.contact_id)
+            .where(plans.c.release_at <= now)
+            .order_by(plans.c.release_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claimed = (
+            await connection.execute(
+                plans.delete()
+                .where(plans.c.contact_id.in_(claim.scalar_subquery()))
+                .returning(*plans.c)
+            )
+        ).all()
+        if not claimed:
+            return 0
+        due = sorted(claimed, key=lambda row: (as_utc(row.release_at), row.contact_id))
+        keys = [key for row in due for key in identifiers(row.customer_id, row.phone, row.email)]
+        listed = await OptOutRegister(connection).listed(keys)
+        capped = (
+            await self._recently_released(connection, keys, cap_since)
+            if self.settings.frequency_cap_days
+            else set()
+        )
+        requested: list[SurveyRequested] = []
+        suppressed: list[SurveySuppressed] = []
+        outcomes: list[dict[str, object]] = []
+        remembered: list[dict[str, object]] = []
+        for row in due:
+            own = identifiers(row.customer_id, row.phone, row.email)
+            if any(key in listed for key in own):
+                suppressed.append(SurveySuppressed(contact_id=row.contact_id, reason="opted_out"))
+                outcomes.append({"b_id": row.contact_id, "b_outcome": "opted_out"})
+            elif any(key in capped for key in own):
+                suppressed.append(
+                    SurveySuppressed(contact_id=row.contact_id, reason="frequency_cap")
+                )
+                outcomes.append({"b_id": row.contact_id, "b_outcome": "frequency_cap"})
+            else:
+                if self.settings.frequency_cap_days:
+                    capped.update(own)  # the next plan of the same person in this batch
+                requested.append(_request_of(row))
+                outcomes.append({"b_id": row.contact_id, "b_outcome": row.channel})
+                remembered.append(
+                    {
+                        "contact_id": row.contact_id,
+                        "customer_id": row.customer_id,
+                        "phone": row.phone,
+                        "email": row.email,
+                        "released_at": now,
+                    }
+                )
+        await connection.execute(
+            decisions.update()
+            .where(decisions.c.contact_id == sa.bindparam("b_id"))
+            .values(outcome=sa.bindparam("b_outcome"), decided_at=now),
+            outcomes,
+        )
+        if remembered:
+            await connection.execute(released.insert(), remembered)
+        if now >= self._next_purge:  # forgetting old releases is housekeeping: once a minute
+            self._next_purge = now + timedelta(minutes=1)
+            await connection.execute(
+                released.delete().where(
+                    released.c.released_at < now - self.settings.remember_released
+                )
+            )
+        await self.outbox.add_all(connection, SURVEY_REQUESTED, requested)
+        await self.outbox.add_all(connection, SURVEY_SUPPRESSED, suppressed)
+        log.info(
+            "plans_released", due=len(due), requested=len(requested), suppressed=len(suppressed)
+        )
+        return len(due)
+
+    async def _recently_released(
+        self, connection: AsyncConnection, keys: Sequence[Identifier], since: datetime
+    ) -> set[Identifier]:
+        """Which of these identifiers were surveyed since `since`."""
+        by_kind: dict[str, set[str]] = {}
+        for kind, value in keys:
+            by_kind.setdefault(kind, set()).add(value)
+        if not by_kind:
+            return set()
+        rows = await connection.execute(
+            sa.select(released.c.customer_id, released.c.phone, released.c.email).where(
+                released.c.released_at > since,
+                sa.or_(
+                    *(
+                        _RELEASED_BY_KIND[kind].in_(sorted(values))
+                        for kind, values in by_kind.items()
                     )
-        log.info("opt_out_registered", event_id=str(request.event_id), source=request.source)
+                ),
+            )
+        )
+        return {key for row in rows for key in identifiers(row.customer_id, row.phone, row.email)}
+
+    async def next_release_at(self) -> datetime | None:
+        """When the earliest waiting plan is due."""
+        async with self.engine.connect() as connection:
+            earliest = await connection.scalar(sa.select(sa.func.min(plans.c.release_at)))
+        return as_utc(earliest) if earliest is not None else None
+
+    async def run_release(self) -> None:
+        """Release due plans until cancelled: wakes at the next due time, on a new plan, or
+        every RELEASE_POLL_SECONDS (another replica may have planned)."""
+        while True:
+            self.planned.clear()
+            try:
+                if await self.release_due():
+                    continue
+                next_at = await self.next_release_at()
+            except Exception as exc:
+                log.error("loop_step_failed", loop="release", error=type(exc).__name__)
+                next_at = None
+            wait = RELEASE_POLL_SECONDS
+            if next_at is not None:
+                wait = min(wait, max(0.0, (next_at - self.clock.now()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.planned.wait(), wait)
+
+    async def handle_opt_out_requests(self, requests: Sequence[OptOutRequested]) -> None:
+        """Put every identifier of each opt-out request into the register, and withdraw
+        the surveys already released to any of them."""
+        async with self.engine.begin() as connection:
+            fresh = await self._opt_out_inbox.new_messages(connection, requests)
+            withdrawn = 0
+            for request in fresh:
+                given: list[tuple[EntryKind, str | None]] = [
+                    ("customer_id", request.customer_id),
+                    ("phone", request.phone),
+                    ("email", request.email),
+                ]
+                for kind, value in given:
+                    if value is not None:
+                        withdrawn += await self.register_opt_out(
+                            connection,
+                            kind,
+                            value,
+                            source=request.source,
+                            reason=request.reason,
+                            actor=request.source,
+                        )
+        self.outbox.committed()
+        for request in fresh:
+            log.info("opt_out_registered", event_id=str(request.event_id), source=request.source)
+        if withdrawn:
+            log.info("surveys_withdrawn", count=withdrawn)
+
+    async def register_opt_out(
+        self,
+        connection: AsyncConnection,
+        kind: EntryKind,
+        value: str,
+        *,
+        source: OptOutSource,
+        reason: str,
+        actor: str,
+    ) -> int:
+        """Add one register entry (audited) and withdraw the surveys released to it that may
+        not be sent yet; returns how many were withdrawn. Runs in the caller's transaction."""
+        await serialize_with_opt_outs(connection, opting_out=True)
+        await OptOutRegister(connection).add(kind, value, source=source, reason=reason, actor=actor)
+        since = self.clock.now() - timedelta(days=self.settings.withdraw_within_days)
+        column = _RELEASED_BY_KIND[kind]
+        contact_ids = list(
+            await connection.scalars(
+                sa.select(released.c.contact_id).where(
+                    column == register_key(kind, value), released.c.released_at > since
+                )
+            )
+        )
+        await self.outbox.add_all(
+            connection,
+            SURVEY_WITHDRAWN,
+            [
+                SurveyWithdrawn(contact_id=contact_id, reason="opted_out")
+                for contact_id in contact_ids
+            ],
+        )
+        return len(contact_ids)
+
+
+def _request_of(plan: sa.Row[tuple[object, ...]]) -> SurveyRequested:
+    """The dispatcher's request for a released plan; an anonymous one has no customer id."""
+    return SurveyRequested(
+        contact_id=plan.contact_id,
+        customer_id=None if plan.anonymous else plan.customer_id,
+        channel=plan.channel,
+        address=plan.address,
+        language=plan.language,
+        contact_channel=plan.contact_channel,
+        unit=plan.unit,
+        contact_day=plan.contact_day,
+        anonymous=plan.anonymous,
+    )
 
 
 def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
     """Wire the consent service: database, broker, consumers, outbox relay."""
     engine = create_engine(settings.database_url)
-    service = ConsentService(engine)
+    service = ConsentService(engine, settings, settings.clock())
     broker = create_broker(settings, client_id="palaute-consent")
+    health = Health("consent")
     consume(
         broker,
-        Handler(CONTACT_CLOSED, service.handle_contact_closed),
-        Handler(OPT_OUT_REQUESTED, service.handle_opt_out_requested),
+        Handler(CONTACT_CLOSED, service.handle_contacts_closed),
+        Handler(OPT_OUT_REQUESTED, service.handle_opt_out_requests),
         group_id="palaute-consent",
         settings=settings,
+        health=health,
     )
-    relay = OutboxRelay(engine, service.outbox, outbox, broker)
+    relay = OutboxRelay(engine, service.outbox, outbox, settings, "palaute-consent")
     runtime = ServiceRuntime(
-        "consent", engine=engine, migrations=MIGRATIONS, broker=broker, loops=[relay.run]
+        "consent",
+        engine=engine,
+        migrations=MIGRATIONS,
+        broker=broker,
+        health=health,
+        loops=[relay.run, service.run_release],
     )
     return runtime, service

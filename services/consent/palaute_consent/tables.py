@@ -41,8 +41,41 @@ decisions = sa.Table(
     "decisions",
     metadata,
     sa.Column("contact_id", sa.String(100), primary_key=True),
-    sa.Column("outcome", sa.String(40), nullable=False),  # sms | email | <suppression reason>
+    # planned | sms | email | <suppression reason>
+    sa.Column("outcome", sa.String(40), nullable=False),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# A survey decided on but not yet released: what the release needs, until its time comes.
+# Deleted at release, so the addresses stay here no longer than the wait.
+plans = sa.Table(
+    "plans",
+    metadata,
+    sa.Column("contact_id", sa.String(100), primary_key=True),
+    sa.Column("customer_id", sa.String(100), nullable=False),
+    sa.Column("phone", sa.String(20), nullable=True),  # E.164, when usable
+    sa.Column("email", sa.String(320), nullable=True),  # normalized, when usable
+    sa.Column("channel", sa.String(10), nullable=False),
+    sa.Column("address", sa.String(320), nullable=False),
+    sa.Column("anonymous", sa.Boolean, nullable=False),
+    sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("contact_channel", sa.String(20), nullable=False),
+    sa.Column("unit", sa.String(100), nullable=False),
+    sa.Column("contact_day", sa.Date, nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("release_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Surveys released, remembered for the frequency cap and to withdraw them on an opt-out;
+# forgotten after the longer of the two periods.
+released = sa.Table(
+    "released",
+    metadata,
+    sa.Column("contact_id", sa.String(100), primary_key=True),
+    sa.Column("customer_id", sa.String(100), nullable=False, index=True),
+    sa.Column("phone", sa.String(20), nullable=True, index=True),
+    sa.Column("email", sa.String(320), nullable=True, index=True),
+    sa.Column("released_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
 inbox, outbox = add_inbox_and_outbox(metadata)

@@ -1,0 +1,135 @@
+"""Release times: never before the delay, never outside the recipient's send window, never on
+a public holiday of their country, and stale contacts are never released."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import holidays
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from palaute_consent.release import (
+    DailyWindow,
+    NoSendWindow,
+    Recipient,
+    ReleaseRules,
+    SendWindow,
+    first_release,
+    is_stale,
+    recipient_of,
+)
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+REAL = ReleaseRules(
+    delay=timedelta(hours=1),
+    window=SendWindow(
+        DailyWindow.parse("09:00-20:00"), DailyWindow.parse("10:00-18:00"), DailyWindow.parse("")
+    ),
+    skip_public_holidays=True,
+    max_age=timedelta(days=7),
+    default_zone=HELSINKI,
+    default_country="FI",
+)
+FINN = Recipient(HELSINKI, "FI")
+SWEDE = Recipient(ZoneInfo("Europe/Stockholm"), "SE")
+
+instants = st.datetimes(
+    min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)
+)
+
+
+def local_minutes(moment: datetime, zone: ZoneInfo) -> tuple[date, int]:
+    local = moment.astimezone(zone)
+    return local.date(), local.hour * 60 + local.minute
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    closed_at=instants,
+    lag=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)),
+    recipient=st.sampled_from([FINN, SWEDE]),
+    delay=st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=30)),
+)
+def test_a_release_is_inside_the_window_never_early_never_on_a_holiday(
+    closed_at: datetime, lag: timedelta, recipient: Recipient, delay: timedelta
+) -> None:
+    rules = ReleaseRules(**{**REAL.__dict__, "delay": delay})
+    now = closed_at + lag
+    release = first_release(closed_at, now, recipient, rules)
+    assert release >= closed_at + delay
+    assert release >= now
+    day, minute = local_minutes(release, recipient.zone)
+    window = rules.window.on(day)
+    assert window is not None, "never on a closed day (Sunday)"
+    assert window.start_minute <= minute < window.end_minute
+    assert day not in holidays.country_holidays(recipient.country, years=day.year)
+
+
+@settings(max_examples=200, deadline=None)
+@given(closed_at=instants, recipient=st.sampled_from([FINN, SWEDE]))
+def test_the_release_is_the_first_open_minute(closed_at: datetime, recipient: Recipient) -> None:
+    release = first_release(closed_at, closed_at, recipient, REAL)
+    # A minute earlier is either before the delay or not sendable.
+    earlier = release - timedelta(minutes=1)
+    if earlier >= closed_at + REAL.delay:
+        day, minute = local_minutes(earlier, recipient.zone)
+        window = REAL.window.on(day)
+        closed = window is None or not window.start_minute <= minute < window.end_minute
+        holiday = day in holidays.country_holidays(recipient.country, years=day.year)
+        assert closed or holiday
+
+
+@settings(max_examples=200, deadline=None)
+@given(closed_at=instants, lag=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30)))
+def test_stale_means_the_first_release_comes_after_the_maximum_age(
+    closed_at: datetime, lag: timedelta
+) -> None:
+    release = first_release(closed_at, closed_at + lag, FINN, REAL)
+    assert is_stale(closed_at, release, REAL) == (release - closed_at > REAL.max_age)
+    if lag > REAL.max_age:
+        assert is_stale(closed_at, release, REAL), "a replayed old contact is never released"
+
+
+def test_christmas_day_in_finland_waits_for_the_next_working_window() -> None:
+    closed = datetime(2026, 12, 24, 15, 0, tzinfo=HELSINKI)  # Christmas Eve, a holiday too
+    release = first_release(closed, closed, FINN, REAL).astimezone(HELSINKI)
+    # 24, 25 and 26 December are holidays; the 27th is a Sunday: Monday 28th at 09:00.
+    assert release == datetime(2026, 12, 28, 9, 0, tzinfo=HELSINKI)
+
+
+def test_a_contact_at_three_in_the_morning_goes_out_at_nine() -> None:
+    closed = datetime(2026, 11, 24, 3, 0, tzinfo=HELSINKI)  # a Tuesday
+    release = first_release(closed, closed, FINN, REAL).astimezone(HELSINKI)
+    assert release == datetime(2026, 11, 24, 9, 0, tzinfo=HELSINKI)
+
+
+def test_saturday_evening_waits_for_monday() -> None:
+    closed = datetime(2026, 11, 28, 17, 30, tzinfo=HELSINKI)  # Saturday, + 1 h is after 18:00
+    release = first_release(closed, closed, FINN, REAL).astimezone(HELSINKI)
+    assert release == datetime(2026, 11, 30, 9, 0, tzinfo=HELSINKI)
+
+
+def test_the_recipients_zone_comes_from_the_number() -> None:
+    assert recipient_of("+46701234567", REAL) == SWEDE
+    assert recipient_of(None, REAL) == FINN
+
+
+def test_no_window_at_all_is_said_not_looped_forever() -> None:
+    closed_always = ReleaseRules(**{**REAL.__dict__, "window": SendWindow(None, None, None)})
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    with pytest.raises(NoSendWindow):
+        first_release(now, now, FINN, closed_always)
+
+
+@pytest.mark.parametrize("text", ["9-20", "20:00-09:00", "09:00-25:00", "09:75-10:00"])
+def test_a_malformed_window_setting_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="window"):
+        DailyWindow.parse(text)
+
+
+def test_an_all_day_window_ends_at_midnight() -> None:
+    window = DailyWindow.parse("00:00-24:00")
+    assert window == DailyWindow(0, 24 * 60)
