@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
-from palaute_runtime.cli import load_settings
-from palaute_runtime.service import run_until_signalled
+from palaute_runtime.cli import load_settings, serve
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
 
@@ -22,4 +20,4 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="serve the SMS API and the SMTP server")
     parser.parse_args(argv)
-    asyncio.run(run_until_signalled(PartnerSandbox(load_settings(SandboxSettings))))
+    serve(PartnerSandbox(load_settings(SandboxSettings)))

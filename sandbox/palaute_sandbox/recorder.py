@@ -18,6 +18,7 @@ class Recorder:
         self.email: list[dict[str, Any]] = []
         self.requests = {"sms": 0, "email": 0}
         self.replays = {"sms": 0, "email": 0}
+        self.rejected = {"sms": 0, "email": 0}  # calls answered with an injected failure
 
     def record(self, channel: str, key: str, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Store a message under its key; returns it and whether the key was seen before."""
@@ -36,6 +37,11 @@ class Recorder:
             (self.sms if channel == "sms" else self.email).append(message)
             return message, False
 
+    def reject(self, channel: str) -> None:
+        """Count a call that the fault switch answered with an error."""
+        with self._lock:
+            self.rejected[channel] += 1
+
     def snapshot(self) -> dict[str, Any]:
         """Everything received so far, as JSON-ready data."""
         with self._lock:
@@ -44,4 +50,15 @@ class Recorder:
                 "email": list(self.email),
                 "requests": dict(self.requests),
                 "replays": dict(self.replays),
+                "rejected": dict(self.rejected),
+            }
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """How many messages were accepted, requested and replayed, by channel."""
+        with self._lock:
+            return {
+                "accepted": {"sms": len(self.sms), "email": len(self.email)},
+                "requests": dict(self.requests),
+                "replays": dict(self.replays),
+                "rejected": dict(self.rejected),
             }

@@ -103,6 +103,7 @@ class PartnerSandbox:
                 )
             if self._failures_left > 0:
                 self._failures_left -= 1
+                self.recorder.reject("sms")
                 return JSONResponse(
                     {"error": "injected failure"},
                     status_code=self._failure_status,
@@ -118,6 +119,9 @@ class PartnerSandbox:
 
         async def messages(_: Request) -> Response:
             return JSONResponse(self.recorder.snapshot())
+
+        async def stats(_: Request) -> Response:
+            return JSONResponse(self.recorder.counts())
 
         async def inbound_sms(request: Request) -> Response:
             try:
@@ -159,6 +163,7 @@ class PartnerSandbox:
             routes=[
                 Route("/v1/sms", send_sms, methods=["POST"]),
                 Route("/sandbox/messages", messages),
+                Route("/sandbox/stats", stats),
                 Route("/sandbox/inbound-sms", inbound_sms, methods=["POST"]),
                 Route("/sandbox/faults", faults, methods=["POST"]),
                 Route("/health", health),

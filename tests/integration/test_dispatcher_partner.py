@@ -20,7 +20,7 @@ from palaute_runtime.local_broker import free_port
 from palaute_runtime.migrations import migrate
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
-from palaute_schemas import InvitationSent, SurveyRequested, token_hash
+from palaute_schemas import InvitationSent, SurveyRequested, SurveyWithdrawn, token_hash
 
 
 @pytest.fixture
@@ -86,8 +86,8 @@ async def test_partner_outage_delays_but_never_drops_or_doubles_an_invitation(
     async with httpx.AsyncClient() as client:
         await client.post(f"{sandbox.http.url}/sandbox/faults", json={"fail_next": 2})
     survey = request("sms", "+358401234567")
-    await dispatcher.handle_survey_requested(survey)
-    await dispatcher.handle_survey_requested(survey)  # redelivered request: nothing new
+    await dispatcher.handle_survey_requests([survey])
+    await dispatcher.handle_survey_requests([survey])  # redelivered request: nothing new
     for expected_attempts in (1, 2):
         assert await dispatcher.deliver_due() == 1
         async with dispatcher.engine.connect() as connection:
@@ -109,7 +109,7 @@ async def test_partner_outage_delays_but_never_drops_or_doubles_an_invitation(
 async def test_sms_partner_gets_only_address_text_and_sender(
     sandbox: PartnerSandbox, dispatcher: DispatcherService
 ) -> None:
-    await dispatcher.handle_survey_requested(request("sms", "+358401112223"))
+    await dispatcher.handle_survey_requests([request("sms", "+358401112223")])
     await dispatcher.deliver_due()
     message = sandbox.recorder.snapshot()["sms"][0]
     assert message["extra"] == {}, "nothing beyond from, to and text"
@@ -121,7 +121,7 @@ async def test_sms_partner_gets_only_address_text_and_sender(
 async def test_email_link_carries_a_token_whose_hash_reaches_the_collector(
     sandbox: PartnerSandbox, dispatcher: DispatcherService
 ) -> None:
-    await dispatcher.handle_survey_requested(request("email", "asiakas@example.fi"))
+    await dispatcher.handle_survey_requests([request("email", "asiakas@example.fi")])
     assert await dispatcher.deliver_due() == 1
     email = sandbox.recorder.snapshot()["email"][0]
     links = re.findall(r"https?://\S+", email["text"])
@@ -164,7 +164,7 @@ async def test_wrong_api_key_is_a_permanent_partner_error(sandbox: PartnerSandbo
 async def test_a_text_that_breaks_the_content_policy_is_never_sent_nor_retried(
     sandbox: PartnerSandbox, dispatcher: DispatcherService
 ) -> None:
-    await dispatcher.handle_survey_requested(request("sms", "+358401234000"))
+    await dispatcher.handle_survey_requests([request("sms", "+358401234000")])
     assert await dispatcher.deliver_due() == 1
     await make_due_now(dispatcher)
     assert await dispatcher.deliver_due() == 0, "failed for good, not pending"
@@ -173,3 +173,34 @@ async def test_a_text_that_breaks_the_content_policy_is_never_sent_nor_retried(
     assert row.status == "failed"
     assert row.last_error.startswith("content policy:")
     assert sandbox.recorder.snapshot()["requests"]["sms"] == 0
+
+
+async def test_a_withdrawn_invitation_is_never_handed_to_the_partner(
+    sandbox: PartnerSandbox, dispatcher: DispatcherService
+) -> None:
+    async with httpx.AsyncClient() as client:
+        await client.post(f"{sandbox.http.url}/sandbox/faults", json={"fail_next": 1})
+    retrying = request("sms", "+358401234111")
+    await dispatcher.handle_survey_requests([retrying])
+    assert await dispatcher.deliver_due() == 1  # the partner fails: pending, backing off
+    await dispatcher.handle_withdrawals(
+        [SurveyWithdrawn(contact_id=retrying.contact_id, reason="opted_out")]
+    )
+    await make_due_now(dispatcher)
+    assert await dispatcher.deliver_due() == 0, "withdrawn, not retried"
+    async with dispatcher.engine.connect() as connection:
+        row = (await connection.execute(sa.select(tables.invitations))).one()
+    assert row.status == "withdrawn"
+    assert sandbox.recorder.snapshot()["sms"] == []
+
+
+async def test_a_withdrawal_that_outruns_its_request_still_stops_it(
+    sandbox: PartnerSandbox, dispatcher: DispatcherService
+) -> None:
+    late = request("email", "myohassa@example.fi")
+    await dispatcher.handle_withdrawals(
+        [SurveyWithdrawn(contact_id=late.contact_id, reason="opted_out")]
+    )
+    await dispatcher.handle_survey_requests([late])
+    assert await dispatcher.deliver_due() == 0
+    assert sandbox.recorder.snapshot()["requests"] == {"sms": 0, "email": 0}

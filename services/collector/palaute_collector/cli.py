@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from palaute_collector.service import build
 from palaute_collector.settings import CollectorSettings
-from palaute_runtime.cli import load_settings
-from palaute_runtime.service import run_until_signalled
+from palaute_runtime.cli import load_settings, serve
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,4 +20,4 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("run", help="serve the survey page and publish aggregates")
     parser.parse_args(argv)
     runtime, _ = build(load_settings(CollectorSettings))
-    asyncio.run(run_until_signalled(runtime))
+    serve(runtime)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -31,6 +32,7 @@ from palaute_collector.tables import (
     responses,
 )
 from palaute_runtime.database import as_utc, create_engine, upsert
+from palaute_runtime.health import Health
 from palaute_runtime.http import HttpServer
 from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
 from palaute_runtime.service import ServiceRuntime
@@ -80,29 +82,33 @@ class CollectorService:
         self.outbox = Outbox(outbox)
         self._inbox = Inbox(inbox, "collector.invitation-sent")
 
-    async def handle_invitation_sent(self, sent: InvitationSent) -> None:
-        """Remember an invitation so that its token or its SMS reply can be answered."""
+    async def handle_invitations_sent(self, batch: Sequence[InvitationSent]) -> None:
+        """Remember invitations so that their tokens or SMS replies can be answered."""
         async with self.engine.begin() as connection:
-            if not await self._inbox.first_delivery(connection, sent.event_id):
-                return
-            await connection.execute(
-                invitations.insert().values(
-                    id=sent.invitation_id,
-                    customer_id=None if sent.anonymous else sent.customer_id,
-                    sent_at=sent.occurred_at,
-                    **sent.model_dump(include=_COPIED_FROM_INVITATION),
-                )
-            )
-            if sent.recipient_ref is not None:
-                await self._apply_held_reply(connection, sent)
-            for token_hash in sent.token_hashes:
+            fresh = await self._inbox.new_messages(connection, batch)
+            if fresh:
                 await connection.execute(
-                    invitation_tokens.insert().values(
-                        token_hash=token_hash, invitation_id=sent.invitation_id
-                    )
+                    invitations.insert(),
+                    [
+                        {
+                            "id": sent.invitation_id,
+                            "customer_id": None if sent.anonymous else sent.customer_id,
+                            "sent_at": sent.occurred_at,
+                            **sent.model_dump(include=_COPIED_FROM_INVITATION),
+                        }
+                        for sent in fresh
+                    ],
                 )
+                tokens = [
+                    {"token_hash": token_hash, "invitation_id": sent.invitation_id}
+                    for sent in fresh
+                    for token_hash in sent.token_hashes
+                ]
+                if tokens:
+                    await connection.execute(invitation_tokens.insert(), tokens)
+                await self._apply_held_replies(connection, fresh)
         self.outbox.committed()
-        log.info("invitation_recorded", invitation_id=str(sent.invitation_id), channel=sent.channel)
+        log.info("invitations_recorded", invitations=len(batch), new=len(fresh))
 
     async def survey_for_token(self, token_hash: str) -> OpenSurvey | None:
         """The invitation behind a token, and whether it can still be answered."""
@@ -232,25 +238,33 @@ class CollectorService:
     def _hold_cutoff(self) -> datetime:
         return datetime.now(UTC) - timedelta(minutes=self.settings.reply_hold_minutes)
 
-    async def _apply_held_reply(self, connection: AsyncConnection, sent: InvitationSent) -> None:
-        """Answer a new SMS invitation with a reply that came before it, if one is held."""
+    async def _apply_held_replies(
+        self, connection: AsyncConnection, batch: Sequence[InvitationSent]
+    ) -> None:
+        """Answer new SMS invitations with replies that came before them, if any are held."""
+        by_ref = {sent.recipient_ref: sent for sent in batch if sent.recipient_ref is not None}
+        if not by_ref:
+            return
         held = (
             await connection.execute(
                 sa.select(held_replies)
                 .where(
-                    held_replies.c.recipient_ref == sent.recipient_ref,
+                    held_replies.c.recipient_ref.in_(by_ref),
                     held_replies.c.received_at >= self._hold_cutoff(),
                 )
-                .order_by(held_replies.c.received_at.desc())
-                .limit(1)
+                .order_by(held_replies.c.received_at)
             )
-        ).first()
-        if held is None:
+        ).all()
+        latest = {row.recipient_ref: row for row in held}  # the newest reply per number wins
+        if not latest:
             return
         await connection.execute(
-            held_replies.delete().where(held_replies.c.recipient_ref == sent.recipient_ref)
+            held_replies.delete().where(held_replies.c.recipient_ref.in_(latest))
         )
-        await self._record_answer(connection, sent.invitation_id, held.score, held.comment)
+        for ref, reply in latest.items():
+            await self._record_answer(
+                connection, by_ref[ref].invitation_id, reply.score, reply.comment
+            )
 
     async def _count(
         self, connection: AsyncConnection, day: date, contact_channel: str, score: int
@@ -300,19 +314,22 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
     engine = create_engine(settings.database_url)
     service = CollectorService(engine, settings)
     broker = create_broker(settings, client_id="palaute-collector")
+    health = Health("collector")
     consume(
         broker,
-        Handler(INVITATION_SENT, service.handle_invitation_sent),
+        Handler(INVITATION_SENT, service.handle_invitations_sent),
         group_id="palaute-collector",
         settings=settings,
+        health=health,
     )
-    relay = OutboxRelay(engine, service.outbox, outbox, broker)
+    relay = OutboxRelay(engine, service.outbox, outbox, settings, "palaute-collector")
     http = HttpServer(create_app(service), settings.collector_host, settings.collector_port)
     runtime = ServiceRuntime(
         "collector",
         engine=engine,
         migrations=MIGRATIONS,
         broker=broker,
+        health=health,
         loops=[relay.run],
         http=http,
     )

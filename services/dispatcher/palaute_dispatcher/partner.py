@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
 
+import aiohttp
 import aiosmtplib
-import httpx
 
 
 class PartnerError(Exception):
@@ -42,35 +42,47 @@ class HttpSmsPartner:
     """The partner's SMS API: POST /v1/sms with an Idempotency-Key header."""
 
     def __init__(self, base_url: str, api_key: str, sender: str, timeout: float = 10.0) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
-        )
+        self._base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._sender = sender
+        self._session: aiohttp.ClientSession | None = None  # made inside the event loop
 
     async def send(self, message: Outgoing) -> str:
         """Hand one SMS to the partner."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
         try:
-            response = await self._client.post(
-                "/v1/sms",
+            async with self._session.post(
+                f"{self._base_url}/v1/sms",
                 json={"from": self._sender, "to": message.address, "text": message.text},
                 headers={"Idempotency-Key": message.idempotency_key},
-            )
-        except httpx.HTTPError as exc:
+            ) as response:
+                status = response.status
+                retry_after = _seconds(response.headers.get("Retry-After"))
+                body = await response.json(content_type=None) if status in (200, 201, 202) else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            # ValueError: an accepted answer that is not JSON; the outcome is unknown, and
+            # the idempotency key makes the retry safe.
             raise PartnerError(
                 f"SMS API unreachable: {type(exc).__name__}", transient=True
             ) from exc
-        if response.status_code in (200, 201, 202):
-            message_id: str = response.json()["id"]
+        if body is not None:
+            try:
+                message_id = str(body["id"])
+            except (KeyError, TypeError) as exc:
+                raise PartnerError("SMS API accepted without an id", transient=True) from exc
             return message_id
-        retry_after = _seconds(response.headers.get("Retry-After"))
-        transient = response.status_code == 429 or response.status_code >= 500
+        transient = status == 429 or status >= 500
         raise PartnerError(
-            f"SMS API answered {response.status_code}", transient=transient, retry_after=retry_after
+            f"SMS API answered {status}", transient=transient, retry_after=retry_after
         )
 
     async def close(self) -> None:
         """Release the connection pool."""
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 class SmtpEmailPartner:

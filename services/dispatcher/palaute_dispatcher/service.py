@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce
@@ -26,19 +28,36 @@ from palaute_dispatcher.partner import (
     SmtpEmailPartner,
 )
 from palaute_dispatcher.settings import DispatcherSettings
-from palaute_dispatcher.tables import MIGRATIONS, inbox, invitations, outbox
+from palaute_dispatcher.tables import MIGRATIONS, inbox, invitations, outbox, withdrawals
 from palaute_dispatcher.templates import render, survey_url
 from palaute_dispatcher.tokens import issue_token
-from palaute_runtime.database import as_utc, create_engine
-from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
+from palaute_runtime.database import as_utc, create_engine, insert_ignoring_conflicts
+from palaute_runtime.health import Health
+from palaute_runtime.messaging import (
+    Handler,
+    Inbox,
+    Outbox,
+    OutboxRelay,
+    consume,
+    create_broker,
+    wait_out_faults,
+)
 from palaute_runtime.service import ServiceRuntime, run_when_woken
-from palaute_schemas import INVITATION_SENT, SURVEY_REQUESTED, InvitationSent, SurveyRequested
+from palaute_schemas import (
+    INVITATION_SENT,
+    SURVEY_REQUESTED,
+    SURVEY_WITHDRAWN,
+    InvitationSent,
+    SurveyRequested,
+    SurveyWithdrawn,
+)
 from palaute_schemas.identifiers import recipient_ref
 
 log = structlog.get_logger("palaute.dispatcher")
 
 # SurveyRequested fields the invitation keeps as they are.
 _COPIED_FROM_REQUEST = {
+    "contact_id",
     "channel",
     "address",
     "language",
@@ -52,97 +71,161 @@ _COPIED_FROM_REQUEST = {
 CLAIM_SECONDS = 60  # how long one delivery attempt holds an invitation
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What one partner call did to one claimed invitation."""
+
+    invitation: Mapping[str, Any]
+    token_hashes: list[str]
+    partner_id: str | None = None  # set when the partner took the message
+    error: str = ""
+    transient: bool = False
+    retry_after: float | None = None
+
+
 class DispatcherService:
     """Records requested invitations and delivers them through the partner."""
 
     def __init__(
-        self, engine: AsyncEngine, settings: DispatcherSettings, partners: dict[str, Partner]
+        self,
+        engine: AsyncEngine,
+        settings: DispatcherSettings,
+        partners: dict[str, Partner],
+        health: Health | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.partners = partners
+        self.health = health
         self.outbox = Outbox(outbox)
         self.due = asyncio.Event()
         self._inbox = Inbox(inbox, "dispatcher.survey-requested")
+        self._withdrawals_inbox = Inbox(inbox, "dispatcher.survey-withdrawn")
 
-    async def handle_survey_requested(self, request: SurveyRequested) -> None:
-        """Record one pending invitation per request (a redelivered request adds nothing)."""
+    async def handle_survey_requests(self, requests: Sequence[SurveyRequested]) -> None:
+        """Record one pending invitation per request (a redelivered request adds nothing; a
+        request consent already withdrew is recorded as withdrawn)."""
         now = datetime.now(UTC)
+        expires_at = now + timedelta(days=self.settings.invitation_valid_days)
         async with self.engine.begin() as connection:
-            if not await self._inbox.first_delivery(connection, request.event_id):
-                log.info("survey_requested_redelivered", event_id=str(request.event_id))
-                return
-            await connection.execute(
-                invitations.insert().values(
-                    id=uuid.uuid4(),
-                    request_event_id=request.event_id,
-                    **request.model_dump(include=_COPIED_FROM_REQUEST),
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    token_hashes=[],
-                    created_at=now,
-                    expires_at=now + timedelta(days=self.settings.invitation_valid_days),
+            fresh = await self._inbox.new_messages(connection, requests)
+            withdrawn = set(
+                await connection.scalars(
+                    sa.select(withdrawals.c.contact_id).where(
+                        withdrawals.c.contact_id.in_({r.contact_id for r in fresh})
+                    )
                 )
             )
-        self.due.set()
-        log.info("invitation_pending", event_id=str(request.event_id), channel=request.channel)
-
-    async def deliver_due(self, limit: int = 200) -> int:
-        """Try every pending invitation whose time has come; returns how many were tried."""
-        now = datetime.now(UTC)
-        async with self.engine.connect() as connection:
-            rows = (
+            if fresh:
                 await connection.execute(
-                    sa.select(invitations)
-                    .where(invitations.c.status == "pending", invitations.c.next_attempt_at <= now)
-                    .order_by(invitations.c.next_attempt_at)
-                    .limit(limit)
+                    invitations.insert(),
+                    [
+                        {
+                            "id": uuid.uuid4(),
+                            "request_event_id": request.event_id,
+                            **request.model_dump(include=_COPIED_FROM_REQUEST),
+                            "status": "withdrawn" if request.contact_id in withdrawn else "pending",
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                            "token_hashes": [],
+                            "created_at": now,
+                            "expires_at": expires_at,
+                        }
+                        for request in fresh
+                    ],
                 )
-            ).all()
-        if not rows:
+        if fresh:
+            self.due.set()
+        log.info("invitations_pending", requests=len(requests), new=len(fresh))
+
+    async def handle_withdrawals(self, batch: Sequence[SurveyWithdrawn]) -> None:
+        """Consent took surveys back: an invitation not handed to the partner yet never is."""
+        now = datetime.now(UTC)
+        async with self.engine.begin() as connection:
+            fresh = await self._withdrawals_inbox.new_messages(connection, batch)
+            if not fresh:
+                return
+            contact_ids = {w.contact_id for w in fresh}
+            await connection.execute(
+                insert_ignoring_conflicts(connection, withdrawals),
+                [
+                    {"contact_id": w.contact_id, "reason": w.reason, "withdrawn_at": now}
+                    for w in fresh
+                ],
+            )
+            stopped = await connection.execute(
+                invitations.update()
+                .where(
+                    invitations.c.contact_id.in_(contact_ids),
+                    invitations.c.status == "pending",
+                )
+                .values(status="withdrawn", last_error="withdrawn: opted out")
+            )
+        log.info("invitations_withdrawn", withdrawals=len(fresh), stopped=stopped.rowcount)
+
+    async def deliver_due(self, limit: int | None = None) -> int:
+        """Claim the invitations whose time has come, call the partner for each, record the
+        outcomes in one transaction; returns how many were tried."""
+        claimed = await self._claim_due(limit or self.settings.delivery_batch_size)
+        if not claimed:
             return 0
         gate = asyncio.Semaphore(self.settings.delivery_concurrency)
 
-        async def attempt(row: Row[tuple[object, ...]]) -> None:
+        async def attempt(invitation: Mapping[str, Any], token: str | None) -> Attempt:
             async with gate:
-                await self._deliver(row)
+                return await self._attempt(invitation, token)
 
-        results = await asyncio.gather(*(attempt(row) for row in rows), return_exceptions=True)
-        for row, result in zip(rows, results, strict=True):
-            if isinstance(result, Exception):
-                # Claimed, so retried after the claim expires; the others went on regardless.
-                log.error(
-                    "delivery_attempt_failed",
-                    invitation_id=str(row.id),
-                    error=type(result).__name__,
-                )
-        return len(rows)
+        attempts = await asyncio.gather(*(attempt(row, token) for row, token in claimed))
+        # The partner has spoken: keep what it said even through a database outage, rather
+        # than let the claims expire and ask it again.
+        await wait_out_faults(lambda: self._record(attempts), health=self.health, part="delivery")
+        return len(attempts)
 
-    async def _deliver(self, row: Row[tuple[object, ...]]) -> None:
-        invitation = row._mapping
-        token: str | None = None
-        token_hashes: list[str] = list(invitation["token_hashes"])
-        if invitation["channel"] == "email":
-            token, token_hash = issue_token()
-            token_hashes.append(token_hash)
-        # Pending-before-call: the claim (and the token's hash) is stored before the partner
-        # sees anything; a claim lost to another worker means that worker delivers it.
+    async def _claim_due(self, limit: int) -> list[tuple[Mapping[str, Any], str | None]]:
+        """Pending-before-call: claim due invitations and store each new token's hash before
+        the partner sees anything. Replicas skip each other's rows (SKIP LOCKED)."""
+        now = datetime.now(UTC)
+        due = (
+            sa.select(invitations.c.id)
+            .where(invitations.c.status == "pending", invitations.c.next_attempt_at <= now)
+            .order_by(invitations.c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
         async with self.engine.begin() as connection:
-            claimed = await connection.execute(
-                invitations.update()
-                .where(
-                    invitations.c.id == invitation["id"],
-                    invitations.c.status == "pending",
-                    invitations.c.next_attempt_at == invitation["next_attempt_at"],
+            rows = (
+                await connection.execute(
+                    invitations.update()
+                    .where(invitations.c.id.in_(due.scalar_subquery()))
+                    .where(invitations.c.status == "pending")
+                    .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+                    .returning(*invitations.c)
                 )
-                .values(
-                    next_attempt_at=datetime.now(UTC) + timedelta(seconds=CLAIM_SECONDS),
-                    token_hashes=token_hashes,
+            ).all()
+            claimed: list[tuple[Mapping[str, Any], str | None]] = []
+            new_hashes: list[dict[str, object]] = []
+            for row in rows:
+                invitation = dict(row._mapping)
+                token: str | None = None
+                if invitation["channel"] == "email":
+                    token, token_hash = issue_token()
+                    invitation["token_hashes"] = [*invitation["token_hashes"], token_hash]
+                    new_hashes.append(
+                        {"b_id": invitation["id"], "b_hashes": invitation["token_hashes"]}
+                    )
+                claimed.append((invitation, token))
+            if new_hashes:
+                await connection.execute(
+                    invitations.update()
+                    .where(invitations.c.id == sa.bindparam("b_id"))
+                    .values(token_hashes=sa.bindparam("b_hashes", type_=sa.JSON)),
+                    new_hashes,
                 )
-            )
-        if claimed.rowcount != 1:
-            return
+        return claimed
+
+    async def _attempt(self, invitation: Mapping[str, Any], token: str | None) -> Attempt:
+        """Render, check and hand one invitation to the partner."""
+        hashes = list(invitation["token_hashes"])
         origin = self.settings.survey_origin
         message = render(
             invitation["channel"],
@@ -155,13 +238,7 @@ class DispatcherService:
             enforce(message, allow_links_to=origin if token else None)
         except ContentPolicyViolation as exc:
             # Settings feed the text (organization name, origin): never send, never retry.
-            await self._record_failure(
-                invitation["id"],
-                invitation["attempts"] + 1,
-                f"content policy: {exc}",
-                transient=False,
-            )
-            return
+            return Attempt(invitation, hashes, error=f"content policy: {exc}")
         outgoing = Outgoing(
             address=invitation["address"],
             subject=message.subject,
@@ -171,22 +248,72 @@ class DispatcherService:
         try:
             partner_id = await self.partners[invitation["channel"]].send(outgoing)
         except PartnerError as exc:
-            await self._record_failure(
-                invitation["id"],
-                invitation["attempts"] + 1,
-                str(exc),
+            return Attempt(
+                invitation,
+                hashes,
+                error=str(exc),
                 transient=exc.transient,
                 retry_after=exc.retry_after,
             )
-            return
-        await self._record_sent(invitation, token_hashes, partner_id)
+        except Exception as exc:
+            # An adapter bug must not lose the batch's other outcomes; retried after backoff.
+            log.error(
+                "delivery_attempt_failed",
+                invitation_id=str(invitation["id"]),
+                error=type(exc).__name__,
+            )
+            return Attempt(invitation, hashes, error=type(exc).__name__, transient=True)
+        return Attempt(invitation, hashes, partner_id=partner_id)
 
-    async def _record_sent(
-        self, invitation: sa.RowMapping, token_hashes: list[str], partner_id: str
-    ) -> None:
+    async def _record(self, attempts: Sequence[Attempt]) -> None:
+        """Store every outcome of one round, and queue InvitationSent for the sent ones."""
         now = datetime.now(UTC)
+        sent = [a for a in attempts if a.partner_id is not None]
+        failed = [a for a in attempts if a.partner_id is None]
+        async with self.engine.begin() as connection:
+            if sent:
+                await connection.execute(
+                    invitations.update()
+                    .where(invitations.c.id == sa.bindparam("b_id"))
+                    .values(
+                        status="sent",
+                        sent_at=now,
+                        partner_message_id=sa.bindparam("b_partner_id"),
+                        attempts=invitations.c.attempts + 1,
+                    ),
+                    [{"b_id": a.invitation["id"], "b_partner_id": a.partner_id} for a in sent],
+                )
+                await self.outbox.add_all(
+                    connection, INVITATION_SENT, [self._sent_message(a) for a in sent]
+                )
+            if failed:
+                await connection.execute(
+                    invitations.update()
+                    # A withdrawal that came during the call stands: not retried, not failed.
+                    .where(
+                        invitations.c.id == sa.bindparam("b_id"), invitations.c.status == "pending"
+                    )
+                    .values(
+                        status=sa.bindparam("b_status"),
+                        attempts=invitations.c.attempts + 1,
+                        last_error=sa.bindparam("b_error"),
+                        next_attempt_at=sa.bindparam("b_next"),
+                    ),
+                    [self._failure_row(a, now) for a in failed],
+                )
+        if sent:
+            self.outbox.committed()
+        for attempt in sent:
+            log.info(
+                "invitation_sent",
+                invitation_id=str(attempt.invitation["id"]),
+                channel=attempt.invitation["channel"],
+            )
+
+    def _sent_message(self, attempt: Attempt) -> InvitationSent:
+        invitation = attempt.invitation
         channel = invitation["channel"]
-        sent = InvitationSent(
+        return InvitationSent(
             invitation_id=invitation["id"],
             channel=channel,
             language=invitation["language"],
@@ -195,7 +322,7 @@ class DispatcherService:
             contact_day=invitation["contact_day"],
             anonymous=invitation["anonymous"],
             customer_id=None if invitation["anonymous"] else invitation["customer_id"],
-            token_hashes=token_hashes,
+            token_hashes=attempt.token_hashes,
             recipient_ref=(
                 recipient_ref(self.settings.recipient_pepper, invitation["address"])
                 if channel == "sms"
@@ -203,51 +330,25 @@ class DispatcherService:
             ),
             expires_at=as_utc(invitation["expires_at"]),
         )
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                invitations.update()
-                .where(invitations.c.id == invitation["id"])
-                .values(
-                    status="sent",
-                    sent_at=now,
-                    partner_message_id=partner_id,
-                    attempts=invitation["attempts"] + 1,
-                )
-            )
-            await self.outbox.add(connection, INVITATION_SENT, sent)
-        self.outbox.committed()
-        log.info("invitation_sent", invitation_id=str(invitation["id"]), channel=channel)
 
-    async def _record_failure(
-        self,
-        invitation_id: uuid.UUID,
-        attempts: int,
-        error: str,
-        *,
-        transient: bool,
-        retry_after: float | None = None,
-    ) -> None:
-        give_up = not transient or attempts >= self.settings.delivery_max_attempts
+    def _failure_row(self, attempt: Attempt, now: datetime) -> dict[str, object]:
+        attempts = attempt.invitation["attempts"] + 1
+        give_up = not attempt.transient or attempts >= self.settings.delivery_max_attempts
         # Exponential backoff with full jitter, capped at ten minutes; Retry-After wins.
-        delay = retry_after or random.uniform(0, min(600.0, 2.0**attempts))
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                invitations.update()
-                .where(invitations.c.id == invitation_id)
-                .values(
-                    status="failed" if give_up else "pending",
-                    attempts=attempts,
-                    last_error=error[:500],
-                    next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
-                )
-            )
+        delay = attempt.retry_after or random.uniform(0, min(600.0, 2.0**attempts))
         log.warning(
             "invitation_not_delivered",
-            invitation_id=str(invitation_id),
+            invitation_id=str(attempt.invitation["id"]),
             attempts=attempts,
-            error=error,
+            error=attempt.error,
             gave_up=give_up,
         )
+        return {
+            "b_id": attempt.invitation["id"],
+            "b_status": "failed" if give_up else "pending",
+            "b_error": attempt.error[:500],
+            "b_next": now + timedelta(seconds=delay),
+        }
 
     async def run_delivery(self, poll_seconds: float = 0.5) -> None:
         """Deliver until cancelled; wakes when a request arrives or every poll interval."""
@@ -261,20 +362,24 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
     email = SmtpEmailPartner(
         settings.partner_smtp_host, settings.partner_smtp_port, settings.email_sender
     )
-    service = DispatcherService(engine, settings, {"sms": sms, "email": email})
+    health = Health("dispatcher")
+    service = DispatcherService(engine, settings, {"sms": sms, "email": email}, health)
     broker = create_broker(settings, client_id="palaute-dispatcher")
     consume(
         broker,
-        Handler(SURVEY_REQUESTED, service.handle_survey_requested),
+        Handler(SURVEY_REQUESTED, service.handle_survey_requests),
+        Handler(SURVEY_WITHDRAWN, service.handle_withdrawals),
         group_id="palaute-dispatcher",
         settings=settings,
+        health=health,
     )
-    relay = OutboxRelay(engine, service.outbox, outbox, broker)
+    relay = OutboxRelay(engine, service.outbox, outbox, settings, "palaute-dispatcher")
     runtime = ServiceRuntime(
         "dispatcher",
         engine=engine,
         migrations=MIGRATIONS,
         broker=broker,
+        health=health,
         loops=[relay.run, service.run_delivery],
         closers=[sms.close],
     )

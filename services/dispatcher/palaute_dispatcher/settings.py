@@ -20,7 +20,10 @@ class DispatcherSettings(CommonSettings):
     organization_name: str = "Palaute"
     survey_origin: str = "http://127.0.0.1:18000"
     invitation_valid_days: int = Field(default=14, ge=1, le=90)
-    delivery_concurrency: int = Field(default=16, ge=1, le=256)
+    delivery_concurrency: int = Field(default=32, ge=1, le=256)
+    # Invitations claimed per round; each round is one claim and one record transaction.
+    # Kept small enough that a round of slow partner calls ends well within its claim.
+    delivery_batch_size: int = Field(default=64, ge=1, le=1000)
     delivery_max_attempts: int = Field(default=12, ge=1)
 
     @property

@@ -16,6 +16,7 @@ invitations = sa.Table(
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),  # also the partner idempotency key
     sa.Column("request_event_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("contact_id", sa.String(100), nullable=True, index=True),  # to withdraw it by
     sa.Column("channel", sa.String(10), nullable=False),
     sa.Column("address", sa.String(320), nullable=False),
     sa.Column("language", sa.String(2), nullable=False),
@@ -24,7 +25,7 @@ invitations = sa.Table(
     sa.Column("contact_day", sa.Date, nullable=False),
     sa.Column("anonymous", sa.Boolean, nullable=False),
     sa.Column("customer_id", sa.String(100), nullable=True),
-    sa.Column("status", sa.String(10), nullable=False),  # pending | sent | failed
+    sa.Column("status", sa.String(10), nullable=False),  # pending | sent | failed | withdrawn
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
     # Hashes of every token issued for this invitation: a retry after an unknown outcome
@@ -36,6 +37,16 @@ invitations = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_invitations_due", "status", "next_attempt_at"),
+)
+
+# Contacts whose survey consent withdrew; kept so that a request arriving after its
+# withdrawal (the two travel on different topics) is withdrawn on arrival.
+withdrawals = sa.Table(
+    "withdrawals",
+    metadata,
+    sa.Column("contact_id", sa.String(100), primary_key=True),
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 inbox, outbox = add_inbox_and_outbox(metadata)
