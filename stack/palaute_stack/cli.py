@@ -11,17 +11,20 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from palaute_consent.rules import reachable
 from palaute_runtime.cli import fail
 from palaute_runtime.local_broker import palaute_topics
 from palaute_runtime.logs import configure_logging
 from palaute_runtime.settings import CommonSettings
-from palaute_schemas import CONTACT_CLOSED, ContactClosed
+from palaute_schemas import CONTACT_CLOSED, ContactClosed, parse_email, parse_phone
 from palaute_stack.demo import (
     DemoCrm,
     DemoRespondents,
@@ -132,24 +135,32 @@ def _up(args: argparse.Namespace) -> None:
     # The terminal shows addresses and the summary; the services' JSON log goes to a file.
     with log_path.open("a", encoding="utf-8", buffering=1) as log_file:
         configure_logging("json", settings.log_level, stream=log_file)
-        asyncio.run(_run_stack(settings, args, log_path.resolve()))
+        asyncio.run(_run_stack(settings, args, log_path.resolve(), log_file))
 
 
-async def _run_stack(settings: StackSettings, args: argparse.Namespace, log_path: Path) -> None:
-    stack = LocalStack(StackOptions.from_settings(settings, broker=args.broker))
+async def _run_stack(
+    settings: StackSettings, args: argparse.Namespace, log_path: Path, log_file: TextIO
+) -> None:
+    stack = LocalStack(
+        StackOptions.from_settings(settings, broker=args.broker), log_sink=log_file, say=_say
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    _say("starting the local broker, consent, dispatcher, collector and the partner sandbox...")
     try:
         await stack.start()
     except (RuntimeError, OSError) as exc:
         fail(f"the stack could not start: {exc}")
+    except TimeoutError:
+        fail(f"the stack did not start within a minute; see {log_path}")
     try:
         _say("Palaute is running. Ctrl-C stops it.")
         for name, address in stack.addresses().items():
             _say(f"  {name:<16} {address}")
         _say(f"  {'log':<16} {log_path}")
+        _say(stack.release_rules_note())
         if args.demo:
             await _demo(stack, args, stop)
         else:
@@ -166,7 +177,7 @@ async def _demo(stack: LocalStack, args: argparse.Namespace, stop: asyncio.Event
     customers = make_customers(rng, 400)
     opted_out = await register_opt_outs(stack, customers)
     _say(
-        f"demo: {len(customers)} customers, {opted_out} newly opted out; "
+        f"demo: {len(customers)} customers, {opted_out} opted out through customer service; "
         f"{args.rate:g} events/s" + (f", {args.events} events" if args.events else "")
     )
     crm = DemoCrm(stack.options.kafka_bootstrap, customers, rng)
@@ -196,13 +207,14 @@ async def _demo(stack: LocalStack, args: argparse.Namespace, stop: asyncio.Event
                 else "warning: the pipeline did not settle within "
                 f"{SETTLE_SECONDS:g} s; figures may be incomplete"
             )
-            _say(f"final: {tally.render(respondents.responses)}")
-            _say(
-                f"published by the demo CRM: {dict(crm.published)}; "
-                f"customers' answers: {dict(respondents.answered)}"
-            )
         else:
             await stop.wait()
+        # Also after Ctrl-C: what the demo did is worth seeing before the stack goes.
+        _say(f"final: {tally.render(respondents.responses)}")
+        _say(
+            f"published by the demo CRM: {dict(crm.published)}; "
+            f"customers' answers: {dict(respondents.answered)}"
+        )
     finally:
         for task in background:
             task.cancel()
@@ -251,7 +263,7 @@ def _read_contact(file: str, settings: CommonSettings) -> ContactClosed:
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror}.")
     try:
-        return ContactClosed.model_validate_json(
+        contact = ContactClosed.model_validate_json(
             text, context={"default_region": settings.default_region}
         )
     except ValidationError as exc:
@@ -259,6 +271,29 @@ def _read_contact(file: str, settings: CommonSettings) -> ContactClosed:
         where = ".".join(str(part) for part in first["loc"]) or "the file"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         fail(f"{file} is not a valid ContactClosed: {where}: {first['msg']}{more}.")
+    # A bad address is the customer's data, not a broken message: consent surveys by the
+    # other address or suppresses with the reason. The integrator still wants to know.
+    who = reachable(contact, settings.default_region)
+    region = settings.default_region
+    if who.phone_unusable:
+        why = _why(lambda: parse_phone(contact.phone or "", region))
+        _warn(f"phone is not usable ({why}); consent surveys by email or suppresses it.")
+    if who.email_unusable:
+        why = _why(lambda: parse_email(contact.email or ""))
+        _warn(f"email is not usable ({why}); consent surveys by SMS or suppresses it.")
+    return contact
+
+
+def _why(check: Callable[[], object]) -> str:
+    try:
+        check()
+    except ValueError as exc:
+        return str(exc)
+    return "unknown reason"
+
+
+def _warn(sentence: str) -> None:
+    sys.stderr.write(f"warning: {sentence}\n")
 
 
 async def _publish(args: argparse.Namespace, contact: ContactClosed) -> None:

@@ -15,8 +15,14 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from palaute_consent.register import OptOutRegister
-from palaute_schemas import CONTACT_CLOSED, ContactChannel, ContactClosed, Language
+from palaute_schemas import (
+    CONTACT_CLOSED,
+    OPT_OUT_REQUESTED,
+    ContactChannel,
+    ContactClosed,
+    Language,
+    OptOutRequested,
+)
 from palaute_stack.stack import LocalStack
 
 CONTACT_CHANNELS: tuple[ContactChannel, ...] = (
@@ -73,20 +79,30 @@ def make_customers(rng: random.Random, count: int) -> list[DemoCustomer]:
 
 
 async def register_opt_outs(stack: LocalStack, customers: list[DemoCustomer]) -> int:
-    """Put the opted-out demo customers into the register, as customer service would."""
-    added = 0
-    async with stack.consent.engine.begin() as connection:
-        register = OptOutRegister(connection)
-        for customer in customers:
-            if customer.opted_out:
-                added += await register.add(
-                    "customer_id",
-                    customer.customer_id,
-                    source="customer_service",
-                    reason="demo: asked for no surveys",
-                    actor="demo",
-                )
-    return added
+    """Ask the register to opt out the opted-out demo customers, as customer service would:
+    through the opt-out topic, the same door as every other source. Returns how many."""
+    requests = [
+        OptOutRequested(
+            source="customer_service",
+            customer_id=customer.customer_id,
+            reason="demo: asked for no surveys",
+        )
+        for customer in customers
+        if customer.opted_out
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=stack.options.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for request in requests:
+            await producer.send(
+                OPT_OUT_REQUESTED.name,
+                request.model_dump_json().encode(),
+                key=OPT_OUT_REQUESTED.key(request).encode(),
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return len(requests)
 
 
 class DemoCrm:
@@ -96,7 +112,8 @@ class DemoCrm:
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
         self._customers = customers
         self._rng = rng
-        self.published: Counter[str] = Counter()  # good | duplicate | malformed
+        # good (bad_phone among them) | duplicate | malformed
+        self.published: Counter[str] = Counter()
 
     async def start(self) -> None:
         """Connect to the broker."""
@@ -121,22 +138,32 @@ class DemoCrm:
         )
 
     async def publish_one(self) -> None:
-        """Publish one event; about 5 % are sent twice, 3 % are malformed."""
+        """Publish one event: about 3 % are not a ContactClosed at all (dead letters), 3 %
+        carry a garbage phone number (consent's outcome, not an error), 5 % are sent twice."""
         roll = self._rng.random()
         contact = self._contact()
         key = contact.customer_id.encode()
         if roll < 0.03:
             body = json.loads(contact.model_dump_json())
-            body["phone"] = self._rng.choice(("12345", "not a number", "+358 1"))
-            await self._producer.send_and_wait(
-                CONTACT_CLOSED.name, json.dumps(body).encode(), key=key
-            )
+            broken = self._rng.choice(("channel", "time", "truncated"))
+            if broken == "channel":
+                body["contact_channel"] = "carrier_pigeon"
+            elif broken == "time":
+                body["closed_at"] = "yesterday"
+            payload = json.dumps(body).encode()
+            if broken == "truncated":
+                payload = payload[: len(payload) // 2]
+            await self._producer.send_and_wait(CONTACT_CLOSED.name, payload, key=key)
             self.published["malformed"] += 1
             return
+        if roll < 0.06:
+            garbage = self._rng.choice(("12345", "not a number", "+358 1"))
+            contact = contact.model_copy(update={"phone": garbage})
+            self.published["bad_phone"] += 1
         payload = contact.model_dump_json().encode()
         await self._producer.send_and_wait(CONTACT_CLOSED.name, payload, key=key)
         self.published["good"] += 1
-        if roll < 0.08:
+        if 0.06 <= roll < 0.11:
             await self._producer.send_and_wait(CONTACT_CLOSED.name, payload, key=key)
             self.published["duplicate"] += 1
 

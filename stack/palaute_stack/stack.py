@@ -1,30 +1,41 @@
-"""The whole local stack in one process: broker, the three services, the partner sandbox.
-
-`palaute up` and the end-to-end tests both start it through `LocalStack`.
+"""The whole local stack: the broker, and the three services and the partner sandbox each
+as its own process. `palaute up`, the end-to-end tests and the benchmark start it through
+`LocalStack`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
-from palaute_collector.service import build as build_collector
 from palaute_collector.settings import CollectorSettings
-from palaute_consent.service import build as build_consent
 from palaute_consent.settings import ConsentSettings
-from palaute_dispatcher.service import build as build_dispatcher
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.local_broker import LocalBroker, create_topics, free_port, palaute_topics
-from palaute_runtime.service import ServiceRuntime, Startable
 from palaute_runtime.settings import EMBEDDED_BOOTSTRAP, CommonSettings
-from palaute_sandbox.server import PartnerSandbox
-from palaute_sandbox.settings import SandboxSettings
+from palaute_stack.supervisor import ServiceProcess, Supervisor
 
 log = structlog.get_logger("palaute.stack")
+
+
+# Every process of the stack, in start order (the sandbox first: the others call it).
+SERVICES = ("sandbox", "consent", "dispatcher", "collector")
+
+# The local stack releases at once, whatever the hour or the day, so a newcomer's published
+# contact reaches the sandbox at once; a PALAUTE_* variable set by the user wins.
+LOCAL_RELEASE_RULES: dict[str, Any] = {
+    "release_delay_minutes": 0,
+    "send_window_weekdays": "00:00-24:00",
+    "send_window_saturday": "00:00-24:00",
+    "send_window_sunday": "00:00-24:00",
+    "send_on_public_holidays": True,
+}
 
 
 class StackSettings(CommonSettings):
@@ -46,6 +57,9 @@ class StackOptions:
     sandbox_http_port: int = 18080
     sandbox_smtp_port: int = 18025
     database_urls: dict[str, str] = field(default_factory=dict)  # service → URL; else SQLite
+    extra_settings: dict[str, Any] = field(default_factory=dict)  # more PALAUTE_* settings
+    services: tuple[str, ...] = SERVICES  # which processes to run (a benchmark may want one)
+    replicas: int = 1  # processes per service (more than one needs PostgreSQL)
 
     @classmethod
     def from_settings(cls, settings: StackSettings, broker: str | None = None) -> StackOptions:
@@ -58,6 +72,18 @@ class StackOptions:
             sandbox_http_port=settings.sandbox_http_port,
             sandbox_smtp_port=settings.sandbox_smtp_port,
         )
+
+    @classmethod
+    def ephemeral(cls, data_dir: Path, **changes: Any) -> StackOptions:
+        """A stack of its own: its own broker, every port picked free (tests, benchmarks)."""
+        fields: dict[str, Any] = {
+            "data_dir": data_dir,
+            "kafka_bootstrap": "127.0.0.1:0",
+            "collector_port": 0,
+            "sandbox_http_port": 0,
+            "sandbox_smtp_port": 0,
+        }
+        return cls(**(fields | changes))
 
     def resolved(self) -> StackOptions:
         """A copy whose port-0 entries name real free ports."""
@@ -72,20 +98,36 @@ class StackOptions:
             sandbox_http_port=self.sandbox_http_port or free_port(),
             sandbox_smtp_port=self.sandbox_smtp_port or free_port(),
             database_urls=dict(self.database_urls),
+            extra_settings=dict(self.extra_settings),
+            services=self.services,
+            replicas=self.replicas,
         )
 
 
 class LocalStack:
-    """Starts everything in order, stops it in reverse; exposes each part for demo and tests."""
+    """The broker, then each service and the sandbox as its own supervised process.
 
-    def __init__(self, options: StackOptions) -> None:
+    Settings reach the processes as PALAUTE_* environment variables, exactly as in
+    production; `consent_settings` and friends are the same settings as seen from here
+    (database URLs, the pepper), for the demo and the tests.
+    """
+
+    def __init__(
+        self,
+        options: StackOptions,
+        *,
+        log_sink: TextIO | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
         self.options = options.resolved()
         opts = self.options
         collector_url = f"http://127.0.0.1:{opts.collector_port}"
         self.sandbox_url = f"http://127.0.0.1:{opts.sandbox_http_port}"
+        self.collector_url = collector_url
+        data_dir = opts.data_dir.resolve()
         shared: dict[str, Any] = {
             "kafka_bootstrap": opts.kafka_bootstrap,
-            "data_dir": opts.data_dir,
+            "data_dir": data_dir,
             "collector_port": opts.collector_port,
             "survey_origin": collector_url,
             "partner_sms_url": self.sandbox_url,
@@ -96,52 +138,87 @@ class LocalStack:
         }
         for service, url in opts.database_urls.items():
             shared[f"{service}_database_url"] = url
-        self.collector_url = collector_url
+        shared.update(
+            {
+                name: value
+                for name, value in LOCAL_RELEASE_RULES.items()
+                if f"PALAUTE_{name.upper()}" not in os.environ
+            }
+        )
+        shared.update(opts.extra_settings)
+        self.consent_settings = ConsentSettings(**shared)
+        self.dispatcher_settings = DispatcherSettings(**shared)
+        self.collector_settings = CollectorSettings(**shared)
+        env = {f"PALAUTE_{name.upper()}": str(value) for name, value in shared.items()}
         self.broker = (
             LocalBroker(int(opts.kafka_bootstrap.rsplit(":", 1)[1]))
             if opts.embedded_broker
             else None
         )
-        self.sandbox = PartnerSandbox(SandboxSettings(**shared))
-        self.consent_runtime, self.consent = build_consent(ConsentSettings(**shared))
-        self.dispatcher_runtime, self.dispatcher = build_dispatcher(DispatcherSettings(**shared))
-        self.collector_runtime, self.collector = build_collector(CollectorSettings(**shared))
-        self._started: list[Startable] = []
+        self._own_sink = log_sink is None
+        self._sink = log_sink
+        self._say = say
+        self._env = env
+        self.supervisor: Supervisor | None = None
 
-    @property
-    def services(self) -> list[ServiceRuntime]:
-        """The three services, in start order."""
-        return [self.consent_runtime, self.dispatcher_runtime, self.collector_runtime]
+    def _processes(self) -> list[ServiceProcess]:
+        processes = []
+        for name in SERVICES:
+            if name not in self.options.services:
+                continue
+            count = 1 if name == "sandbox" else self.options.replicas
+            for replica in range(count):
+                env = dict(self._env)
+                if name == "collector" and replica > 0:
+                    # The first replica serves the survey page; the others listen elsewhere.
+                    env["PALAUTE_COLLECTOR_PORT"] = str(free_port())
+                label = name if count == 1 else f"{name}-{replica + 1}"
+                processes.append(ServiceProcess(label, f"palaute_{name}", env))
+        return processes
 
     async def start(self) -> None:
-        """Start broker, topics, sandbox and services; on a failure, stop what started."""
+        """Start broker, topics, then every service process; on a failure, stop them all."""
         self.options.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._sink is None:
+            path = self.options.data_dir / "palaute.log"
+            self._sink = await asyncio.to_thread(path.open, "a", encoding="utf-8", buffering=1)
         try:
             if self.broker is not None:
                 await self.broker.start()
             await create_topics(self.options.kafka_bootstrap, palaute_topics())
-            await self.sandbox.start()
-            self._started.append(self.sandbox)
-            # Concurrently: each consumer's first group join waits ~3 s on the local broker.
-            results = await asyncio.gather(
-                *(service.start() for service in self.services), return_exceptions=True
-            )
-            for service, result in zip(self.services, results, strict=True):
-                if not isinstance(result, BaseException):
-                    self._started.append(service)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
+            self.supervisor = Supervisor(self._processes(), self._sink, self._say)
+            await self.supervisor.start()
         except BaseException:
             await self.stop()
             raise
 
     async def stop(self) -> None:
-        """Stop services, sandbox and broker, last started first."""
-        while self._started:
-            await self._started.pop().stop()
+        """Stop the service processes, then the broker."""
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+            self.supervisor = None
         if self.broker is not None:
             await self.broker.stop()
+        if self._own_sink and self._sink is not None:
+            self._sink.close()
+            self._sink = None
+
+    def release_rules_note(self) -> str:
+        """One line on the release rules in force, for the banner."""
+        rules = self.consent_settings
+        if all(getattr(rules, name) == value for name, value in LOCAL_RELEASE_RULES.items()):
+            return (
+                "release rules: local stack, sent at once at any hour (set "
+                "PALAUTE_RELEASE_DELAY_MINUTES, PALAUTE_SEND_WINDOW_* and "
+                "PALAUTE_SEND_ON_PUBLIC_HOLIDAYS for the real rules)"
+            )
+        holidays = "any day" if rules.send_on_public_holidays else "no public holidays"
+        return (
+            f"release rules: {rules.release_delay_minutes} min after the contact; "
+            f"Mon-Fri {rules.send_window_weekdays or 'closed'}, "
+            f"Sat {rules.send_window_saturday or 'closed'}, "
+            f"Sun {rules.send_window_sunday or 'closed'} (recipient's time); {holidays}"
+        )
 
     def addresses(self) -> dict[str, str]:
         """What a person at the terminal wants to open or point a client at."""

@@ -15,8 +15,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_collector.tables import invitation_tokens, invitations
+from palaute_runtime.database import create_engine
 from palaute_schemas import CONTACT_CLOSED, ContactClosed, recipient_ref, token_hash
 from palaute_stack.stack import LocalStack, StackOptions
 from palaute_stack.topic_reader import read_records
@@ -32,6 +34,8 @@ class Pipeline:
     stack: LocalStack
     producer: AIOKafkaProducer
     http: httpx.AsyncClient
+    collector_db: AsyncEngine  # the test's own reader of the collector's database
+    said: list[str]  # what the stack told the person at the terminal
 
     async def publish(self, contact: ContactClosed) -> None:
         await self.publish_raw(contact.model_dump_json().encode(), contact.customer_id)
@@ -64,7 +68,7 @@ class Pipeline:
         """Wait until the collector has recorded the invitation behind a delivered message
         (a customer reads a message some time after it arrives)."""
         if message["id"].startswith("sms"):
-            ref = recipient_ref(self.stack.collector.settings.recipient_pepper, message["to"])
+            ref = recipient_ref(self.stack.collector_settings.recipient_pepper, message["to"])
             condition = invitations.c.recipient_ref == ref
         else:
             (link,) = LINK.findall(message["text"])
@@ -76,7 +80,7 @@ class Pipeline:
             )
 
         async def known() -> bool:
-            async with self.stack.collector.engine.connect() as connection:
+            async with self.collector_db.connect() as connection:
                 return bool(
                     await connection.scalar(
                         sa.select(sa.func.count()).select_from(invitations).where(condition)
@@ -127,20 +131,23 @@ class Pipeline:
 @pytest.fixture(scope="session")
 async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pipeline]:
     data_dir: Path = tmp_path_factory.mktemp("stack")
+    said: list[str] = []
     stack = LocalStack(
-        StackOptions(
-            data_dir=data_dir,
-            kafka_bootstrap="127.0.0.1:0",
-            collector_port=0,
-            sandbox_http_port=0,
-            sandbox_smtp_port=0,
-        )
+        StackOptions.ephemeral(
+            data_dir,
+            # These tests pin aggregate days months back and survey one customer more than
+            # once; staleness and the frequency cap have tests of their own.
+            extra_settings={"max_contact_age_days": 365, "frequency_cap_days": 0},
+        ),
+        say=said.append,
     )
     await stack.start()
     producer = AIOKafkaProducer(bootstrap_servers=stack.options.kafka_bootstrap, acks="all")
     await producer.start()
+    collector_db = create_engine(stack.collector_settings.database_url)
     async with httpx.AsyncClient(timeout=10) as client:
-        yield Pipeline(stack, producer, client)
+        yield Pipeline(stack, producer, client, collector_db, said)
+    await collector_db.dispose()
     await producer.stop()
     await stack.stop()
 

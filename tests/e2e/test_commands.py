@@ -117,6 +117,20 @@ async def test_publish_one_contact_from_a_json_file_then_read_topics_as_json_lin
     assert all("address" not in line for line in lines)
 
 
+async def test_publish_warns_about_an_unusable_phone_and_still_publishes(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    address = "varoitus@example.fi"
+    path = tmp_path / "contact.json"
+    path.write_text(contact(phone="12345", email=address).model_dump_json())
+    bootstrap = pipeline.stack.options.kafka_bootstrap
+    published = palaute("publish", str(path), "--bootstrap", bootstrap)
+    assert published.returncode == 0, published.stderr
+    assert published.stderr.startswith("warning: phone is not usable")
+    assert published.stderr.count("\n") == 1
+    await pipeline.messages_to(address)
+
+
 def test_publish_explains_an_invalid_file_in_one_sentence(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"contact_id": "K-1", "phone": "12345"}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from datetime import date
@@ -14,7 +15,9 @@ import sqlalchemy as sa
 
 from palaute_collector.tables import responses
 from palaute_dispatcher.content_policy import violations
+from palaute_dispatcher.tables import invitations
 from palaute_dispatcher.templates import Invitation
+from palaute_runtime.database import create_engine
 from palaute_schemas import (
     AGGREGATE_PUBLISHED,
     CONTACT_CLOSED,
@@ -191,22 +194,35 @@ async def test_a_cell_under_five_responses_is_not_published(pipeline: Pipeline) 
 async def test_malformed_event_lands_in_the_dead_letter_topic_and_the_next_flows(
     pipeline: Pipeline,
 ) -> None:
-    bad_phone = json.loads(contact(phone=mobile()).model_dump_json()) | {"phone": "12345"}
+    not_a_contact = json.loads(contact().model_dump_json()) | {"contact_channel": "pigeon"}
     await pipeline.publish_raw(b'{"contact_id": "K-broken"', "C-broken")
-    await pipeline.publish_raw(json.dumps(bad_phone).encode(), bad_phone["customer_id"])
+    await pipeline.publish_raw(json.dumps(not_a_contact).encode(), not_a_contact["customer_id"])
     phone = mobile()
     await pipeline.publish(contact(phone=phone))
     await pipeline.messages_to(e164(phone))
 
     async def letters() -> list[dict[str, Any]]:
         found = await pipeline.records(CONTACT_CLOSED.dead_letter)
-        ours = [r for r in found if r["key"] in ("C-broken", bad_phone["customer_id"])]
+        ours = [r for r in found if r["key"] in ("C-broken", not_a_contact["customer_id"])]
         return ours if len(ours) == 2 else []
 
     dead = await wait_until(letters, what="both dead letters")
     assert {r["headers"]["palaute-dlt-reason"] for r in dead} == {"invalid"}
     assert all(r["headers"]["palaute-dlt-original-topic"] == CONTACT_CLOSED.name for r in dead)
-    assert any("phone" in r["headers"]["palaute-dlt-error"] for r in dead)
+    assert any("contact_channel" in r["headers"]["palaute-dlt-error"] for r in dead)
+
+
+async def test_a_bad_phone_is_an_outcome_not_a_dead_letter(pipeline: Pipeline) -> None:
+    address = "huono.numero@example.fi"
+    by_email = contact(phone="12345", email=address)
+    no_way = contact(phone="12345")
+    await pipeline.publish(by_email)
+    await pipeline.publish(no_way)
+    (email,) = await pipeline.messages_to(address)
+    assert email["to"] == [address]
+    assert (await suppression_of(pipeline, no_way.contact_id))["reason"] == "invalid_phone"
+    letters = await pipeline.records(CONTACT_CLOSED.dead_letter)
+    assert not [r for r in letters if r["key"] in (by_email.customer_id, no_way.customer_id)]
 
 
 async def test_anonymous_answer_has_no_link_to_the_customer(pipeline: Pipeline) -> None:
@@ -224,7 +240,7 @@ async def test_anonymous_answer_has_no_link_to_the_customer(pipeline: Pipeline) 
     assert sent[0]["anonymous"] is True
     assert event.customer_id not in json.dumps(sent)
     assert (await pipeline.answer_page(email, 7, "anonyymi kommentti")).status_code == 200
-    async with pipeline.stack.collector.engine.connect() as connection:
+    async with pipeline.collector_db.connect() as connection:
         row = (
             await connection.execute(
                 sa.select(responses).where(responses.c.comment == "anonyymi kommentti")
@@ -249,3 +265,58 @@ async def test_stop_reply_opts_the_number_out_of_later_surveys(pipeline: Pipelin
     assert (await suppression_of(pipeline, later.contact_id))["reason"] == "opted_out"
     audit = consent_cli(pipeline, "optout", "audit").stdout
     assert '"source": "sms_stop"' in audit
+
+
+async def test_a_killed_service_is_restarted_said_so_and_loses_nothing(pipeline: Pipeline) -> None:
+    supervisor = pipeline.stack.supervisor
+    assert supervisor is not None
+    dispatcher = supervisor.services["dispatcher"]
+    before, old_pid = dispatcher.restarts, dispatcher.pid
+    supervisor.kill("dispatcher", signal.SIGKILL)
+    phone = mobile()
+    await pipeline.publish(contact(phone=phone))  # while the dispatcher is down
+    await supervisor.wait_restarted("dispatcher", before + 1)
+    assert dispatcher.pid != old_pid
+    assert any(line.startswith("dispatcher exited with code -9") for line in pipeline.said)
+    (message,) = await pipeline.messages_to(e164(phone))
+    assert message["to"] == e164(phone)
+
+
+async def test_a_stop_reply_withdraws_that_numbers_invitation_waiting_for_a_retry(
+    pipeline: Pipeline,
+) -> None:
+    phone = mobile()
+    await pipeline.publish(contact(phone=phone))
+    await pipeline.messages_to(e164(phone))
+    dispatcher_db = create_engine(pipeline.stack.dispatcher_settings.database_url)
+    faults = f"{pipeline.stack.sandbox_url}/sandbox/faults"
+    await pipeline.http.post(faults, json={"fail_next": 1_000_000})
+    try:
+        waiting = contact(phone=phone)  # a second survey to the number, while the partner fails
+        await pipeline.publish(waiting)
+
+        async def status() -> str | None:
+            async with dispatcher_db.connect() as connection:
+                row = (
+                    await connection.execute(
+                        sa.select(invitations.c.status, invitations.c.attempts).where(
+                            invitations.c.contact_id == waiting.contact_id
+                        )
+                    )
+                ).first()
+            if row is None or row.attempts == 0:
+                return None
+            return str(row.status)
+
+        assert await wait_until(status, what="a failed first attempt") == "pending"
+        assert (await pipeline.reply_sms(e164(phone), "STOP"))["status"] == "opted_out"
+
+        async def withdrawn() -> bool:
+            return await status() == "withdrawn"
+
+        await wait_until(withdrawn, what="the waiting invitation to be withdrawn")
+    finally:
+        await pipeline.http.post(faults, json={"fail_next": 0})
+        await dispatcher_db.dispose()
+    received = await pipeline.received()
+    assert [m["to"] for m in received["sms"]].count(e164(phone)) == 1

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +147,13 @@ async def test_services_start_on_postgresql_with_the_compose_settings(
                 )
                 return outcome
 
-            assert await wait_until(decided, within=30, what="the decision in PostgreSQL") == "sms"
+            # The compose file runs the real release rules: planned for later, not sent now.
+            outcome = await wait_until(decided, within=30, what="the decision in PostgreSQL")
+            assert outcome == "planned"
+            release_at = await consent_db.fetchval(
+                "SELECT release_at FROM plans WHERE contact_id = $1", event.contact_id
+            )
+            assert release_at >= event.closed_at + timedelta(hours=1)
         finally:
             await consent_db.close()
         for database in databases.values():
