@@ -15,6 +15,10 @@ from palaute_runtime.local_broker import LocalBroker, create_topics, palaute_top
 
 T = TypeVar("T")
 
+# Services built inside a test serve their health endpoints on a port the system picks.
+os.environ.setdefault("PALAUTE_CONSENT_PORT", "0")
+os.environ.setdefault("PALAUTE_DISPATCHER_PORT", "0")
+
 POSTGRES_DSN = os.environ.get("PALAUTE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 from pydantic import ValidationError
 
-from palaute_runtime.database import DatabaseInUse
+from palaute_runtime.errors import RefusedStart
 from palaute_runtime.logs import configure_logging
 from palaute_runtime.service import Startable, run_until_signalled
 from palaute_runtime.settings import CommonSettings
@@ -38,5 +43,61 @@ def serve(*services: Startable) -> None:
     """Run services until SIGINT or SIGTERM; a refused start is one sentence and exit 1."""
     try:
         asyncio.run(run_until_signalled(*services))
-    except DatabaseInUse as exc:
+    except RefusedStart as exc:
         fail(f"{exc}.")
+
+
+HEALTH_HELP = "exit 0 if the running service says it is ready (container health checks)"
+
+
+def add_health_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The `health` subcommand every service has."""
+    commands.add_parser("health", help=HEALTH_HELP)
+
+
+def check_health(host: str, port: int) -> None:
+    """Ask the service running here for /health/ready; print its answer, exit 1 unless ready."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - listening on all addresses; ask loopback
+        host = "127.0.0.1"
+    url = f"http://{host}:{port}/health/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=4) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as exc:
+        problems = json.load(exc).get("problems", {})
+        said = "; ".join(f"{part}: {what}" for part, what in problems.items())
+        fail(f"the service at {url} is not ready ({said or exc.code}).")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        fail(f"nothing answers at {url} ({getattr(exc, 'reason', exc)}).")
+    sys.stdout.write(f"{answer.get('status', 'ready')}\n")
+
+
+def service_main(
+    argv: list[str] | None,
+    *,
+    prog: str,
+    description: str,
+    run_help: str,
+    settings_type: type[S],
+    address: Callable[[S], tuple[str, int]],
+    build: Callable[[S], Startable],
+) -> None:
+    """The command line of a service with `run` and `health` only."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog="Settings come from PALAUTE_* environment variables (see the README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help=run_help)
+    add_health_command(commands)
+    args = parser.parse_args(argv)
+    settings = load_settings(settings_type)
+    if args.command == "health":
+        check_health(*address(settings))
+        return
+    try:
+        service = build(settings)
+    except RefusedStart as exc:
+        fail(f"{exc}.")
+    serve(service)

@@ -12,6 +12,8 @@ from sqlalchemy import event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from palaute_runtime.errors import RefusedStart
+
 
 def create_engine(url: str) -> AsyncEngine:
     """An engine for SQLite (embedded default) or PostgreSQL (production).
@@ -53,7 +55,7 @@ def create_engine(url: str) -> AsyncEngine:
 OUTBOX_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-class DatabaseInUse(RuntimeError):
+class DatabaseInUse(RefusedStart):
     """Another process already runs a service on this SQLite database."""
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import traceback
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from palaute_runtime.database import insert_ignoring_conflicts
 from palaute_runtime.faults import is_infrastructure_fault
 from palaute_runtime.health import Health
+from palaute_runtime.metrics import CONSUMER_LAG, DEAD_LETTERS, MESSAGES_CONSUMED
 from palaute_runtime.service import run_when_woken
 from palaute_runtime.settings import CommonSettings
 from palaute_schemas import Message, Topic, dead_letter_topic
@@ -37,6 +40,7 @@ EFFECT_BACKOFF_SECONDS = 0.2
 # Waiting out a database or broker that is down: doubling from the first to the last.
 PAUSE_FIRST_SECONDS = 0.2
 PAUSE_LONGEST_SECONDS = 5.0
+STOP_GRACE_SECONDS = 5.0  # how long a stopping relay lets its producer finish connecting
 
 
 class Record(Protocol):
@@ -127,6 +131,8 @@ class DeadLetters:
             )
 
         await wait_out_faults(publish, health=self._health, part="dead_letters")
+        service = self._health.service if self._health else "unknown"
+        DEAD_LETTERS.labels(service=service, topic=record.topic, reason=reason).inc()
         log.warning(
             "dead_lettered",
             topic=record.topic,
@@ -260,9 +266,13 @@ def consume(
         health=health,
     )
 
+    service = health.service if health else group_id
+
     async def handle(message: KafkaMessage) -> None:
         records = message.raw_message
         batch = records if isinstance(records, tuple) else (records,)
+        for topic, count in Counter(record.topic for record in batch).items():
+            MESSAGES_CONSUMED.labels(service=service, topic=topic).inc(count)
         outcome = await consumer.handle(batch)
         try:
             await message.ack()
@@ -270,6 +280,10 @@ def consume(
             # Rebalanced away or the broker went: the next owner re-reads the batch and the
             # inbox makes that harmless.
             log.warning("commit_failed", error=type(exc).__name__)
+        try:
+            await report_lag()
+        except Exception as exc:  # a metric never stops the consumer
+            log.debug("lag_unknown", error=type(exc).__name__)
         log.info(
             "batch_handled",
             group=group_id,
@@ -279,7 +293,7 @@ def consume(
             failed=outcome.failed,
         )
 
-    broker.subscriber(
+    subscriber = broker.subscriber(
         *(handler.topic.name for handler in handlers),
         group_id=group_id,
         batch=True,
@@ -289,7 +303,22 @@ def consume(
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
-    )(handle)
+    )
+    subscriber(handle)
+
+    async def report_lag() -> None:
+        """Consumer lag per assigned partition: the broker's high watermark minus our place."""
+        client = subscriber.consumer
+        if client is None:
+            return
+        for partition in client.assignment():
+            highwater = client.highwater(partition)
+            if highwater is not None:
+                position = await client.position(partition)
+                CONSUMER_LAG.labels(
+                    service=service, topic=partition.topic, partition=str(partition.partition)
+                ).set(max(0, highwater - position))
+
     return consumer
 
 
@@ -466,8 +495,11 @@ class OutboxRelay:
         # A plain aiokafka producer: the rows are JSON already, and FastStream's per-message
         # publish path costs more than the send itself.
         self._producer = AIOKafkaProducer(**self._producer_options)
-        await wait_out_faults(self._producer.start, health=None, part="outbox_relay")
+        starting = asyncio.ensure_future(
+            wait_out_faults(self._producer.start, health=None, part="outbox_relay")
+        )
         try:
+            await asyncio.shield(starting)
             await run_when_woken(
                 self._step,
                 self._outbox.written,
@@ -475,4 +507,9 @@ class OutboxRelay:
                 name="outbox_relay",
             )
         finally:
+            # Stopped while still connecting: let the connection finish (aiokafka leaks one
+            # cancelled mid-handshake), for a bounded time, then close it.
+            if not starting.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(starting, STOP_GRACE_SECONDS)
             await self._producer.stop()

@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from palaute_runtime.database import SqliteClaim, claim_sqlite_database
 from palaute_runtime.health import Health
 from palaute_runtime.http import HttpServer
 from palaute_runtime.migrations import migrate
+from palaute_runtime.ops import CountResponses, Readiness, ops_routes
 
 log = structlog.get_logger("palaute.service")
 
@@ -32,7 +35,11 @@ class Startable(Protocol):
 
 
 class ServiceRuntime:
-    """Starts a service's parts in dependency order and stops them in reverse."""
+    """Starts a service's parts in dependency order and stops them in reverse.
+
+    Every service serves HTTP on `host:port`: its own `routes` (if any) and the operations
+    endpoints (`/health/live`, `/health/ready`, `/metrics`).
+    """
 
     def __init__(
         self,
@@ -41,9 +48,11 @@ class ServiceRuntime:
         engine: AsyncEngine,
         migrations: Path,
         broker: KafkaBroker,
+        host: str,
+        port: int,
+        routes: Sequence[BaseRoute] = (),
         health: Health | None = None,
         loops: list[Loop] | None = None,
-        http: HttpServer | None = None,
         closers: list[Loop] | None = None,
     ) -> None:
         self.name = name
@@ -51,29 +60,36 @@ class ServiceRuntime:
         self.migrations = migrations
         self.broker = broker
         self.health = health or Health(name)
-        self.http = http
+        self.readiness = Readiness(name, engine, broker, self.health)
+        app = Starlette(routes=[*routes, *ops_routes(self.readiness)])
+        self.http = HttpServer(CountResponses(app, name), host, port)
         self._loops = loops or []
         self._closers = closers or []
         self._tasks: list[asyncio.Task[None]] = []
         self._database_claim: SqliteClaim | None = None
 
     async def start(self) -> None:
-        """Migrate the database, connect to Kafka, start loops and the HTTP server."""
+        """Serve HTTP (live, not ready), migrate, connect to Kafka, start loops: ready."""
         self._database_claim = claim_sqlite_database(self.engine, self.name)
-        await migrate(self.engine, self.migrations)
-        await self.broker.start()
+        await self.http.start()
+        try:
+            await migrate(self.engine, self.migrations)
+            await self.broker.start()
+        except BaseException:
+            await self.http.stop()
+            if self._database_claim is not None:
+                self._database_claim.release()
+            raise
         self._tasks = [
             asyncio.create_task(loop(), name=f"{self.name}:{loop.__qualname__}")
             for loop in self._loops
         ]
-        if self.http is not None:
-            await self.http.start()
-        log.info("service_started", service=self.name, http=self.http.url if self.http else None)
+        self.readiness.started = True
+        log.info("service_started", service=self.name, http=self.http.url)
 
     async def stop(self) -> None:
         """Stop taking work, finish what is in hand, release connections."""
-        if self.http is not None:
-            await self.http.stop()
+        self.readiness.started = False
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -82,6 +98,7 @@ class ServiceRuntime:
         await self.broker.stop()
         for close in self._closers:
             await close()
+        await self.http.stop()
         await self.engine.dispose()
         if self._database_claim is not None:
             self._database_claim.release()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import hmac
 import json
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import Any
 
@@ -18,11 +18,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from palaute_runtime.http import HttpServer
+from palaute_runtime.errors import RefusedStart
+from palaute_runtime.http import HttpServer, bearer_matches
 from palaute_sandbox.recorder import Recorder
 from palaute_sandbox.settings import SandboxSettings
 
 log = structlog.get_logger("palaute.sandbox")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class _SmtpHandler:
@@ -52,6 +55,12 @@ class PartnerSandbox:
     """Runs both servers; `recorder` holds what arrived."""
 
     def __init__(self, settings: SandboxSettings) -> None:
+        loopback = settings.sandbox_host in ("127.0.0.1", "localhost", "::1")
+        if not loopback and not settings.sandbox_admin_token:
+            raise RefusedStart(
+                f"the sandbox listens on {settings.sandbox_host}, beyond this machine, so "
+                "PALAUTE_SANDBOX_ADMIN_TOKEN must be set to guard its /sandbox/ endpoints"
+            )
         self.settings = settings
         self.recorder = Recorder()
         self._failures_left = 0
@@ -80,10 +89,23 @@ class PartnerSandbox:
         await asyncio.to_thread(self._smtp.stop)
         await self._client.aclose()
 
+    def _admin_only(self, endpoint: Endpoint) -> Endpoint:
+        """/sandbox/* answers only the admin token, when one is set."""
+        token = self.settings.sandbox_admin_token
+        if token is None:
+            return endpoint
+
+        async def guarded(request: Request) -> Response:
+            if not bearer_matches(request.headers.get("Authorization"), token):
+                return JSONResponse({"error": "missing or wrong admin token"}, status_code=401)
+            return await endpoint(request)
+
+        return guarded
+
     def _app(self) -> Starlette:
         async def send_sms(request: Request) -> Response:
-            if not hmac.compare_digest(
-                request.headers.get("Authorization", ""), f"Bearer {self.settings.partner_api_key}"
+            if not bearer_matches(
+                request.headers.get("Authorization"), self.settings.partner_api_key
             ):
                 return JSONResponse({"error": "missing or wrong API key"}, status_code=401)
             key = request.headers.get("Idempotency-Key")
@@ -157,15 +179,16 @@ class PartnerSandbox:
             return JSONResponse({"fail_next": self._failures_left, "status": self._failure_status})
 
         async def health(_: Request) -> Response:
-            return JSONResponse({"status": "ok"})
+            return JSONResponse({"status": "ready", "service": "sandbox"})
 
         return Starlette(
             routes=[
                 Route("/v1/sms", send_sms, methods=["POST"]),
-                Route("/sandbox/messages", messages),
-                Route("/sandbox/stats", stats),
-                Route("/sandbox/inbound-sms", inbound_sms, methods=["POST"]),
-                Route("/sandbox/faults", faults, methods=["POST"]),
-                Route("/health", health),
+                Route("/sandbox/messages", self._admin_only(messages), methods=["GET"]),
+                Route("/sandbox/stats", self._admin_only(stats), methods=["GET"]),
+                Route("/sandbox/inbound-sms", self._admin_only(inbound_sms), methods=["POST"]),
+                Route("/sandbox/faults", self._admin_only(faults), methods=["POST"]),
+                Route("/health/live", health, methods=["GET"]),
+                Route("/health/ready", health, methods=["GET"]),
             ]
         )

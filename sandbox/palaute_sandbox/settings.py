@@ -15,3 +15,6 @@ class SandboxSettings(CommonSettings):
     collector_webhook_url: str = "http://127.0.0.1:18000/partner/sms-inbound"
     # A development default (S105 is right in general): production sets its own.
     partner_webhook_secret: str = "sandbox-webhook-secret"  # noqa: S105
+    # Required when the sandbox listens beyond loopback: /sandbox/* (every message and token,
+    # inbound SMS injection, faults) then answers only `Authorization: Bearer <token>`.
+    sandbox_admin_token: str | None = None

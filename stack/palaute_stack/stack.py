@@ -41,6 +41,8 @@ LOCAL_RELEASE_RULES: dict[str, Any] = {
 class StackSettings(CommonSettings):
     """Where `palaute up` listens: PALAUTE_COLLECTOR_PORT, PALAUTE_SANDBOX_HTTP_PORT, ..."""
 
+    consent_port: int = 18001
+    dispatcher_port: int = 18002
     collector_port: int = 18000
     sandbox_http_port: int = 18080
     sandbox_smtp_port: int = 18025
@@ -53,6 +55,8 @@ class StackOptions:
     data_dir: Path = Path(".palaute")
     embedded_broker: bool = True
     kafka_bootstrap: str = EMBEDDED_BOOTSTRAP
+    consent_port: int = 18001
+    dispatcher_port: int = 18002
     collector_port: int = 18000
     sandbox_http_port: int = 18080
     sandbox_smtp_port: int = 18025
@@ -68,6 +72,8 @@ class StackOptions:
             data_dir=settings.data_dir,
             embedded_broker=broker is None,
             kafka_bootstrap=broker or settings.kafka_bootstrap,
+            consent_port=settings.consent_port,
+            dispatcher_port=settings.dispatcher_port,
             collector_port=settings.collector_port,
             sandbox_http_port=settings.sandbox_http_port,
             sandbox_smtp_port=settings.sandbox_smtp_port,
@@ -79,6 +85,8 @@ class StackOptions:
         fields: dict[str, Any] = {
             "data_dir": data_dir,
             "kafka_bootstrap": "127.0.0.1:0",
+            "consent_port": 0,
+            "dispatcher_port": 0,
             "collector_port": 0,
             "sandbox_http_port": 0,
             "sandbox_smtp_port": 0,
@@ -94,6 +102,8 @@ class StackOptions:
             data_dir=self.data_dir,
             embedded_broker=self.embedded_broker,
             kafka_bootstrap=bootstrap,
+            consent_port=self.consent_port or free_port(),
+            dispatcher_port=self.dispatcher_port or free_port(),
             collector_port=self.collector_port or free_port(),
             sandbox_http_port=self.sandbox_http_port or free_port(),
             sandbox_smtp_port=self.sandbox_smtp_port or free_port(),
@@ -128,6 +138,8 @@ class LocalStack:
         shared: dict[str, Any] = {
             "kafka_bootstrap": opts.kafka_bootstrap,
             "data_dir": data_dir,
+            "consent_port": opts.consent_port,
+            "dispatcher_port": opts.dispatcher_port,
             "collector_port": opts.collector_port,
             "survey_origin": collector_url,
             "partner_sms_url": self.sandbox_url,
@@ -160,6 +172,8 @@ class LocalStack:
         self._say = say
         self._env = env
         self.supervisor: Supervisor | None = None
+        # Each process's HTTP address (health, metrics; the survey page on the collector).
+        self.http_urls: dict[str, str] = {}
 
     def _processes(self) -> list[ServiceProcess]:
         processes = []
@@ -169,10 +183,12 @@ class LocalStack:
             count = 1 if name == "sandbox" else self.options.replicas
             for replica in range(count):
                 env = dict(self._env)
-                if name == "collector" and replica > 0:
-                    # The first replica serves the survey page; the others listen elsewhere.
-                    env["PALAUTE_COLLECTOR_PORT"] = str(free_port())
+                port_key = f"PALAUTE_{name.upper()}_{'HTTP_' if name == 'sandbox' else ''}PORT"
+                if replica > 0:
+                    # The first replica serves the known port; the others listen elsewhere.
+                    env[port_key] = str(free_port())
                 label = name if count == 1 else f"{name}-{replica + 1}"
+                self.http_urls[label] = f"http://127.0.0.1:{env[port_key]}"
                 processes.append(ServiceProcess(label, f"palaute_{name}", env))
         return processes
 

@@ -137,7 +137,12 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
             data_dir,
             # These tests pin aggregate days months back and survey one customer more than
             # once; staleness and the frequency cap have tests of their own.
-            extra_settings={"max_contact_age_days": 365, "frequency_cap_days": 0},
+            # Token guessing has a test of its own; here every test asks from one address.
+            extra_settings={
+                "max_contact_age_days": 365,
+                "frequency_cap_days": 0,
+                "token_guesses_per_minute": 10_000,
+            },
         ),
         say=said.append,
     )

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -156,6 +157,11 @@ async def _not_ready(runtime: ServiceRuntime) -> bool:
     return not runtime.health.ready
 
 
+async def ready_answer(runtime: ServiceRuntime) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.get(f"{runtime.http.url}/health/ready")
+
+
 @pytest.mark.postgres
 async def test_a_postgresql_that_refuses_connections_pauses_consent_and_loses_nothing(
     kafka: str, producer: AIOKafkaProducer, postgres_url: str, postgres_admin: str, tmp_path: Path
@@ -186,12 +192,21 @@ async def test_a_postgresql_that_refuses_connections_pauses_consent_and_loses_no
             await wait_until(
                 lambda: _not_ready(runtime), what="consent to report the database fault"
             )
+            # Readiness says so to the orchestrator, naming the database.
+            answer = await ready_answer(runtime)
+            assert answer.status_code == 503
+            assert "database" in answer.json()["problems"]
             await asyncio.sleep(2)
             assert not await requested_all(requested, batch)
             await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
             await wait_until(
                 lambda: requested_all(requested, batch), what="every contact after the outage"
             )
+
+            async def ready_again() -> bool:
+                return (await ready_answer(runtime)).status_code == 200
+
+            await wait_until(ready_again, what="readiness after the outage")
             ours = [v for v in dead.values if str(v.get("contact_id", "")).startswith("F-")]
             assert ours == [], "nothing valid was dead-lettered"
     finally:

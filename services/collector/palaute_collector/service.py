@@ -33,7 +33,6 @@ from palaute_collector.tables import (
 )
 from palaute_runtime.database import as_utc, create_engine, upsert
 from palaute_runtime.health import Health
-from palaute_runtime.http import HttpServer
 from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
@@ -309,7 +308,7 @@ class CollectorService:
 
 def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService]:
     """Wire the collector: database, consumer, survey page and webhook, outbox relay."""
-    from palaute_collector.web import create_app  # the web layer imports this module
+    from palaute_collector.web import routes  # the web layer imports this module
 
     engine = create_engine(settings.database_url)
     service = CollectorService(engine, settings)
@@ -323,14 +322,15 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
         health=health,
     )
     relay = OutboxRelay(engine, service.outbox, outbox, settings, "palaute-collector")
-    http = HttpServer(create_app(service), settings.collector_host, settings.collector_port)
     runtime = ServiceRuntime(
         "collector",
         engine=engine,
         migrations=MIGRATIONS,
         broker=broker,
+        host=settings.collector_host,
+        port=settings.collector_port,
+        routes=routes(service),
         health=health,
         loops=[relay.run],
-        http=http,
     )
     return runtime, service

@@ -16,6 +16,8 @@ class CollectorSettings(CommonSettings):
     # A development default (S105 is right in general): production sets its own.
     partner_webhook_secret: str = "sandbox-webhook-secret"  # noqa: S105
     min_group_size: int = Field(default=5, ge=2)
+    # Unknown survey links one client address may ask for per minute before a 429.
+    token_guesses_per_minute: int = Field(default=20, ge=1, le=100_000)
     # How long a scored SMS reply waits for an invitation the collector has not seen yet.
     reply_hold_minutes: int = Field(default=60, ge=0)
 

@@ -2,62 +2,99 @@
 
 from __future__ import annotations
 
-import hmac
-import json
+import math
+import time
+from collections import OrderedDict, deque
 from pathlib import Path
 
 import structlog
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from palaute_collector.service import CollectorService
 from palaute_collector.texts import TEXTS
+from palaute_runtime.http import bearer_matches
 from palaute_schemas import Language, parse_phone, token_hash
 
 log = structlog.get_logger("palaute.collector.web")
 
 MAX_COMMENT = 2000
+MAX_SMS_TEXT = 1600  # ten concatenated SMS segments; a reply is a digit or STOP
 _pages = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
 _STATUS = {"answered": 409, "expired": 410, "unknown": 404}
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 
 def _page(language: Language, status: int = 200, **values: object) -> HTMLResponse:
     html = _pages.get_template("survey.html").render(language=language, t=TEXTS[language], **values)
-    return HTMLResponse(html, status_code=status, headers=_SECURITY_HEADERS)
+    return HTMLResponse(html, status_code=status)  # security headers: palaute_runtime.http
 
 
-def create_app(service: CollectorService) -> Starlette:
-    """The collector's ASGI app."""
+class GuessThrottle:
+    """Unknown survey tokens asked for by one client address within a minute, and a 429 once
+    there are too many: 128-bit tokens cannot be guessed, but nobody gets to try at speed."""
+
+    WINDOW_SECONDS = 60.0
+    MAX_ADDRESSES = 100_000  # memory bound: the oldest address is forgotten first
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._misses: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def retry_after(self, address: str) -> int | None:
+        """Seconds this address must wait, or None if it may ask now."""
+        misses = self._misses.get(address)
+        if misses is None:
+            return None
+        now = time.monotonic()
+        while misses and misses[0] <= now - self.WINDOW_SECONDS:
+            misses.popleft()
+        if len(misses) < self.per_minute:
+            return None
+        return max(1, math.ceil(misses[0] + self.WINDOW_SECONDS - now))
+
+    def missed(self, address: str) -> None:
+        """Count one unknown token asked for by this address."""
+        self._misses.setdefault(address, deque()).append(time.monotonic())
+        self._misses.move_to_end(address)
+        if len(self._misses) > self.MAX_ADDRESSES:
+            self._misses.popitem(last=False)
+
+
+def routes(service: CollectorService) -> list[Route]:
+    """The collector's public surface: the survey page and the partner's SMS webhook."""
+    throttle = GuessThrottle(service.settings.token_guesses_per_minute)
+    unknown = " / ".join(TEXTS[lang]["unknown"] for lang in ("fi", "sv", "en"))
 
     async def survey_page(request: Request) -> Response:
         token = request.path_params["token"]
+        address = request.client.host if request.client else "unknown"
+        wait = throttle.retry_after(address)
+        if wait is not None:
+            slow_down = " / ".join(TEXTS[lang]["slow_down"] for lang in ("fi", "sv", "en"))
+            response = _page("fi", 429, message=slow_down)
+            response.headers["Retry-After"] = str(wait)
+            return response
         survey = await service.survey_for_token(token_hash(token))
         if survey is None:
-            return _page(
-                "fi", 404, message=" / ".join(TEXTS[lang]["unknown"] for lang in ("fi", "sv", "en"))
-            )
+            throttle.missed(address)
+            return _page("fi", 404, message=unknown)
         t = TEXTS[survey.language]
         if survey.state != "open":
             return _page(survey.language, _STATUS[survey.state], message=t[survey.state])
         action = f"/s/{token}"
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD only show the page; only POST records
             selected = _score(request.query_params.get("score"))
             return _page(survey.language, action=action, selected=selected, comment="")
         form = await request.form()
         score = _score(form.get("score"))
         comment = str(form.get("comment") or "").strip()
+        if not _is_text(comment):
+            comment = comment.encode("utf-8", errors="replace").decode("utf-8")
         if score is None or len(comment) > MAX_COMMENT:
             error = t["choose"] if score is None else t["too_long"]
             return _page(
@@ -73,18 +110,24 @@ def create_app(service: CollectorService) -> Starlette:
         return _page(survey.language, message=t["thanks"])
 
     async def inbound_sms(request: Request) -> Response:
-        expected = f"Bearer {service.settings.partner_webhook_secret}"
-        if not hmac.compare_digest(request.headers.get("Authorization", ""), expected):
+        secret = service.settings.partner_webhook_secret
+        if not bearer_matches(request.headers.get("Authorization"), secret):
             return JSONResponse({"error": "missing or wrong webhook secret"}, status_code=401)
         try:
             body = await request.json()
             sender, text = body["from"], body["text"]
             if not isinstance(sender, str) or not isinstance(text, str):
                 raise TypeError
-        except (json.JSONDecodeError, KeyError, TypeError):
+        # ValueError: not JSON, not UTF-8; RecursionError: nested beyond reason.
+        except (ValueError, KeyError, TypeError, IndexError, RecursionError):
             return JSONResponse(
                 {"error": 'expected a JSON object with string fields "from" and "text"'},
                 status_code=400,
+            )
+        if len(text) > MAX_SMS_TEXT or not _is_text(text) or not _is_text(sender):
+            return JSONResponse(
+                {"error": f'"text" must be valid text of at most {MAX_SMS_TEXT} characters'},
+                status_code=422,
             )
         try:
             phone = parse_phone(sender, service.settings.default_region)
@@ -93,20 +136,24 @@ def create_app(service: CollectorService) -> Starlette:
         outcome = await service.answer_sms(phone, text)
         return JSONResponse({"status": outcome})
 
-    async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    return Starlette(
-        routes=[
-            Route("/s/{token}", survey_page, methods=["GET", "POST"]),
-            Route("/partner/sms-inbound", inbound_sms, methods=["POST"]),
-            Route("/health", health),
-        ]
-    )
+    return [
+        Route("/s/{token}", survey_page, methods=["GET", "POST"]),
+        Route("/partner/sms-inbound", inbound_sms, methods=["POST"]),
+    ]
 
 
 def _score(raw: object) -> int | None:
-    if not isinstance(raw, str) or not raw.isdigit():
+    """0-10 written in ASCII digits; anything else (², a 5,000-digit number) is no score."""
+    if not isinstance(raw, str) or not (0 < len(raw) <= 2 and raw.isascii() and raw.isdigit()):
         return None
     value = int(raw)
     return value if 0 <= value <= 10 else None
+
+
+def _is_text(value: str) -> bool:
+    """Whether a string can be stored as UTF-8 (a lone surrogate cannot)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

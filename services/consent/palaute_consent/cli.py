@@ -15,7 +15,7 @@ from palaute_consent.register import EntryKind, OptOutRegister
 from palaute_consent.service import ConsentService, build
 from palaute_consent.settings import ConsentSettings
 from palaute_consent.tables import MIGRATIONS
-from palaute_runtime.cli import fail, load_settings, serve
+from palaute_runtime.cli import add_health_command, check_health, fail, load_settings, serve
 from palaute_runtime.database import create_engine
 from palaute_runtime.migrations import migrate
 from palaute_schemas import OptOutSource, parse_email, parse_phone
@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="consume ContactClosed events and decide on surveys")
+    add_health_command(commands)
     optout = commands.add_parser("optout", help="keep the survey opt-out register")
     actions = optout.add_subparsers(dest="action", required=True)
     for name, text in (
@@ -85,6 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of palaute-consent."""
     args = _parser().parse_args(argv)
     settings = load_settings(ConsentSettings)
+    if args.command == "health":
+        check_health(settings.consent_host, settings.consent_port)
+        return
     if args.command == "run":
         runtime, _ = build(settings)
         serve(runtime)

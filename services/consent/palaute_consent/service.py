@@ -35,6 +35,7 @@ from palaute_runtime.clock import Clock
 from palaute_runtime.database import as_utc, create_engine
 from palaute_runtime.health import Health
 from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
+from palaute_runtime.metrics import DECISIONS
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
     CONTACT_CLOSED,
@@ -158,6 +159,8 @@ class ConsentService:
             if any(plan["release_at"] <= now for plan in new_plans):
                 await self._release(connection, now, RELEASE_BATCH)
         self.outbox.committed()
+        DECISIONS.labels(outcome="planned", reason="").inc(len(new_plans))
+        _count_suppressed(suppressed)
         if any(plan["release_at"] > now for plan in new_plans):
             self.planned.set()  # the release loop may need to wake sooner
         log.info(
@@ -291,6 +294,9 @@ class ConsentService:
         log.info(
             "plans_released", due=len(due), requested=len(requested), suppressed=len(suppressed)
         )
+        for request in requested:
+            DECISIONS.labels(outcome="requested", reason=request.channel).inc()
+        _count_suppressed(suppressed)
         return len(due)
 
     async def _recently_released(
@@ -401,6 +407,11 @@ class ConsentService:
         return len(contact_ids)
 
 
+def _count_suppressed(suppressed: Sequence[SurveySuppressed]) -> None:
+    for event in suppressed:
+        DECISIONS.labels(outcome="suppressed", reason=event.reason).inc()
+
+
 def _request_of(plan: sa.Row[tuple[object, ...]]) -> SurveyRequested:
     """The dispatcher's request for a released plan; an anonymous one has no customer id."""
     return SurveyRequested(
@@ -436,6 +447,8 @@ def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
         engine=engine,
         migrations=MIGRATIONS,
         broker=broker,
+        host=settings.consent_host,
+        port=settings.consent_port,
         health=health,
         loops=[relay.run, service.run_release],
     )

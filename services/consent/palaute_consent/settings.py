@@ -18,6 +18,9 @@ class ConsentSettings(CommonSettings):
     """
 
     consent_database_url: str | None = None
+    # Where /health/live, /health/ready and /metrics are served.
+    consent_host: str = "127.0.0.1"
+    consent_port: int = Field(default=18001, ge=0, le=65535)
     release_delay_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
     send_window_weekdays: str = "09:00-20:00"
     send_window_saturday: str = "10:00-18:00"

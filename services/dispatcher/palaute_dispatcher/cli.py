@@ -1,23 +1,20 @@
-"""palaute-dispatcher: run the dispatcher service."""
+"""palaute-dispatcher: run the dispatcher service, or ask a running one whether it is ready."""
 
 from __future__ import annotations
 
-import argparse
-
 from palaute_dispatcher.service import build
 from palaute_dispatcher.settings import DispatcherSettings
-from palaute_runtime.cli import load_settings, serve
+from palaute_runtime.cli import service_main
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of palaute-dispatcher."""
-    parser = argparse.ArgumentParser(
+    service_main(
+        argv,
         prog="palaute-dispatcher",
         description="The dispatcher: turns SurveyRequested into one delivered invitation.",
-        epilog="Settings come from PALAUTE_* environment variables (see the README).",
+        run_help="consume SurveyRequested and deliver invitations",
+        settings_type=DispatcherSettings,
+        address=lambda s: (s.dispatcher_host, s.dispatcher_port),
+        build=lambda s: build(s)[0],
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="consume SurveyRequested and deliver invitations")
-    parser.parse_args(argv)
-    runtime, _ = build(load_settings(DispatcherSettings))
-    serve(runtime)

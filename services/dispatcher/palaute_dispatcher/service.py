@@ -42,6 +42,7 @@ from palaute_runtime.messaging import (
     create_broker,
     wait_out_faults,
 )
+from palaute_runtime.metrics import INVITATIONS, PARTNER_ERRORS, PARTNER_SECONDS
 from palaute_runtime.service import ServiceRuntime, run_when_woken
 from palaute_schemas import (
     INVITATION_SENT,
@@ -161,6 +162,7 @@ class DispatcherService:
                 )
                 .values(status="withdrawn", last_error="withdrawn: opted out")
             )
+        INVITATIONS.labels(channel="any", status="withdrawn").inc(stopped.rowcount)
         log.info("invitations_withdrawn", withdrawals=len(fresh), stopped=stopped.rowcount)
 
     async def deliver_due(self, limit: int | None = None) -> int:
@@ -245,9 +247,13 @@ class DispatcherService:
             text=message.text,
             idempotency_key=str(invitation["id"]),
         )
+        channel = invitation["channel"]
         try:
-            partner_id = await self.partners[invitation["channel"]].send(outgoing)
+            with PARTNER_SECONDS.labels(channel=channel).time():
+                partner_id = await self.partners[channel].send(outgoing)
         except PartnerError as exc:
+            kind = "transient" if exc.transient else "permanent"
+            PARTNER_ERRORS.labels(channel=channel, kind=kind).inc()
             return Attempt(
                 invitation,
                 hashes,
@@ -257,6 +263,7 @@ class DispatcherService:
             )
         except Exception as exc:
             # An adapter bug must not lose the batch's other outcomes; retried after backoff.
+            PARTNER_ERRORS.labels(channel=channel, kind="adapter").inc()
             log.error(
                 "delivery_attempt_failed",
                 invitation_id=str(invitation["id"]),
@@ -304,6 +311,7 @@ class DispatcherService:
         if sent:
             self.outbox.committed()
         for attempt in sent:
+            INVITATIONS.labels(channel=attempt.invitation["channel"], status="sent").inc()
             log.info(
                 "invitation_sent",
                 invitation_id=str(attempt.invitation["id"]),
@@ -343,6 +351,9 @@ class DispatcherService:
             error=attempt.error,
             gave_up=give_up,
         )
+        INVITATIONS.labels(
+            channel=attempt.invitation["channel"], status="failed" if give_up else "retrying"
+        ).inc()
         return {
             "b_id": attempt.invitation["id"],
             "b_status": "failed" if give_up else "pending",
@@ -379,6 +390,8 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         engine=engine,
         migrations=MIGRATIONS,
         broker=broker,
+        host=settings.dispatcher_host,
+        port=settings.dispatcher_port,
         health=health,
         loops=[relay.run, service.run_delivery],
         closers=[sms.close],

@@ -11,6 +11,9 @@ class DispatcherSettings(CommonSettings):
     """Partner endpoints, the survey origin and delivery limits."""
 
     dispatcher_database_url: str | None = None
+    # Where /health/live, /health/ready and /metrics are served.
+    dispatcher_host: str = "127.0.0.1"
+    dispatcher_port: int = Field(default=18002, ge=0, le=65535)
     partner_sms_url: str = "http://127.0.0.1:18080"
     partner_api_key: str = "sandbox-key"
     partner_smtp_host: str = "127.0.0.1"

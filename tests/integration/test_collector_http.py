@@ -1,0 +1,169 @@
+"""The collector's public HTTP surface under hostile input, over real HTTP: the inputs that
+once answered 500 now get a 4xx with a message, token guessing is slowed to a 429, and
+HEAD never records an answer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from palaute_collector.service import CollectorService, build
+from palaute_collector.settings import CollectorSettings
+from palaute_runtime.service import ServiceRuntime
+from palaute_schemas import InvitationSent, token_hash
+
+SECRET = "test-webhook-secret"
+
+
+@pytest.fixture
+async def collector(
+    kafka: str, tmp_path: Path
+) -> AsyncIterator[tuple[ServiceRuntime, CollectorService, httpx.AsyncClient]]:
+    settings = CollectorSettings(
+        kafka_bootstrap=kafka,
+        data_dir=tmp_path,
+        collector_port=0,
+        partner_webhook_secret=SECRET,
+        token_guesses_per_minute=5,
+    )
+    runtime, service = build(settings)
+    await runtime.start()
+    try:
+        async with httpx.AsyncClient(base_url=runtime.http.url, timeout=10) as client:
+            yield runtime, service, client
+    finally:
+        await runtime.stop()
+
+
+async def open_survey(service: CollectorService) -> str:
+    """An invitation the collector knows, and its survey token."""
+    token = uuid.uuid4().hex + uuid.uuid4().hex
+    await service.handle_invitations_sent(
+        [
+            InvitationSent(
+                invitation_id=uuid.uuid4(),
+                channel="email",
+                language="en",
+                contact_channel="phone",
+                unit="Test",
+                contact_day=datetime.now(UTC).date(),
+                anonymous=False,
+                customer_id="C-http",
+                token_hashes=[token_hash(token)],
+                recipient_ref=None,
+                expires_at=datetime.now(UTC) + timedelta(days=7),
+            )
+        ]
+    )
+    return token
+
+
+WEBHOOK_BODIES = [
+    b"\xff\xfe not utf-8 \x80",
+    b"[" * 30_000 + b"]" * 30_000,  # deep nesting, within the size limit
+    b'{"from": "+358401234567", "text": "\\ud800"}',  # a lone surrogate
+    b'{"from": "\\udfff", "text": "9"}',
+    b'{"from": "+358401234567", "text": 9}',
+    b"[]",
+    b'{"from": "+358401234567"}',
+    b"",
+]
+
+
+@pytest.mark.broker
+async def test_a_hostile_webhook_body_gets_a_4xx_with_a_message(
+    collector: tuple[ServiceRuntime, CollectorService, httpx.AsyncClient],
+) -> None:
+    _, _, client = collector
+    for body in WEBHOOK_BODIES:
+        answer = await client.post(
+            "/partner/sms-inbound",
+            content=body,
+            headers={"Authorization": f"Bearer {SECRET}", "content-type": "application/json"},
+        )
+        assert 400 <= answer.status_code < 500, (body[:40], answer.text)
+        assert answer.json()["error"]
+
+
+@pytest.mark.broker
+async def test_a_webhook_secret_with_non_ascii_characters_is_refused_not_crashed(
+    collector: tuple[ServiceRuntime, CollectorService, httpx.AsyncClient],
+) -> None:
+    _, _, client = collector
+    answer = await client.post(
+        "/partner/sms-inbound",
+        json={"from": "+358401234567", "text": "9"},
+        headers={"Authorization": "Bearer s\u00e4\u00e4".encode()},
+    )
+    assert answer.status_code == 401
+
+
+@pytest.mark.broker
+async def test_an_impossible_score_is_a_400_and_records_nothing(
+    collector: tuple[ServiceRuntime, CollectorService, httpx.AsyncClient],
+) -> None:
+    _, service, client = collector
+    token = await open_survey(service)
+    for score in ["²", "٣", "9" * 5000, "-1", "11", " 9", "", "1e1"]:
+        answer = await client.post(
+            f"/s/{token}",
+            content=f"score={quote(score)}&comment=%ED%A0%80".encode(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert answer.status_code == 400, score[:10]
+        assert (await client.get(f"/s/{token}?score={score}")).status_code == 200, "still open"
+
+
+@pytest.mark.broker
+async def test_a_lone_surrogate_in_the_comment_does_not_break_the_answer(
+    collector: tuple[ServiceRuntime, CollectorService, httpx.AsyncClient],
+) -> None:
+    _, service, client = collector
+    token = await open_survey(service)
+    answer = await client.post(
+        f"/s/{token}",
+        content=b"score=8&comment=ok%ED%A0%80ok",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 200
+    assert (await client.get(f"/s/{token}")).status_code == 409, "answered once"
+
+
+@pytest.mark.broker
+async def test_head_never_records_an_answer(
+    collector: tuple[ServiceRuntime, CollectorService, httpx.AsyncClient],
+) -> None:
+    _, service, client = collector
+    token = await open_survey(service)
+    head = await client.request(
+        "HEAD",
+        f"/s/{token}",
+        content=b"score=9",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert head.status_code == 200
+    assert (await client.get(f"/s/{token}")).status_code == 200, "still open"
+
+
+@pytest.mark.broker
+async def test_a_thousand_token_guesses_are_slowed_to_429s(
+    collector: tuple[ServiceRuntime, CollectorService, httpx.AsyncClient],
+) -> None:
+    _, service, client = collector
+    real = await open_survey(service)
+    statuses: list[int] = []
+    for n in range(1000):
+        answer = await client.get(f"/s/guess-{n:04d}-{uuid.uuid4().hex}")
+        statuses.append(answer.status_code)
+        if answer.status_code == 429:
+            assert int(answer.headers["Retry-After"]) >= 1
+    assert statuses.count(404) == 5, "the limit is 5 unknown links a minute"
+    assert statuses.count(429) == 995
+    # The guesser is held back even with a real token in hand.
+    assert (await client.get(f"/s/{real}")).status_code == 429
