@@ -33,7 +33,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from palaute_runtime.local_broker import LocalBroker, create_topics
+from palaute_runtime.local_broker import LocalBroker, TopicSpec, create_topics
 from palaute_runtime.logs import configure_logging
 from palaute_schemas import CONTACT_CLOSED, SURVEY_REQUESTED, ContactClosed
 from palaute_stack.stack import LocalStack, StackOptions
@@ -63,7 +63,7 @@ async def ceiling(events: int) -> float:
     await broker.start()
     try:
         bootstrap = broker.bootstrap
-        await create_topics(bootstrap, [("bench.a", 4), ("bench.b", 4)])
+        await create_topics(bootstrap, [TopicSpec("bench.a", 4), TopicSpec("bench.b", 4)])
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
         await producer.start()
         run = uuid.uuid4().hex[:6]

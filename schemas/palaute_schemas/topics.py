@@ -28,11 +28,35 @@ class Topic(Generic[M]):
     model: type[M]
     key: Callable[[M], str]
     partitions: int = 4
+    # How long the broker keeps a record; None with `compacted` keeps the newest per key.
+    retention_days: int | None = 7
+    compacted: bool = False
 
     @property
     def dead_letter(self) -> str:
         """The topic that receives this topic's messages that could not be handled."""
         return dead_letter_topic(self.name)
+
+    @property
+    def broker_config(self) -> dict[str, str]:
+        """The topic configuration to create it with on Apache Kafka."""
+        if self.compacted:
+            return {"cleanup.policy": "compact"}
+        return {"cleanup.policy": "delete", "retention.ms": _days_ms(self.retention_days or 7)}
+
+
+# A dead letter waits this long for an operator to look at it and replay or drop it.
+DEAD_LETTER_RETENTION_DAYS = 30
+
+
+def _days_ms(days: int) -> str:
+    return str(days * 86_400_000)
+
+
+DEAD_LETTER_CONFIG = {
+    "cleanup.policy": "delete",
+    "retention.ms": _days_ms(DEAD_LETTER_RETENTION_DAYS),
+}
 
 
 def dead_letter_topic(name: str) -> str:
@@ -74,7 +98,10 @@ SURVEY_SUPPRESSED = Topic("survey.suppressed.v1", SurveySuppressed, _suppressed_
 SURVEY_WITHDRAWN = Topic("survey.withdrawn.v1", SurveyWithdrawn, _withdrawn_key)
 INVITATION_SENT = Topic("survey.invitation-sent.v1", InvitationSent, _invitation_key)
 OPT_OUT_REQUESTED = Topic("consent.opt-out-requested.v1", OptOutRequested, _opt_out_key)
-AGGREGATE_PUBLISHED = Topic("survey.aggregate.v1", AggregatePublished, _cell_key)
+# BI keeps the newest figure per cell: compacted, kept for as long as the cell exists.
+AGGREGATE_PUBLISHED = Topic(
+    "survey.aggregate.v1", AggregatePublished, _cell_key, retention_days=None, compacted=True
+)
 
 AnyTopic = (
     Topic[ContactClosed]

@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--bootstrap", default=defaults.kafka_bootstrap)
 
     tail = commands.add_parser("tail", help="print a topic as JSON lines")
-    tail.add_argument("topic", help="one of: " + ", ".join(name for name, _ in palaute_topics()))
+    tail.add_argument("topic", help="one of: " + ", ".join(spec.name for spec in palaute_topics()))
     tail.add_argument("--bootstrap", default=defaults.kafka_bootstrap)
     tail.add_argument("--follow", action="store_true", help="keep printing new records")
     tail.add_argument(
@@ -322,7 +322,7 @@ async def _publish(args: argparse.Namespace, contact: ContactClosed) -> None:
 
 
 async def _tail(args: argparse.Namespace) -> None:
-    known = {name for name, _ in palaute_topics()}
+    known = {spec.name for spec in palaute_topics()}
     if args.topic not in known:
         fail(f"unknown topic {args.topic!r}; known topics: {', '.join(sorted(known))}.", 2)
     records = read_records(

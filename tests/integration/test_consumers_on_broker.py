@@ -14,7 +14,7 @@ from faststream.kafka import KafkaBroker
 
 from palaute_consent.service import build as build_consent
 from palaute_consent.settings import ConsentSettings
-from palaute_runtime.local_broker import create_topics
+from palaute_runtime.local_broker import TopicSpec, create_topics
 from palaute_runtime.messaging import Handler, consume, create_broker
 from palaute_runtime.settings import CommonSettings
 from palaute_schemas import SURVEY_REQUESTED, ContactClosed, Topic
@@ -70,7 +70,7 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_c
         lambda m: m.customer_id,
         partitions=1,
     )
-    await create_topics(kafka, [(topic.name, 1), (topic.dead_letter, 1)])
+    await create_topics(kafka, [TopicSpec(topic.name, 1), TopicSpec(topic.dead_letter, 1)])
     handled: list[ContactClosed] = []
 
     async def effect(events: Sequence[ContactClosed]) -> None:
@@ -116,7 +116,7 @@ async def test_one_poison_message_is_found_in_its_batch_retried_then_dead_letter
     topic = Topic(
         f"test.failing.{uuid.uuid4().hex[:8]}", ContactClosed, lambda m: m.customer_id, partitions=1
     )
-    await create_topics(kafka, [(topic.name, 1), (topic.dead_letter, 1)])
+    await create_topics(kafka, [TopicSpec(topic.name, 1), TopicSpec(topic.dead_letter, 1)])
     applied: list[str] = []
     poison_alone = 0
     poison = contact("C1", unit="poison")

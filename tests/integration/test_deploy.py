@@ -34,9 +34,32 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
+# What an operator puts in the environment for the secrets compose requires.
+OPERATOR_ENV = {
+    "POSTGRES_PASSWORD": "operator-db-password",
+    "PALAUTE_RECIPIENT_PEPPER": "operator-pepper-0123456789abcdef",
+    "PALAUTE_PARTNER_API_KEY": "operator-partner-key",
+    "PALAUTE_PARTNER_WEBHOOK_SECRET": "operator-webhook-secret",
+    "PALAUTE_SURVEY_ORIGIN": "https://kysely.example.fi",
+}
+REQUIRED = re.compile(r"\$\{(\w+):\?[^}]*\}")
+
+
 def interpolate(value: str) -> str:
-    """Compose's ${NAME:-default}, taking the defaults (as a fresh checkout would)."""
+    """Compose's ${NAME:-default} with its default and ${NAME:?error} from the operator."""
+    value = REQUIRED.sub(lambda m: OPERATOR_ENV[m.group(1)], value)
     return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: m.group(2), value)
+
+
+def test_compose_takes_every_secret_from_the_operator_and_keeps_the_sandbox_out() -> None:
+    text = COMPOSE.read_text()
+    assert set(REQUIRED.findall(text)) == set(OPERATOR_ENV), "each secret is required"
+    for development_default in ("sandbox-key", "sandbox-webhook-secret", "change-me"):
+        assert development_default not in text
+    services = compose()["services"]
+    assert services["sandbox"]["profiles"] == ["local-testing"]
+    assert all(port.startswith("127.0.0.1:") for port in services["sandbox"]["ports"])
+    assert "PALAUTE_SANDBOX_ADMIN_TOKEN" in services["sandbox"]["environment"]
 
 
 def test_compose_file_parses_and_wires_kafka_postgres_topics_and_services() -> None:
@@ -72,9 +95,8 @@ def local_env(name: str, kafka: str, database: str) -> dict[str, str]:
     )
     env["PALAUTE_KAFKA_BOOTSTRAP"] = kafka
     env["PALAUTE_KAFKA_ENABLE_IDEMPOTENCE"] = "false"  # Tansu fails InitProducerId
-    if name == "collector":
-        env["PALAUTE_COLLECTOR_HOST"] = "127.0.0.1"
-        env["PALAUTE_COLLECTOR_PORT"] = str(free_port())
+    env[f"PALAUTE_{name.upper()}_HOST"] = "127.0.0.1"
+    env[f"PALAUTE_{name.upper()}_PORT"] = str(free_port())
     return env
 
 
@@ -89,12 +111,13 @@ async def test_services_start_on_postgresql_with_the_compose_settings(
         await admin.execute(f'CREATE DATABASE "{database}"')
     processes: dict[str, subprocess.Popen[bytes]] = {}
     logs = {name: tmp_path / f"{name}.log" for name in SERVICES}
+    local_env_of = {name: local_env(name, kafka, databases[name]) for name in SERVICES}
     try:
         for name in SERVICES:
             env = {
                 "PATH": os.environ["PATH"],
                 "HOME": os.environ.get("HOME", str(tmp_path)),
-                **local_env(name, kafka, databases[name]),
+                **local_env_of[name],
             }
             with logs[name].open("wb") as log:
                 # Popen only spawns; every wait on these processes happens in a thread.
@@ -112,6 +135,18 @@ async def test_services_start_on_postgresql_with_the_compose_settings(
             return all('"service_started"' in path.read_text() for path in logs.values())
 
         await wait_until(all_started, within=60, what="the three services to start")
+        # What each image's HEALTHCHECK runs: ready, with database, broker and migrations.
+        for name in SERVICES:
+            checked = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", f"palaute_{name}", "health"],
+                env={"PATH": os.environ["PATH"], **local_env_of[name]},
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert checked.returncode == 0, checked.stderr
+            assert checked.stdout.strip() == "ready"
         assert all(
             json.loads(line)["event"]
             for path in logs.values()

@@ -1,0 +1,59 @@
+"""The topic job: every topic and dead-letter topic, created with its retention and cleanup
+policy (the aggregate topic compacted), as `palaute-create-topics` does in production."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from palaute_runtime.local_broker import LocalBroker, free_port
+from palaute_schemas import AGGREGATE_PUBLISHED, ALL_TOPICS, CONTACT_CLOSED
+
+DAY_MS = 86_400_000
+
+
+@pytest.mark.broker
+async def test_the_topic_job_creates_every_topic_with_its_configuration() -> None:
+    broker = LocalBroker(free_port())
+    await broker.start()
+    try:
+        job = await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                "-m",
+                "palaute_runtime.create_topics",
+                "--bootstrap",
+                broker.bootstrap,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert job.returncode == 0, job.stderr
+        assert job.stdout.startswith(f"{2 * len(ALL_TOPICS)} topics present")
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        try:
+            names = [CONTACT_CLOSED.name, AGGREGATE_PUBLISHED.name, CONTACT_CLOSED.dead_letter]
+            answer = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+            )
+        finally:
+            await admin.close()
+        configs = {
+            resource[3]: {entry[0]: entry[1] for entry in resource[4]}
+            for response in answer
+            for resource in response.resources
+        }
+        assert configs[AGGREGATE_PUBLISHED.name]["cleanup.policy"] == "compact"
+        assert configs[CONTACT_CLOSED.name]["cleanup.policy"] == "delete"
+        assert configs[CONTACT_CLOSED.name]["retention.ms"] == str(7 * DAY_MS)
+        assert configs[CONTACT_CLOSED.dead_letter]["retention.ms"] == str(30 * DAY_MS)
+    finally:
+        await broker.stop()
