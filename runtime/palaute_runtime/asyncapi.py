@@ -1,0 +1,159 @@
+"""The AsyncAPI document of Palaute's Kafka interface, generated with FastStream.
+
+Each service is described by a FastStream broker holding what it consumes (subscribers whose
+payload is the topic's pydantic model) and what it publishes (publishers with the model as
+schema), dead-letter topics included. The services' real consumers take raw batches, so the
+document is built from these declarations; a test checks that they match the topics each
+service's real broker subscribes to, and that the checked-in file is up to date.
+
+    palaute-asyncapi            write schemas/asyncapi.json (and print where)
+    palaute-asyncapi --check    exit 1 if the checked-in file is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+
+from palaute_schemas import (
+    AGGREGATE_PUBLISHED,
+    CONTACT_CLOSED,
+    INVITATION_SENT,
+    OPT_OUT_REQUESTED,
+    SURVEY_REQUESTED,
+    SURVEY_SUPPRESSED,
+    SURVEY_WITHDRAWN,
+)
+from palaute_schemas.topics import AnyTopic
+
+DOCUMENT = Path(__file__).resolve().parents[2] / "schemas" / "asyncapi.json"
+
+
+@dataclass(frozen=True)
+class ServiceInterface:
+    """What one service reads from and writes to Kafka."""
+
+    name: str
+    group_id: str
+    consumes: tuple[AnyTopic, ...]
+    publishes: tuple[AnyTopic, ...]
+
+
+SERVICES = (
+    ServiceInterface(
+        "consent",
+        "palaute-consent",
+        consumes=(CONTACT_CLOSED, OPT_OUT_REQUESTED),
+        publishes=(SURVEY_REQUESTED, SURVEY_SUPPRESSED, SURVEY_WITHDRAWN),
+    ),
+    ServiceInterface(
+        "dispatcher",
+        "palaute-dispatcher",
+        consumes=(SURVEY_REQUESTED, SURVEY_WITHDRAWN),
+        publishes=(INVITATION_SENT,),
+    ),
+    ServiceInterface(
+        "collector",
+        "palaute-collector",
+        consumes=(INVITATION_SENT,),
+        publishes=(OPT_OUT_REQUESTED, AGGREGATE_PUBLISHED),
+    ),
+)
+
+
+def _described(topic: AnyTopic) -> str:
+    return (topic.model.__doc__ or topic.model.__name__).strip().splitlines()[0]
+
+
+def _documentation_handler(model: type[Any]) -> Any:
+    """A handler whose payload annotation is `model`: FastStream takes the schema from it."""
+
+    async def handle(message: Any) -> None:
+        del message
+
+    handle.__annotations__ = {"message": model, "return": None}
+    handle.__name__ = model.__name__
+    return handle
+
+
+def service_broker(service: ServiceInterface, bootstrap: str) -> KafkaBroker:
+    """A broker describing one service's Kafka interface (never started)."""
+    broker = KafkaBroker(bootstrap, description=f"Palaute {service.name}")
+    for topic in service.consumes:
+        broker.subscriber(
+            topic.name,
+            group_id=service.group_id,
+            title=f"{service.name}:{topic.name}",
+            description=f"{service.name} consumes {topic.model.__name__}: {_described(topic)}",
+        )(_documentation_handler(topic.model))
+        broker.publisher(
+            topic.dead_letter,
+            title=f"{service.name}:{topic.dead_letter}",
+            description=(
+                f"{service.name} copies a {topic.name} record it cannot handle here, as it "
+                "came, with headers palaute-dlt-reason (invalid | effect_failed), "
+                "palaute-dlt-error and palaute-dlt-original-topic/partition/offset."
+            ),
+        )
+    for topic in service.publishes:
+        broker.publisher(
+            topic.name,
+            title=f"{service.name}:{topic.name}",
+            description=f"{service.name} publishes {topic.model.__name__}: {_described(topic)}",
+            schema=topic.model,
+        )
+    return broker
+
+
+def document(bootstrap: str = "kafka:9092") -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of every service, as JSON-ready data."""
+    specification = AsyncAPI(
+        *(service_broker(service, bootstrap) for service in SERVICES),
+        title="Palaute",
+        version="1",
+        description=(
+            "Survey dispatch over Kafka: contacts in from the CRM, invitations out through "
+            "the partner, aggregates out to BI. Every message is JSON; keys and topics are "
+            "listed in the README."
+        ),
+    ).to_specification()
+    jsonable: dict[str, Any] = specification.to_jsonable()
+    return jsonable
+
+
+def rendered() -> str:
+    """The document as it is checked in."""
+    return json.dumps(document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of palaute-asyncapi."""
+    parser = argparse.ArgumentParser(
+        prog="palaute-asyncapi",
+        description="Write (or check) the AsyncAPI document of Palaute's Kafka interface.",
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
+    parser.add_argument("--output", type=Path, default=DOCUMENT, help=f"default {DOCUMENT}")
+    args = parser.parse_args(argv)
+    text = rendered()
+    if args.check:
+        if not args.output.is_file() or args.output.read_text() != text:
+            sys.stderr.write(
+                f"error: {args.output} is out of date; run palaute-asyncapi to rewrite it.\n"
+            )
+            raise SystemExit(1)
+        sys.stdout.write(f"{args.output} is up to date\n")
+        return
+    args.output.write_text(text)
+    sys.stdout.write(f"wrote {args.output}\n")
+
+
+if __name__ == "__main__":
+    main()
