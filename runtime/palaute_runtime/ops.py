@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from palaute_runtime.health import Health
@@ -64,9 +65,26 @@ def ops_routes(readiness: Readiness) -> list[Route]:
     """The three operations endpoints, for the service's Starlette app."""
 
     async def live(_: Request) -> Response:
+        """
+        ---
+        summary: Liveness
+        description: 200 while the process runs its event loop.
+        responses:
+          "200": {description: alive}
+        """
         return JSONResponse({"status": "live", "service": readiness.service})
 
     async def ready(_: Request) -> Response:
+        """
+        ---
+        summary: Readiness
+        description: >-
+          200 when the database and the broker answer, migrations are applied and no
+          consumer is pausing on a fault; 503 with the problems otherwise.
+        responses:
+          "200": {description: ready}
+          "503": {description: "not ready: `problems` names each part and why"}
+        """
         problems = await readiness.problems()
         if problems:
             return JSONResponse(
@@ -76,6 +94,12 @@ def ops_routes(readiness: Readiness) -> list[Route]:
         return JSONResponse({"status": "ready", "service": readiness.service})
 
     async def metrics(_: Request) -> Response:
+        """
+        ---
+        summary: Prometheus metrics
+        responses:
+          "200": {description: metrics in the Prometheus text format}
+        """
         if readiness.started:
             try:
                 await readiness.outbox_depth()
@@ -84,10 +108,23 @@ def ops_routes(readiness: Readiness) -> list[Route]:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return [
+        *openapi_routes(f"Palaute {readiness.service}"),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+
+
+def openapi_routes(title: str) -> list[Route]:
+    """`/openapi.json`: the OpenAPI document of the app it is mounted in, from the YAML after
+    `---` in each endpoint's docstring."""
+    generator = SchemaGenerator({"openapi": "3.0.3", "info": {"title": title, "version": "1"}})
+
+    async def document(request: Request) -> Response:
+        schema = generator.get_schema(routes=request.app.routes)
+        return JSONResponse(schema)
+
+    return [Route("/openapi.json", document, methods=["GET"], include_in_schema=False)]
 
 
 class CountResponses:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
@@ -20,6 +21,7 @@ from starlette.routing import Route
 
 from palaute_runtime.errors import RefusedStart
 from palaute_runtime.http import HttpServer, bearer_matches
+from palaute_runtime.ops import openapi_routes
 from palaute_sandbox.recorder import Recorder
 from palaute_sandbox.settings import SandboxSettings
 
@@ -95,6 +97,7 @@ class PartnerSandbox:
         if token is None:
             return endpoint
 
+        @functools.wraps(endpoint)  # keeps its OpenAPI docstring
         async def guarded(request: Request) -> Response:
             if not bearer_matches(request.headers.get("Authorization"), token):
                 return JSONResponse({"error": "missing or wrong admin token"}, status_code=401)
@@ -104,6 +107,30 @@ class PartnerSandbox:
 
     def _app(self) -> Starlette:
         async def send_sms(request: Request) -> Response:
+            """
+            ---
+            summary: Send one SMS (the partner's API)
+            description: >-
+              `Authorization: Bearer <partner API key>` and an `Idempotency-Key` header: a
+              repeated key is the same message, answered again.
+            parameters:
+              - {name: Idempotency-Key, in: header, required: true, schema: {type: string}}
+            requestBody:
+              required: true
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [from, to, text]
+                    properties:
+                      from: {type: string}
+                      to: {type: string}
+                      text: {type: string}
+            responses:
+              "202": {description: accepted}
+              "400": {description: missing Idempotency-Key or fields}
+              "401": {description: missing or wrong API key}
+            """
             if not bearer_matches(
                 request.headers.get("Authorization"), self.settings.partner_api_key
             ):
@@ -140,12 +167,45 @@ class PartnerSandbox:
             )
 
         async def messages(_: Request) -> Response:
+            """
+            ---
+            summary: Every message the sandbox accepted (admin token when one is set)
+            responses:
+              "200": {description: the SMS and email messages}
+              "401": {description: missing or wrong admin token}
+            """
             return JSONResponse(self.recorder.snapshot())
 
         async def stats(_: Request) -> Response:
+            """
+            ---
+            summary: Counts of accepted, replayed and rejected messages
+            responses:
+              "200": {description: the counts}
+              "401": {description: missing or wrong admin token}
+            """
             return JSONResponse(self.recorder.counts())
 
         async def inbound_sms(request: Request) -> Response:
+            """
+            ---
+            summary: Pretend a customer replied by SMS (forwarded to the collector)
+            requestBody:
+              required: true
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [from, text]
+                    properties:
+                      from: {type: string}
+                      text: {type: string}
+            responses:
+              "200": {description: the collector's answer}
+              "400": {description: not JSON with from and text}
+              "401": {description: missing or wrong admin token}
+              "502": {description: the collector could not be reached}
+            """
             try:
                 body = await request.json()
                 reply = {"from": str(body["from"]), "text": str(body["text"])}
@@ -168,6 +228,23 @@ class PartnerSandbox:
             )
 
         async def faults(request: Request) -> Response:
+            """
+            ---
+            summary: Make the next N SMS sends fail with a status
+            requestBody:
+              required: true
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      fail_next: {type: integer}
+                      status: {type: integer}
+            responses:
+              "200": {description: the fault now set}
+              "400": {description: not the expected JSON}
+              "401": {description: missing or wrong admin token}
+            """
             try:
                 body = await request.json()
                 self._failures_left = int(body.get("fail_next", 0))
@@ -179,10 +256,17 @@ class PartnerSandbox:
             return JSONResponse({"fail_next": self._failures_left, "status": self._failure_status})
 
         async def health(_: Request) -> Response:
+            """
+            ---
+            summary: Live and ready while it serves
+            responses:
+              "200": {description: ready}
+            """
             return JSONResponse({"status": "ready", "service": "sandbox"})
 
         return Starlette(
             routes=[
+                *openapi_routes("Palaute partner sandbox"),
                 Route("/v1/sms", send_sms, methods=["POST"]),
                 Route("/sandbox/messages", self._admin_only(messages), methods=["GET"]),
                 Route("/sandbox/stats", self._admin_only(stats), methods=["GET"]),

@@ -109,7 +109,75 @@ def routes(service: CollectorService) -> list[Route]:
             return _page(survey.language, 409, message=t["answered"])
         return _page(survey.language, message=t["thanks"])
 
+    async def show_page(request: Request) -> Response:
+        """
+        ---
+        summary: The survey page behind an invitation's link
+        description: >-
+          Shows the questions; `score` preselects a score (the email's 0-10 links). Never
+          records anything: only the form's POST does.
+        parameters:
+          - {name: token, in: path, required: true, schema: {type: string}}
+          - {name: score, in: query, required: false, schema: {type: string}}
+        responses:
+          "200": {description: the page, content: {text/html: {}}}
+          "404": {description: no such survey link}
+          "409": {description: already answered}
+          "410": {description: the survey has closed}
+          "429": {description: too many unknown links from this address; see Retry-After}
+        """
+        return await survey_page(request)
+
+    async def submit_answer(request: Request) -> Response:
+        """
+        ---
+        summary: Record an answer
+        parameters:
+          - {name: token, in: path, required: true, schema: {type: string}}
+        requestBody:
+          required: true
+          content:
+            application/x-www-form-urlencoded:
+              schema:
+                type: object
+                properties:
+                  score: {type: string, description: "0-10"}
+                  comment: {type: string, maxLength: 2000}
+        responses:
+          "200": {description: thanks, content: {text/html: {}}}
+          "400": {description: no valid score, or a comment that is too long}
+          "404": {description: no such survey link}
+          "409": {description: already answered}
+          "410": {description: the survey has closed}
+          "413": {description: body over the limit}
+          "429": {description: too many unknown links from this address; see Retry-After}
+        """
+        return await survey_page(request)
+
     async def inbound_sms(request: Request) -> Response:
+        """
+        ---
+        summary: The partner's inbound-SMS webhook (a reply to a survey SMS)
+        description: >-
+          Authenticated with `Authorization: Bearer <PALAUTE_PARTNER_WEBHOOK_SECRET>`. A
+          digit answers the sender's open survey; STOP opts the sender out.
+        requestBody:
+          required: true
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [from, text]
+                properties:
+                  from: {type: string, description: the sender's phone number}
+                  text: {type: string, maxLength: 1600}
+        responses:
+          "200": {description: "status: recorded, opted_out, unreadable or held"}
+          "400": {description: not a JSON object with string fields from and text}
+          "401": {description: missing or wrong webhook secret}
+          "413": {description: body over the limit}
+          "422": {description: not a valid phone number, or text too long}
+        """
         secret = service.settings.partner_webhook_secret
         if not bearer_matches(request.headers.get("Authorization"), secret):
             return JSONResponse({"error": "missing or wrong webhook secret"}, status_code=401)
@@ -137,7 +205,8 @@ def routes(service: CollectorService) -> list[Route]:
         return JSONResponse({"status": outcome})
 
     return [
-        Route("/s/{token}", survey_page, methods=["GET", "POST"]),
+        Route("/s/{token}", show_page, methods=["GET"]),  # HEAD too, recording nothing
+        Route("/s/{token}", submit_answer, methods=["POST"]),
         Route("/partner/sms-inbound", inbound_sms, methods=["POST"]),
     ]
 

@@ -1,0 +1,77 @@
+"""Schemathesis against each HTTP surface's own OpenAPI document (`/openapi.json`), over real
+HTTP on the running stack, with a bounded budget: no input gets a 5xx, and every response
+carries the security headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.schemas import BaseSchema
+
+from tests.e2e.conftest import Pipeline
+
+BUDGET = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,  # the same inputs on every run: a failure can be reproduced
+)
+
+
+def surface(pipeline: Pipeline, name: str) -> tuple[str, dict[str, str]]:
+    """A surface's base URL and the credentials a legitimate caller of it has."""
+    stack = pipeline.stack
+    if name == "collector":
+        secret = stack.collector_settings.partner_webhook_secret
+        return stack.collector_url, {"Authorization": f"Bearer {secret}"}
+    if name == "sandbox":
+        return stack.sandbox_url, {"Authorization": "Bearer sandbox-key"}
+    return stack.http_urls[name], {}
+
+
+def load(pipeline: Pipeline, name: str) -> BaseSchema:
+    url, _ = surface(pipeline, name)
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    # Faults and injected replies would disturb the other tests sharing this stack.
+    return schema.exclude(path_regex="^/sandbox/(faults|inbound-sms)$")
+
+
+def check(case: Any, pipeline: Pipeline, name: str) -> None:
+    url, credentials = surface(pipeline, name)
+    response = case.call(base_url=url, headers=credentials, timeout=10)
+    assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
+    headers = {key.lower(): values[0] for key, values in response.headers.items()}
+    assert headers.get("x-content-type-options") == "nosniff"
+    assert "frame-ancestors 'none'" in headers.get("content-security-policy", "")
+    assert "server" not in headers
+
+
+@pytest.mark.parametrize("name", ["consent", "dispatcher", "collector", "sandbox"])
+def test_no_input_gets_a_5xx(pipeline: Pipeline, name: str) -> None:
+    operations = [result.ok() for result in load(pipeline, name).get_all_operations()]
+    assert operations, f"{name} documents its operations"
+    for operation in operations:
+
+        @BUDGET
+        @given(case=operation.as_strategy())
+        def fuzz(case: Any) -> None:
+            check(case, pipeline, name)
+
+        fuzz()
+
+
+async def test_every_surface_publishes_its_openapi_document(pipeline: Pipeline) -> None:
+    for name in ("consent", "dispatcher", "collector", "sandbox"):
+        url, _ = surface(pipeline, name)
+        answer = await pipeline.http.get(f"{url}/openapi.json")
+        assert answer.status_code == 200
+        paths = answer.json()["paths"]
+        assert {"/health/live", "/health/ready"} <= set(paths), name
+    collector_paths = (
+        await pipeline.http.get(f"{pipeline.stack.collector_url}/openapi.json")
+    ).json()["paths"]
+    assert set(collector_paths["/s/{token}"]) == {"get", "post"}
+    assert "post" in collector_paths["/partner/sms-inbound"]
