@@ -1,4 +1,5 @@
 """Invitations never look like phishing: no login links, no credential requests, no SMS links."""
+# ruff: noqa: RUF001 - look-alike letters are what this test is about
 
 from __future__ import annotations
 
@@ -99,3 +100,89 @@ def test_all_channels_and_languages_render() -> None:
                 channel, language, organization="Palaute", survey_url=url, valid_days=14
             )
             assert rendered.text
+
+
+# Twenty-one shapes a phishing text takes; the old policy caught four of them.
+BYPASS_CANDIDATES = [
+    "Vastaa osoitteessa kysely.example.com/s/abc",
+    "Answer at https://kysely.example.fi.evil.io/s/abc",
+    "Vastaa: hxxp://evil.example.net",
+    "Vastaa: tinyurl.com/x1",
+    "Answer at 203.0.113.7/s/abc",
+    "Answer at WWW.EXAMPLE.ORG",
+    "Answer at palaute.online",
+    "Please Log-in to answer",
+    "Please Sign-in first",
+    "Tunnistaudu BankID:llä",
+    "Vahvista pankkitunnuksilla",
+    "Anna henkilötunnus",
+    "Ange personnummer",
+    "Enter your PIN",
+    "Syötä PIN-koodi",
+    "Card number and CVV, please",
+    "Kirjaudu sisään",
+    "Logga in med BankID",
+    "Ange ditt lösenord",
+    "Please l o g  i n",
+    "Please lоgin",  # a Cyrillic o
+]
+
+
+@pytest.mark.parametrize("text", BYPASS_CANDIDATES)
+def test_policy_catches_every_bypass_candidate(text: str) -> None:
+    with pytest.raises(ContentPolicyViolation):
+        enforce(Invitation("", text), allow_links_to=ORIGIN)
+    with pytest.raises(ContentPolicyViolation):
+        enforce(Invitation(text, "Thank you."), allow_links_to=None)
+
+
+DENIED = [
+    "login",
+    "sign in",
+    "bankid",
+    "pankkitunnukset",
+    "henkilötunnus",
+    "personnummer",
+    "lösenord",
+    "salasana",
+    "card number",
+    "logga in",
+    "kirjaudu",
+]
+LOOK_ALIKES = {"o": "оοｏ", "a": "аαａ", "e": "еｅ", "i": "іιｉ", "n": "ｎ", "s": "ѕｓ", "k": "κｋ"}
+SEPARATORS = ["", " ", "-", "\u00ad", "\u200b", ".", "  ", "\u2011"]
+
+
+@st.composite
+def disguised(draw: st.DrawFn) -> str:
+    """A denied word with random case, separators and look-alike letters."""
+    word = draw(st.sampled_from(DENIED)).replace(" ", "")
+    out = []
+    for n, char in enumerate(word):
+        if char in LOOK_ALIKES and draw(st.booleans()):
+            char = draw(st.sampled_from(LOOK_ALIKES[char]))
+        elif draw(st.booleans()):
+            char = char.upper()
+        out.append(char)
+        if n < len(word) - 1:
+            out.append(draw(st.sampled_from(SEPARATORS)))
+    return "".join(out)
+
+
+@given(disguised(), st.sampled_from(["Please ", "Ole hyvä ja ", "Vänligen ", ""]))
+def test_a_disguised_credential_word_is_still_caught(word: str, before: str) -> None:
+    invitation = Invitation("", f"{before}{word} now.")
+    assert violations(invitation, allow_links_to=ORIGIN)
+
+
+@given(st.sampled_from(["Palaute", "Kymenlaakson Sähkö", "OP", "Kierrätyskeskus", "Elisa"]))
+def test_real_invitations_pass_with_real_organisation_names(organization: str) -> None:
+    token, _ = issue_token()
+    for channel in CHANNELS:
+        for language in LANGUAGES:
+            url = None if channel == "sms" else survey_url(ORIGIN, token)
+            invitation = render(
+                channel, language, organization=organization, survey_url=url, valid_days=14
+            )
+            allowed = None if channel == "sms" else ORIGIN
+            assert violations(invitation, allow_links_to=allowed) == [], (channel, language)
