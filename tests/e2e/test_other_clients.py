@@ -1,0 +1,70 @@
+"""A CRM and a BI tool that do not use Python's aiokafka: confluent-kafka (librdkafka, the
+client family that Java-, Go- and .NET-based integrations resemble) publishes contacts and
+reads the aggregates from the local stack, with a consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import date
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+
+from palaute_schemas import AGGREGATE_PUBLISHED, CONTACT_CLOSED
+from tests.e2e.conftest import Pipeline, contact, e164, mobile
+
+
+def produce(bootstrap: str, contacts: list[Any]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for event in contacts:
+        producer.produce(
+            CONTACT_CLOSED.name, value=event.model_dump_json().encode(), key=event.customer_id
+        )
+    assert producer.flush(30) == 0, "every contact delivered to the broker"
+
+
+def read_cell(bootstrap: str, day: date, channel: str, within: float) -> dict[str, Any]:
+    """Read survey.aggregate.v1 as BI would, in a group, until the cell shows up."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bi-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([AGGREGATE_PUBLISHED.name])
+    deadline = time.monotonic() + within
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            cell = json.loads(message.value())
+            if (cell["day"], cell["contact_channel"], cell["responses"]) == (
+                day.isoformat(),
+                channel,
+                5,
+            ):
+                return dict(cell)
+    finally:
+        consumer.close()
+    raise AssertionError(f"no aggregate {day}|{channel} with 5 responses in {within:g} s")
+
+
+async def test_confluent_kafka_publishes_contacts_and_reads_the_aggregates(
+    pipeline: Pipeline,
+) -> None:
+    day = date(2026, 4, 7)
+    phones = [mobile() for _ in range(5)]
+    contacts = [contact(day=day, contact_channel="chat", phone=phone) for phone in phones]
+    await asyncio.to_thread(produce, pipeline.stack.options.kafka_bootstrap, contacts)
+    for phone, reply in zip(phones, ("10", "9", "9", "7", "3"), strict=True):
+        await pipeline.messages_to(e164(phone))
+        assert (await pipeline.reply_sms(e164(phone), reply))["status"] == "recorded"
+    cell = await asyncio.to_thread(
+        read_cell, pipeline.stack.options.kafka_bootstrap, day, "chat", 60.0
+    )
+    assert (cell["promoters"], cell["passives"], cell["detractors"]) == (3, 1, 1)
