@@ -25,6 +25,7 @@ from faststream.specification import AsyncAPI
 from palaute_schemas import (
     AGGREGATE_PUBLISHED,
     CONTACT_CLOSED,
+    INVITATION_FAILED,
     INVITATION_SENT,
     OPT_OUT_REQUESTED,
     SURVEY_REQUESTED,
@@ -57,7 +58,7 @@ SERVICES = (
         "dispatcher",
         "palaute-dispatcher",
         consumes=(SURVEY_REQUESTED, SURVEY_WITHDRAWN),
-        publishes=(INVITATION_SENT,),
+        publishes=(INVITATION_SENT, INVITATION_FAILED),
     ),
     ServiceInterface(
         "collector",

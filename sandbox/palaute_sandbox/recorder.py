@@ -19,6 +19,7 @@ class Recorder:
         self.requests = {"sms": 0, "email": 0}
         self.replays = {"sms": 0, "email": 0}
         self.rejected = {"sms": 0, "email": 0}  # calls answered with an injected failure
+        self.throttled = {"sms": 0, "email": 0}  # calls over the contracted rate (429)
 
     def record(self, channel: str, key: str, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Store a message under its key; returns it and whether the key was seen before."""
@@ -42,6 +43,11 @@ class Recorder:
         with self._lock:
             self.rejected[channel] += 1
 
+    def throttle(self, channel: str) -> None:
+        """Count a call refused for going over the contracted rate."""
+        with self._lock:
+            self.throttled[channel] += 1
+
     def snapshot(self) -> dict[str, Any]:
         """Everything received so far, as JSON-ready data."""
         with self._lock:
@@ -51,6 +57,7 @@ class Recorder:
                 "requests": dict(self.requests),
                 "replays": dict(self.replays),
                 "rejected": dict(self.rejected),
+                "throttled": dict(self.throttled),
             }
 
     def counts(self) -> dict[str, dict[str, int]]:
@@ -61,4 +68,5 @@ class Recorder:
                 "requests": dict(self.requests),
                 "replays": dict(self.replays),
                 "rejected": dict(self.rejected),
+                "throttled": dict(self.throttled),
             }

@@ -7,6 +7,7 @@ import email
 import email.policy
 import functools
 import json
+import time
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import Any
@@ -53,6 +54,29 @@ class _SmtpHandler:
         return "250 Message accepted for delivery"
 
 
+class RateLimit:
+    """The partner's contracted rate: a bucket of one second's sends; 0 means no limit."""
+
+    def __init__(self, rate: float) -> None:
+        if rate < 0 or rate != rate:  # negative or NaN
+            raise ValueError("rate_per_second must be 0 or more")
+        self.rate = rate
+        self._tokens = rate
+        self._stamp = time.monotonic()
+
+    def allows(self) -> bool:
+        """Whether one more send fits in the rate now (it is counted if so)."""
+        if not self.rate:
+            return True
+        now = time.monotonic()
+        self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
 class PartnerSandbox:
     """Runs both servers; `recorder` holds what arrived."""
 
@@ -67,6 +91,8 @@ class PartnerSandbox:
         self.recorder = Recorder()
         self._failures_left = 0
         self._failure_status = 503
+        self._failing_until = 0.0
+        self._rate_limit = RateLimit(settings.sandbox_sms_rate_per_second)
         self._client = httpx.AsyncClient(timeout=10)
         self.http = HttpServer(self._app(), settings.sandbox_host, settings.sandbox_http_port)
         self._smtp = Controller(
@@ -150,12 +176,19 @@ class PartnerSandbox:
                     {"error": 'expected JSON with non-empty strings "from", "to", "text"'},
                     status_code=400,
                 )
-            if self._failures_left > 0:
-                self._failures_left -= 1
+            if self._failures_left > 0 or time.monotonic() < self._failing_until:
+                self._failures_left = max(0, self._failures_left - 1)
                 self.recorder.reject("sms")
                 return JSONResponse(
                     {"error": "injected failure"},
                     status_code=self._failure_status,
+                    headers={"Retry-After": "1"},
+                )
+            if not self._rate_limit.allows():
+                self.recorder.throttle("sms")
+                return JSONResponse(
+                    {"error": f"over the contracted rate of {self._rate_limit.rate:g}/s"},
+                    status_code=429,
                     headers={"Retry-After": "1"},
                 )
             extra = {name: value for name, value in body.items() if name not in fields}
@@ -184,7 +217,12 @@ class PartnerSandbox:
               "200": {description: the counts}
               "401": {description: missing or wrong admin token}
             """
-            return JSONResponse(self.recorder.counts())
+            return JSONResponse(
+                {
+                    **self.recorder.counts(),
+                    "outage_seconds_left": max(0.0, self._failing_until - time.monotonic()),
+                }
+            )
 
         async def inbound_sms(request: Request) -> Response:
             """
@@ -230,7 +268,7 @@ class PartnerSandbox:
         async def faults(request: Request) -> Response:
             """
             ---
-            summary: Make the next N SMS sends fail with a status
+            summary: Make SMS sends fail (the next N, or for S seconds), or limit their rate
             requestBody:
               required: true
               content:
@@ -238,8 +276,10 @@ class PartnerSandbox:
                   schema:
                     type: object
                     properties:
-                      fail_next: {type: integer}
-                      status: {type: integer}
+                      fail_next: {type: integer, description: fail this many sends}
+                      fail_for_seconds: {type: number, description: fail every send this long}
+                      status: {type: integer, description: "the failure's status (503)"}
+                      rate_per_second: {type: number, description: "enforced rate; 0: none"}
             responses:
               "200": {description: the fault now set}
               "400": {description: not the expected JSON}
@@ -249,11 +289,25 @@ class PartnerSandbox:
                 body = await request.json()
                 self._failures_left = int(body.get("fail_next", 0))
                 self._failure_status = int(body.get("status", 503))
+                self._failing_until = time.monotonic() + float(body.get("fail_for_seconds", 0))
+                if "rate_per_second" in body:
+                    self._rate_limit = RateLimit(float(body["rate_per_second"]))
             except (json.JSONDecodeError, TypeError, ValueError, AttributeError):
                 return JSONResponse(
-                    {"error": 'expected JSON {"fail_next": N, "status": 503}'}, status_code=400
+                    {
+                        "error": 'expected JSON {"fail_next": N, "fail_for_seconds": S, '
+                        '"status": 503, "rate_per_second": R}'
+                    },
+                    status_code=400,
                 )
-            return JSONResponse({"fail_next": self._failures_left, "status": self._failure_status})
+            return JSONResponse(
+                {
+                    "fail_next": self._failures_left,
+                    "fail_for_seconds": max(0.0, self._failing_until - time.monotonic()),
+                    "status": self._failure_status,
+                    "rate_per_second": self._rate_limit.rate,
+                }
+            )
 
         async def health(_: Request) -> Response:
             """

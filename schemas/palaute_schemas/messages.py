@@ -23,6 +23,10 @@ SuppressionReason = Literal[
     "duplicate_contact",  # this contact id was decided before
 ]
 WithdrawalReason = Literal["opted_out"]
+# Why an invitation was never delivered: its survey would close (or it waited longer than
+# allowed) before the partner took it, the partner refused it for good, or its text broke
+# the content policy.
+FailureReason = Literal["expired", "rejected", "content_policy"]
 OptOutSource = Literal[
     "privacy_officer", "customer_profile", "customer_service", "sms_stop", "email_unsubscribe"
 ]
@@ -105,6 +109,21 @@ class InvitationSent(Message):
     token_hashes: list[str] = Field(description="sha256 of the survey token(s); email only")
     recipient_ref: str | None = Field(description="keyed pseudonym of the SMS number")
     expires_at: AwareDatetime
+
+
+class InvitationFailed(Message):
+    """An invitation the partner will never get: given up, with the reason. No address."""
+
+    invitation_id: uuid.UUID
+    contact_id: str | None
+    channel: Channel
+    language: Language
+    contact_channel: ContactChannel
+    unit: str
+    contact_day: date
+    reason: FailureReason
+    attempts: int = Field(ge=0, description="partner calls made for it")
+    error: str = Field(default="", max_length=500, description="the last error, no personal data")
 
 
 class OptOutRequested(Message):

@@ -9,6 +9,7 @@ from typing import Generic, TypeVar
 from palaute_schemas.messages import (
     AggregatePublished,
     ContactClosed,
+    InvitationFailed,
     InvitationSent,
     Message,
     OptOutRequested,
@@ -84,6 +85,10 @@ def _invitation_key(message: InvitationSent) -> str:
     return str(message.invitation_id)
 
 
+def _failed_key(message: InvitationFailed) -> str:
+    return str(message.invitation_id)
+
+
 def _opt_out_key(message: OptOutRequested) -> str:
     return message.customer_id or message.phone or message.email or str(message.event_id)
 
@@ -97,6 +102,7 @@ SURVEY_REQUESTED = Topic("survey.requested.v1", SurveyRequested, _requested_key)
 SURVEY_SUPPRESSED = Topic("survey.suppressed.v1", SurveySuppressed, _suppressed_key)
 SURVEY_WITHDRAWN = Topic("survey.withdrawn.v1", SurveyWithdrawn, _withdrawn_key)
 INVITATION_SENT = Topic("survey.invitation-sent.v1", InvitationSent, _invitation_key)
+INVITATION_FAILED = Topic("survey.invitation-failed.v1", InvitationFailed, _failed_key)
 OPT_OUT_REQUESTED = Topic("consent.opt-out-requested.v1", OptOutRequested, _opt_out_key)
 # BI keeps the newest figure per cell: compacted, kept for as long as the cell exists.
 AGGREGATE_PUBLISHED = Topic(
@@ -109,6 +115,7 @@ AnyTopic = (
     | Topic[SurveySuppressed]
     | Topic[SurveyWithdrawn]
     | Topic[InvitationSent]
+    | Topic[InvitationFailed]
     | Topic[OptOutRequested]
     | Topic[AggregatePublished]
 )
@@ -119,6 +126,7 @@ ALL_TOPICS: tuple[AnyTopic, ...] = (
     SURVEY_SUPPRESSED,
     SURVEY_WITHDRAWN,
     INVITATION_SENT,
+    INVITATION_FAILED,
     OPT_OUT_REQUESTED,
     AGGREGATE_PUBLISHED,
 )

@@ -74,7 +74,6 @@ async def consent_and_dispatcher(
             dispatcher_database_url=databases["dispatcher"],
             partner_sms_url=sandbox.http.url,
             partner_smtp_port=sandbox.settings.sandbox_smtp_port,
-            delivery_max_attempts=1000,  # an outage may outlast the default's patience
         )
     )
     producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")

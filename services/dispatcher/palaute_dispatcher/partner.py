@@ -16,10 +16,18 @@ import aiosmtplib
 class PartnerError(Exception):
     """The partner did not take a message. `transient` errors are worth retrying."""
 
-    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool,
+        retry_after: float | None = None,
+        throttled: bool = False,
+    ) -> None:
         super().__init__(message)
         self.transient = transient
         self.retry_after = retry_after
+        self.throttled = throttled  # the partner said too many (429): slow down
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,10 @@ class HttpSmsPartner:
             return message_id
         transient = status == 429 or status >= 500
         raise PartnerError(
-            f"SMS API answered {status}", transient=transient, retry_after=retry_after
+            f"SMS API answered {status}",
+            transient=transient,
+            retry_after=retry_after,
+            throttled=status == 429,
         )
 
     async def close(self) -> None:

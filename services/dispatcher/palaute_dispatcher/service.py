@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce
+from palaute_dispatcher.flow import CircuitBreaker, TokenBucket
 from palaute_dispatcher.partner import (
     HttpSmsPartner,
     Outgoing,
@@ -45,9 +46,12 @@ from palaute_runtime.messaging import (
 from palaute_runtime.metrics import INVITATIONS, PARTNER_ERRORS, PARTNER_SECONDS
 from palaute_runtime.service import ServiceRuntime, run_when_woken
 from palaute_schemas import (
+    INVITATION_FAILED,
     INVITATION_SENT,
     SURVEY_REQUESTED,
     SURVEY_WITHDRAWN,
+    FailureReason,
+    InvitationFailed,
     InvitationSent,
     SurveyRequested,
     SurveyWithdrawn,
@@ -82,6 +86,8 @@ class Attempt:
     error: str = ""
     transient: bool = False
     retry_after: float | None = None
+    skipped: bool = False  # not attempted: the partner's circuit opened meanwhile
+    reason: FailureReason = "rejected"  # why, when it fails for good
 
 
 class DispatcherService:
@@ -100,6 +106,20 @@ class DispatcherService:
         self.health = health
         self.outbox = Outbox(outbox)
         self.due = asyncio.Event()
+        rates = {
+            "sms": settings.partner_sms_rate_per_second,
+            "email": settings.partner_email_rate_per_second,
+        }
+        self.buckets = {channel: TokenBucket(rate) for channel, rate in rates.items()}
+        self.breakers = {
+            channel: CircuitBreaker(
+                channel,
+                failures_to_open=settings.breaker_failures,
+                first_cool_down=settings.breaker_cool_down_seconds,
+                longest_cool_down=settings.breaker_longest_cool_down_seconds,
+            )
+            for channel in rates
+        }
         self._inbox = Inbox(inbox, "dispatcher.survey-requested")
         self._withdrawals_inbox = Inbox(inbox, "dispatcher.survey-withdrawn")
 
@@ -108,6 +128,7 @@ class DispatcherService:
         request consent already withdrew is recorded as withdrawn)."""
         now = datetime.now(UTC)
         expires_at = now + timedelta(days=self.settings.invitation_valid_days)
+        send_by = min(expires_at, now + timedelta(hours=self.settings.max_send_delay_hours))
         async with self.engine.begin() as connection:
             fresh = await self._inbox.new_messages(connection, requests)
             withdrawn = set(
@@ -131,6 +152,7 @@ class DispatcherService:
                             "token_hashes": [],
                             "created_at": now,
                             "expires_at": expires_at,
+                            "send_by": send_by,
                         }
                         for request in fresh
                     ],
@@ -166,11 +188,20 @@ class DispatcherService:
         log.info("invitations_withdrawn", withdrawals=len(fresh), stopped=stopped.rowcount)
 
     async def deliver_due(self, limit: int | None = None) -> int:
-        """Claim the invitations whose time has come, call the partner for each, record the
-        outcomes in one transaction; returns how many were tried."""
-        claimed = await self._claim_due(limit or self.settings.delivery_batch_size)
+        """Give up the invitations past their send-by time, claim the due ones whose
+        channel's circuit lets them go, call the partner for each at the contracted rate,
+        and record the outcomes in one transaction; returns how many were handled."""
+        expired = await self._expire_overdue()
+        claimed: list[tuple[Mapping[str, Any], str | None]] = []
+        for channel, breaker in self.breakers.items():
+            bucket = self.buckets[channel]
+            turns = bucket.take(breaker.capacity(limit or self.settings.delivery_batch_size))
+            if turns:
+                mine = await self._claim_due(channel, turns)
+                bucket.give_back(turns - len(mine))
+                claimed += mine
         if not claimed:
-            return 0
+            return expired
         gate = asyncio.Semaphore(self.settings.delivery_concurrency)
 
         async def attempt(invitation: Mapping[str, Any], token: str | None) -> Attempt:
@@ -181,24 +212,61 @@ class DispatcherService:
         # The partner has spoken: keep what it said even through a database outage, rather
         # than let the claims expire and ask it again.
         await wait_out_faults(lambda: self._record(attempts), health=self.health, part="delivery")
-        return len(attempts)
+        return expired + len(attempts)
 
-    async def _claim_due(self, limit: int) -> list[tuple[Mapping[str, Any], str | None]]:
-        """Pending-before-call: claim due invitations and store each new token's hash before
-        the partner sees anything. Replicas skip each other's rows (SKIP LOCKED)."""
+    async def _expire_overdue(self) -> int:
+        """An invitation not sent by its send-by time never is: expired, and said so."""
+        now = datetime.now(UTC)
+        async with self.engine.begin() as connection:
+            rows = (
+                await connection.execute(
+                    invitations.update()
+                    .where(invitations.c.status == "pending", invitations.c.send_by <= now)
+                    .values(status="expired", last_error="not sent before its send-by time")
+                    .returning(*invitations.c)
+                )
+            ).all()
+            await self.outbox.add_all(
+                connection,
+                INVITATION_FAILED,
+                [
+                    _failure_of(dict(row._mapping), "expired", "not sent before its send-by time")
+                    for row in rows
+                ],
+            )
+        if rows:
+            self.outbox.committed()
+            for row in rows:
+                INVITATIONS.labels(channel=row.channel, status="expired").inc()
+            log.warning("invitations_expired", count=len(rows))
+        return len(rows)
+
+    async def _claim_due(
+        self, channel: str, limit: int
+    ) -> list[tuple[Mapping[str, Any], str | None]]:
+        """Pending-before-call: claim due invitations of one channel and store each new
+        token's hash before the partner sees anything. Replicas skip each other's rows."""
         now = datetime.now(UTC)
         due = (
             sa.select(invitations.c.id)
-            .where(invitations.c.status == "pending", invitations.c.next_attempt_at <= now)
+            .where(
+                invitations.c.status == "pending",
+                invitations.c.channel == channel,
+                invitations.c.next_attempt_at <= now,
+            )
             .order_by(invitations.c.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
+            # Materialized: PostgreSQL may otherwise run a subquery once per row it checks,
+            # and claim more rows than the limit (more sends than the rate allows).
+            .cte("due")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         async with self.engine.begin() as connection:
             rows = (
                 await connection.execute(
                     invitations.update()
-                    .where(invitations.c.id.in_(due.scalar_subquery()))
+                    .where(invitations.c.id.in_(sa.select(due.c.id)))
                     .where(invitations.c.status == "pending")
                     .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
                     .returning(*invitations.c)
@@ -240,7 +308,9 @@ class DispatcherService:
             enforce(message, allow_links_to=origin if token else None)
         except ContentPolicyViolation as exc:
             # Settings feed the text (organization name, origin): never send, never retry.
-            return Attempt(invitation, hashes, error=f"content policy: {exc}")
+            return Attempt(
+                invitation, hashes, error=f"content policy: {exc}", reason="content_policy"
+            )
         outgoing = Outgoing(
             address=invitation["address"],
             subject=message.subject,
@@ -248,12 +318,19 @@ class DispatcherService:
             idempotency_key=str(invitation["id"]),
         )
         channel = invitation["channel"]
+        breaker, bucket = self.breakers[channel], self.buckets[channel]
+        if not breaker.allows():  # the circuit opened while this one waited for a slot
+            return Attempt(invitation, hashes, skipped=True)
         try:
             with PARTNER_SECONDS.labels(channel=channel).time():
                 partner_id = await self.partners[channel].send(outgoing)
         except PartnerError as exc:
             kind = "transient" if exc.transient else "permanent"
             PARTNER_ERRORS.labels(channel=channel, kind=kind).inc()
+            if exc.transient:
+                breaker.failure()
+            if exc.throttled or exc.retry_after:
+                bucket.slow_down(exc.retry_after)
             return Attempt(
                 invitation,
                 hashes,
@@ -264,19 +341,24 @@ class DispatcherService:
         except Exception as exc:
             # An adapter bug must not lose the batch's other outcomes; retried after backoff.
             PARTNER_ERRORS.labels(channel=channel, kind="adapter").inc()
+            breaker.failure()
             log.error(
                 "delivery_attempt_failed",
                 invitation_id=str(invitation["id"]),
                 error=type(exc).__name__,
             )
             return Attempt(invitation, hashes, error=type(exc).__name__, transient=True)
+        breaker.success()
+        bucket.succeeded()
         return Attempt(invitation, hashes, partner_id=partner_id)
 
     async def _record(self, attempts: Sequence[Attempt]) -> None:
         """Store every outcome of one round, and queue InvitationSent for the sent ones."""
         now = datetime.now(UTC)
         sent = [a for a in attempts if a.partner_id is not None]
-        failed = [a for a in attempts if a.partner_id is None]
+        skipped = [a for a in attempts if a.skipped]
+        failed = [a for a in attempts if a.partner_id is None and not a.skipped]
+        given_up = [a for a in failed if not a.transient]
         async with self.engine.begin() as connection:
             if sent:
                 await connection.execute(
@@ -308,7 +390,25 @@ class DispatcherService:
                     ),
                     [self._failure_row(a, now) for a in failed],
                 )
-        if sent:
+                await self.outbox.add_all(
+                    connection,
+                    INVITATION_FAILED,
+                    [
+                        _failure_of(a.invitation, a.reason, a.error, attempted=True)
+                        for a in given_up
+                    ],
+                )
+            if skipped:
+                # Never attempted: the claim is let go as it was, attempts untouched.
+                await connection.execute(
+                    invitations.update()
+                    .where(
+                        invitations.c.id == sa.bindparam("b_id"), invitations.c.status == "pending"
+                    )
+                    .values(next_attempt_at=now),
+                    [{"b_id": a.invitation["id"]} for a in skipped],
+                )
+        if sent or given_up:
             self.outbox.committed()
         for attempt in sent:
             INVITATIONS.labels(channel=attempt.invitation["channel"], status="sent").inc()
@@ -340,16 +440,20 @@ class DispatcherService:
         )
 
     def _failure_row(self, attempt: Attempt, now: datetime) -> dict[str, object]:
+        """A transient failure waits and is tried again until its send-by time; only a
+        refusal for good (or the content policy) gives up at once."""
         attempts = attempt.invitation["attempts"] + 1
-        give_up = not attempt.transient or attempts >= self.settings.delivery_max_attempts
-        # Exponential backoff with full jitter, capped at ten minutes; Retry-After wins.
-        delay = attempt.retry_after or random.uniform(0, min(600.0, 2.0**attempts))
+        give_up = not attempt.transient
+        # Exponential backoff with jitter, capped at five minutes; Retry-After is a floor.
+        ceiling = min(300.0, 2.0 ** min(attempts, 12))
+        delay = max(random.uniform(ceiling / 2, ceiling), attempt.retry_after or 0.0)
         log.warning(
             "invitation_not_delivered",
             invitation_id=str(attempt.invitation["id"]),
             attempts=attempts,
             error=attempt.error,
             gave_up=give_up,
+            retry_in=None if give_up else round(delay, 1),
         )
         INVITATIONS.labels(
             channel=attempt.invitation["channel"], status="failed" if give_up else "retrying"
@@ -362,8 +466,27 @@ class DispatcherService:
         }
 
     async def run_delivery(self, poll_seconds: float = 0.5) -> None:
-        """Deliver until cancelled; wakes when a request arrives or every poll interval."""
+        """Deliver until cancelled; wakes when a request arrives or every poll interval (an
+        open circuit is probed within one interval of its cool-down's end)."""
         await run_when_woken(self.deliver_due, self.due, poll_seconds=poll_seconds, name="delivery")
+
+
+def _failure_of(
+    invitation: Mapping[str, Any], reason: FailureReason, error: str, *, attempted: bool = False
+) -> InvitationFailed:
+    """The InvitationFailed event of an invitation given up (no address in it)."""
+    return InvitationFailed(
+        invitation_id=invitation["id"],
+        contact_id=invitation["contact_id"],
+        channel=invitation["channel"],
+        language=invitation["language"],
+        contact_channel=invitation["contact_channel"],
+        unit=invitation["unit"],
+        contact_day=invitation["contact_day"],
+        reason=reason,
+        attempts=invitation["attempts"] + (1 if attempted else 0),
+        error=error[:500],
+    )
 
 
 def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherService]:

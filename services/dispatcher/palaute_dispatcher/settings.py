@@ -27,7 +27,17 @@ class DispatcherSettings(CommonSettings):
     # Invitations claimed per round; each round is one claim and one record transaction.
     # Kept small enough that a round of slow partner calls ends well within its claim.
     delivery_batch_size: int = Field(default=64, ge=1, le=1000)
-    delivery_max_attempts: int = Field(default=12, ge=1)
+    # An invitation not taken by the partner this long after it was requested is given up
+    # (expired), however long the outage; never later than its survey closes.
+    max_send_delay_hours: float = Field(default=48, gt=0, le=24 * 90)
+    # The partner's contracted rate per channel (per process: divide it among replicas).
+    partner_sms_rate_per_second: float = Field(default=50.0, gt=0, le=10_000)
+    partner_email_rate_per_second: float = Field(default=20.0, gt=0, le=10_000)
+    # The circuit breaker: open after this many transient failures in a row; the first
+    # cool-down, doubled after each failed probe up to the longest.
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    breaker_cool_down_seconds: float = Field(default=2.0, gt=0, le=600)
+    breaker_longest_cool_down_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @property
     def database_url(self) -> str:

@@ -25,7 +25,8 @@ invitations = sa.Table(
     sa.Column("contact_day", sa.Date, nullable=False),
     sa.Column("anonymous", sa.Boolean, nullable=False),
     sa.Column("customer_id", sa.String(100), nullable=True),
-    sa.Column("status", sa.String(10), nullable=False),  # pending | sent | failed | withdrawn
+    # pending | sent | failed (refused for good) | expired (not sent in time) | withdrawn
+    sa.Column("status", sa.String(10), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
     # Hashes of every token issued for this invitation: a retry after an unknown outcome
@@ -36,6 +37,8 @@ invitations = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    # Not sent by then (an outage that long), it never is: the survey would close too soon.
+    sa.Column("send_by", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_invitations_due", "status", "next_attempt_at"),
 )
 

@@ -1,0 +1,155 @@
+"""The dispatcher's pace against the partner sandbox over real HTTP, in real time: the
+contracted rate without a single 429, and expiry of what an outage kept too long."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from palaute_dispatcher import tables
+from palaute_dispatcher.partner import HttpSmsPartner, SmtpEmailPartner
+from palaute_dispatcher.service import DispatcherService
+from palaute_dispatcher.settings import DispatcherSettings
+from palaute_runtime.database import create_engine
+from palaute_runtime.local_broker import free_port
+from palaute_runtime.migrations import migrate
+from palaute_sandbox.server import PartnerSandbox
+from palaute_sandbox.settings import SandboxSettings
+from palaute_schemas import InvitationFailed, SurveyRequested
+from tests.conftest import wait_until
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[PartnerSandbox]:
+    sandbox = PartnerSandbox(
+        SandboxSettings(sandbox_http_port=free_port(), sandbox_smtp_port=free_port())
+    )
+    await sandbox.start()
+    yield sandbox
+    await sandbox.stop()
+
+
+async def dispatcher_for(
+    sandbox: PartnerSandbox, database_url: str, **settings: object
+) -> DispatcherService:
+    config = DispatcherSettings(
+        dispatcher_database_url=database_url,
+        partner_sms_url=sandbox.http.url,
+        partner_smtp_port=sandbox.settings.sandbox_smtp_port,
+        **settings,  # type: ignore[arg-type]
+    )
+    engine = create_engine(config.database_url)
+    await migrate(engine, tables.MIGRATIONS)
+    sms = HttpSmsPartner(config.partner_sms_url, config.partner_api_key, config.sms_sender)
+    email = SmtpEmailPartner("127.0.0.1", config.partner_smtp_port, config.email_sender)
+    return DispatcherService(engine, config, {"sms": sms, "email": email})
+
+
+def backlog(count: int) -> list[SurveyRequested]:
+    run = uuid.uuid4().hex[:6]
+    return [
+        SurveyRequested(
+            contact_id=f"F-{run}-{n}",
+            customer_id=f"C-{run}-{n}",
+            channel="sms",
+            address=f"+35840{2000000 + n:07d}",
+            language="fi",
+            contact_channel="phone",
+            unit="Flow",
+            contact_day=date(2026, 11, 20),
+            anonymous=False,
+        )
+        for n in range(count)
+    ]
+
+
+async def partner_set(sandbox: PartnerSandbox, **fault: object) -> None:
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(f"{sandbox.http.url}/sandbox/faults", json=fault)
+        assert answer.status_code == 200, answer.text
+
+
+async def test_a_backlog_drains_at_the_contracted_rate_without_a_429(
+    sandbox: PartnerSandbox, database_url: str
+) -> None:
+    await partner_set(sandbox, rate_per_second=200)
+    dispatcher = await dispatcher_for(sandbox, database_url, partner_sms_rate_per_second=200)
+    await dispatcher.handle_survey_requests(backlog(2000))
+    started = time.monotonic()
+    delivery = asyncio.create_task(dispatcher.run_delivery())
+    try:
+
+        async def drained() -> bool:
+            return len(sandbox.recorder.sms) >= 2000
+
+        await wait_until(drained, within=60, what="the backlog to drain")
+        took = time.monotonic() - started
+    finally:
+        delivery.cancel()
+        await asyncio.gather(delivery, return_exceptions=True)
+        await dispatcher.partners["sms"].close()  # type: ignore[attr-defined]
+        await dispatcher.engine.dispose()
+    counts = sandbox.recorder.counts()
+    print(f"2,000 SMS at 200/s drained in {took:.2f} s; {counts['throttled']['sms']} x 429")
+    assert counts["throttled"]["sms"] == 0, "never over the contracted rate"
+    assert counts["replays"]["sms"] == 0
+    assert 10 * 0.85 <= took <= 10 * 1.15, f"drained in {took:.2f} s, not about 10 s"
+
+
+async def test_an_invitation_an_outage_kept_past_its_send_by_time_is_expired_never_sent(
+    sandbox: PartnerSandbox, database_url: str
+) -> None:
+    await partner_set(sandbox, fail_for_seconds=8, status=503)
+    dispatcher = await dispatcher_for(
+        sandbox, database_url, max_send_delay_hours=4 / 3600, breaker_cool_down_seconds=1.0
+    )
+    await dispatcher.handle_survey_requests(backlog(20))
+    delivery = asyncio.create_task(dispatcher.run_delivery())
+    try:
+
+        async def all_expired() -> bool:
+            async with dispatcher.engine.connect() as connection:
+                statuses = (await connection.scalars(sa.select(tables.invitations.c.status))).all()
+            return statuses == ["expired"] * 20
+
+        await wait_until(all_expired, within=30, what="all 20 to expire")
+        # A newcomer after the outage is delivered: the loop runs with the partner up, and
+        # still sends none of the expired ones.
+        (late,) = backlog(1)
+        await wait_until(partner_up(sandbox), within=30, what="the partner to come back")
+        await dispatcher.handle_survey_requests([late])
+
+        async def late_delivered() -> bool:
+            return len(sandbox.recorder.sms) > 0
+
+        await wait_until(late_delivered, within=30, what="the newcomer to be delivered")
+    finally:
+        delivery.cancel()
+        await asyncio.gather(delivery, return_exceptions=True)
+        await dispatcher.partners["sms"].close()  # type: ignore[attr-defined]
+    assert [m["to"] for m in sandbox.recorder.sms] == [late.address]
+    async with dispatcher.engine.connect() as connection:
+        payloads = (await connection.execute(sa.select(tables.outbox.c.payload))).scalars()
+        events = [p for p in payloads if '"reason"' in p]
+    await dispatcher.engine.dispose()
+    failed = [InvitationFailed.model_validate_json(p) for p in events]
+    assert sorted(f.reason for f in failed) == ["expired"] * 20
+    assert all(f.contact_id and f.contact_id.startswith("F-") for f in failed)
+
+
+def partner_up(sandbox: PartnerSandbox) -> Callable[[], Awaitable[bool]]:
+    """Whether the sandbox's injected outage is over (asked without changing it)."""
+
+    async def probe() -> bool:
+        async with httpx.AsyncClient() as client:
+            stats = (await client.get(f"{sandbox.http.url}/sandbox/stats")).json()
+        return bool(stats["outage_seconds_left"] == 0)
+
+    return probe
