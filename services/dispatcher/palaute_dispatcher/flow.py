@@ -26,8 +26,9 @@ class TokenBucket:
 
     Turns are taken before invitations are claimed, never waited for while holding a claim:
     an invitation goes to the partner the moment it is claimed, so an opt-out that reaches it
-    before then still stops it. The burst is half a second of sends, so that the partner's
-    own bucket (a second of sends) absorbs any jitter on the way.
+    before then still stops it. The partner's own bucket (a second of sends) absorbs any
+    jitter on the way. The burst is a tenth of a
+    second of sends: what reaches a partner that has just gone down before the breaker opens.
     """
 
     def __init__(self, rate: float, clock: Clock = time.monotonic) -> None:
@@ -41,7 +42,14 @@ class TokenBucket:
     @property
     def burst(self) -> float:
         """The most sends that may go at once."""
-        return max(1.0, self.rate / 2)
+        return max(1.0, self.rate / 10)
+
+    def seconds_until_turn(self) -> float:
+        """How long until one more turn is free (0 when one is free now)."""
+        now = self._clock()
+        tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+        return max(wait, self._paused_until - now)
 
     def take(self, wanted: int) -> int:
         """Take up to `wanted` turns available now (none while paused); returns how many."""

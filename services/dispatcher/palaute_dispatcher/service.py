@@ -8,6 +8,7 @@ or a restart delays an invitation but never drops or doubles it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections.abc import Mapping, Sequence
@@ -44,7 +45,7 @@ from palaute_runtime.messaging import (
     wait_out_faults,
 )
 from palaute_runtime.metrics import INVITATIONS, PARTNER_ERRORS, PARTNER_SECONDS
-from palaute_runtime.service import ServiceRuntime, run_when_woken
+from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
     INVITATION_FAILED,
     INVITATION_SENT,
@@ -106,6 +107,7 @@ class DispatcherService:
         self.health = health
         self.outbox = Outbox(outbox)
         self.due = asyncio.Event()
+        self._waiting_for_turn: list[float] = []  # channels the rate held back last round
         rates = {
             "sms": settings.partner_sms_rate_per_second,
             "email": settings.partner_email_rate_per_second,
@@ -193,9 +195,13 @@ class DispatcherService:
         and record the outcomes in one transaction; returns how many were handled."""
         expired = await self._expire_overdue()
         claimed: list[tuple[Mapping[str, Any], str | None]] = []
+        self._waiting_for_turn = []
         for channel, breaker in self.breakers.items():
             bucket = self.buckets[channel]
-            turns = bucket.take(breaker.capacity(limit or self.settings.delivery_batch_size))
+            wanted = breaker.capacity(limit or self.settings.delivery_batch_size)
+            turns = bucket.take(wanted)
+            if wanted and not turns:
+                self._waiting_for_turn.append(bucket.seconds_until_turn())
             if turns:
                 mine = await self._claim_due(channel, turns)
                 bucket.give_back(turns - len(mine))
@@ -466,9 +472,21 @@ class DispatcherService:
         }
 
     async def run_delivery(self, poll_seconds: float = 0.5) -> None:
-        """Deliver until cancelled; wakes when a request arrives or every poll interval (an
-        open circuit is probed within one interval of its cool-down's end)."""
-        await run_when_woken(self.deliver_due, self.due, poll_seconds=poll_seconds, name="delivery")
+        """Deliver until cancelled: again at once while rounds find work, at the next free
+        turn when the rate held a round back, else when a request arrives or every poll
+        interval (an open circuit is probed within one interval of its cool-down's end)."""
+        while True:
+            self.due.clear()
+            try:
+                done = await self.deliver_due()
+            except Exception as exc:
+                log.error("loop_step_failed", loop="delivery", error=type(exc).__name__)
+                done = 0
+            if done:
+                continue
+            wait = min([poll_seconds, *self._waiting_for_turn])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.due.wait(), max(0.001, wait))
 
 
 def _failure_of(

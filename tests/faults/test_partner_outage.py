@@ -1,0 +1,126 @@
+"""A partner that fails for a minute, in real time, against the dispatcher as its own process
+reading the real broker: a minute of 503s, and a minute of 429s. Nothing is lost, nothing is
+sent twice, and while the partner is down it sees only a handful of calls (the ones before
+the circuit opened, then one probe at a time).
+
+Run with `./dev test-faults` (CI runs it after `./dev test`).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+
+from palaute_dispatcher.tables import invitations
+from palaute_runtime.database import create_engine
+from palaute_schemas import SURVEY_REQUESTED, SurveyRequested
+from palaute_stack.stack import LocalStack, StackOptions
+from tests.conftest import wait_until
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
+
+BACKLOG = 300
+OUTAGE_SECONDS = 60.0
+# Calls the partner may see while down: the burst in flight when it went (a tenth of a
+# second at the contracted rate), the failures that open the breaker, then probes at 2, 4,
+# 8, 16 and 30 s apart.
+MOST_CALLS_WHILE_DOWN = 15
+
+
+def requests(run: str) -> list[SurveyRequested]:
+    return [
+        SurveyRequested(
+            contact_id=f"O-{run}-{n}",
+            customer_id=f"C-{run}-{n}",
+            channel="sms",
+            address=f"+35841{3000000 + n:07d}",
+            language=("fi", "sv", "en")[n % 3],
+            contact_channel="phone",
+            unit="Outage",
+            contact_day=date(2026, 11, 20),
+            anonymous=False,
+        )
+        for n in range(BACKLOG)
+    ]
+
+
+async def stats(client: httpx.AsyncClient, stack: LocalStack) -> dict[str, Any]:
+    answer = await client.get(f"{stack.sandbox_url}/sandbox/stats")
+    return dict(answer.json())
+
+
+@pytest.mark.parametrize("status", [503, 429])
+async def test_a_minute_of_partner_failures_delays_every_invitation_and_loses_none(
+    tmp_path: Path, status: int
+) -> None:
+    stack = LocalStack(
+        StackOptions.ephemeral(
+            tmp_path,
+            services=("dispatcher", "sandbox"),
+            extra_settings={"partner_sms_rate_per_second": 50},
+        )
+    )
+    await stack.start()
+    run = uuid.uuid4().hex[:6]
+    backlog = requests(run)
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            fault = {"fail_for_seconds": OUTAGE_SECONDS, "status": status}
+            assert (await client.post(f"{stack.sandbox_url}/sandbox/faults", json=fault)).is_success
+            went_down = time.monotonic()
+            producer = AIOKafkaProducer(bootstrap_servers=stack.options.kafka_bootstrap, acks="all")
+            await producer.start()
+            try:
+                for request in backlog:
+                    await producer.send(
+                        SURVEY_REQUESTED.name,
+                        request.model_dump_json().encode(),
+                        key=(request.customer_id or "").encode(),
+                    )
+                await producer.flush()
+            finally:
+                await producer.stop()
+
+            async def partner_back() -> bool:
+                return bool((await stats(client, stack))["outage_seconds_left"] == 0)
+
+            await wait_until(partner_back, within=OUTAGE_SECONDS + 30, what="the outage's end")
+            while_down = await stats(client, stack)
+            came_back = time.monotonic()
+
+            async def all_accepted() -> bool:
+                return bool((await stats(client, stack))["accepted"]["sms"] >= BACKLOG)
+
+            await wait_until(all_accepted, within=120, what="the backlog after the outage")
+            drained_in = time.monotonic() - came_back
+            after = await stats(client, stack)
+            received = (await client.get(f"{stack.sandbox_url}/sandbox/messages")).json()
+        calls_while_down = while_down["rejected"]["sms"] + while_down["throttled"]["sms"]
+        print(
+            f"{OUTAGE_SECONDS:g} s of {status}: {calls_while_down} partner calls while down, "
+            f"backlog of {BACKLOG} drained {drained_in:.1f} s after "
+            f"({time.monotonic() - went_down:.1f} s in all)"
+        )
+        assert 0 < calls_while_down <= MOST_CALLS_WHILE_DOWN
+        assert Counter(m["to"] for m in received["sms"]) == Counter(r.address for r in backlog)
+        assert after["throttled"]["sms"] == while_down["throttled"]["sms"], "no 429 after"
+        engine = create_engine(stack.dispatcher_settings.database_url)
+        try:
+            async with engine.connect() as connection:
+                statuses = Counter(
+                    (await connection.scalars(sa.select(invitations.c.status))).all()
+                )
+        finally:
+            await engine.dispose()
+        assert statuses == {"sent": BACKLOG}, "none failed, none expired"
+    finally:
+        await stack.stop()
