@@ -81,8 +81,12 @@ def service_main(
     settings_type: type[S],
     address: Callable[[S], tuple[str, int]],
     build: Callable[[S], Startable],
+    more_commands: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
+    | None = None,
+    other: Callable[[argparse.Namespace, S], None] | None = None,
 ) -> None:
-    """The command line of a service with `run` and `health` only."""
+    """The command line of a service: `run`, `health`, and what `more_commands` adds
+    (handled by `other`)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description=description,
@@ -91,10 +95,15 @@ def service_main(
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help=run_help)
     add_health_command(commands)
+    if more_commands is not None:
+        more_commands(commands)
     args = parser.parse_args(argv)
     settings = load_settings(settings_type)
     if args.command == "health":
         check_health(*address(settings))
+        return
+    if args.command != "run" and other is not None:
+        other(args, settings)
         return
     try:
         service = build(settings)
