@@ -33,7 +33,10 @@ def load_settings(settings_type: type[S]) -> S:
         settings = settings_type()
     except ValidationError as exc:
         first = exc.errors()[0]
-        fail(f"setting PALAUTE_{str(first['loc'][0]).upper()} is invalid: {first['msg']}")
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:  # a rule over several settings names them itself
+            fail(f"{message}.")
+        fail(f"setting PALAUTE_{str(first['loc'][0]).upper()} is invalid: {message}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(settings.log_format, settings.log_level)
     return settings

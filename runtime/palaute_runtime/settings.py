@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from palaute_runtime.clock import Clock
@@ -17,6 +17,11 @@ class CommonSettings(BaseSettings):
     """What every Palaute process needs; the defaults run the embedded local stack."""
 
     model_config = SettingsConfigDict(env_prefix="PALAUTE_", extra="ignore")
+
+    # production: refuse to start with a development default of any secret.
+    env: Literal["development", "production"] = "development"
+    # The settings whose defaults are development values that production must replace.
+    SECRETS: ClassVar[tuple[str, ...]] = ("recipient_pepper",)
 
     kafka_bootstrap: str = EMBEDDED_BOOTSTRAP
     # Tansu fails InitProducerId; Apache Kafka in production turns this on.
@@ -35,6 +40,21 @@ class CommonSettings(BaseSettings):
     recipient_pepper: str = "palaute-local-development-pepper"
     # Development and tests only: the service's clock starts at this instant and runs on.
     clock_start: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _no_development_secrets_in_production(self) -> CommonSettings:
+        if self.env == "production":
+            left = [
+                f"PALAUTE_{name.upper()}"
+                for name in self.SECRETS
+                if getattr(self, name) == type(self).model_fields[name].default
+            ]
+            if left:
+                raise ValueError(
+                    f"{', '.join(left)} still {'has its' if len(left) == 1 else 'have their'} "
+                    "development value; production (PALAUTE_ENV=production) needs your own"
+                )
+        return self
 
     def clock(self) -> Clock:
         """The service's clock (moved when PALAUTE_CLOCK_START is set)."""

@@ -10,6 +10,8 @@ from palaute_runtime.settings import CommonSettings
 class SandboxSettings(CommonSettings):
     """Where the sandbox listens and where it forwards inbound SMS replies."""
 
+    SECRETS = (*CommonSettings.SECRETS, "partner_api_key", "partner_webhook_secret")
+
     sandbox_host: str = "127.0.0.1"
     sandbox_http_port: int = 18080
     sandbox_smtp_port: int = 18025

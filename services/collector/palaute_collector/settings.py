@@ -10,6 +10,8 @@ from palaute_runtime.settings import CommonSettings
 class CollectorSettings(CommonSettings):
     """Where the survey page listens, the partner webhook's secret, the minimum group size."""
 
+    SECRETS = (*CommonSettings.SECRETS, "partner_webhook_secret")
+
     collector_database_url: str | None = None
     collector_host: str = "127.0.0.1"
     collector_port: int = 18000

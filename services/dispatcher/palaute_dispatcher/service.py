@@ -30,8 +30,9 @@ from palaute_dispatcher.partner import (
     SmtpEmailPartner,
 )
 from palaute_dispatcher.settings import DispatcherSettings
+from palaute_dispatcher.sms import Segments, segments
 from palaute_dispatcher.tables import MIGRATIONS, inbox, invitations, outbox, withdrawals
-from palaute_dispatcher.templates import render, survey_url
+from palaute_dispatcher.templates import LANGUAGES, render, survey_url
 from palaute_dispatcher.tokens import issue_token
 from palaute_runtime.database import as_utc, create_engine, insert_ignoring_conflicts
 from palaute_runtime.health import Health
@@ -54,6 +55,7 @@ from palaute_schemas import (
     FailureReason,
     InvitationFailed,
     InvitationSent,
+    Language,
     SurveyRequested,
     SurveyWithdrawn,
 )
@@ -561,8 +563,31 @@ def _failure_of(
     )
 
 
+def report_sms_cost(organization: str) -> dict[Language, Segments]:
+    """What the SMS invitation costs in each language with this organisation name; a text
+    longer than one segment is said at start-up (the partner bills per segment)."""
+    costs = {
+        language: segments(
+            render("sms", language, organization=organization, survey_url=None, valid_days=1).text
+        )
+        for language in LANGUAGES
+    }
+    for language, cost in costs.items():
+        if cost.count > 1:
+            log.warning(
+                "sms_invitation_longer_than_one_segment",
+                language=language,
+                segments=cost.count,
+                encoding=cost.encoding,
+                units=cost.units,
+                hint="shorten PALAUTE_ORGANIZATION_NAME (or avoid characters outside GSM-7)",
+            )
+    return costs
+
+
 def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherService]:
     """Wire the dispatcher: database, partner adapters, consumer, delivery loop, relay."""
+    report_sms_cost(settings.organization_name)
     engine = create_engine(settings.database_url)
     sms = HttpSmsPartner(settings.partner_sms_url, settings.partner_api_key, settings.sms_sender)
     email = SmtpEmailPartner(

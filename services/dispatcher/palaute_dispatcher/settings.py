@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 
 from palaute_runtime.settings import CommonSettings
 
 
 class DispatcherSettings(CommonSettings):
     """Partner endpoints, the survey origin and delivery limits."""
+
+    SECRETS = (*CommonSettings.SECRETS, "partner_api_key")
 
     dispatcher_database_url: str | None = None
     # Where /health/live, /health/ready and /metrics are served.
@@ -18,7 +22,9 @@ class DispatcherSettings(CommonSettings):
     partner_api_key: str = "sandbox-key"
     partner_smtp_host: str = "127.0.0.1"
     partner_smtp_port: int = 18025
-    sms_sender: str = Field(default="Palaute", max_length=11)
+    # An alphanumeric sender id (at most 11 letters, digits or spaces, at least one letter;
+    # in Finland registered with Traficom) or an E.164 number.
+    sms_sender: str = "Palaute"
     email_sender: str = "Palaute <kysely@palaute.invalid>"
     organization_name: str = "Palaute"
     survey_origin: str = "http://127.0.0.1:18000"
@@ -43,3 +49,15 @@ class DispatcherSettings(CommonSettings):
     def database_url(self) -> str:
         """The database this service uses."""
         return self.dispatcher_database_url or self.sqlite_url("dispatcher")
+
+    @field_validator("sms_sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        if re.fullmatch(r"\+[1-9]\d{6,14}", value):
+            return value
+        if not re.fullmatch(r"[A-Za-z0-9 ]{1,11}", value) or not re.search(r"[A-Za-z]", value):
+            raise ValueError(
+                "an SMS sender is an alphanumeric id of at most 11 letters, digits or spaces "
+                "with at least one letter, or an E.164 number such as +358401234567"
+            )
+        return value

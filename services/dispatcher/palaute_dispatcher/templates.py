@@ -15,23 +15,20 @@ class Invitation:
     text: str
 
 
+# One GSM-7 segment (160 characters) with an organisation name of up to 20 characters; a
+# longer name is said at start-up with the cost (palaute_dispatcher.sms).
 _SMS: dict[Language, str] = {
     "fi": (
-        "Kiitos yhteydenotostasi! {organization} kysyy: kuinka todennäköisesti suosittelisit "
-        "meitä ystävällesi tai kollegallesi? Vastaa tähän viestiin numerolla 0-10 "
-        "(0 = en lainkaan, 10 = erittäin todennäköisesti). Vastaaminen on vapaaehtoista. "
-        "Jos et halua kyselyjä, vastaa STOP."
+        "Kiitos yhteydenotostasi, {organization}! Suosittelisitko meitä? Vastaa 0-10 "
+        "(0 = en lainkaan, 10 = erittäin todennäköisesti). Ei kyselyjä: vastaa STOP"
     ),
     "sv": (
-        "Tack för att du kontaktade {organization}. Hur troligt är det att du skulle "
-        "rekommendera oss till en vän eller kollega? Svara på detta meddelande med en siffra "
-        "0-10 (0 = inte alls, 10 = mycket troligt). Det är frivilligt att svara. "
-        "Om du inte vill ha enkäter, svara STOPP."
+        "Tack för att du kontaktade {organization}! Skulle du rekommendera oss? Svara 0-10 "
+        "(0 = inte alls, 10 = mycket troligt). Inga enkäter: svara STOPP"
     ),
     "en": (
-        "Thank you for contacting {organization}. How likely are you to recommend us to a "
-        "friend or colleague? Reply to this message with a number 0-10 (0 = not at all, "
-        "10 = extremely likely). Answering is voluntary. To stop surveys, reply STOP."
+        "Thank you for contacting {organization}! Would you recommend us? Reply 0-10 "
+        "(0 = not at all, 10 = extremely likely). No more surveys: reply STOP"
     ),
 }
 

@@ -1,0 +1,72 @@
+"""One-segment SMS invitations, the sender id, and production refusing development secrets."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from palaute_collector.settings import CollectorSettings
+from palaute_consent.settings import ConsentSettings
+from palaute_dispatcher.service import report_sms_cost
+from palaute_dispatcher.settings import DispatcherSettings
+from palaute_dispatcher.sms import segments
+from palaute_dispatcher.templates import LANGUAGES, render
+
+
+def test_gsm7_counts_extension_characters_twice_and_anything_else_makes_it_ucs2() -> None:
+    assert segments("a" * 160).count == 1
+    assert segments("a" * 161).count == 2
+    assert segments("a" * 306).count == 2
+    assert segments("a" * 307).count == 3
+    assert segments("€" * 80).units == 160
+    assert segments("€" * 80 + "a").count == 2
+    assert segments("Hyvää päivää, Åsa!").encoding == "GSM-7"
+    assert segments("Kiitos 🙂").encoding == "UCS-2"
+    assert segments("õ" * 70).count == 1
+    assert segments("õ" * 71).count == 2
+    assert segments("🙂" * 35).units == 70
+
+
+@pytest.mark.parametrize("organization", ["Palaute", "Kymenlaakson Sähkö", "OP Osuuspankki 12345"])
+def test_every_sms_invitation_is_one_gsm7_segment_with_a_real_organisation_name(
+    organization: str,
+) -> None:
+    for language in LANGUAGES:
+        text = render("sms", language, organization=organization, survey_url=None, valid_days=14)
+        cost = segments(text.text)
+        assert (cost.encoding, cost.count) == ("GSM-7", 1), (language, cost)
+
+
+def test_a_long_organisation_name_is_reported_with_its_cost(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    costs = report_sms_cost("Pohjois-Pohjanmaan Sairaanhoitopiirin Kuntayhtymä")
+    assert all(cost.count == 2 for cost in costs.values())
+    assert "sms_invitation_longer_than_one_segment" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("sender", ["Palaute", "OP", "Kotka 2", "+358401234567"])
+def test_a_valid_sender_id_is_taken(sender: str) -> None:
+    assert DispatcherSettings(sms_sender=sender).sms_sender == sender
+
+
+@pytest.mark.parametrize("sender", ["Palautekysely", "12345", "Pal@ute", "", "+0123", "Sähkö"])
+def test_an_invalid_sender_id_is_refused(sender: str) -> None:
+    with pytest.raises(ValidationError, match="alphanumeric id of at most 11"):
+        DispatcherSettings(sms_sender=sender)
+
+
+def test_production_refuses_every_development_secret() -> None:
+    with pytest.raises(ValidationError, match="PALAUTE_RECIPIENT_PEPPER, PALAUTE_PARTNER_API_KEY"):
+        DispatcherSettings(env="production")
+    with pytest.raises(ValidationError, match="PALAUTE_PARTNER_WEBHOOK_SECRET still has its"):
+        CollectorSettings(env="production", recipient_pepper="own-pepper")
+    with pytest.raises(ValidationError, match="PALAUTE_RECIPIENT_PEPPER"):
+        ConsentSettings(env="production")
+    assert (
+        DispatcherSettings(
+            env="production", recipient_pepper="own-pepper", partner_api_key="own-key"
+        ).env
+        == "production"
+    )
+    assert DispatcherSettings().env == "development", "development defaults work at home"
