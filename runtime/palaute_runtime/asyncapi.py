@@ -25,6 +25,7 @@ from faststream.specification import AsyncAPI
 from palaute_schemas import (
     AGGREGATE_PUBLISHED,
     CONTACT_CLOSED,
+    DELIVERY_STATUS,
     INVITATION_FAILED,
     INVITATION_SENT,
     OPT_OUT_REQUESTED,
@@ -58,7 +59,7 @@ SERVICES = (
         "dispatcher",
         "palaute-dispatcher",
         consumes=(SURVEY_REQUESTED, SURVEY_WITHDRAWN),
-        publishes=(INVITATION_SENT, INVITATION_FAILED),
+        publishes=(INVITATION_SENT, INVITATION_FAILED, DELIVERY_STATUS),
     ),
     ServiceInterface(
         "collector",

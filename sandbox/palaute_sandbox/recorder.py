@@ -20,6 +20,7 @@ class Recorder:
         self.replays = {"sms": 0, "email": 0}
         self.rejected = {"sms": 0, "email": 0}  # calls answered with an injected failure
         self.throttled = {"sms": 0, "email": 0}  # calls over the contracted rate (429)
+        self.receipts: list[dict[str, str]] = []  # every receipt the collector took
 
     def record(self, channel: str, key: str, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Store a message under its key; returns it and whether the key was seen before."""
@@ -42,6 +43,14 @@ class Recorder:
         """Count a call that the fault switch answered with an error."""
         with self._lock:
             self.rejected[channel] += 1
+
+    def receipt_taken(self, receipt: dict[str, str]) -> None:
+        """A receipt our webhook took: remember it, and mark the message with its status."""
+        with self._lock:
+            self.receipts.append(receipt)
+            for message in self.sms:
+                if message["id"] == receipt["id"]:
+                    message["delivery"] = receipt["status"]
 
     def throttle(self, channel: str) -> None:
         """Count a call refused for going over the contracted rate."""

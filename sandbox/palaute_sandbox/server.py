@@ -6,9 +6,12 @@ import asyncio
 import email
 import email.policy
 import functools
+import hashlib
+import html
 import json
+import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from email.message import EmailMessage
 from typing import Any
 
@@ -17,16 +20,22 @@ import structlog
 from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from palaute_runtime.errors import RefusedStart
 from palaute_runtime.http import HttpServer, bearer_matches
 from palaute_runtime.ops import openapi_routes
 from palaute_sandbox.recorder import Recorder
-from palaute_sandbox.settings import SandboxSettings
+from palaute_sandbox.settings import SandboxSettings, receipt_mix
 
 log = structlog.get_logger("palaute.sandbox")
+
+_REASONS = {
+    "delivered": "",
+    "undelivered": "absent subscriber",
+    "expired": "validity period expired",
+}
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -94,6 +103,7 @@ class PartnerSandbox:
         self._failing_until = 0.0
         self._rate_limit = RateLimit(settings.sandbox_sms_rate_per_second)
         self._client = httpx.AsyncClient(timeout=10)
+        self._tasks: set[asyncio.Task[None]] = set()
         self.http = HttpServer(self._app(), settings.sandbox_host, settings.sandbox_http_port)
         self._smtp = Controller(
             _SmtpHandler(self.recorder),
@@ -111,8 +121,54 @@ class PartnerSandbox:
             smtp=f"{self.settings.sandbox_host}:{self.settings.sandbox_smtp_port}",
         )
 
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _outcome(self, key: str) -> str:
+        """The receipt's outcome for a message: by the configured mix, the same every time."""
+        mix = receipt_mix(self.settings.sandbox_receipt_mix)
+        point = int(hashlib.sha256(key.encode()).hexdigest(), 16) % sum(w for _, w in mix)
+        for outcome, weight in mix:
+            if point < weight:
+                return outcome
+            point -= weight
+        return mix[-1][0]
+
+    async def _receipt_for(self, message: dict[str, Any]) -> None:
+        await asyncio.sleep(self.settings.sandbox_receipt_delay_seconds)
+        outcome = self._outcome(str(message["idempotency_key"]))
+        receipt = {"id": str(message["id"]), "status": outcome, "reason": _REASONS[outcome]}
+        for attempt in range(5):  # a partner retries a receipt a few times, then drops it
+            if await self._post_receipt(receipt) is not None:
+                return
+            await asyncio.sleep(0.5 * 2**attempt)
+        log.warning("receipt_dropped", status=outcome)
+
+    async def _post_receipt(self, receipt: dict[str, str]) -> int | None:
+        """Send one receipt; its HTTP status when the webhook answered below 500."""
+        url = self.settings.sandbox_receipt_url
+        assert url is not None
+        try:
+            answer = await self._client.post(
+                url,
+                json=receipt,
+                headers={"Authorization": f"Bearer {self.settings.partner_receipt_secret}"},
+            )
+        except httpx.HTTPError:
+            return None
+        if answer.status_code >= 500:
+            return None
+        if answer.status_code == 200 and answer.json().get("status") == "recorded":
+            self.recorder.receipt_taken(receipt)
+        return answer.status_code
+
     async def stop(self) -> None:
         """Stop both servers."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.http.stop()
         await asyncio.to_thread(self._smtp.stop)
         await self._client.aclose()
@@ -193,6 +249,8 @@ class PartnerSandbox:
                 )
             extra = {name: value for name, value in body.items() if name not in fields}
             message, replayed = self.recorder.record("sms", key, {**fields, "extra": extra})
+            if not replayed and self.settings.sandbox_receipt_url:
+                self._background(self._receipt_for(message))
             return JSONResponse(
                 {"id": message["id"], "status": "accepted"},
                 status_code=202,
@@ -309,6 +367,37 @@ class PartnerSandbox:
                 }
             )
 
+        async def page(_: Request) -> Response:
+            """
+            ---
+            summary: Every message received, with its delivery status, as a page
+            responses:
+              "200": {description: an HTML table, newest first}
+              "401": {description: missing or wrong admin token}
+            """
+            return HTMLResponse(_messages_page(self.recorder.snapshot()))
+
+        async def replay_receipts(_: Request) -> Response:
+            """
+            ---
+            summary: Send every receipt already taken again, twice, in shuffled order
+            responses:
+              "200": {description: how the webhook answered the replayed receipts}
+              "401": {description: missing or wrong admin token}
+            """
+            if not self.settings.sandbox_receipt_url:
+                return JSONResponse(
+                    {"error": "receipts are off (set PALAUTE_SANDBOX_RECEIPT_URL)"},
+                    status_code=409,
+                )
+            replayed = list(self.recorder.receipts) * 2
+            random.shuffle(replayed)
+            answers: dict[str, int] = {}
+            for receipt in replayed:
+                status = await self._post_receipt(receipt)
+                answers[str(status)] = answers.get(str(status), 0) + 1
+            return JSONResponse({"replayed": len(replayed), "answers": answers})
+
         async def health(_: Request) -> Response:
             """
             ---
@@ -322,11 +411,57 @@ class PartnerSandbox:
             routes=[
                 *openapi_routes("Palaute partner sandbox"),
                 Route("/v1/sms", send_sms, methods=["POST"]),
+                Route("/sandbox/", self._admin_only(page), methods=["GET"]),
                 Route("/sandbox/messages", self._admin_only(messages), methods=["GET"]),
                 Route("/sandbox/stats", self._admin_only(stats), methods=["GET"]),
                 Route("/sandbox/inbound-sms", self._admin_only(inbound_sms), methods=["POST"]),
                 Route("/sandbox/faults", self._admin_only(faults), methods=["POST"]),
+                Route(
+                    "/sandbox/receipts/replay",
+                    self._admin_only(replay_receipts),
+                    methods=["POST"],
+                ),
                 Route("/health/live", health, methods=["GET"]),
                 Route("/health/ready", health, methods=["GET"]),
             ]
         )
+
+
+def _messages_page(snapshot: dict[str, Any]) -> str:
+    """The sandbox's inbox as a plain HTML table (no script), newest first."""
+    rows = []
+    for channel in ("sms", "email"):
+        for message in snapshot[channel]:
+            to = message["to"] if channel == "sms" else ", ".join(message["to"])
+            status = message.get("delivery") or ("sent" if channel == "sms" else "relayed")
+            text = message.get("text", "")
+            rows.append(
+                (
+                    message["received_at"],
+                    "<tr>"
+                    + "".join(
+                        f"<td>{html.escape(str(cell))}</td>"
+                        for cell in (
+                            message["received_at"][:19].replace("T", " "),
+                            channel.upper(),
+                            to,
+                            status,
+                            text[:80] + ("…" if len(text) > 80 else ""),
+                        )
+                    )
+                    + "</tr>",
+                )
+            )
+    body = "".join(row for _, row in sorted(rows, reverse=True)) or (
+        '<tr><td colspan="5">Nothing received yet.</td></tr>'
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Partner sandbox: messages</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style></head><body>"
+        f"<h1>Partner sandbox</h1><p>{len(snapshot['sms'])} SMS, "
+        f"{len(snapshot['email'])} email. Delivery status as reported by receipts.</p>"
+        "<table><thead><tr><th>received</th><th>channel</th><th>to</th><th>delivery</th>"
+        f"<th>text</th></tr></thead><tbody>{body}</tbody></table></body></html>"
+    )

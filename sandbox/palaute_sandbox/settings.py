@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from palaute_runtime.settings import CommonSettings
 
@@ -10,7 +10,12 @@ from palaute_runtime.settings import CommonSettings
 class SandboxSettings(CommonSettings):
     """Where the sandbox listens and where it forwards inbound SMS replies."""
 
-    SECRETS = (*CommonSettings.SECRETS, "partner_api_key", "partner_webhook_secret")
+    SECRETS = (
+        *CommonSettings.SECRETS,
+        "partner_api_key",
+        "partner_webhook_secret",
+        "partner_receipt_secret",
+    )
 
     sandbox_host: str = "127.0.0.1"
     sandbox_http_port: int = 18080
@@ -24,3 +29,33 @@ class SandboxSettings(CommonSettings):
     # Required when the sandbox listens beyond loopback: /sandbox/* (every message and token,
     # inbound SMS injection, faults) then answers only `Authorization: Bearer <token>`.
     sandbox_admin_token: str | None = None
+    # Delivery receipts for SMS: where to send them (unset: none), with which secret, after
+    # how long, and in what mix of outcomes ("delivered=90,undelivered=7,expired=3").
+    sandbox_receipt_url: str | None = None
+    partner_receipt_secret: str = "sandbox-receipt-secret"  # noqa: S105
+    sandbox_receipt_delay_seconds: float = Field(default=0.5, ge=0, le=3600)
+    sandbox_receipt_mix: str = "delivered=100"
+
+    @field_validator("sandbox_receipt_mix")
+    @classmethod
+    def _mix(cls, value: str) -> str:
+        receipt_mix(value)
+        return value
+
+
+OUTCOMES = ("delivered", "undelivered", "expired")
+
+
+def receipt_mix(text: str) -> list[tuple[str, int]]:
+    """'delivered=90,undelivered=7,expired=3' as [(outcome, weight)]; weights sum over 0."""
+    mix: list[tuple[str, int]] = []
+    for part in text.split(","):
+        outcome, _, weight = part.strip().partition("=")
+        if outcome not in OUTCOMES or not weight.isdigit():
+            raise ValueError(
+                f"expected outcome=weight pairs of {', '.join(OUTCOMES)}, e.g. delivered=90"
+            )
+        mix.append((outcome, int(weight)))
+    if sum(weight for _, weight in mix) <= 0:
+        raise ValueError("the weights must add up to more than 0")
+    return mix

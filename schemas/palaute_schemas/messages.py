@@ -27,6 +27,8 @@ WithdrawalReason = Literal["opted_out"]
 # allowed) before the partner took it, the partner refused it for good, or its text broke
 # the content policy.
 FailureReason = Literal["expired", "rejected", "content_policy"]
+# What the partner's delivery receipt said of a message it took.
+DeliveryStatus = Literal["delivered", "undelivered", "expired"]
 OptOutSource = Literal[
     "privacy_officer", "customer_profile", "customer_service", "sms_stop", "email_unsubscribe"
 ]
@@ -124,6 +126,21 @@ class InvitationFailed(Message):
     reason: FailureReason
     attempts: int = Field(ge=0, description="partner calls made for it")
     error: str = Field(default="", max_length=500, description="the last error, no personal data")
+
+
+class DeliveryStatusChanged(Message):
+    """The partner reported what became of a message it took: delivered, undelivered (with
+    its reason) or expired. Once per invitation; no address."""
+
+    invitation_id: uuid.UUID
+    channel: Channel
+    language: Language
+    contact_channel: ContactChannel
+    unit: str
+    contact_day: date
+    status: DeliveryStatus
+    reason: str = Field(default="", max_length=200, description="the partner's reason")
+    reported_at: AwareDatetime
 
 
 class OptOutRequested(Message):

@@ -9,6 +9,7 @@ from typing import Generic, TypeVar
 from palaute_schemas.messages import (
     AggregatePublished,
     ContactClosed,
+    DeliveryStatusChanged,
     InvitationFailed,
     InvitationSent,
     Message,
@@ -89,6 +90,10 @@ def _failed_key(message: InvitationFailed) -> str:
     return str(message.invitation_id)
 
 
+def _delivery_key(message: DeliveryStatusChanged) -> str:
+    return str(message.invitation_id)
+
+
 def _opt_out_key(message: OptOutRequested) -> str:
     return message.customer_id or message.phone or message.email or str(message.event_id)
 
@@ -103,6 +108,7 @@ SURVEY_SUPPRESSED = Topic("survey.suppressed.v1", SurveySuppressed, _suppressed_
 SURVEY_WITHDRAWN = Topic("survey.withdrawn.v1", SurveyWithdrawn, _withdrawn_key)
 INVITATION_SENT = Topic("survey.invitation-sent.v1", InvitationSent, _invitation_key)
 INVITATION_FAILED = Topic("survey.invitation-failed.v1", InvitationFailed, _failed_key)
+DELIVERY_STATUS = Topic("survey.delivery-status.v1", DeliveryStatusChanged, _delivery_key)
 OPT_OUT_REQUESTED = Topic("consent.opt-out-requested.v1", OptOutRequested, _opt_out_key)
 # BI keeps the newest figure per cell: compacted, kept for as long as the cell exists.
 AGGREGATE_PUBLISHED = Topic(
@@ -116,6 +122,7 @@ AnyTopic = (
     | Topic[SurveyWithdrawn]
     | Topic[InvitationSent]
     | Topic[InvitationFailed]
+    | Topic[DeliveryStatusChanged]
     | Topic[OptOutRequested]
     | Topic[AggregatePublished]
 )
@@ -127,6 +134,7 @@ ALL_TOPICS: tuple[AnyTopic, ...] = (
     SURVEY_WITHDRAWN,
     INVITATION_SENT,
     INVITATION_FAILED,
+    DELIVERY_STATUS,
     OPT_OUT_REQUESTED,
     AGGREGATE_PUBLISHED,
 )

@@ -148,6 +148,11 @@ class LocalStack:
             "partner_smtp_port": opts.sandbox_smtp_port,
             "collector_webhook_url": f"{collector_url}/partner/sms-inbound",
         }
+        if "dispatcher" in opts.services:
+            # The sandbox reports SMS delivery to the (first) dispatcher, as a partner would.
+            shared["sandbox_receipt_url"] = (
+                f"http://127.0.0.1:{opts.dispatcher_port}/partner/delivery-receipts"
+            )
         for service, url in opts.database_urls.items():
             shared[f"{service}_database_url"] = url
         shared.update(

@@ -40,6 +40,7 @@ OPERATOR_ENV = {
     "PALAUTE_RECIPIENT_PEPPER": "operator-pepper-0123456789abcdef",
     "PALAUTE_PARTNER_API_KEY": "operator-partner-key",
     "PALAUTE_PARTNER_WEBHOOK_SECRET": "operator-webhook-secret",
+    "PALAUTE_PARTNER_RECEIPT_SECRET": "operator-receipt-secret",
     "PALAUTE_SURVEY_ORIGIN": "https://kysely.example.fi",
 }
 REQUIRED = re.compile(r"\$\{(\w+):\?[^}]*\}")
@@ -54,7 +55,12 @@ def interpolate(value: str) -> str:
 def test_compose_takes_every_secret_from_the_operator_and_keeps_the_sandbox_out() -> None:
     text = COMPOSE.read_text()
     assert set(REQUIRED.findall(text)) == set(OPERATOR_ENV), "each secret is required"
-    for development_default in ("sandbox-key", "sandbox-webhook-secret", "change-me"):
+    for development_default in (
+        "sandbox-key",
+        "sandbox-webhook-secret",
+        "sandbox-receipt-secret",
+        "change-me",
+    ):
         assert development_default not in text
     services = compose()["services"]
     assert services["sandbox"]["profiles"] == ["local-testing"]

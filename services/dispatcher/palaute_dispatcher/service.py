@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 import structlog
@@ -48,10 +48,13 @@ from palaute_runtime.messaging import (
 from palaute_runtime.metrics import INVITATIONS, PARTNER_ERRORS, PARTNER_SECONDS
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
+    DELIVERY_STATUS,
     INVITATION_FAILED,
     INVITATION_SENT,
     SURVEY_REQUESTED,
     SURVEY_WITHDRAWN,
+    DeliveryStatus,
+    DeliveryStatusChanged,
     FailureReason,
     InvitationFailed,
     InvitationSent,
@@ -406,6 +409,16 @@ class DispatcherService:
                         for a in given_up
                     ],
                 )
+                # An email the relay refused for good is undeliverable, as a receipt says.
+                await self.outbox.add_all(
+                    connection,
+                    DELIVERY_STATUS,
+                    [
+                        _delivery_of(a.invitation, "undelivered", a.error, now)
+                        for a in given_up
+                        if a.invitation["channel"] == "email" and a.reason == "rejected"
+                    ],
+                )
             if skipped:
                 # Never attempted: the claim is let go as it was, attempts untouched.
                 await connection.execute(
@@ -472,6 +485,39 @@ class DispatcherService:
             "b_error": attempt.error[:500],
             "b_next": now + timedelta(seconds=delay),
         }
+
+    async def record_receipt(
+        self, partner_message_id: str, status: DeliveryStatus, reason: str
+    ) -> Literal["recorded", "unchanged", "unknown"]:
+        """The partner's delivery receipt for a message it took. The status moves forward
+        once, from sent; a late or replayed receipt changes nothing."""
+        now = datetime.now(UTC)
+        async with self.engine.begin() as connection:
+            row = (
+                await connection.execute(
+                    invitations.update()
+                    .where(
+                        invitations.c.partner_message_id == partner_message_id,
+                        invitations.c.status == "sent",
+                        invitations.c.delivery.is_(None),
+                    )
+                    .values(delivery=status, delivery_reason=reason[:200], delivery_reported_at=now)
+                    .returning(*invitations.c)
+                )
+            ).first()
+            if row is None:
+                known = await connection.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(invitations)
+                    .where(invitations.c.partner_message_id == partner_message_id)
+                )
+                return "unchanged" if known else "unknown"
+            await self.outbox.add(
+                connection, DELIVERY_STATUS, _delivery_of(dict(row._mapping), status, reason, now)
+            )
+        self.outbox.committed()
+        INVITATIONS.labels(channel=row.channel, status=status).inc()
+        return "recorded"
 
     async def run_delivery(self, poll_seconds: float = 0.5) -> None:
         """Deliver until cancelled: again at once while rounds find work, at the next free
@@ -545,6 +591,23 @@ async def requeue(
     return len(ids), closed
 
 
+def _delivery_of(
+    invitation: Mapping[str, Any], status: DeliveryStatus, reason: str, at: datetime
+) -> DeliveryStatusChanged:
+    """The DeliveryStatusChanged event of an invitation (no address in it)."""
+    return DeliveryStatusChanged(
+        invitation_id=invitation["id"],
+        channel=invitation["channel"],
+        language=invitation["language"],
+        contact_channel=invitation["contact_channel"],
+        unit=invitation["unit"],
+        contact_day=invitation["contact_day"],
+        status=status,
+        reason=reason[:200],
+        reported_at=at,
+    )
+
+
 def _failure_of(
     invitation: Mapping[str, Any], reason: FailureReason, error: str, *, attempted: bool = False
 ) -> InvitationFailed:
@@ -587,6 +650,8 @@ def report_sms_cost(organization: str) -> dict[Language, Segments]:
 
 def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherService]:
     """Wire the dispatcher: database, partner adapters, consumer, delivery loop, relay."""
+    from palaute_dispatcher.web import routes  # the web layer imports this module
+
     report_sms_cost(settings.organization_name)
     engine = create_engine(settings.database_url)
     sms = HttpSmsPartner(settings.partner_sms_url, settings.partner_api_key, settings.sms_sender)
@@ -612,6 +677,7 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         broker=broker,
         host=settings.dispatcher_host,
         port=settings.dispatcher_port,
+        routes=routes(service),
         health=health,
         loops=[relay.run, service.run_delivery],
         closers=[sms.close],

@@ -12,7 +12,7 @@ from palaute_runtime.settings import CommonSettings
 class DispatcherSettings(CommonSettings):
     """Partner endpoints, the survey origin and delivery limits."""
 
-    SECRETS = (*CommonSettings.SECRETS, "partner_api_key")
+    SECRETS = (*CommonSettings.SECRETS, "partner_api_key", "partner_receipt_secret")
 
     dispatcher_database_url: str | None = None
     # Where /health/live, /health/ready and /metrics are served.
@@ -20,6 +20,8 @@ class DispatcherSettings(CommonSettings):
     dispatcher_port: int = Field(default=18002, ge=0, le=65535)
     partner_sms_url: str = "http://127.0.0.1:18080"
     partner_api_key: str = "sandbox-key"
+    # Bearer secret the partner sends with its delivery receipts (development default).
+    partner_receipt_secret: str = "sandbox-receipt-secret"  # noqa: S105
     partner_smtp_host: str = "127.0.0.1"
     partner_smtp_port: int = 18025
     # An alphanumeric sender id (at most 11 letters, digits or spaces, at least one letter;

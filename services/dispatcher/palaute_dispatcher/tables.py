@@ -32,13 +32,18 @@ invitations = sa.Table(
     # Hashes of every token issued for this invitation: a retry after an unknown outcome
     # issues a new one, and whichever the partner delivered must work.
     sa.Column("token_hashes", sa.JSON, nullable=False),
-    sa.Column("partner_message_id", sa.String(200), nullable=True),
+    sa.Column("partner_message_id", sa.String(200), nullable=True, index=True),
     sa.Column("last_error", sa.String(500), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     # Not sent by then (an outage that long), it never is: the survey would close too soon.
     sa.Column("send_by", sa.DateTime(timezone=True), nullable=False),
+    # What the partner's receipt said of a sent one: delivered | undelivered | expired, set
+    # once (a late or replayed receipt never changes it).
+    sa.Column("delivery", sa.String(12), nullable=True),
+    sa.Column("delivery_reason", sa.String(200), nullable=True),
+    sa.Column("delivery_reported_at", sa.DateTime(timezone=True), nullable=True),
     sa.Index("ix_invitations_due", "status", "next_attempt_at"),
 )
 
