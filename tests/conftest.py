@@ -6,7 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -101,3 +101,27 @@ async def kafka() -> AsyncIterator[str]:
         yield broker.bootstrap
     finally:
         await broker.stop()
+
+
+def sms_requests(prefix: str, count: int, first_number: int, **fields: Any) -> list[Any]:
+    """`count` SurveyRequested events for SMS to fresh Finnish mobiles, one customer each."""
+    from palaute_schemas import SurveyRequested
+
+    run = uuid.uuid4().hex[:6]
+    return [
+        SurveyRequested.model_validate(
+            {
+                "contact_id": f"{prefix}-{run}-{n}",
+                "customer_id": f"C-{run}-{n}",
+                "channel": "sms",
+                "address": f"+358{first_number + n}",
+                "language": ("fi", "sv", "en")[n % 3],
+                "contact_channel": "phone",
+                "unit": prefix,
+                "contact_day": "2026-11-20",
+                "anonymous": False,
+                **fields,
+            }
+        )
+        for n in range(count)
+    ]

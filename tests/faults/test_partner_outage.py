@@ -9,9 +9,7 @@ Run with `./dev test-faults` (CI runs it after `./dev test`).
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +20,9 @@ from aiokafka import AIOKafkaProducer
 
 from palaute_dispatcher.tables import invitations
 from palaute_runtime.database import create_engine
-from palaute_schemas import SURVEY_REQUESTED, SurveyRequested
+from palaute_schemas import SURVEY_REQUESTED
 from palaute_stack.stack import LocalStack, StackOptions
-from tests.conftest import wait_until
+from tests.conftest import sms_requests, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
@@ -34,23 +32,6 @@ OUTAGE_SECONDS = 60.0
 # second at the contracted rate), the failures that open the breaker, then probes at 2, 4,
 # 8, 16 and 30 s apart.
 MOST_CALLS_WHILE_DOWN = 15
-
-
-def requests(run: str) -> list[SurveyRequested]:
-    return [
-        SurveyRequested(
-            contact_id=f"O-{run}-{n}",
-            customer_id=f"C-{run}-{n}",
-            channel="sms",
-            address=f"+35841{3000000 + n:07d}",
-            language=("fi", "sv", "en")[n % 3],
-            contact_channel="phone",
-            unit="Outage",
-            contact_day=date(2026, 11, 20),
-            anonymous=False,
-        )
-        for n in range(BACKLOG)
-    ]
 
 
 async def stats(client: httpx.AsyncClient, stack: LocalStack) -> dict[str, Any]:
@@ -70,8 +51,7 @@ async def test_a_minute_of_partner_failures_delays_every_invitation_and_loses_no
         )
     )
     await stack.start()
-    run = uuid.uuid4().hex[:6]
-    backlog = requests(run)
+    backlog = sms_requests("Outage", BACKLOG, 413000000)
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             fault = {"fail_for_seconds": OUTAGE_SECONDS, "status": status}

@@ -5,10 +5,8 @@ nothing, and each change is published once."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import date
 from pathlib import Path
 
 import httpx
@@ -22,9 +20,9 @@ from palaute_runtime.local_broker import free_port
 from palaute_runtime.service import ServiceRuntime
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
-from palaute_schemas import DELIVERY_STATUS, SurveyRequested
+from palaute_schemas import DELIVERY_STATUS
 from palaute_stack.topic_reader import read_records
-from tests.conftest import wait_until
+from tests.conftest import sms_requests, wait_until
 
 SECRET = "receipt-secret-for-tests"
 COUNT = 30
@@ -64,23 +62,6 @@ async def running(
         await sandbox.stop()
 
 
-def requests(run: str) -> list[SurveyRequested]:
-    return [
-        SurveyRequested(
-            contact_id=f"D-{run}-{n}",
-            customer_id=f"C-{run}-{n}",
-            channel="sms",
-            address=f"+35850{4000000 + n:07d}",
-            language="sv",
-            contact_channel="chat",
-            unit="Receipts",
-            contact_day=date(2026, 11, 20),
-            anonymous=False,
-        )
-        for n in range(COUNT)
-    ]
-
-
 async def deliveries(service: DispatcherService) -> Counter[str | None]:
     async with service.engine.connect() as connection:
         return Counter((await connection.scalars(sa.select(tables.invitations.c.delivery))).all())
@@ -99,7 +80,7 @@ async def test_receipts_move_the_status_forward_once_whatever_order_and_replays(
     kafka: str, running: tuple[ServiceRuntime, DispatcherService, PartnerSandbox]
 ) -> None:
     runtime, service, sandbox = running
-    await service.handle_survey_requests(requests(uuid.uuid4().hex[:6]))
+    await service.handle_survey_requests(sms_requests("Receipts", COUNT, 505000000))
 
     async def all_reported() -> bool:
         return sum((await deliveries(service)).values()) == COUNT and None not in (

@@ -8,10 +8,9 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -27,7 +26,7 @@ from palaute_runtime.migrations import migrate
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
 from palaute_schemas import InvitationFailed, SurveyRequested, SurveyWithdrawn
-from tests.conftest import wait_until
+from tests.conftest import sms_requests, wait_until
 
 
 @pytest.fixture
@@ -62,21 +61,7 @@ async def dispatcher_for(
 
 
 def backlog(count: int) -> list[SurveyRequested]:
-    run = uuid.uuid4().hex[:6]
-    return [
-        SurveyRequested(
-            contact_id=f"F-{run}-{n}",
-            customer_id=f"C-{run}-{n}",
-            channel="sms",
-            address=f"+35840{2000000 + n:07d}",
-            language="fi",
-            contact_channel="phone",
-            unit="Flow",
-            contact_day=date(2026, 11, 20),
-            anonymous=False,
-        )
-        for n in range(count)
-    ]
+    return sms_requests("Flow", count, 402000000)
 
 
 async def partner_set(sandbox: PartnerSandbox, **fault: object) -> None:
@@ -152,7 +137,7 @@ async def test_an_invitation_an_outage_kept_past_its_send_by_time_is_expired_nev
     assert [m["to"] for m in sandbox.recorder.sms] == [late.address]
     failed = [InvitationFailed.model_validate_json(p) for p in events]
     assert sorted(f.reason for f in failed) == ["expired"] * 20
-    assert all(f.contact_id and f.contact_id.startswith("F-") for f in failed)
+    assert all(f.contact_id and f.contact_id.startswith("Flow-") for f in failed)
 
 
 def partner_up(sandbox: PartnerSandbox) -> Callable[[], Awaitable[bool]]:

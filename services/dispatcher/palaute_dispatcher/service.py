@@ -591,35 +591,34 @@ async def requeue(
     return len(ids), closed
 
 
+def _counted_by(invitation: Mapping[str, Any]) -> dict[str, Any]:
+    """What BI counts an invitation by (no address, no customer)."""
+    return {
+        "invitation_id": invitation["id"],
+        "channel": invitation["channel"],
+        "language": invitation["language"],
+        "contact_channel": invitation["contact_channel"],
+        "unit": invitation["unit"],
+        "contact_day": invitation["contact_day"],
+    }
+
+
 def _delivery_of(
     invitation: Mapping[str, Any], status: DeliveryStatus, reason: str, at: datetime
 ) -> DeliveryStatusChanged:
-    """The DeliveryStatusChanged event of an invitation (no address in it)."""
+    """The DeliveryStatusChanged event of an invitation."""
     return DeliveryStatusChanged(
-        invitation_id=invitation["id"],
-        channel=invitation["channel"],
-        language=invitation["language"],
-        contact_channel=invitation["contact_channel"],
-        unit=invitation["unit"],
-        contact_day=invitation["contact_day"],
-        status=status,
-        reason=reason[:200],
-        reported_at=at,
+        **_counted_by(invitation), status=status, reason=reason[:200], reported_at=at
     )
 
 
 def _failure_of(
     invitation: Mapping[str, Any], reason: FailureReason, error: str, *, attempted: bool = False
 ) -> InvitationFailed:
-    """The InvitationFailed event of an invitation given up (no address in it)."""
+    """The InvitationFailed event of an invitation given up."""
     return InvitationFailed(
-        invitation_id=invitation["id"],
+        **_counted_by(invitation),
         contact_id=invitation["contact_id"],
-        channel=invitation["channel"],
-        language=invitation["language"],
-        contact_channel=invitation["contact_channel"],
-        unit=invitation["unit"],
-        contact_day=invitation["contact_day"],
         reason=reason,
         attempts=invitation["attempts"] + (1 if attempted else 0),
         error=error[:500],
