@@ -139,6 +139,11 @@ async def running_stack(
                 data_dir / uuid.uuid4().hex[:6],
                 database_urls=urls,
                 services=services,
+                # The sandbox is unlimited here: measure the pipeline, not a partner's contract.
+                extra_settings={
+                    "partner_sms_rate_per_second": 10_000,
+                    "partner_email_rate_per_second": 10_000,
+                },
             )
         )
         await stack.start()
