@@ -48,6 +48,7 @@ class _SmtpHandler:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         body = parsed.get_body(preferencelist=("plain",))
+        html_part = parsed.get_body(preferencelist=("html",))
         key = str(parsed.get("Message-ID") or f"<no-id-{id(envelope)}>")
         self._recorder.record(
             "email",
@@ -57,6 +58,7 @@ class _SmtpHandler:
                 "to": list(envelope.rcpt_tos),
                 "subject": str(parsed.get("Subject", "")),
                 "text": body.get_content() if body is not None else "",
+                "html": html_part.get_content() if html_part is not None else "",
                 "headers": {name: str(value) for name, value in parsed.items()},
             },
         )

@@ -41,6 +41,7 @@ OPERATOR_ENV = {
     "PALAUTE_PARTNER_API_KEY": "operator-partner-key",
     "PALAUTE_PARTNER_WEBHOOK_SECRET": "operator-webhook-secret",
     "PALAUTE_PARTNER_RECEIPT_SECRET": "operator-receipt-secret",
+    "PALAUTE_TOKEN_SECRET": "operator-token-secret",
     "PALAUTE_SURVEY_ORIGIN": "https://kysely.example.fi",
 }
 REQUIRED = re.compile(r"\$\{(\w+):\?[^}]*\}")

@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
@@ -141,6 +142,33 @@ async def test_email_link_carries_a_token_whose_hash_reaches_the_collector(
     assert email["to"] == ["asiakas@example.fi"]
     assert sent[0].recipient_ref is None
     assert token not in str(sent[0].model_dump()), "only the hash leaves the dispatcher"
+
+
+async def test_an_email_is_a_proper_multipart_message_and_a_retry_is_the_same_message(
+    sandbox: PartnerSandbox, dispatcher: DispatcherService
+) -> None:
+    # The relay is unreachable at first: the hand-over fails, the retry goes through.
+    port = dispatcher.partners["email"]._port  # type: ignore[attr-defined]
+    dispatcher.partners["email"]._port = free_port()  # type: ignore[attr-defined]
+    await dispatcher.handle_survey_requests([request("email", "asiakas@example.fi")])
+    assert await dispatcher.deliver_due() == 1
+    async with dispatcher.engine.connect() as connection:
+        first = (await connection.execute(sa.select(tables.invitations))).one()
+    assert (first.status, first.attempts) == ("pending", 1)
+    dispatcher.partners["email"]._port = port  # type: ignore[attr-defined]
+    await make_due_now(dispatcher)
+    assert await dispatcher.deliver_due() == 1
+    (email,) = sandbox.recorder.snapshot()["email"]
+    headers = email["headers"]
+    assert headers["Message-ID"] == f"<{first.id}@palaute.invalid>", "stable per invitation"
+    assert headers["Content-Language"] == "sv"
+    assert parsedate_to_datetime(headers["Date"]).tzinfo is not None
+    (link,) = re.findall(r"https?://\S+", email["text"])
+    token = link.rsplit("/", 1)[1]
+    scale = re.findall(r'href="([^"]+)"', email["html"])
+    assert scale == [f"{link}?score={n}" for n in range(11)], "the same token in both parts"
+    sent = await sent_messages(dispatcher)
+    assert sent[0].token_hashes == [token_hash(token)], "one token for both attempts"
 
 
 async def test_the_same_idempotency_key_delivers_once(sandbox: PartnerSandbox) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from hypothesis import given
@@ -11,10 +12,15 @@ from hypothesis import strategies as st
 
 from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce, violations
 from palaute_dispatcher.templates import CHANNELS, LANGUAGES, Invitation, render, survey_url
-from palaute_dispatcher.tokens import TOKEN_BYTES, issue_token
+from palaute_dispatcher.tokens import TOKEN_BITS, invitation_token
 from palaute_schemas import token_hash
 
 ORIGIN = "https://kysely.example.fi"
+SECRET = "test-token-secret"
+
+
+def issue_token() -> tuple[str, str]:
+    return invitation_token(SECRET, uuid.uuid4())
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -81,15 +87,37 @@ def test_any_link_off_the_survey_pages_is_caught(link: str, filler: str) -> None
     assert violations(Invitation("", body), allow_links_to=None)
 
 
-def test_tokens_have_128_random_bits_and_only_their_hash_is_kept() -> None:
+def test_tokens_are_256_bits_one_per_invitation_and_only_their_hash_is_kept() -> None:
     tokens = {issue_token()[0] for _ in range(1000)}
     assert len(tokens) == 1000
-    token, digest = issue_token()
-    assert len(token) >= 22
-    assert TOKEN_BYTES * 8 >= 128
+    invitation = uuid.uuid4()
+    token, digest = invitation_token(SECRET, invitation)
+    assert invitation_token(SECRET, invitation) == (token, digest), "a retry: the same link"
+    assert invitation_token("another-secret", invitation)[0] != token
+    assert TOKEN_BITS >= 128
+    assert len(token) >= 43
     assert digest == token_hash(token)
     assert token not in digest
     assert len(digest) == 64
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_html_part_is_the_scale_as_eleven_links_to_the_survey_page(language: str) -> None:
+    token, _ = issue_token()
+    email = render(
+        "email",
+        language,  # type: ignore[arg-type]
+        organization="Kymenlaakson Sähkö",
+        survey_url=survey_url(ORIGIN, token),
+        valid_days=14,
+    )
+    links = re.findall(r'href="([^"]+)"', email.html)
+    assert links == [f"{ORIGIN}/s/{token}?score={n}" for n in range(11)]
+    assert f'lang="{language}"' in email.html
+    assert "Kymenlaakson Sähkö" in email.html
+    assert violations(email, allow_links_to=ORIGIN) == []
+    forged = Invitation(email.subject, email.text, email.html.replace(ORIGIN, "https://evil.fi"))
+    assert violations(forged, allow_links_to=ORIGIN), "the policy reads the HTML part too"
 
 
 def test_all_channels_and_languages_render() -> None:

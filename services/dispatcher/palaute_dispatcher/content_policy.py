@@ -149,7 +149,7 @@ def violations(invitation: Invitation, *, allow_links_to: str | None) -> list[st
     `allow_links_to` is the survey origin for email, None for SMS (no link at all).
     """
     found: list[str] = []
-    for part in (invitation.subject, invitation.text):
+    for part in (invitation.subject, invitation.text, invitation.html):
         rest = part if allow_links_to is None else _survey_link(allow_links_to).sub(" ", part)
         for _link in _links(rest):
             found.append(

@@ -5,7 +5,9 @@ A partner gets the address and the message text, nothing else.
 
 from __future__ import annotations
 
+import email.utils
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Protocol
 
@@ -38,6 +40,8 @@ class Outgoing:
     subject: str
     text: str
     idempotency_key: str
+    html: str = ""  # email: the HTML alternative
+    language: str = ""  # email: Content-Language
 
 
 class Partner(Protocol):
@@ -97,26 +101,52 @@ class HttpSmsPartner:
 
 
 class SmtpEmailPartner:
-    """The partner's SMTP relay. The Message-ID is derived from the idempotency key."""
+    """The partner's SMTP relay. The Message-ID is derived from the idempotency key, so a
+    retry after an uncertain hand-over is recognisably the same message."""
 
-    def __init__(self, host: str, port: int, sender: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        timeout: float = 10.0,
+        *,
+        starttls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self._host = host
         self._port = port
         self._sender = sender
         self._timeout = timeout
+        self._starttls = starttls
+        self._username = username
+        self._password = password if username else None
+        self._domain = email.utils.parseaddr(sender)[1].rpartition("@")[2] or "palaute.invalid"
 
     async def send(self, message: Outgoing) -> str:
         """Hand one email to the relay."""
-        email = EmailMessage()
-        email["From"] = self._sender
-        email["To"] = message.address
-        email["Subject"] = message.subject
-        message_id = f"<{message.idempotency_key}@palaute.invalid>"
-        email["Message-ID"] = message_id
-        email.set_content(message.text)
+        mail = EmailMessage()
+        mail["From"] = self._sender
+        mail["To"] = message.address
+        mail["Subject"] = message.subject
+        mail["Date"] = email.utils.format_datetime(datetime.now(UTC))
+        message_id = f"<{message.idempotency_key}@{self._domain}>"
+        mail["Message-ID"] = message_id
+        mail.set_content(message.text)
+        if message.html:
+            mail.add_alternative(message.html, subtype="html")
+        if message.language:  # after the body: making it multipart moves Content-* headers
+            mail["Content-Language"] = message.language
         try:
             await aiosmtplib.send(
-                email, hostname=self._host, port=self._port, timeout=self._timeout, start_tls=False
+                mail,
+                hostname=self._host,
+                port=self._port,
+                timeout=self._timeout,
+                start_tls=self._starttls,
+                username=self._username,
+                password=self._password,
             )
         except aiosmtplib.SMTPResponseException as exc:
             raise PartnerError(

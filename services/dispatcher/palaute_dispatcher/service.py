@@ -33,7 +33,7 @@ from palaute_dispatcher.settings import DispatcherSettings
 from palaute_dispatcher.sms import Segments, segments
 from palaute_dispatcher.tables import MIGRATIONS, inbox, invitations, outbox, withdrawals
 from palaute_dispatcher.templates import LANGUAGES, render, survey_url
-from palaute_dispatcher.tokens import issue_token
+from palaute_dispatcher.tokens import invitation_token
 from palaute_runtime.database import as_utc, create_engine, insert_ignoring_conflicts
 from palaute_runtime.health import Health
 from palaute_runtime.messaging import (
@@ -289,11 +289,16 @@ class DispatcherService:
                 invitation = dict(row._mapping)
                 token: str | None = None
                 if invitation["channel"] == "email":
-                    token, token_hash = issue_token()
-                    invitation["token_hashes"] = [*invitation["token_hashes"], token_hash]
-                    new_hashes.append(
-                        {"b_id": invitation["id"], "b_hashes": invitation["token_hashes"]}
+                    # The same token on every attempt: its hash is stored once, before the
+                    # partner sees anything.
+                    token, token_hash = invitation_token(
+                        self.settings.token_secret, invitation["id"]
                     )
+                    if token_hash not in invitation["token_hashes"]:
+                        invitation["token_hashes"] = [*invitation["token_hashes"], token_hash]
+                        new_hashes.append(
+                            {"b_id": invitation["id"], "b_hashes": invitation["token_hashes"]}
+                        )
                 claimed.append((invitation, token))
             if new_hashes:
                 await connection.execute(
@@ -327,6 +332,8 @@ class DispatcherService:
             subject=message.subject,
             text=message.text,
             idempotency_key=str(invitation["id"]),
+            html=message.html,
+            language=invitation["language"],
         )
         channel = invitation["channel"]
         breaker, bucket = self.breakers[channel], self.buckets[channel]
@@ -655,7 +662,12 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
     engine = create_engine(settings.database_url)
     sms = HttpSmsPartner(settings.partner_sms_url, settings.partner_api_key, settings.sms_sender)
     email = SmtpEmailPartner(
-        settings.partner_smtp_host, settings.partner_smtp_port, settings.email_sender
+        settings.partner_smtp_host,
+        settings.partner_smtp_port,
+        settings.email_sender,
+        starttls=settings.partner_smtp_starttls,
+        username=settings.partner_smtp_username,
+        password=settings.partner_smtp_password,
     )
     health = Health("dispatcher")
     service = DispatcherService(engine, settings, {"sms": sms, "email": email}, health)

@@ -12,7 +12,12 @@ from palaute_runtime.settings import CommonSettings
 class DispatcherSettings(CommonSettings):
     """Partner endpoints, the survey origin and delivery limits."""
 
-    SECRETS = (*CommonSettings.SECRETS, "partner_api_key", "partner_receipt_secret")
+    SECRETS = (
+        *CommonSettings.SECRETS,
+        "partner_api_key",
+        "partner_receipt_secret",
+        "token_secret",
+    )
 
     dispatcher_database_url: str | None = None
     # Where /health/live, /health/ready and /metrics are served.
@@ -24,6 +29,12 @@ class DispatcherSettings(CommonSettings):
     partner_receipt_secret: str = "sandbox-receipt-secret"  # noqa: S105
     partner_smtp_host: str = "127.0.0.1"
     partner_smtp_port: int = 18025
+    # Every real relay wants TLS and a login: STARTTLS, and a user when one is set.
+    partner_smtp_starttls: bool = False
+    partner_smtp_username: str | None = None
+    partner_smtp_password: str | None = None
+    # Key of the survey tokens (derived per invitation, so a retry sends the same link).
+    token_secret: str = "palaute-local-development-token-secret"  # noqa: S105
     # An alphanumeric sender id (at most 11 letters, digits or spaces, at least one letter;
     # in Finland registered with Traficom) or an E.164 number.
     sms_sender: str = "Palaute"
