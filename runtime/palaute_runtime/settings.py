@@ -21,7 +21,7 @@ class CommonSettings(BaseSettings):
     # production: refuse to start with a development default of any secret.
     env: Literal["development", "production"] = "development"
     # The settings whose defaults are development values that production must replace.
-    SECRETS: ClassVar[tuple[str, ...]] = ("recipient_pepper",)
+    SECRETS: ClassVar[tuple[str, ...]] = ("recipient_pepper", "unsubscribe_key")
 
     kafka_bootstrap: str = EMBEDDED_BOOTSTRAP
     # Tansu fails InitProducerId; Apache Kafka in production turns this on.
@@ -38,6 +38,8 @@ class CommonSettings(BaseSettings):
     default_region: str = "FI"
     # Keyed pseudonym of SMS numbers, shared by dispatcher and collector. Set it in production.
     recipient_pepper: str = "palaute-local-development-pepper"
+    # Key of the unsubscribe links, shared by dispatcher and collector. Set it in production.
+    unsubscribe_key: str = "palaute-local-development-unsubscribe-key"
     # Development and tests only: the service's clock starts at this instant and runs on.
     clock_start: AwareDatetime | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -320,3 +321,39 @@ async def test_a_stop_reply_withdraws_that_numbers_invitation_waiting_for_a_retr
         await dispatcher_db.dispose()
     received = await pipeline.received()
     assert [m["to"] for m in received["sms"]].count(e164(phone)) == 1
+
+
+async def test_one_click_unsubscribe_in_an_email_reaches_the_register(pipeline: Pipeline) -> None:
+    address = f"leave-{mobile()}@example.fi"
+    await pipeline.publish(contact(email=address, language="sv"))
+    (email,) = await pipeline.messages_to(address)
+    headers = email["headers"]
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = headers["List-Unsubscribe"].strip("<>")
+    assert unsubscribe.startswith(f"{pipeline.stack.collector_url}/u/")
+    assert address not in unsubscribe, "the address travels sealed, never readable"
+    assert unsubscribe in email["html"], "the HTML part offers it too"
+    page = await pipeline.http.get(unsubscribe)
+    assert page.status_code == 200
+    assert "<form" in page.text
+    assert "Jag vill inte ha fler enkäter" in page.text
+    tampered = unsubscribe[:-4] + ("AAAA" if not unsubscribe.endswith("AAAA") else "BBBB")
+    assert (await pipeline.http.post(tampered)).status_code == 404
+    # What a mail provider sends for a one-click unsubscribe (RFC 8058).
+    done = await pipeline.http.post(
+        unsubscribe,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert done.status_code == 200
+    assert "Vi skickar inga fler kundenkäter" in done.text
+
+    async def registered() -> bool:
+        listed = await asyncio.to_thread(consent_cli, pipeline, "optout", "list")
+        entries = [json.loads(line) for line in listed.stdout.splitlines()]
+        return any(e["value"] == address and e["source"] == "email_unsubscribe" for e in entries)
+
+    await wait_until(registered, within=30, what="the address in the opt-out register")
+    later = contact(email=address)
+    await pipeline.publish(later)
+    assert (await suppression_of(pipeline, later.contact_id))["reason"] == "opted_out"

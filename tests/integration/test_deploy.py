@@ -42,6 +42,7 @@ OPERATOR_ENV = {
     "PALAUTE_PARTNER_WEBHOOK_SECRET": "operator-webhook-secret",
     "PALAUTE_PARTNER_RECEIPT_SECRET": "operator-receipt-secret",
     "PALAUTE_TOKEN_SECRET": "operator-token-secret",
+    "PALAUTE_UNSUBSCRIBE_KEY": "operator-unsubscribe-key",
     "PALAUTE_SURVEY_ORIGIN": "https://kysely.example.fi",
 }
 REQUIRED = re.compile(r"\$\{(\w+):\?[^}]*\}")

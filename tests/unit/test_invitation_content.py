@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce, violations
-from palaute_dispatcher.templates import CHANNELS, LANGUAGES, Invitation, render, survey_url
+from palaute_dispatcher.templates import (
+    CHANNELS,
+    LANGUAGES,
+    Invitation,
+    render,
+    survey_url,
+    unsubscribe_url,
+)
 from palaute_dispatcher.tokens import TOKEN_BITS, invitation_token
 from palaute_schemas import token_hash
 
@@ -116,6 +123,16 @@ def test_the_html_part_is_the_scale_as_eleven_links_to_the_survey_page(language:
     assert f'lang="{language}"' in email.html
     assert "Kymenlaakson Sähkö" in email.html
     assert violations(email, allow_links_to=ORIGIN) == []
+    with_leave = render(
+        "email",
+        language,  # type: ignore[arg-type]
+        organization="Kymenlaakson Sähkö",
+        survey_url=survey_url(ORIGIN, token),
+        valid_days=14,
+        unsubscribe_url=unsubscribe_url(ORIGIN, "c2VhbGVk-dmFsdWU"),
+    )
+    assert f'href="{ORIGIN}/u/c2VhbGVk-dmFsdWU"' in with_leave.html
+    assert violations(with_leave, allow_links_to=ORIGIN) == []
     forged = Invitation(email.subject, email.text, email.html.replace(ORIGIN, "https://evil.fi"))
     assert violations(forged, allow_links_to=ORIGIN), "the policy reads the HTML part too"
 

@@ -57,16 +57,20 @@ def test_an_invalid_sender_id_is_refused(sender: str) -> None:
 
 
 def test_production_refuses_every_development_secret() -> None:
-    with pytest.raises(ValidationError, match="PALAUTE_RECIPIENT_PEPPER, PALAUTE_PARTNER_API_KEY"):
+    with pytest.raises(ValidationError) as refused:
         DispatcherSettings(env="production")
+    for name in (
+        "RECIPIENT_PEPPER",
+        "UNSUBSCRIBE_KEY",
+        "PARTNER_API_KEY",
+        "PARTNER_RECEIPT_SECRET",
+        "TOKEN_SECRET",
+    ):
+        assert f"PALAUTE_{name}" in str(refused.value)
+    own = {"recipient_pepper": "own-pepper", "unsubscribe_key": "own-key"}
     with pytest.raises(ValidationError, match="PALAUTE_PARTNER_WEBHOOK_SECRET still has its"):
-        CollectorSettings(env="production", recipient_pepper="own-pepper")
+        CollectorSettings(env="production", **own)
     with pytest.raises(ValidationError, match="PALAUTE_RECIPIENT_PEPPER"):
         ConsentSettings(env="production")
-    assert (
-        DispatcherSettings(
-            env="production", recipient_pepper="own-pepper", partner_api_key="own-key"
-        ).env
-        == "production"
-    )
+    assert ConsentSettings(env="production", **own).env == "production"
     assert DispatcherSettings().env == "development", "development defaults work at home"

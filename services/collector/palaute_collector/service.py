@@ -176,6 +176,22 @@ class CollectorService:
         )
         return True
 
+    async def unsubscribe(self, email: str) -> None:
+        """The reader of an invitation used its unsubscribe link: ask consent to register the
+        address (one-click, RFC 8058). Repeated clicks ask again; the register keeps one."""
+        async with self.engine.begin() as connection:
+            await self.outbox.add(
+                connection,
+                OPT_OUT_REQUESTED,
+                OptOutRequested(
+                    source="email_unsubscribe",
+                    email=email,
+                    reason="unsubscribe link in a survey email",
+                ),
+            )
+        self.outbox.committed()
+        log.info("email_unsubscribe_received")
+
     async def answer_sms(
         self, sender: str, text: str
     ) -> Literal["recorded", "opted_out", "unreadable", "held"]:

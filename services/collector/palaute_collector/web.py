@@ -16,6 +16,7 @@ from starlette.routing import Route
 from palaute_collector.service import CollectorService
 from palaute_collector.texts import TEXTS
 from palaute_runtime.http import bearer_matches
+from palaute_runtime.sealed import unseal
 from palaute_schemas import Language, parse_phone, token_hash
 
 log = structlog.get_logger("palaute.collector.web")
@@ -29,8 +30,10 @@ _pages = Environment(
 _STATUS = {"answered": 409, "expired": 410, "unknown": 404}
 
 
-def _page(language: Language, status: int = 200, **values: object) -> HTMLResponse:
-    html = _pages.get_template("survey.html").render(language=language, t=TEXTS[language], **values)
+def _page(
+    language: Language, status: int = 200, template: str = "survey.html", **values: object
+) -> HTMLResponse:
+    html = _pages.get_template(template).render(language=language, t=TEXTS[language], **values)
     return HTMLResponse(html, status_code=status)  # security headers: palaute_runtime.http
 
 
@@ -73,12 +76,8 @@ def routes(service: CollectorService) -> list[Route]:
     async def survey_page(request: Request) -> Response:
         token = request.path_params["token"]
         address = request.client.host if request.client else "unknown"
-        wait = throttle.retry_after(address)
-        if wait is not None:
-            slow_down = " / ".join(TEXTS[lang]["slow_down"] for lang in ("fi", "sv", "en"))
-            response = _page("fi", 429, message=slow_down)
-            response.headers["Retry-After"] = str(wait)
-            return response
+        if (refused := slowed(request)) is not None:
+            return refused
         survey = await service.survey_for_token(token_hash(token))
         if survey is None:
             throttle.missed(address)
@@ -204,7 +203,47 @@ def routes(service: CollectorService) -> list[Route]:
         outcome = await service.answer_sms(phone, text)
         return JSONResponse({"status": outcome})
 
+    def slowed(request: Request) -> Response | None:
+        """A 429 page for an address that asked for too many unknown links, else None."""
+        wait = throttle.retry_after(request.client.host if request.client else "unknown")
+        if wait is None:
+            return None
+        slow_down = " / ".join(TEXTS[lang]["slow_down"] for lang in ("fi", "sv", "en"))
+        response = _page("fi", 429, message=slow_down)
+        response.headers["Retry-After"] = str(wait)
+        return response
+
+    async def unsubscribe(request: Request) -> Response:
+        """
+        ---
+        summary: The unsubscribe link of an email invitation (List-Unsubscribe)
+        description: >-
+          GET shows a confirmation page with a button; POST (the button, or a mail
+          provider's one-click `List-Unsubscribe=One-Click`, RFC 8058) opts the address out
+          of surveys for good. Only POST changes anything.
+        parameters:
+          - {name: token, in: path, required: true, schema: {type: string}}
+        responses:
+          "200": {description: the confirmation page, or done, content: {text/html: {}}}
+          "404": {description: not an unsubscribe link of ours}
+          "413": {description: body over the limit}
+          "429": {description: too many unknown links from this address; see Retry-After}
+        """
+        if (refused := slowed(request)) is not None:
+            return refused
+        token = request.path_params["token"]
+        opened = unseal(service.settings.unsubscribe_key, token)
+        address, language = (opened or {}).get("email"), (opened or {}).get("language")
+        if not isinstance(address, str) or language not in TEXTS:
+            throttle.missed(request.client.host if request.client else "unknown")
+            return _page("fi", 404, template="unsubscribe.html", message=unknown)
+        if request.method != "POST":
+            return _page(language, template="unsubscribe.html", action=f"/u/{token}")
+        await service.unsubscribe(address)
+        return _page(language, template="unsubscribe.html", message=TEXTS[language]["unsubscribed"])
+
     return [
+        Route("/u/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/s/{token}", show_page, methods=["GET"]),  # HEAD too, recording nothing
         Route("/s/{token}", submit_answer, methods=["POST"]),
         Route("/partner/sms-inbound", inbound_sms, methods=["POST"]),

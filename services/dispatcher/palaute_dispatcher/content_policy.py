@@ -3,8 +3,9 @@
 
 Two rules, checked on every part of an invitation (subject and text):
 
-- **Links: an allow-list.** The only link allowed is the survey origin's own survey path
-  (`<origin>/s/<token>`), and only in email; SMS carries none. Any other URL-like text, with
+- **Links: an allow-list.** The only links allowed are the survey origin's own survey and
+  unsubscribe paths (`<origin>/s/<token>`, `<origin>/u/<token>`), and only in email; SMS
+  carries none. Any other URL-like text, with
   or without a scheme (`https://…`, `www.…`, `bit.ly/x`, `kysely.example.fi.evil.io`, an IP
   address), is refused.
 - **Credential words: a deny-list** in Finnish, Swedish and English (log in, sign in,
@@ -123,7 +124,10 @@ def fold(text: str) -> str:
 
 
 def _survey_link(origin: str) -> re.Pattern[str]:
-    return re.compile(re.escape(origin.rstrip("/")) + r"/s/[A-Za-z0-9_\-]+(?:\?score=\d{1,2})?")
+    # The survey page (with a chosen score) and the unsubscribe page.
+    return re.compile(
+        re.escape(origin.rstrip("/")) + r"/(?:s|u)/[A-Za-z0-9_\-]+(?:\?score=\d{1,2})?"
+    )
 
 
 def _links(text: str) -> list[str]:

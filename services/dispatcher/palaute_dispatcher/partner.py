@@ -42,6 +42,7 @@ class Outgoing:
     idempotency_key: str
     html: str = ""  # email: the HTML alternative
     language: str = ""  # email: Content-Language
+    unsubscribe_url: str = ""  # email: List-Unsubscribe, one click (RFC 8058)
 
 
 class Partner(Protocol):
@@ -138,6 +139,9 @@ class SmtpEmailPartner:
             mail.add_alternative(message.html, subtype="html")
         if message.language:  # after the body: making it multipart moves Content-* headers
             mail["Content-Language"] = message.language
+        if message.unsubscribe_url:
+            mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         try:
             await aiosmtplib.send(
                 mail,

@@ -32,7 +32,7 @@ from palaute_dispatcher.partner import (
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_dispatcher.sms import Segments, segments
 from palaute_dispatcher.tables import MIGRATIONS, inbox, invitations, outbox, withdrawals
-from palaute_dispatcher.templates import LANGUAGES, render, survey_url
+from palaute_dispatcher.templates import LANGUAGES, render, survey_url, unsubscribe_url
 from palaute_dispatcher.tokens import invitation_token
 from palaute_runtime.database import as_utc, create_engine, insert_ignoring_conflicts
 from palaute_runtime.health import Health
@@ -46,6 +46,7 @@ from palaute_runtime.messaging import (
     wait_out_faults,
 )
 from palaute_runtime.metrics import INVITATIONS, PARTNER_ERRORS, PARTNER_SECONDS
+from palaute_runtime.sealed import seal
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
     DELIVERY_STATUS,
@@ -313,12 +314,24 @@ class DispatcherService:
         """Render, check and hand one invitation to the partner."""
         hashes = list(invitation["token_hashes"])
         origin = self.settings.survey_origin
+        leave = (
+            unsubscribe_url(
+                origin,
+                seal(
+                    self.settings.unsubscribe_key,
+                    {"email": invitation["address"], "language": invitation["language"]},
+                ),
+            )
+            if token
+            else None
+        )
         message = render(
             invitation["channel"],
             invitation["language"],
             organization=self.settings.organization_name,
             survey_url=survey_url(origin, token) if token else None,
             valid_days=self.settings.invitation_valid_days,
+            unsubscribe_url=leave,
         )
         try:
             enforce(message, allow_links_to=origin if token else None)
@@ -334,6 +347,7 @@ class DispatcherService:
             idempotency_key=str(invitation["id"]),
             html=message.html,
             language=invitation["language"],
+            unsubscribe_url=leave or "",
         )
         channel = invitation["channel"]
         breaker, bucket = self.breakers[channel], self.buckets[channel]

@@ -62,6 +62,12 @@ _EMAIL_BODY: dict[Language, str] = {
 }
 
 
+_UNSUBSCRIBE: dict[Language, str] = {
+    "fi": "En halua enää kyselyjä",
+    "sv": "Jag vill inte ha fler enkäter",
+    "en": "No more surveys, please",
+}
+
 _SCALE: dict[Language, str] = {
     "fi": "0 = en lainkaan todennäköisesti, 10 = erittäin todennäköisesti",
     "sv": "0 = inte alls troligt, 10 = mycket troligt",
@@ -69,7 +75,9 @@ _SCALE: dict[Language, str] = {
 }
 
 
-def _html(language: Language, subject: str, text: str, survey_url: str) -> str:
+def _html(
+    language: Language, subject: str, text: str, survey_url: str, unsubscribe_url: str | None
+) -> str:
     """The HTML part: the text's paragraphs, with the survey link as the 0-10 scale, each
     number a link that opens the page with that score chosen (only the page's form records:
     a mail scanner that follows the links records nothing)."""
@@ -88,6 +96,11 @@ def _html(language: Language, subject: str, text: str, survey_url: str) -> str:
             )
         else:
             paragraphs.append("<p>" + escape(paragraph).replace("\n", "<br>") + "</p>")
+    if unsubscribe_url:
+        paragraphs.append(
+            f'<p><small><a href="{escape(unsubscribe_url)}">'
+            f"{escape(_UNSUBSCRIBE[language])}</a></small></p>"
+        )
     return (
         f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
         f"<title>{escape(subject)}</title></head>"
@@ -102,8 +115,10 @@ def render(
     organization: str,
     survey_url: str | None,
     valid_days: int,
+    unsubscribe_url: str | None = None,
 ) -> Invitation:
-    """Render one invitation; an email needs its survey URL, an SMS must not have one."""
+    """Render one invitation; an email needs its survey URL (and may carry its unsubscribe
+    link in the HTML part), an SMS must have neither."""
     if channel == "sms":
         if survey_url is not None:
             raise ValueError("an SMS invitation carries no link")
@@ -114,12 +129,17 @@ def render(
     text = _EMAIL_BODY[language].format(
         organization=organization, survey_url=survey_url, valid_days=valid_days
     )
-    return Invitation(subject, text, _html(language, subject, text, survey_url))
+    return Invitation(subject, text, _html(language, subject, text, survey_url, unsubscribe_url))
 
 
 def survey_url(origin: str, token: str) -> str:
-    """The one link an email invitation may carry."""
+    """The survey link of an email invitation."""
     return f"{origin.rstrip('/')}/s/{token}"
+
+
+def unsubscribe_url(origin: str, sealed: str) -> str:
+    """The unsubscribe link of an email invitation (the address sealed inside)."""
+    return f"{origin.rstrip('/')}/u/{sealed}"
 
 
 LANGUAGES: tuple[Language, ...] = ("fi", "sv", "en")
