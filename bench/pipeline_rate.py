@@ -143,6 +143,7 @@ async def running_stack(
                 extra_settings={
                     "partner_sms_rate_per_second": 10_000,
                     "partner_email_rate_per_second": 10_000,
+                    "sandbox_receipt_url": "",  # no delivery receipts: not the pipeline's work
                 },
             )
         )

@@ -14,6 +14,7 @@ class Recorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_key: dict[str, dict[str, Any]] = {}
+        self._by_id: dict[str, dict[str, Any]] = {}
         self.sms: list[dict[str, Any]] = []
         self.email: list[dict[str, Any]] = []
         self.requests = {"sms": 0, "email": 0}
@@ -36,6 +37,7 @@ class Recorder:
                 **fields,
             }
             self._by_key[key] = message
+            self._by_id[message["id"]] = message
             (self.sms if channel == "sms" else self.email).append(message)
             return message, False
 
@@ -48,9 +50,9 @@ class Recorder:
         """A receipt our webhook took: remember it, and mark the message with its status."""
         with self._lock:
             self.receipts.append(receipt)
-            for message in self.sms:
-                if message["id"] == receipt["id"]:
-                    message["delivery"] = receipt["status"]
+            message = self._by_id.get(receipt["id"])
+            if message is not None:
+                message["delivery"] = receipt["status"]
 
     def throttle(self, channel: str) -> None:
         """Count a call refused for going over the contracted rate."""

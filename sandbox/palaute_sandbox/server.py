@@ -106,6 +106,7 @@ class PartnerSandbox:
         self._rate_limit = RateLimit(settings.sandbox_sms_rate_per_second)
         self._client = httpx.AsyncClient(timeout=10)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._receipt_slots = asyncio.Semaphore(8)
         self.http = HttpServer(self._app(), settings.sandbox_host, settings.sandbox_http_port)
         self._smtp = Controller(
             _SmtpHandler(self.recorder),
@@ -142,25 +143,26 @@ class PartnerSandbox:
         await asyncio.sleep(self.settings.sandbox_receipt_delay_seconds)
         outcome = self._outcome(str(message["idempotency_key"]))
         receipt = {"id": str(message["id"]), "status": outcome, "reason": _REASONS[outcome]}
-        for attempt in range(5):  # a partner retries a receipt a few times, then drops it
-            if await self._post_receipt(receipt) is not None:
+        # A partner retries a receipt a while (our webhook may not know the message yet, or
+        # be down), then drops it.
+        for attempt in range(8):
+            if await self._post_receipt(receipt) in (200, 400, 401):
                 return
             await asyncio.sleep(0.5 * 2**attempt)
         log.warning("receipt_dropped", status=outcome)
 
     async def _post_receipt(self, receipt: dict[str, str]) -> int | None:
-        """Send one receipt; its HTTP status when the webhook answered below 500."""
+        """Send one receipt; the webhook's HTTP status (None when it could not be reached)."""
         url = self.settings.sandbox_receipt_url
         assert url is not None
         try:
-            answer = await self._client.post(
-                url,
-                json=receipt,
-                headers={"Authorization": f"Bearer {self.settings.partner_receipt_secret}"},
-            )
+            async with self._receipt_slots:  # a few at a time, as a partner's webhook client
+                answer = await self._client.post(
+                    url,
+                    json=receipt,
+                    headers={"Authorization": f"Bearer {self.settings.partner_receipt_secret}"},
+                )
         except httpx.HTTPError:
-            return None
-        if answer.status_code >= 500:
             return None
         if answer.status_code == 200 and answer.json().get("status") == "recorded":
             self.recorder.receipt_taken(receipt)
