@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from palaute_dispatcher import tables
 from palaute_dispatcher.service import DispatcherService, build
 from palaute_dispatcher.settings import DispatcherSettings
-from palaute_runtime.local_broker import free_port
+from palaute_runtime.local_broker import LocalBroker, create_topics, free_port, palaute_topics
 from palaute_runtime.service import ServiceRuntime
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
@@ -29,9 +29,22 @@ COUNT = 30
 
 
 @pytest.fixture
+async def own_kafka() -> AsyncIterator[str]:
+    """A broker of this test's own: the session's holds other tests' SurveyRequested."""
+    broker = LocalBroker(free_port())
+    await broker.start()
+    try:
+        await create_topics(broker.bootstrap, palaute_topics())
+        yield broker.bootstrap
+    finally:
+        await broker.stop()
+
+
+@pytest.fixture
 async def running(
-    kafka: str, tmp_path: Path
+    own_kafka: str, tmp_path: Path
 ) -> AsyncIterator[tuple[ServiceRuntime, DispatcherService, PartnerSandbox]]:
+    kafka = own_kafka
     dispatcher_port = free_port()
     sandbox = PartnerSandbox(
         SandboxSettings(
@@ -77,8 +90,9 @@ async def published(kafka: str, ids: set[str]) -> list[dict[str, str]]:
 
 @pytest.mark.broker
 async def test_receipts_move_the_status_forward_once_whatever_order_and_replays(
-    kafka: str, running: tuple[ServiceRuntime, DispatcherService, PartnerSandbox]
+    own_kafka: str, running: tuple[ServiceRuntime, DispatcherService, PartnerSandbox]
 ) -> None:
+    kafka = own_kafka
     runtime, service, sandbox = running
     await service.handle_survey_requests(sms_requests("Receipts", COUNT, 505000000))
 
