@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import NamedTuple
 
 import structlog
@@ -22,12 +24,40 @@ log = structlog.get_logger("palaute.local_broker")
 TOPIC_EXISTS = 36
 
 
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands to outgoing connections (32768 where unknown)."""
+    try:
+        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
+    """A TCP port on loopback that nothing listens on now and no client will take meanwhile.
+
+    The port is named to another process, which binds it later. One from the kernel's
+    ephemeral range (what binding port 0 gives) can meanwhile become the local end of any
+    outgoing connection (a Kafka client's, say), and the listener then fails to start; so
+    the port is picked below that range, at random, and never twice in one process.
+    """
+    high = _ephemeral_low()
+    low = max(1024, high - 12_000)
+    for _ in range(1_000):
+        port = random.randrange(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise OSError(f"no free TCP port on loopback between {low} and {high}")
 
 
 class LocalBroker:
