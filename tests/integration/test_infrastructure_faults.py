@@ -8,8 +8,8 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,9 +79,11 @@ async def producer(kafka: str) -> AsyncIterator[AIOKafkaProducer]:
     await producer.stop()
 
 
-@contextmanager
-def sqlite_write_lock(path: Path, released: threading.Event) -> Iterator[None]:
-    """Hold SQLite's write lock from another connection until `released` is set."""
+@asynccontextmanager
+async def sqlite_write_lock(path: Path, released: threading.Event) -> AsyncIterator[None]:
+    """Hold SQLite's write lock from another connection until `released` is set. Waiting
+    for it must not block the event loop: the service under test runs in it, and may be in
+    the middle of a transaction that has to finish first."""
     locked = threading.Event()
 
     def hold() -> None:
@@ -94,12 +96,12 @@ def sqlite_write_lock(path: Path, released: threading.Event) -> Iterator[None]:
 
     thread = threading.Thread(target=hold)
     thread.start()
-    locked.wait(10)
     try:
+        assert await asyncio.to_thread(locked.wait, 30), "could not take the SQLite lock"
         yield
     finally:
         released.set()
-        thread.join()
+        await asyncio.to_thread(thread.join)
 
 
 async def publish(producer: AIOKafkaProducer, batch: list[ContactClosed]) -> None:
@@ -134,7 +136,7 @@ async def test_a_locked_sqlite_database_pauses_consent_and_loses_nothing(
             TopicWatcher(kafka, SURVEY_REQUESTED.name) as requested,
             TopicWatcher(kafka, CONTACT_CLOSED.dead_letter) as dead,
         ):
-            with sqlite_write_lock(database, released):
+            async with sqlite_write_lock(database, released):
                 await publish(producer, batch)
                 await wait_until(
                     lambda: _not_ready(runtime), what="consent to report the database fault"
