@@ -97,6 +97,22 @@ class SurveyWithdrawn(Message):
     reason: WithdrawalReason
 
 
+class SurveyReminderDue(Message):
+    """Consent: a released survey's one reminder may go now, inside the recipient's send
+    window, which closes at `send_by`. The dispatcher sends it only for an invitation that
+    was sent, is not answered and was not withdrawn."""
+
+    contact_id: str
+    send_by: AwareDatetime = Field(description="the send window closes: not sent by then, never")
+
+
+class InvitationAnswered(Message):
+    """The collector: an invitation was answered (nothing of the answer), so it gets no
+    reminder."""
+
+    invitation_id: uuid.UUID
+
+
 class InvitationSent(Message):
     """The partner accepted one invitation. No address; no customer id when anonymous."""
 

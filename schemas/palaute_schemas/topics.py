@@ -10,10 +10,12 @@ from palaute_schemas.messages import (
     AggregatePublished,
     ContactClosed,
     DeliveryStatusChanged,
+    InvitationAnswered,
     InvitationFailed,
     InvitationSent,
     Message,
     OptOutRequested,
+    SurveyReminderDue,
     SurveyRequested,
     SurveySuppressed,
     SurveyWithdrawn,
@@ -82,6 +84,14 @@ def _withdrawn_key(message: SurveyWithdrawn) -> str:
     return message.contact_id
 
 
+def _reminder_key(message: SurveyReminderDue) -> str:
+    return message.contact_id
+
+
+def _answered_key(message: InvitationAnswered) -> str:
+    return str(message.invitation_id)
+
+
 def _invitation_key(message: InvitationSent) -> str:
     return str(message.invitation_id)
 
@@ -106,6 +116,8 @@ CONTACT_CLOSED = Topic("crm.contact-closed.v1", ContactClosed, _customer_key)
 SURVEY_REQUESTED = Topic("survey.requested.v1", SurveyRequested, _requested_key)
 SURVEY_SUPPRESSED = Topic("survey.suppressed.v1", SurveySuppressed, _suppressed_key)
 SURVEY_WITHDRAWN = Topic("survey.withdrawn.v1", SurveyWithdrawn, _withdrawn_key)
+SURVEY_REMINDER_DUE = Topic("survey.reminder-due.v1", SurveyReminderDue, _reminder_key)
+INVITATION_ANSWERED = Topic("survey.invitation-answered.v1", InvitationAnswered, _answered_key)
 INVITATION_SENT = Topic("survey.invitation-sent.v1", InvitationSent, _invitation_key)
 INVITATION_FAILED = Topic("survey.invitation-failed.v1", InvitationFailed, _failed_key)
 DELIVERY_STATUS = Topic("survey.delivery-status.v1", DeliveryStatusChanged, _delivery_key)
@@ -120,6 +132,8 @@ AnyTopic = (
     | Topic[SurveyRequested]
     | Topic[SurveySuppressed]
     | Topic[SurveyWithdrawn]
+    | Topic[SurveyReminderDue]
+    | Topic[InvitationAnswered]
     | Topic[InvitationSent]
     | Topic[InvitationFailed]
     | Topic[DeliveryStatusChanged]
@@ -132,6 +146,8 @@ ALL_TOPICS: tuple[AnyTopic, ...] = (
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,
     SURVEY_WITHDRAWN,
+    SURVEY_REMINDER_DUE,
+    INVITATION_ANSWERED,
     INVITATION_SENT,
     INVITATION_FAILED,
     DELIVERY_STATUS,

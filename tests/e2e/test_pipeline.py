@@ -22,6 +22,7 @@ from palaute_runtime.database import create_engine
 from palaute_schemas import (
     AGGREGATE_PUBLISHED,
     CONTACT_CLOSED,
+    INVITATION_ANSWERED,
     INVITATION_SENT,
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,
@@ -357,3 +358,36 @@ async def test_one_click_unsubscribe_in_an_email_reaches_the_register(pipeline: 
     later = contact(email=address)
     await pipeline.publish(later)
     assert (await suppression_of(pipeline, later.contact_id))["reason"] == "opted_out"
+
+
+async def test_an_answer_tells_the_dispatcher_so_and_nothing_of_the_answer(
+    pipeline: Pipeline,
+) -> None:
+    address = f"answered-{mobile()}@example.fi"
+    closed = contact(email=address)
+    await pipeline.publish(closed)
+    (email,) = await pipeline.messages_to(address)
+    assert (await pipeline.answer_page(email, 3, comment="Jonotin pitkään")).status_code == 200
+    dispatcher_db = create_engine(pipeline.stack.dispatcher_settings.database_url)
+    try:
+
+        async def answered() -> Any:
+            async with dispatcher_db.connect() as connection:
+                return (
+                    await connection.execute(
+                        sa.select(invitations.c.id).where(
+                            invitations.c.contact_id == closed.contact_id,
+                            invitations.c.answered.is_(True),
+                        )
+                    )
+                ).first()
+
+        (invitation_id,) = await wait_until(answered, what="the dispatcher to know it answered")
+    finally:
+        await dispatcher_db.dispose()
+    (told,) = [
+        record["value"]
+        for record in await pipeline.records(INVITATION_ANSWERED.name)
+        if record["value"]["invitation_id"] == str(invitation_id)
+    ]
+    assert set(told) == {"schema_version", "event_id", "occurred_at", "invitation_id"}

@@ -20,6 +20,7 @@ from palaute_runtime.database import create_engine
 from palaute_runtime.messaging import Inbox, Outbox
 from palaute_runtime.migrations import differences, migrate
 from palaute_schemas import (
+    AGGREGATE_PUBLISHED,
     SURVEY_SUPPRESSED,
     AggregatePublished,
     InvitationSent,
@@ -170,9 +171,9 @@ class TestCollectorStore:
             payloads = (
                 (
                     await connection.execute(
-                        sa.select(collector_tables.outbox.c.payload).order_by(
-                            collector_tables.outbox.c.id
-                        )
+                        sa.select(collector_tables.outbox.c.payload)
+                        .where(collector_tables.outbox.c.topic == AGGREGATE_PUBLISHED.name)
+                        .order_by(collector_tables.outbox.c.id)
                     )
                 )
                 .scalars()

@@ -28,13 +28,21 @@ def test_gsm7_counts_extension_characters_twice_and_anything_else_makes_it_ucs2(
 
 
 @pytest.mark.parametrize("organization", ["Palaute", "Kymenlaakson Sähkö", "OP Osuuspankki 12345"])
-def test_every_sms_invitation_is_one_gsm7_segment_with_a_real_organisation_name(
+def test_every_sms_invitation_and_reminder_is_one_gsm7_segment_with_a_real_organisation_name(
     organization: str,
 ) -> None:
     for language in LANGUAGES:
-        text = render("sms", language, organization=organization, survey_url=None, valid_days=14)
-        cost = segments(text.text)
-        assert (cost.encoding, cost.count) == ("GSM-7", 1), (language, cost)
+        for reminder in (False, True):
+            text = render(
+                "sms",
+                language,
+                organization=organization,
+                survey_url=None,
+                valid_days=14,
+                reminder=reminder,
+            )
+            cost = segments(text.text)
+            assert (cost.encoding, cost.count) == ("GSM-7", 1), (language, reminder, cost)
 
 
 def test_a_long_organisation_name_is_reported_with_its_cost(

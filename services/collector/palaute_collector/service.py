@@ -37,9 +37,11 @@ from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consu
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
     AGGREGATE_PUBLISHED,
+    INVITATION_ANSWERED,
     INVITATION_SENT,
     OPT_OUT_REQUESTED,
     AggregatePublished,
+    InvitationAnswered,
     InvitationSent,
     Language,
     OptOutRequested,
@@ -171,6 +173,10 @@ class CollectorService:
             )
         )
         await self._count(connection, invitation.contact_day, invitation.contact_channel, score)
+        # The dispatcher sends no reminder for it; nothing of the answer goes with it.
+        await self.outbox.add(
+            connection, INVITATION_ANSWERED, InvitationAnswered(invitation_id=invitation.id)
+        )
         log.info(
             "response_recorded", survey_channel=invitation.channel, anonymous=invitation.anonymous
         )

@@ -109,14 +109,14 @@ class NoSendWindow(ValueError):
     """The settings leave no time to send within the look-ahead."""
 
 
-def first_release(
-    closed_at: datetime, now: datetime, recipient: Recipient, rules: ReleaseRules
-) -> datetime:
-    """The earliest instant, not before `closed_at + delay` nor `now`, inside the recipient's
-    send window and not on a public holiday of their country; UTC."""
-    earliest = max(closed_at + rules.delay, now).astimezone(recipient.zone)
+def next_window(
+    earliest: datetime, recipient: Recipient, rules: ReleaseRules
+) -> tuple[datetime, datetime]:
+    """The first send window, in UTC, that is still open at or after `earliest`: (opens,
+    closes); `opens` may lie before `earliest` when the window is open then."""
+    local = earliest.astimezone(recipient.zone)
     for offset in range(DAYS_AHEAD):
-        day = earliest.date() + timedelta(days=offset)
+        day = local.date() + timedelta(days=offset)
         window = rules.window.on(day)
         if window is None:
             continue
@@ -126,10 +126,19 @@ def first_release(
         # Wall-clock arithmetic: 09:00 stays 09:00 on the days the clocks change.
         opens = _wall(midnight, window.start_minute, recipient.zone)
         closes = _wall(midnight, window.end_minute, recipient.zone)
-        candidate = max(opens, earliest)
-        if candidate < closes:
-            return candidate.astimezone(UTC)
+        if local < closes:
+            return opens.astimezone(UTC), closes.astimezone(UTC)
     raise NoSendWindow("the send window never opens")
+
+
+def first_release(
+    closed_at: datetime, now: datetime, recipient: Recipient, rules: ReleaseRules
+) -> datetime:
+    """The earliest instant, not before `closed_at + delay` nor `now`, inside the recipient's
+    send window and not on a public holiday of their country; UTC."""
+    earliest = max(closed_at + rules.delay, now)
+    opens, _closes = next_window(earliest, recipient, rules)
+    return max(opens, earliest).astimezone(UTC)
 
 
 def _wall(midnight: datetime, minutes: int, zone: ZoneInfo) -> datetime:

@@ -27,7 +27,13 @@ from palaute_consent.register import (
     register_key,
     serialize_with_opt_outs,
 )
-from palaute_consent.release import NoSendWindow, first_release, is_stale, recipient_of
+from palaute_consent.release import (
+    NoSendWindow,
+    first_release,
+    is_stale,
+    next_window,
+    recipient_of,
+)
 from palaute_consent.rules import Reachable, Suppress, choose_channel, reachable
 from palaute_consent.settings import ConsentSettings
 from palaute_consent.tables import MIGRATIONS, decisions, inbox, outbox, plans, released
@@ -40,12 +46,14 @@ from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
     CONTACT_CLOSED,
     OPT_OUT_REQUESTED,
+    SURVEY_REMINDER_DUE,
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,
     SURVEY_WITHDRAWN,
     ContactClosed,
     OptOutRequested,
     OptOutSource,
+    SurveyReminderDue,
     SurveyRequested,
     SurveySuppressed,
     SurveyWithdrawn,
@@ -222,17 +230,12 @@ class ConsentService:
         await serialize_with_opt_outs(connection, opting_out=False)
         # Claim by deleting, first: on SQLite that takes the write lock before the register
         # is read, so no opt-out commits between the read and the release.
-        claim = (
-            sa.select(plans.c.contact_id)
-            .where(plans.c.release_at <= now)
-            .order_by(plans.c.release_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
         claimed = (
             await connection.execute(
                 plans.delete()
-                .where(plans.c.contact_id.in_(claim.scalar_subquery()))
+                .where(
+                    plans.c.contact_id.in_(_due(plans.c.contact_id, plans.c.release_at, now, limit))
+                )
                 .returning(*plans.c)
             )
         ).all()
@@ -272,6 +275,8 @@ class ConsentService:
                         "phone": row.phone,
                         "email": row.email,
                         "released_at": now,
+                        "channel": row.channel,
+                        "remind_at": self._reminder_time(row.channel, row.phone, now),
                     }
                 )
         await connection.execute(
@@ -299,6 +304,74 @@ class ConsentService:
         _count_suppressed(suppressed)
         return len(due)
 
+    def _reminder_time(
+        self, channel: str, phone: str | None, released_at: datetime
+    ) -> datetime | None:
+        """When a survey released now gets its reminder: the reminder delay later, at the
+        first moment inside the recipient's send window; None when reminders are off."""
+        if not self.settings.reminder_after_days:
+            return None
+        earliest = released_at + timedelta(days=self.settings.reminder_after_days)
+        recipient = recipient_of(phone if channel == "sms" else None, self.rules)
+        try:
+            opens, _closes = next_window(earliest, recipient, self.rules)
+        except NoSendWindow:
+            return None
+        return max(opens, earliest)
+
+    async def remind_due(self, limit: int = RELEASE_BATCH) -> int:
+        """Ask the dispatcher for each due reminder that may go now: not opted out since,
+        and inside the recipient's send window (one whose window has closed meanwhile waits
+        for the next). Replicas skip each other's rows; a reminder is asked for once."""
+        now = self.clock.now()
+        async with self.engine.begin() as connection:
+            await serialize_with_opt_outs(connection, opting_out=False)
+            due_ids = _due(released.c.contact_id, released.c.remind_at, now, limit)
+            rows = (
+                await connection.execute(
+                    released.update()
+                    .where(released.c.contact_id.in_(due_ids))
+                    .values(remind_at=None)
+                    .returning(*released.c)
+                )
+            ).all()
+            if not rows:
+                return 0
+            listed = await OptOutRegister(connection).listed(
+                key for row in rows for key in identifiers(row.customer_id, row.phone, row.email)
+            )
+            due: list[SurveyReminderDue] = []
+            later: list[dict[str, object]] = []
+            for row in rows:
+                if any(key in listed for key in identifiers(row.customer_id, row.phone, row.email)):
+                    continue
+                recipient = recipient_of(row.phone if row.channel == "sms" else None, self.rules)
+                try:
+                    opens, closes = next_window(now, recipient, self.rules)
+                except NoSendWindow:
+                    continue
+                if opens > now:  # the window closed while it waited (an outage): the next one
+                    later.append({"b_id": row.contact_id, "b_at": opens})
+                else:
+                    due.append(SurveyReminderDue(contact_id=row.contact_id, send_by=closes))
+            if later:
+                await connection.execute(
+                    released.update()
+                    .where(released.c.contact_id == sa.bindparam("b_id"))
+                    .values(remind_at=sa.bindparam("b_at")),
+                    later,
+                )
+            await self.outbox.add_all(connection, SURVEY_REMINDER_DUE, due)
+        self.outbox.committed()
+        log.info(
+            "reminders_due",
+            claimed=len(rows),
+            asked=len(due),
+            waiting_for_window=len(later),
+            dropped=len(rows) - len(due) - len(later),
+        )
+        return len(rows)
+
     async def _recently_released(
         self, connection: AsyncConnection, keys: Sequence[Identifier], since: datetime
     ) -> set[Identifier]:
@@ -322,18 +395,22 @@ class ConsentService:
         return {key for row in rows for key in identifiers(row.customer_id, row.phone, row.email)}
 
     async def next_release_at(self) -> datetime | None:
-        """When the earliest waiting plan is due."""
+        """When the earliest waiting plan or reminder is due."""
         async with self.engine.connect() as connection:
-            earliest = await connection.scalar(sa.select(sa.func.min(plans.c.release_at)))
-        return as_utc(earliest) if earliest is not None else None
+            times = [
+                await connection.scalar(sa.select(sa.func.min(plans.c.release_at))),
+                await connection.scalar(sa.select(sa.func.min(released.c.remind_at))),
+            ]
+        known = [as_utc(at) for at in times if at is not None]
+        return min(known) if known else None
 
     async def run_release(self) -> None:
-        """Release due plans until cancelled: wakes at the next due time, on a new plan, or
-        every RELEASE_POLL_SECONDS (another replica may have planned)."""
+        """Release due plans and reminders until cancelled: wakes at the next due time, on
+        a new plan, or every RELEASE_POLL_SECONDS (another replica may have planned)."""
         while True:
             self.planned.clear()
             try:
-                if await self.release_due():
+                if await self.release_due() or await self.remind_due():
                     continue
                 next_at = await self.next_release_at()
             except Exception as exc:
@@ -396,6 +473,12 @@ class ConsentService:
                 )
             )
         )
+        if contact_ids:  # nor is any of them reminded
+            await connection.execute(
+                released.update()
+                .where(released.c.contact_id.in_(contact_ids))
+                .values(remind_at=None)
+            )
         await self.outbox.add_all(
             connection,
             SURVEY_WITHDRAWN,
@@ -405,6 +488,21 @@ class ConsentService:
             ],
         )
         return len(contact_ids)
+
+
+def _due(
+    key: sa.Column[str], at: sa.Column[datetime], now: datetime, limit: int
+) -> sa.ScalarSelect[str]:
+    """Keys of up to `limit` rows due by `now`, earliest first, that no other replica holds
+    (SKIP LOCKED on PostgreSQL)."""
+    return (
+        sa.select(key)
+        .where(at <= now)
+        .order_by(at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
 
 
 def _count_suppressed(suppressed: Sequence[SurveySuppressed]) -> None:

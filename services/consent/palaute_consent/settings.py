@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from palaute_consent.release import DailyWindow, ReleaseRules, SendWindow
 from palaute_runtime.settings import CommonSettings
@@ -32,6 +32,20 @@ class ConsentSettings(CommonSettings):
     # How long a released survey can still be withdrawn by an opt-out (its invitation may be
     # retrying that long); at least the dispatcher's invitation validity.
     withdraw_within_days: int = Field(default=15, ge=1, le=365)
+    # One reminder this many days after a survey's release, inside the send window, unless
+    # it was answered, withdrawn or opted out of; 0 sends none. Keep it well inside the
+    # dispatcher's PALAUTE_INVITATION_VALID_DAYS: the dispatcher skips a reminder whose
+    # survey closes within a day.
+    reminder_after_days: int = Field(default=0, ge=0, le=60)
+
+    @model_validator(mode="after")
+    def _reminder_within_withdrawal(self) -> ConsentSettings:
+        if self.reminder_after_days >= self.withdraw_within_days:
+            raise ValueError(
+                "PALAUTE_REMINDER_AFTER_DAYS must be less than PALAUTE_WITHDRAW_WITHIN_DAYS "
+                "(an opt-out must still withdraw the survey when its reminder is due)"
+            )
+        return self
 
     @field_validator("send_window_weekdays", "send_window_saturday", "send_window_sunday")
     @classmethod

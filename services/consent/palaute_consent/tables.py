@@ -66,8 +66,8 @@ plans = sa.Table(
     sa.Column("release_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
-# Surveys released, remembered for the frequency cap and to withdraw them on an opt-out;
-# forgotten after the longer of the two periods.
+# Surveys released, remembered for the frequency cap, to withdraw them on an opt-out and to
+# remind; forgotten after the longest of those periods.
 released = sa.Table(
     "released",
     metadata,
@@ -76,6 +76,10 @@ released = sa.Table(
     sa.Column("phone", sa.String(20), nullable=True, index=True),
     sa.Column("email", sa.String(320), nullable=True, index=True),
     sa.Column("released_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("channel", sa.String(10), nullable=True),
+    # When its one reminder is due (inside the send window); cleared once it is asked for,
+    # on an opt-out, or never set when reminders are off.
+    sa.Column("remind_at", sa.DateTime(timezone=True), nullable=True, index=True),
 )
 
 inbox, outbox = add_inbox_and_outbox(metadata)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import uuid
 from collections.abc import Mapping, Sequence
@@ -50,16 +51,20 @@ from palaute_runtime.sealed import seal
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
     DELIVERY_STATUS,
+    INVITATION_ANSWERED,
     INVITATION_FAILED,
     INVITATION_SENT,
+    SURVEY_REMINDER_DUE,
     SURVEY_REQUESTED,
     SURVEY_WITHDRAWN,
     DeliveryStatus,
     DeliveryStatusChanged,
     FailureReason,
+    InvitationAnswered,
     InvitationFailed,
     InvitationSent,
     Language,
+    SurveyReminderDue,
     SurveyRequested,
     SurveyWithdrawn,
 )
@@ -81,6 +86,8 @@ _COPIED_FROM_REQUEST = {
 }
 
 CLAIM_SECONDS = 60  # how long one delivery attempt holds an invitation
+# A reminder goes only while its survey stays open at least this long after it.
+REMINDER_LEAST_OPEN = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,8 @@ class DispatcherService:
         }
         self._inbox = Inbox(inbox, "dispatcher.survey-requested")
         self._withdrawals_inbox = Inbox(inbox, "dispatcher.survey-withdrawn")
+        self._reminders_inbox = Inbox(inbox, "dispatcher.reminder-due")
+        self._answered_inbox = Inbox(inbox, "dispatcher.invitation-answered")
 
     async def handle_survey_requests(self, requests: Sequence[SurveyRequested]) -> None:
         """Record one pending invitation per request (a redelivered request adds nothing; a
@@ -195,6 +204,81 @@ class DispatcherService:
         INVITATIONS.labels(channel="any", status="withdrawn").inc(stopped.rowcount)
         log.info("invitations_withdrawn", withdrawals=len(fresh), stopped=stopped.rowcount)
 
+    async def handle_reminders_due(self, batch: Sequence[SurveyReminderDue]) -> None:
+        """Consent says a survey's reminder may go now (inside the send window): one pending
+        reminder for an invitation that was sent, not answered, not withdrawn, not reported
+        undelivered, and whose survey stays open a day longer; any other is let be."""
+        now = datetime.now(UTC)
+        async with self.engine.begin() as connection:
+            fresh = await self._reminders_inbox.new_messages(connection, batch)
+            if not fresh:
+                return
+            due = {reminder.contact_id: reminder for reminder in fresh}
+            reminded = sa.select(invitations.c.reminder_of).where(
+                invitations.c.reminder_of.is_not(None)
+            )
+            originals = (
+                await connection.execute(
+                    sa.select(invitations).where(
+                        invitations.c.contact_id.in_(due),
+                        invitations.c.reminder_of.is_(None),
+                        invitations.c.status == "sent",
+                        invitations.c.answered.is_(False),
+                        sa.or_(
+                            invitations.c.delivery.is_(None),
+                            invitations.c.delivery == "delivered",
+                        ),
+                        invitations.c.expires_at > now + REMINDER_LEAST_OPEN,
+                        invitations.c.contact_id.not_in(sa.select(withdrawals.c.contact_id)),
+                        invitations.c.id.not_in(reminded),
+                    )
+                )
+            ).all()
+            rows = [
+                {
+                    "id": uuid.uuid4(),
+                    "request_event_id": due[original.contact_id].event_id,
+                    **{name: getattr(original, name) for name in _COPIED_FROM_REQUEST},
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "token_hashes": original.token_hashes,  # the same survey link
+                    "created_at": now,
+                    "expires_at": original.expires_at,
+                    "send_by": min(
+                        due[original.contact_id].send_by,
+                        as_utc(original.expires_at) - REMINDER_LEAST_OPEN,
+                    ),
+                    "reminder_of": original.id,
+                }
+                for original in originals
+            ]
+            if rows:
+                await connection.execute(insert_ignoring_conflicts(connection, invitations), rows)
+        if rows:
+            self.due.set()
+        log.info("reminders_pending", due=len(fresh), new=len(rows), let_be=len(fresh) - len(rows))
+
+    async def handle_answered(self, batch: Sequence[InvitationAnswered]) -> None:
+        """The collector says these invitations were answered: none is reminded, and a
+        reminder waiting for its turn is cancelled."""
+        async with self.engine.begin() as connection:
+            fresh = await self._answered_inbox.new_messages(connection, batch)
+            if not fresh:
+                return
+            ids = {answered.invitation_id for answered in fresh}
+            await connection.execute(
+                invitations.update().where(invitations.c.id.in_(ids)).values(answered=True)
+            )
+            cancelled = await connection.execute(
+                invitations.update()
+                .where(invitations.c.reminder_of.in_(ids), invitations.c.status == "pending")
+                .values(status="cancelled", last_error="cancelled: the survey was answered")
+            )
+        log.info(
+            "invitations_answered", answered=len(fresh), reminders_cancelled=cancelled.rowcount
+        )
+
     async def deliver_due(self, limit: int | None = None) -> int:
         """Give up the invitations past their send-by time, claim the due ones whose
         channel's circuit lets them go, call the partner for each at the contracted rate,
@@ -244,6 +328,7 @@ class DispatcherService:
                 [
                     _failure_of(dict(row._mapping), "expired", "not sent before its send-by time")
                     for row in rows
+                    if row.reminder_of is None  # a reminder not sent is no survey lost
                 ],
             )
         if rows:
@@ -293,7 +378,7 @@ class DispatcherService:
                     # The same token on every attempt: its hash is stored once, before the
                     # partner sees anything.
                     token, token_hash = invitation_token(
-                        self.settings.token_secret, invitation["id"]
+                        self.settings.token_secret, invitation["reminder_of"] or invitation["id"]
                     )
                     if token_hash not in invitation["token_hashes"]:
                         invitation["token_hashes"] = [*invitation["token_hashes"], token_hash]
@@ -330,8 +415,9 @@ class DispatcherService:
             invitation["language"],
             organization=self.settings.organization_name,
             survey_url=survey_url(origin, token) if token else None,
-            valid_days=self.settings.invitation_valid_days,
+            valid_days=_days_left(invitation),
             unsubscribe_url=leave,
+            reminder=invitation["reminder_of"] is not None,
         )
         try:
             enforce(message, allow_links_to=origin if token else None)
@@ -391,6 +477,9 @@ class DispatcherService:
         skipped = [a for a in attempts if a.skipped]
         failed = [a for a in attempts if a.partner_id is None and not a.skipped]
         given_up = [a for a in failed if not a.transient]
+        # Reminders are no invitations of their own to the collector and BI: not published.
+        sent_invitations = [a for a in sent if a.invitation["reminder_of"] is None]
+        lost_invitations = [a for a in given_up if a.invitation["reminder_of"] is None]
         async with self.engine.begin() as connection:
             if sent:
                 await connection.execute(
@@ -405,7 +494,7 @@ class DispatcherService:
                     [{"b_id": a.invitation["id"], "b_partner_id": a.partner_id} for a in sent],
                 )
                 await self.outbox.add_all(
-                    connection, INVITATION_SENT, [self._sent_message(a) for a in sent]
+                    connection, INVITATION_SENT, [self._sent_message(a) for a in sent_invitations]
                 )
             if failed:
                 await connection.execute(
@@ -427,7 +516,7 @@ class DispatcherService:
                     INVITATION_FAILED,
                     [
                         _failure_of(a.invitation, a.reason, a.error, attempted=True)
-                        for a in given_up
+                        for a in lost_invitations
                     ],
                 )
                 # An email the relay refused for good is undeliverable, as a receipt says.
@@ -436,7 +525,7 @@ class DispatcherService:
                     DELIVERY_STATUS,
                     [
                         _delivery_of(a.invitation, "undelivered", a.error, now)
-                        for a in given_up
+                        for a in lost_invitations
                         if a.invitation["channel"] == "email" and a.reason == "rejected"
                     ],
                 )
@@ -453,10 +542,14 @@ class DispatcherService:
         if sent or given_up:
             self.outbox.committed()
         for attempt in sent:
-            INVITATIONS.labels(channel=attempt.invitation["channel"], status="sent").inc()
+            reminder_of = attempt.invitation["reminder_of"]
+            INVITATIONS.labels(
+                channel=attempt.invitation["channel"],
+                status="sent" if reminder_of is None else "reminder_sent",
+            ).inc()
             log.info(
-                "invitation_sent",
-                invitation_id=str(attempt.invitation["id"]),
+                "invitation_sent" if reminder_of is None else "reminder_sent",
+                invitation_id=str(reminder_of or attempt.invitation["id"]),
                 channel=attempt.invitation["channel"],
             )
 
@@ -533,9 +626,12 @@ class DispatcherService:
                     .where(invitations.c.partner_message_id == partner_message_id)
                 )
                 return "unchanged" if known else "unknown"
-            await self.outbox.add(
-                connection, DELIVERY_STATUS, _delivery_of(dict(row._mapping), status, reason, now)
-            )
+            if row.reminder_of is None:  # a reminder's receipt is kept, not published
+                await self.outbox.add(
+                    connection,
+                    DELIVERY_STATUS,
+                    _delivery_of(dict(row._mapping), status, reason, now),
+                )
         self.outbox.committed()
         INVITATIONS.labels(channel=row.channel, status=status).inc()
         return "recorded"
@@ -572,6 +668,7 @@ async def requeue(
     dispatcher picks them up within its poll interval."""
     now = datetime.now(UTC)
     chosen = sa.and_(
+        invitations.c.reminder_of.is_(None),  # a reminder's moment has passed with its window
         invitations.c.status.in_(statuses),
         invitations.c.created_at >= since,
         invitations.c.created_at < until,
@@ -612,6 +709,12 @@ async def requeue(
     return len(ids), closed
 
 
+def _days_left(invitation: Mapping[str, Any]) -> int:
+    """Whole days its survey stays open from now (the text says so)."""
+    left = as_utc(invitation["expires_at"]) - datetime.now(UTC)
+    return max(1, math.ceil(left / timedelta(days=1)))
+
+
 def _counted_by(invitation: Mapping[str, Any]) -> dict[str, Any]:
     """What BI counts an invitation by (no address, no customer)."""
     return {
@@ -647,11 +750,25 @@ def _failure_of(
 
 
 def report_sms_cost(organization: str) -> dict[Language, Segments]:
-    """What the SMS invitation costs in each language with this organisation name; a text
-    longer than one segment is said at start-up (the partner bills per segment)."""
+    """What the SMS invitation (or its reminder, the dearer of the two) costs in each
+    language with this organisation name; a text longer than one segment is said at
+    start-up (the partner bills per segment)."""
     costs = {
-        language: segments(
-            render("sms", language, organization=organization, survey_url=None, valid_days=1).text
+        language: max(
+            (
+                segments(
+                    render(
+                        "sms",
+                        language,
+                        organization=organization,
+                        survey_url=None,
+                        valid_days=1,
+                        reminder=reminder,
+                    ).text
+                )
+                for reminder in (False, True)
+            ),
+            key=lambda cost: (cost.count, cost.units),
         )
         for language in LANGUAGES
     }
@@ -690,6 +807,8 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         broker,
         Handler(SURVEY_REQUESTED, service.handle_survey_requests),
         Handler(SURVEY_WITHDRAWN, service.handle_withdrawals),
+        Handler(SURVEY_REMINDER_DUE, service.handle_reminders_due),
+        Handler(INVITATION_ANSWERED, service.handle_answered),
         group_id="palaute-dispatcher",
         settings=settings,
         health=health,

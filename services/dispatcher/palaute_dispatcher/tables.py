@@ -25,7 +25,8 @@ invitations = sa.Table(
     sa.Column("contact_day", sa.Date, nullable=False),
     sa.Column("anonymous", sa.Boolean, nullable=False),
     sa.Column("customer_id", sa.String(100), nullable=True),
-    # pending | sent | failed (refused for good) | expired (not sent in time) | withdrawn
+    # pending | sent | failed (refused for good) | expired (not sent in time) | withdrawn |
+    # cancelled (a reminder whose invitation was answered before it went)
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
@@ -44,6 +45,11 @@ invitations = sa.Table(
     sa.Column("delivery", sa.String(12), nullable=True),
     sa.Column("delivery_reason", sa.String(200), nullable=True),
     sa.Column("delivery_reported_at", sa.DateTime(timezone=True), nullable=True),
+    # A reminder is a row of its own (its own partner message and idempotency key) that
+    # names the invitation it reminds of; at most one per invitation.
+    sa.Column("reminder_of", sa.Uuid, nullable=True, unique=True, index=True),
+    # The collector said it was answered (nothing of the answer): no reminder.
+    sa.Column("answered", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_invitations_due", "status", "next_attempt_at"),
 )
 

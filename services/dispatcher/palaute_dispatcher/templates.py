@@ -34,6 +34,43 @@ _SMS: dict[Language, str] = {
     ),
 }
 
+# The one reminder: the same question, said to be a reminder and the last one.
+_SMS_REMINDER: dict[Language, str] = {
+    "fi": (
+        "Muistutus: {organization} kiittää yhteydenotostasi! Suosittelisitko meitä? Vastaa "
+        "0-10 (0 = en lainkaan, 10 = erittäin todennäköisesti). Ei kyselyjä: STOP"
+    ),
+    "sv": (
+        "Påminnelse: tack för att du kontaktade {organization}! Rekommenderar du oss? Svara "
+        "0-10 (0 = inte alls, 10 = mycket troligt). Inga enkäter: STOPP"
+    ),
+    "en": (
+        "Reminder: thank you for contacting {organization}! Would you recommend us? Reply "
+        "0-10 (0 = not at all, 10 = extremely likely). No more surveys: STOP"
+    ),
+}
+
+_REMINDER_SUBJECT: dict[Language, str] = {
+    "fi": "Muistutus: ",
+    "sv": "Påminnelse: ",
+    "en": "Reminder: ",
+}
+
+_REMINDER_INTRO: dict[Language, str] = {
+    "fi": (
+        "Lähetimme sinulle muutama päivä sitten lyhyen kyselyn. Jos et vielä ehtinyt vastata, "
+        "voit tehdä sen nyt. Tämä on ainoa muistutus."
+    ),
+    "sv": (
+        "För några dagar sedan skickade vi dig en kort enkät. Om du inte hann svara kan du "
+        "göra det nu. Det här är den enda påminnelsen."
+    ),
+    "en": (
+        "A few days ago we sent you a short survey. If you have not had the time to answer, "
+        "you can do it now. This is the only reminder."
+    ),
+}
+
 _EMAIL_SUBJECT: dict[Language, str] = {
     "fi": "Miten onnistuimme? Lyhyt kysely asioinnistasi",
     "sv": "Hur lyckades vi? En kort enkät om ditt ärende",
@@ -116,19 +153,25 @@ def render(
     survey_url: str | None,
     valid_days: int,
     unsubscribe_url: str | None = None,
+    reminder: bool = False,
 ) -> Invitation:
-    """Render one invitation; an email needs its survey URL (and may carry its unsubscribe
-    link in the HTML part), an SMS must have neither."""
+    """Render one invitation, or its one reminder; an email needs its survey URL (and may
+    carry its unsubscribe link in the HTML part), an SMS must have neither."""
     if channel == "sms":
         if survey_url is not None:
             raise ValueError("an SMS invitation carries no link")
-        return Invitation(subject="", text=_SMS[language].format(organization=organization))
+        texts = _SMS_REMINDER if reminder else _SMS
+        return Invitation(subject="", text=texts[language].format(organization=organization))
     if survey_url is None:
         raise ValueError("an email invitation needs its survey URL")
     subject = _EMAIL_SUBJECT[language]
     text = _EMAIL_BODY[language].format(
         organization=organization, survey_url=survey_url, valid_days=valid_days
     )
+    if reminder:
+        subject = _REMINDER_SUBJECT[language] + subject
+        greeting, rest = text.split("\n\n", 1)
+        text = f"{greeting}\n\n{_REMINDER_INTRO[language]}\n\n{rest[:1].upper()}{rest[1:]}"
     return Invitation(subject, text, _html(language, subject, text, survey_url, unsubscribe_url))
 
 
