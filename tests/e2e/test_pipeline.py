@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from palaute_collector.tables import responses
+from palaute_collector.tables import anonymous_comments, responses
 from palaute_dispatcher.content_policy import violations
 from palaute_dispatcher.tables import invitations
 from palaute_dispatcher.templates import Invitation
@@ -227,28 +227,44 @@ async def test_a_bad_phone_is_an_outcome_not_a_dead_letter(pipeline: Pipeline) -
     assert not [r for r in letters if r["key"] in (by_email.customer_id, no_way.customer_id)]
 
 
-async def test_anonymous_answer_has_no_link_to_the_customer(pipeline: Pipeline) -> None:
-    address = "anonyymi.e2e@example.fi"
-    event = contact(email=address, anonymous=True, day=date(2026, 3, 5))
-    await pipeline.publish(event)
-    (email,) = await pipeline.messages_to(address)
+async def test_anonymous_answers_have_no_link_to_the_customer_and_no_row_of_their_own(
+    pipeline: Pipeline,
+) -> None:
+    events = [
+        contact(email=f"anonyymi{n}.e2e@example.fi", anonymous=True, day=date(2026, 3, 5))
+        for n in range(5)
+    ]
+    for event in events:
+        await pipeline.publish(event)
     sent = [
         r["value"]
         for r in await pipeline.records(INVITATION_SENT.name)
         if r["value"]["contact_day"] == "2026-03-05"
     ]
-    assert len(sent) == 1
-    assert sent[0]["customer_id"] is None
-    assert sent[0]["anonymous"] is True
-    assert event.customer_id not in json.dumps(sent)
-    assert (await pipeline.answer_page(email, 7, "anonyymi kommentti")).status_code == 200
+    emails = [(await pipeline.messages_to(event.email or ""))[0] for event in events]
+    assert len(sent) == 5
+    assert all(one["customer_id"] is None and one["anonymous"] is True for one in sent)
+    assert not any(event.customer_id in json.dumps(sent) for event in events)
+    for n, email in enumerate(emails):
+        answer = await pipeline.answer_page(email, 7, f"anonyymi kommentti {n}")
+        assert answer.status_code == 200
     async with pipeline.collector_db.connect() as connection:
-        row = (
+        rows = (
             await connection.execute(
-                sa.select(responses).where(responses.c.comment == "anonyymi kommentti")
+                sa.select(responses).where(responses.c.comment.like("anonyymi kommentti%"))
             )
-        ).one()
-    assert (row.customer_id, row.invitation_id, row.answered_at) == (None, None, None)
+        ).all()
+        comments = list(
+            await connection.scalars(
+                sa.select(anonymous_comments.c.comment).where(
+                    anonymous_comments.c.comment.like("anonyymi kommentti%")
+                )
+            )
+        )
+    assert rows == [], "an anonymous answer has no row of its own"
+    assert sorted(comments) == [f"anonyymi kommentti {n}" for n in range(5)]
+    cell = await aggregate_cell(pipeline, date(2026, 3, 5), "phone", responses=5)
+    assert cell["passives"] == 5
 
 
 async def test_stop_reply_opts_the_number_out_of_later_surveys(pipeline: Pipeline) -> None:

@@ -43,6 +43,7 @@ OPERATOR_ENV = {
     "PALAUTE_PARTNER_RECEIPT_SECRET": "operator-receipt-secret",
     "PALAUTE_TOKEN_SECRET": "operator-token-secret",
     "PALAUTE_UNSUBSCRIBE_KEY": "operator-unsubscribe-key",
+    "PALAUTE_ANSWER_SEAL_KEY": "operator-answer-seal-key",
     "PALAUTE_SURVEY_ORIGIN": "https://kysely.example.fi",
 }
 REQUIRED = re.compile(r"\$\{(\w+):\?[^}]*\}")

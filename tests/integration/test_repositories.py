@@ -147,17 +147,47 @@ class TestCollectorStore:
         assert answered.state == "answered"
         assert await collector.survey_for_token(token_hash("unknown")) is None
 
-    async def test_anonymous_response_has_no_link_to_customer_invitation_or_time(
+    async def test_anonymous_answers_wait_sealed_then_only_count_and_comments_stand_alone(
         self, collector: CollectorService
     ) -> None:
-        sent = invitation(anonymous=True, day=date(2026, 1, 6), token="tok-anon")
-        await collector.handle_invitations_sent([sent])
-        assert await collector.answer(sent.invitation_id, 4, "")
-        async with collector.engine.connect() as connection:
-            row = (await connection.execute(sa.select(collector_tables.responses))).one()
-        assert (row.customer_id, row.invitation_id, row.answered_at) == (None, None, None)
-        assert row.day == date(2026, 1, 6)
-        assert row.score == 4
+        sent = [
+            invitation(anonymous=True, day=date(2026, 1, 6), token=f"tok-anon-{n}")
+            for n in range(5)
+        ]
+        await collector.handle_invitations_sent(sent)
+        for n, one in enumerate(sent[:4]):
+            assert await collector.answer(one.invitation_id, 4 + n, f"nimetön {n}")
+
+        async def stored() -> tuple[list[str], int, list[str], int]:
+            async with collector.engine.connect() as connection:
+                sealed = list(
+                    await connection.scalars(sa.select(collector_tables.sealed_answers.c.sealed))
+                )
+                named = await connection.scalar(
+                    sa.select(sa.func.count()).select_from(collector_tables.responses)
+                )
+                comments = list(
+                    await connection.scalars(
+                        sa.select(collector_tables.anonymous_comments.c.comment)
+                    )
+                )
+                counted = await connection.scalar(
+                    sa.select(
+                        sa.func.coalesce(
+                            sa.func.sum(collector_tables.aggregate_cells.c.responses), 0
+                        )
+                    )
+                )
+            return sealed, int(named or 0), comments, int(counted or 0)
+
+        sealed, named, comments, counted = await stored()
+        assert len(sealed) == 4
+        assert not any("nimet" in text for text in sealed), "sealed: no plaintext"
+        assert (named, comments, counted) == (0, [], 0), "nothing readable until a batch is full"
+        assert await collector.answer(sent[4].invitation_id, 9, "")
+        sealed, named, comments, counted = await stored()
+        assert (sealed, named, counted) == ([], 0, 5), "folded into the counts, no row each"
+        assert sorted(comments) == [f"nimetön {n}" for n in range(4)]
 
     async def test_cells_publish_at_min_group_and_then_every_min_group_more(
         self, collector: CollectorService

@@ -76,8 +76,10 @@ def test_production_refuses_every_development_secret() -> None:
     ):
         assert f"PALAUTE_{name}" in str(refused.value)
     own = {"recipient_pepper": "own-pepper", "unsubscribe_key": "own-key"}
+    with pytest.raises(ValidationError, match="PALAUTE_ANSWER_SEAL_KEY still has its"):
+        CollectorSettings(env="production", partner_webhook_secret="own-secret", **own)
     with pytest.raises(ValidationError, match="PALAUTE_PARTNER_WEBHOOK_SECRET still has its"):
-        CollectorSettings(env="production", **own)
+        CollectorSettings(env="production", answer_seal_key="own-seal-key", **own)
     with pytest.raises(ValidationError, match="PALAUTE_RECIPIENT_PEPPER"):
         ConsentSettings(env="production")
     assert ConsentSettings(env="production", **own).env == "production"

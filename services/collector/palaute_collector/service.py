@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,16 +26,19 @@ from palaute_collector.settings import CollectorSettings
 from palaute_collector.tables import (
     MIGRATIONS,
     aggregate_cells,
+    anonymous_comments,
     held_replies,
     inbox,
     invitation_tokens,
     invitations,
     outbox,
     responses,
+    sealed_answers,
 )
 from palaute_runtime.database import as_utc, create_engine, upsert
 from palaute_runtime.health import Health
 from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
+from palaute_runtime.sealed import seal, unseal
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
     AGGREGATE_PUBLISHED,
@@ -63,6 +68,9 @@ _COPIED_FROM_INVITATION = {
 }
 
 TokenState = Literal["open", "answered", "expired", "unknown"]
+# Replicas on one PostgreSQL database fold anonymous batches one at a time.
+_FOLD_LOCK = 0x616E_6F6E_666F_6C64
+_shuffle = secrets.SystemRandom().shuffle
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,8 @@ class CollectorService:
         self.settings = settings
         self.outbox = Outbox(outbox)
         self._inbox = Inbox(inbox, "collector.invitation-sent")
+        self._fold_lock = asyncio.Lock()
+        self.batch_size = max(settings.anonymous_batch_size, settings.min_group_size)
 
     async def handle_invitations_sent(self, batch: Sequence[InvitationSent]) -> None:
         """Remember invitations so that their tokens or SMS replies can be answered."""
@@ -109,6 +119,7 @@ class CollectorService:
                     await connection.execute(invitation_tokens.insert(), tokens)
                 await self._apply_held_replies(connection, fresh)
         self.outbox.committed()
+        await self.fold_anonymous()
         log.info("invitations_recorded", invitations=len(batch), new=len(fresh))
 
     async def survey_for_token(self, token_hash: str) -> OpenSurvey | None:
@@ -136,6 +147,7 @@ class CollectorService:
             recorded = await self._record_answer(connection, invitation_id, score, comment)
         if recorded:
             self.outbox.committed()
+            await self.fold_anonymous()
         return recorded
 
     async def _record_answer(
@@ -156,6 +168,29 @@ class CollectorService:
         ).first()
         if invitation is None:
             return False
+        # The dispatcher sends no reminder for it; nothing of the answer goes with it.
+        await self.outbox.add(
+            connection, INVITATION_ANSWERED, InvitationAnswered(invitation_id=invitation.id)
+        )
+        if invitation.anonymous:
+            # Sealed: this row shares the transaction (and so `xmin`) of the invitation's
+            # "answered" mark. Counted later, with others, in a transaction of its own.
+            await connection.execute(
+                sealed_answers.insert().values(
+                    id=uuid.uuid4(),
+                    sealed=seal(
+                        self.settings.answer_seal_key,
+                        {
+                            "score": score,
+                            "comment": comment,
+                            "day": invitation.contact_day.isoformat(),
+                            "contact_channel": invitation.contact_channel,
+                        },
+                    ),
+                )
+            )
+            log.info("response_recorded", survey_channel=invitation.channel, anonymous=True)
+            return True
         await connection.execute(
             responses.insert().values(
                 id=uuid.uuid4(),
@@ -166,21 +201,56 @@ class CollectorService:
                 contact_channel=invitation.contact_channel,
                 unit=invitation.unit,
                 day=invitation.contact_day,
-                anonymous=invitation.anonymous,
-                invitation_id=None if invitation.anonymous else invitation.id,
-                customer_id=None if invitation.anonymous else invitation.customer_id,
-                answered_at=None if invitation.anonymous else datetime.now(UTC),
+                anonymous=False,
+                invitation_id=invitation.id,
+                customer_id=invitation.customer_id,
+                answered_at=datetime.now(UTC),
             )
         )
         await self._count(connection, invitation.contact_day, invitation.contact_channel, score)
-        # The dispatcher sends no reminder for it; nothing of the answer goes with it.
-        await self.outbox.add(
-            connection, INVITATION_ANSWERED, InvitationAnswered(invitation_id=invitation.id)
-        )
-        log.info(
-            "response_recorded", survey_channel=invitation.channel, anonymous=invitation.anonymous
-        )
+        log.info("response_recorded", survey_channel=invitation.channel, anonymous=False)
         return True
+
+    async def fold_anonymous(self) -> int:
+        """Once a batch of anonymous answers waits, open it, shuffle it, fold it into the
+        counts and keep its comments alone, in a transaction of its own: no row, order,
+        transaction id or time ties an anonymous answer to its invitation. Returns how many
+        were folded (0 while the batch is not full)."""
+        async with self._fold_lock, self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_FOLD_LOCK)))
+            waiting = (await connection.execute(sa.select(sealed_answers))).all()
+            if len(waiting) < self.batch_size:
+                return 0
+            opened = [
+                (row.id, unseal(self.settings.answer_seal_key, row.sealed)) for row in waiting
+            ]
+            answers = [answer for _, answer in opened if answer is not None]
+            if len(answers) < len(opened):  # kept: a key mix-up must not lose answers
+                log.error("sealed_answers_unreadable", count=len(opened) - len(answers))
+            if len(answers) < self.batch_size:
+                return 0
+            await connection.execute(
+                sealed_answers.delete().where(
+                    sealed_answers.c.id.in_([row_id for row_id, answer in opened if answer])
+                )
+            )
+            _shuffle(answers)
+            for answer in answers:
+                await self._count(
+                    connection,
+                    date.fromisoformat(answer["day"]),
+                    answer["contact_channel"],
+                    int(answer["score"]),
+                )
+            comments = [
+                {"id": uuid.uuid4(), "comment": a["comment"]} for a in answers if a["comment"]
+            ]
+            if comments:
+                await connection.execute(anonymous_comments.insert(), comments)
+        self.outbox.committed()
+        log.info("anonymous_answers_folded", count=len(answers))
+        return len(answers)
 
     async def unsubscribe(self, email: str) -> None:
         """The reader of an invitation used its unsubscribe link: ask consent to register the
@@ -253,6 +323,8 @@ class CollectorService:
                 )
                 outcome = "held"
         self.outbox.committed()
+        if outcome == "recorded":
+            await self.fold_anonymous()
         log.info("sms_reply_handled", outcome=outcome)
         return outcome
 

@@ -10,7 +10,7 @@ from palaute_runtime.settings import CommonSettings
 class CollectorSettings(CommonSettings):
     """Where the survey page listens, the partner webhook's secret, the minimum group size."""
 
-    SECRETS = (*CommonSettings.SECRETS, "partner_webhook_secret")
+    SECRETS = (*CommonSettings.SECRETS, "partner_webhook_secret", "answer_seal_key")
 
     collector_database_url: str | None = None
     collector_host: str = "127.0.0.1"
@@ -18,6 +18,11 @@ class CollectorSettings(CommonSettings):
     # A development default (S105 is right in general): production sets its own.
     partner_webhook_secret: str = "sandbox-webhook-secret"  # noqa: S105
     min_group_size: int = Field(default=5, ge=2)
+    # Seals anonymous answers while they wait for their batch (development default).
+    answer_seal_key: str = "palaute-local-development-answer-seal-key"
+    # Anonymous answers are folded into the counts this many at a time, shuffled, in a
+    # transaction of their own (never fewer than the minimum group size).
+    anonymous_batch_size: int = Field(default=5, ge=2, le=1000)
     # Unknown survey links one client address may ask for per minute before a 429.
     token_guesses_per_minute: int = Field(default=20, ge=1, le=100_000)
     # How long a scored SMS reply waits for an invitation the collector has not seen yet.

@@ -34,7 +34,8 @@ invitation_tokens = sa.Table(
     sa.Column("invitation_id", sa.Uuid, sa.ForeignKey("invitations.id"), nullable=False),
 )
 
-# An anonymous response has no invitation, no customer and no time finer than the contact day.
+# One row per answer of a named (not anonymous) survey. An anonymous answer never gets a row:
+# it waits sealed, then is folded into the counts (below).
 responses = sa.Table(
     "responses",
     metadata,
@@ -50,6 +51,25 @@ responses = sa.Table(
     sa.Column("invitation_id", sa.Uuid, nullable=True),
     sa.Column("customer_id", sa.String(100), nullable=True),
     sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# An anonymous answer waiting for its batch, sealed (AES-256-GCM, PALAUTE_ANSWER_SEAL_KEY):
+# it is written in the transaction that marks its invitation answered, so it must tell a
+# reader of the database nothing. Once a batch is full the batch is opened, shuffled and
+# folded into the aggregate counts in a transaction of its own, and deleted.
+sealed_answers = sa.Table(
+    "sealed_answers",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),  # random: no order
+    sa.Column("sealed", sa.Text, nullable=False),
+)
+
+# The comments of anonymous answers: the text alone, written in shuffled batches.
+anonymous_comments = sa.Table(
+    "anonymous_comments",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("comment", sa.Text, nullable=False),
 )
 
 # A scored SMS reply that came before its invitation was recorded (the collector was
