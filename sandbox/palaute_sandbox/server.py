@@ -11,7 +11,9 @@ import html
 import json
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -300,6 +302,7 @@ class PartnerSandbox:
                     properties:
                       from: {type: string}
                       text: {type: string}
+                      id: {type: string, description: "message id to forward (default: new)"}
             responses:
               "200": {description: the collector's answer}
               "400": {description: not JSON with from and text}
@@ -308,7 +311,13 @@ class PartnerSandbox:
             """
             try:
                 body = await request.json()
-                reply = {"from": str(body["from"]), "text": str(body["text"])}
+                reply = {
+                    "from": str(body["from"]),
+                    "text": str(body["text"]),
+                    # A partner's own id (a test may repeat one to replay a delivery).
+                    "id": str(body.get("id") or f"in-{uuid.uuid4().hex}"),
+                    "received_at": datetime.now(UTC).isoformat(),
+                }
             except (json.JSONDecodeError, KeyError, TypeError):
                 return JSONResponse(
                     {"error": 'expected JSON with "from" and "text"'}, status_code=400

@@ -109,11 +109,13 @@ class Pipeline:
             )
         return found
 
-    async def reply_sms(self, sender: str, text: str) -> dict[str, Any]:
-        """A customer replies to an SMS; the sandbox forwards it to the collector's webhook."""
-        response = await self.http.post(
-            f"{self.stack.sandbox_url}/sandbox/inbound-sms", json={"from": sender, "text": text}
-        )
+    async def reply_sms(
+        self, sender: str, text: str, message_id: str | None = None
+    ) -> dict[str, Any]:
+        """A customer replies to an SMS; the sandbox forwards it to the collector's webhook
+        (with the partner's message id: the same id again is the same delivery repeated)."""
+        reply = {"from": sender, "text": text} | ({"id": message_id} if message_id else {})
+        response = await self.http.post(f"{self.stack.sandbox_url}/sandbox/inbound-sms", json=reply)
         assert response.status_code == 200, response.text
         return dict(response.json())
 

@@ -407,3 +407,22 @@ async def test_an_answer_tells_the_dispatcher_so_and_nothing_of_the_answer(
         if record["value"]["invitation_id"] == str(invitation_id)
     ]
     assert set(told) == {"schema_version", "event_id", "occurred_at", "invitation_id"}
+
+
+async def test_an_sms_reply_answers_only_the_survey_it_replies_to(pipeline: Pipeline) -> None:
+    phone = mobile()
+    # Unsolicited, before any survey to the number: held, and never for a later survey.
+    assert (await pipeline.reply_sms(e164(phone), "0"))["status"] == "held"
+    closed = contact(phone=phone)
+    await pipeline.publish(closed)
+    await pipeline.messages_to(e164(phone))
+    replay = f"in-{closed.contact_id}"
+    assert (await pipeline.reply_sms(e164(phone), "9", replay))["status"] == "recorded"
+    assert (await pipeline.reply_sms(e164(phone), "9", replay))["status"] == "duplicate"
+    async with pipeline.collector_db.connect() as connection:
+        scores = list(
+            await connection.scalars(
+                sa.select(responses.c.score).where(responses.c.customer_id == closed.customer_id)
+            )
+        )
+    assert scores == [9], "one answer: the reply, once; the unsolicited 0 answered nothing"

@@ -251,8 +251,8 @@ async def test_an_sms_reply_that_outruns_its_invitation_is_held_and_then_applied
     collector: CollectorService,
 ) -> None:
     ref = recipient_ref(collector.settings.recipient_pepper, "+358405550000")
+    sent = invitation(anonymous=False, day=date(2026, 1, 9), ref=ref)  # sent by the dispatcher
     assert await collector.answer_sms("+358405550000", "10 nopeaa") == "held"
-    sent = invitation(anonymous=False, day=date(2026, 1, 9), ref=ref)
     await collector.handle_invitations_sent([sent])
     async with collector.engine.connect() as connection:
         stored = (

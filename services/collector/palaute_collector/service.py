@@ -28,6 +28,7 @@ from palaute_collector.tables import (
     aggregate_cells,
     anonymous_comments,
     held_replies,
+    inbound_messages,
     inbox,
     invitation_tokens,
     invitations,
@@ -35,7 +36,12 @@ from palaute_collector.tables import (
     responses,
     sealed_answers,
 )
-from palaute_runtime.database import as_utc, create_engine, upsert
+from palaute_runtime.database import (
+    as_utc,
+    create_engine,
+    insert_ignoring_conflicts,
+    upsert,
+)
 from palaute_runtime.health import Health
 from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
 from palaute_runtime.sealed import seal, unseal
@@ -68,6 +74,11 @@ _COPIED_FROM_INVITATION = {
 }
 
 TokenState = Literal["open", "answered", "expired", "unknown"]
+SmsOutcome = Literal["recorded", "opted_out", "unreadable", "held", "duplicate"]
+# A partner's clock ahead of ours must not let a reply answer a survey sent after it came.
+_CLOCK_SKEW = timedelta(minutes=5)
+# How long the partner's message ids are remembered (its webhook retries within hours).
+_REMEMBER_INBOUND = timedelta(days=7)
 # Replicas on one PostgreSQL database fold anonymous batches one at a time.
 _FOLD_LOCK = 0x616E_6F6E_666F_6C64
 _shuffle = secrets.SystemRandom().shuffle
@@ -268,17 +279,48 @@ class CollectorService:
         self.outbox.committed()
         log.info("email_unsubscribe_received")
 
-    async def answer_sms(
-        self, sender: str, text: str
-    ) -> Literal["recorded", "opted_out", "unreadable", "held"]:
-        """Handle one inbound SMS: a score for the sender's open invitation, or a STOP.
+    async def _first_sight(
+        self, connection: AsyncConnection, message_id: str | None, received: datetime
+    ) -> bool:
+        """Remember the partner's id of an inbound SMS; False when it was seen before."""
+        if message_id is None:
+            return True
+        if received.minute == 0:  # housekeeping, now and then
+            await connection.execute(
+                inbound_messages.delete().where(
+                    inbound_messages.c.received_at < received - _REMEMBER_INBOUND
+                )
+            )
+        inserted = await connection.execute(
+            insert_ignoring_conflicts(connection, inbound_messages).values(
+                partner_message_id=message_id, received_at=received
+            )
+        )
+        return bool(inserted.rowcount)
 
-        A score with no open invitation is held for a while: its invitation may still be on
-        its way to the collector.
+    async def answer_sms(
+        self,
+        sender: str,
+        text: str,
+        *,
+        message_id: str | None = None,
+        received_at: datetime | None = None,
+    ) -> SmsOutcome:
+        """Handle one inbound SMS: a score for the survey it replies to, or a STOP.
+
+        A score answers the newest invitation sent to the sender before the reply came
+        (`received_at`, the partner's time; never later than ours) and still open then. With
+        none known it is held for a while: its invitation may still be on its way to the
+        collector; a reply that came before any survey answers nothing. The partner's
+        `message_id` makes a webhook delivered twice count once.
         """
+        now = datetime.now(UTC)
+        received = min(received_at or now, now + _CLOCK_SKEW)
         reply = parse_sms_reply(text)
         if isinstance(reply, Stop):
             async with self.engine.begin() as connection:
+                if not await self._first_sight(connection, message_id, received):
+                    return "duplicate"
                 await self.outbox.add(
                     connection,
                     OPT_OUT_REQUESTED,
@@ -293,14 +335,16 @@ class CollectorService:
             log.info("sms_reply_unreadable")
             return "unreadable"
         ref = recipient_ref(self.settings.recipient_pepper, sender)
-        now = datetime.now(UTC)
         async with self.engine.begin() as connection:
+            if not await self._first_sight(connection, message_id, received):
+                return "duplicate"
             invitation_id = await connection.scalar(
                 sa.select(invitations.c.id)
                 .where(
                     invitations.c.recipient_ref == ref,
                     invitations.c.answered.is_(False),
-                    invitations.c.expires_at > now,
+                    invitations.c.sent_at <= received,
+                    invitations.c.expires_at > max(received, now),
                 )
                 .order_by(invitations.c.sent_at.desc())
                 .limit(1)
@@ -308,7 +352,7 @@ class CollectorService:
             if invitation_id is not None and await self._record_answer(
                 connection, invitation_id, reply.value, reply.comment
             ):
-                outcome: Literal["recorded", "held"] = "recorded"
+                outcome: SmsOutcome = "recorded"
             else:
                 await connection.execute(
                     held_replies.delete().where(held_replies.c.received_at < self._hold_cutoff())
@@ -316,9 +360,11 @@ class CollectorService:
                 await connection.execute(
                     held_replies.insert().values(
                         recipient_ref=ref,
-                        score=reply.value,
-                        comment=reply.comment,
-                        received_at=now,
+                        received_at=received,
+                        sealed=seal(
+                            self.settings.answer_seal_key,
+                            {"score": reply.value, "comment": reply.comment},
+                        ),
                     )
                 )
                 outcome = "held"
@@ -334,7 +380,9 @@ class CollectorService:
     async def _apply_held_replies(
         self, connection: AsyncConnection, batch: Sequence[InvitationSent]
     ) -> None:
-        """Answer new SMS invitations with replies that came before them, if any are held."""
+        """Answer new SMS invitations with held replies that came after they were sent (the
+        collector was behind): the newest such reply per number. A reply held from before
+        the invitation was sent is not for it."""
         by_ref = {sent.recipient_ref: sent for sent in batch if sent.recipient_ref is not None}
         if not by_ref:
             return
@@ -348,15 +396,32 @@ class CollectorService:
                 .order_by(held_replies.c.received_at)
             )
         ).all()
-        latest = {row.recipient_ref: row for row in held}  # the newest reply per number wins
+        latest = {  # the newest reply per number that came after its invitation was sent
+            row.recipient_ref: row
+            for row in held
+            if by_ref[row.recipient_ref].occurred_at
+            <= as_utc(row.received_at)
+            < by_ref[row.recipient_ref].expires_at
+        }
         if not latest:
             return
-        await connection.execute(
-            held_replies.delete().where(held_replies.c.recipient_ref.in_(latest))
-        )
+        used = [  # the chosen ones, and older replies to the same invitation they supersede
+            row.id
+            for row in held
+            if row.recipient_ref in latest
+            and as_utc(row.received_at) >= by_ref[row.recipient_ref].occurred_at
+        ]
+        await connection.execute(held_replies.delete().where(held_replies.c.id.in_(used)))
         for ref, reply in latest.items():
+            opened = unseal(self.settings.answer_seal_key, reply.sealed)
+            if opened is None:
+                log.error("held_reply_unreadable")
+                continue
             await self._record_answer(
-                connection, by_ref[ref].invitation_id, reply.score, reply.comment
+                connection,
+                by_ref[ref].invitation_id,
+                int(opened["score"]),
+                str(opened["comment"]),
             )
 
     async def _count(

@@ -72,16 +72,24 @@ anonymous_comments = sa.Table(
     sa.Column("comment", sa.Text, nullable=False),
 )
 
-# A scored SMS reply that came before its invitation was recorded (the collector was
-# catching up); applied when the invitation arrives, dropped after the hold time.
+# A scored SMS reply with no open invitation sent to its number before it: the collector may
+# not have recorded that invitation yet. Applied when one arrives that was sent before the
+# reply, dropped after the hold time; score and comment sealed (PALAUTE_ANSWER_SEAL_KEY).
 held_replies = sa.Table(
     "held_replies",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("recipient_ref", sa.String(64), nullable=False, index=True),
-    sa.Column("score", sa.Integer, nullable=False),
-    sa.Column("comment", sa.Text, nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sealed", sa.Text, nullable=False),
+)
+
+# The partner's id of every inbound SMS acted on: a webhook delivered twice counts once.
+inbound_messages = sa.Table(
+    "inbound_messages",
+    metadata,
+    sa.Column("partner_message_id", sa.String(200), primary_key=True),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
 aggregate_cells = sa.Table(

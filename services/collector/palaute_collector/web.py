@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict, deque
+from datetime import datetime
 from pathlib import Path
 
 import structlog
@@ -23,6 +24,7 @@ log = structlog.get_logger("palaute.collector.web")
 
 MAX_COMMENT = 2000
 MAX_SMS_TEXT = 1600  # ten concatenated SMS segments; a reply is a digit or STOP
+MAX_MESSAGE_ID = 200
 _pages = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
@@ -170,12 +172,20 @@ def routes(service: CollectorService) -> list[Route]:
                 properties:
                   from: {type: string, description: the sender's phone number}
                   text: {type: string, maxLength: 1600}
+                  id:
+                    type: string
+                    maxLength: 200
+                    description: the partner's message id (a delivery repeated counts once)
+                  received_at:
+                    type: string
+                    format: date-time
+                    description: when the partner received it (ISO 8601 with offset)
         responses:
-          "200": {description: "status: recorded, opted_out, unreadable or held"}
+          "200": {description: "status: recorded, opted_out, unreadable, held or duplicate"}
           "400": {description: not a JSON object with string fields from and text}
           "401": {description: missing or wrong webhook secret}
           "413": {description: body over the limit}
-          "422": {description: not a valid phone number, or text too long}
+          "422": {description: "not a valid phone number, text too long, or a bad id or time"}
         """
         secret = service.settings.partner_webhook_secret
         if not bearer_matches(request.headers.get("Authorization"), secret):
@@ -200,7 +210,23 @@ def routes(service: CollectorService) -> list[Route]:
             phone = parse_phone(sender, service.settings.default_region)
         except ValueError:
             return JSONResponse({"error": '"from" is not a valid phone number'}, status_code=422)
-        outcome = await service.answer_sms(phone, text)
+        message_id, received_at = body.get("id"), body.get("received_at")
+        if message_id is not None and (
+            not isinstance(message_id, str)
+            or not 0 < len(message_id) <= MAX_MESSAGE_ID
+            or not _is_text(message_id)
+        ):
+            return JSONResponse(
+                {"error": f'"id" must be text of 1 to {MAX_MESSAGE_ID} characters'},
+                status_code=422,
+            )
+        received = _moment(received_at) if received_at is not None else None
+        if received_at is not None and received is None:
+            return JSONResponse(
+                {"error": '"received_at" must be an ISO 8601 time with its offset'},
+                status_code=422,
+            )
+        outcome = await service.answer_sms(phone, text, message_id=message_id, received_at=received)
         return JSONResponse({"status": outcome})
 
     def slowed(request: Request) -> Response | None:
@@ -256,6 +282,17 @@ def _score(raw: object) -> int | None:
         return None
     value = int(raw)
     return value if 0 <= value <= 10 else None
+
+
+def _moment(value: object) -> datetime | None:
+    """An ISO 8601 instant with its offset, or None."""
+    if not isinstance(value, str) or len(value) > 40 or not _is_text(value):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def _is_text(value: str) -> bool:
