@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import signal
 import sys
@@ -85,7 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     tail = commands.add_parser("tail", help="print a topic as JSON lines")
     tail.add_argument("topic", help="one of: " + ", ".join(spec.name for spec in palaute_topics()))
     tail.add_argument("--bootstrap", default=defaults.kafka_bootstrap)
-    tail.add_argument("--follow", action="store_true", help="keep printing new records")
+    tail.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep printing new records (without it: what the topic holds now, then exit)",
+    )
     tail.add_argument(
         "--meta",
         action="store_true",
@@ -95,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         "--idle-timeout",
         type=float,
         default=3.0,
-        help="without --follow, stop after this many quiet seconds (3)",
+        help="without --follow, also stop after this many quiet seconds (3)",
     )
     return parser
 
@@ -181,7 +186,7 @@ async def _demo(stack: LocalStack, args: argparse.Namespace, stop: asyncio.Event
         f"{args.rate:g} events/s" + (f", {args.events} events" if args.events else "")
     )
     crm = DemoCrm(stack.options.kafka_bootstrap, customers, rng)
-    respondents = DemoRespondents(stack, random.Random(rng.random()))
+    respondents = DemoRespondents(stack, random.Random(rng.random()), customers)
     tally = PipelineTally()
     await crm.start()
     background = [
@@ -326,11 +331,18 @@ async def _tail(args: argparse.Namespace) -> None:
     if args.topic not in known:
         fail(f"unknown topic {args.topic!r}; known topics: {', '.join(sorted(known))}.", 2)
     records = read_records(
-        args.bootstrap, [args.topic], idle_timeout=None if args.follow else args.idle_timeout
+        args.bootstrap,
+        [args.topic],
+        idle_timeout=None if args.follow else args.idle_timeout,
+        until_end=not args.follow,
     )
-    async for record in records:
-        sys.stdout.write(as_json_line(record, with_meta=args.meta) + "\n")
-        sys.stdout.flush()
+    try:
+        async for record in records:
+            sys.stdout.write(as_json_line(record, with_meta=args.meta) + "\n")
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly; nothing more is written at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _say(line: str) -> None:

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 
 async def read_records(
@@ -15,10 +15,13 @@ async def read_records(
     *,
     from_beginning: bool = True,
     idle_timeout: float | None = None,
+    until_end: bool = False,
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Yield records of the topics without joining a group (nothing is committed).
 
-    With `idle_timeout`, stop once no record has arrived for that many seconds.
+    With `until_end`, stop at the end each partition had when reading began: the high
+    watermark of the first fetch (what ListOffsets says is not trusted: Tansu reports 1 for
+    every partition). With `idle_timeout`, stop once no record has arrived for that long.
     """
     consumer = AIOKafkaConsumer(
         *topics,
@@ -30,17 +33,38 @@ async def read_records(
     )
     try:
         await consumer.start()
+        ends: dict[TopicPartition, int] = {}
         while True:
             batch = await consumer.getmany(
                 timeout_ms=int(1000 * idle_timeout) if idle_timeout else 1000
             )
+            if until_end:
+                for partition in consumer.assignment():
+                    highwater = consumer.highwater(partition)
+                    if partition not in ends and highwater is not None:
+                        ends[partition] = highwater
+            for partition, records in batch.items():
+                for record in records:
+                    if until_end and record.offset >= ends.get(partition, record.offset + 1):
+                        continue  # newer than the start
+                    yield record
+            if until_end and await _at_end(consumer, ends):
+                return
             if not batch and idle_timeout is not None:
                 return
-            for records in batch.values():
-                for record in records:
-                    yield record
     finally:
         await consumer.stop()
+
+
+async def _at_end(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    """Every assigned partition read up to the end it had when reading began."""
+    assigned = consumer.assignment()
+    if not assigned or set(ends) != set(assigned):
+        return False
+    for partition in assigned:
+        if await consumer.position(partition) < ends[partition]:
+            return False
+    return True
 
 
 def as_json_line(record: ConsumerRecord[bytes, bytes], *, with_meta: bool) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from palaute_runtime.local_broker import free_port
+from palaute_schemas import INVITATION_SENT
 from tests.e2e.conftest import Pipeline, contact, e164, mobile
 
 pytestmark = pytest.mark.e2e
@@ -186,3 +188,43 @@ def test_tail_and_publish_without_a_broker_say_so_in_one_sentence(tmp_path: Path
         assert result.returncode == 1
         assert result.stderr.startswith("error: Kafka is not reachable")
         assert result.stderr.count("\n") == 1, result.stderr
+
+
+async def test_tail_prints_what_the_topic_holds_now_then_exits_and_a_closed_pipe_is_quiet(
+    pipeline: Pipeline,
+) -> None:
+    phone = mobile()
+    await pipeline.publish(contact(phone=phone))
+    await pipeline.messages_to(e164(phone))
+    bootstrap = pipeline.stack.options.kafka_bootstrap
+    held = len(await pipeline.records(INVITATION_SENT.name))
+    # A quiet period this long outlasts the command's timeout: only the end can stop it.
+    tail = await asyncio.to_thread(
+        palaute, "tail", INVITATION_SENT.name, "--bootstrap", bootstrap, "--idle-timeout", "300"
+    )
+    assert tail.returncode == 0, tail.stderr
+    assert len(tail.stdout.splitlines()) >= held
+    code, errors = await asyncio.to_thread(
+        run_into_a_closed_pipe, "tail", INVITATION_SENT.name, "--bootstrap", bootstrap
+    )
+    assert code == 0
+    assert errors == "", "no traceback when the reader has gone (`| head`)"
+
+
+def run_into_a_closed_pipe(*args: str) -> tuple[int, str]:
+    """Run a command whose standard output is a pipe nobody reads any more, as after
+    `| head -n 1` has taken its line: its first write fails with EPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "palaute_stack", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    return finished.returncode, finished.stderr
