@@ -10,6 +10,7 @@ import hashlib
 import html
 import json
 import random
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -380,15 +381,19 @@ class PartnerSandbox:
                 }
             )
 
-        async def page(_: Request) -> Response:
+        async def page(request: Request) -> Response:
             """
             ---
             summary: Every message received, with its delivery status, as a page
+            parameters:
+              - {name: page, in: query, required: false, schema: {type: integer, minimum: 1}}
             responses:
-              "200": {description: an HTML table, newest first}
+              "200": {description: "an HTML table, newest first, 50 a page"}
               "401": {description: missing or wrong admin token}
             """
-            return HTMLResponse(_messages_page(self.recorder.snapshot()))
+            raw = request.query_params.get("page", "1")
+            number = int(raw) if raw.isdecimal() and len(raw) < 7 else 1
+            return HTMLResponse(_messages_page(self.recorder.snapshot(), max(1, number)))
 
         async def replay_receipts(_: Request) -> Response:
             """
@@ -440,14 +445,21 @@ class PartnerSandbox:
         )
 
 
-def _messages_page(snapshot: dict[str, Any]) -> str:
-    """The sandbox's inbox as a plain HTML table (no script), newest first."""
+PAGE_SIZE = 50
+_SURVEY_LINK = re.compile(r"https?://[^\s<>\"]+/s/[A-Za-z0-9_-]+")
+
+
+def _messages_page(snapshot: dict[str, Any], page: int = 1) -> str:
+    """The sandbox's inbox as a plain HTML table (no script), newest first, a page at a
+    time; an email's survey link is a link, to open the survey as its reader would."""
     rows = []
     for channel in ("sms", "email"):
         for message in snapshot[channel]:
             to = message["to"] if channel == "sms" else ", ".join(message["to"])
             status = message.get("delivery") or ("sent" if channel == "sms" else "relayed")
             text = message.get("text", "")
+            link = _SURVEY_LINK.search(text)
+            survey = f'<a href="{html.escape(link.group(0))}">open the survey</a>' if link else ""
             rows.append(
                 (
                     message["received_at"],
@@ -462,11 +474,18 @@ def _messages_page(snapshot: dict[str, Any]) -> str:
                             text[:80] + ("…" if len(text) > 80 else ""),
                         )
                     )
-                    + "</tr>",
+                    + f"<td>{survey}</td></tr>",
                 )
             )
-    body = "".join(row for _, row in sorted(rows, reverse=True)) or (
-        '<tr><td colspan="5">Nothing received yet.</td></tr>'
+    newest_first = [row for _, row in sorted(rows, reverse=True)]
+    pages = max(1, -(-len(newest_first) // PAGE_SIZE))
+    page = min(page, pages)
+    shown = newest_first[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    body = "".join(shown) or '<tr><td colspan="6">Nothing received yet.</td></tr>'
+    turn = " ".join(
+        f'<a href="?page={number}">{label}</a>'
+        for number, label in ((page - 1, "newer"), (page + 1, "older"))
+        if 1 <= number <= pages
     )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -475,6 +494,8 @@ def _messages_page(snapshot: dict[str, Any]) -> str:
         "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style></head><body>"
         f"<h1>Partner sandbox</h1><p>{len(snapshot['sms'])} SMS, "
         f"{len(snapshot['email'])} email. Delivery status as reported by receipts.</p>"
+        f"<p>Page {page} of {pages}. {turn}</p>"
         "<table><thead><tr><th>received</th><th>channel</th><th>to</th><th>delivery</th>"
-        f"<th>text</th></tr></thead><tbody>{body}</tbody></table></body></html>"
+        f"<th>text</th><th>survey</th></tr></thead><tbody>{body}</tbody></table>"
+        f"<p>{turn}</p><p>JSON: <code>GET /sandbox/messages</code></p></body></html>"
     )

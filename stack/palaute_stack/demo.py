@@ -22,6 +22,7 @@ from palaute_schemas import (
     ContactClosed,
     Language,
     OptOutRequested,
+    parse_phone,
 )
 from palaute_stack.stack import LocalStack
 
@@ -168,17 +169,34 @@ class DemoCrm:
             self.published["duplicate"] += 1
 
 
+def addresses_of(customers: list[DemoCustomer]) -> set[str]:
+    """The demo customers' addresses as the partner sees them (E.164 numbers, emails)."""
+    found: set[str] = set()
+    for customer in customers:
+        if customer.email:
+            found.add(customer.email.lower())
+        if customer.phone:
+            try:
+                found.add(parse_phone(customer.phone, "FI"))
+            except ValueError:
+                continue
+    return found
+
+
 class DemoRespondents:
-    """Customers who read what the partner delivered and answer part of it."""
+    """Demo customers who read what the partner delivered to them and answer part of it;
+    a message to anyone else (a contact someone published by hand) is theirs to answer."""
 
     def __init__(
         self,
         stack: LocalStack,
         rng: random.Random,
+        customers: list[DemoCustomer],
         answer_rate: float = 0.6,
         reading_seconds: float = 2.0,
     ) -> None:
         self._stack = stack
+        self._ours = addresses_of(customers)
         self._reading = timedelta(seconds=reading_seconds)
         self._rng = rng
         self._answer_rate = answer_rate
@@ -203,6 +221,9 @@ class DemoRespondents:
         ]
         for message in new:
             self._seen.add(message["id"])
+            to = message["to"] if isinstance(message["to"], list) else [message["to"]]
+            if not {address.lower() for address in to} & self._ours:
+                continue
             self.received += 1
             if self._rng.random() >= self._answer_rate:
                 self.answered["ignored"] += 1

@@ -20,19 +20,8 @@ from palaute_runtime.database import create_engine
 from palaute_runtime.local_broker import free_port
 from palaute_runtime.migrations import migrate
 from palaute_sandbox.server import PartnerSandbox
-from palaute_sandbox.settings import SandboxSettings
 from palaute_schemas import InvitationSent, SurveyRequested, SurveyWithdrawn, token_hash
 from tests.conftest import wait_until
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[PartnerSandbox]:
-    sandbox = PartnerSandbox(
-        SandboxSettings(sandbox_http_port=free_port(), sandbox_smtp_port=free_port())
-    )
-    await sandbox.start()
-    yield sandbox
-    await sandbox.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from palaute_dispatcher import tables
@@ -21,22 +20,10 @@ from palaute_dispatcher.partner import HttpSmsPartner, SmtpEmailPartner
 from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.database import create_engine
-from palaute_runtime.local_broker import free_port
 from palaute_runtime.migrations import migrate
 from palaute_sandbox.server import PartnerSandbox
-from palaute_sandbox.settings import SandboxSettings
 from palaute_schemas import InvitationFailed, SurveyRequested, SurveyWithdrawn
 from tests.conftest import sms_requests, wait_until
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[PartnerSandbox]:
-    sandbox = PartnerSandbox(
-        SandboxSettings(sandbox_http_port=free_port(), sandbox_smtp_port=free_port())
-    )
-    await sandbox.start()
-    yield sandbox
-    await sandbox.stop()
 
 
 @asynccontextmanager

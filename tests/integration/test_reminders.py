@@ -34,7 +34,7 @@ from tests.integration.test_consent_release import (
     contact,
     published,
 )
-from tests.integration.test_partner_flow import dispatcher_for, sandbox  # noqa: F401 - fixture
+from tests.integration.test_partner_flow import dispatcher_for
 
 LINK = re.compile(r"https?://\S+")
 FRIDAY_9AM = TUESDAY_3AM.replace(day=27, hour=9)  # release Tuesday 09:00, three days later
@@ -193,7 +193,7 @@ def email_request() -> SurveyRequested:
 
 
 async def test_an_unanswered_email_is_reminded_once_with_the_same_link(
-    sandbox: PartnerSandbox,  # noqa: F811 - the fixture
+    sandbox: PartnerSandbox,
     database_url: str,
 ) -> None:
     request = email_request()
@@ -218,7 +218,7 @@ async def test_an_unanswered_email_is_reminded_once_with_the_same_link(
 
 
 async def test_no_reminder_for_an_answered_withdrawn_or_unsent_invitation(
-    sandbox: PartnerSandbox,  # noqa: F811 - the fixture
+    sandbox: PartnerSandbox,
     database_url: str,
 ) -> None:
     answered, withdrawn, late = sms_requests("NoRem", 3, 403000000)
@@ -248,7 +248,7 @@ async def test_no_reminder_for_an_answered_withdrawn_or_unsent_invitation(
 
 
 async def test_an_answer_before_the_reminder_goes_cancels_it(
-    sandbox: PartnerSandbox,  # noqa: F811 - the fixture
+    sandbox: PartnerSandbox,
     database_url: str,
 ) -> None:
     (request,) = sms_requests("Cancel", 1, 404000000)
@@ -266,7 +266,7 @@ async def test_an_answer_before_the_reminder_goes_cancels_it(
 
 
 async def test_an_sms_reminder_says_so_and_one_not_sent_before_its_window_closes_never_is(
-    sandbox: PartnerSandbox,  # noqa: F811 - the fixture
+    sandbox: PartnerSandbox,
     database_url: str,
 ) -> None:
     on_time, too_late = sms_requests("Window", 2, 405000000, language="sv")
