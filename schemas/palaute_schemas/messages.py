@@ -170,7 +170,11 @@ class OptOutRequested(Message):
 
 
 class AggregatePublished(Message):
-    """One revision of one aggregate cell; cells under the minimum group size never appear."""
+    """One revision of one aggregate cell; cells under the minimum group size never appear.
+
+    `responses` counts answers with any score; NPS is computed over those with an NPS score
+    (`nps_responses`), CSAT over those with a CSAT score (`csat_responses`, % satisfied = 4-5).
+    """
 
     day: date
     contact_channel: ContactChannel
@@ -178,7 +182,13 @@ class AggregatePublished(Message):
     promoters: int = Field(ge=0)
     passives: int = Field(ge=0)
     detractors: int = Field(ge=0)
-    nps: float = Field(ge=-100, le=100)
+    nps: float | None = Field(ge=-100, le=100, description="None without NPS answers")
+    nps_responses: int = Field(default=0, ge=0)
+    csat_responses: int = Field(default=0, ge=0)
+    satisfied: int = Field(default=0, ge=0, description="CSAT answers of 4 or 5")
+    csat: float | None = Field(
+        default=None, ge=0, le=100, description="% satisfied; None without CSAT answers"
+    )
 
     @property
     def cell_key(self) -> str:

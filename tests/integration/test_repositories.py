@@ -217,6 +217,27 @@ class TestCollectorStore:
         ]
         assert {(p.day, p.contact_channel) for p in published} == {(day, "chat")}
 
+    async def test_csat_beside_nps_each_over_the_answers_that_gave_it(
+        self, collector: CollectorService
+    ) -> None:
+        day = date(2026, 1, 17)
+        for n, (score, csat) in enumerate([(10, 5), (9, None), (None, 4), (3, 2), (None, 1)]):
+            sent = invitation(anonymous=False, day=day, token=f"csat{n}")
+            await collector.handle_invitations_sent([sent])
+            assert await collector.answer(sent.invitation_id, score, "", csat)
+        with pytest.raises(ValueError, match="NPS score, a CSAT score or both"):
+            await collector.answer(uuid.uuid4(), None, "")
+        async with collector.engine.connect() as connection:
+            (payload,) = await connection.scalars(
+                sa.select(collector_tables.outbox.c.payload).where(
+                    collector_tables.outbox.c.topic == AGGREGATE_PUBLISHED.name
+                )
+            )
+        cell = AggregatePublished.model_validate_json(payload)
+        assert (cell.responses, cell.nps_responses, cell.csat_responses) == (5, 3, 4)
+        assert (cell.promoters, cell.passives, cell.detractors, cell.nps) == (2, 0, 1, 33.3)
+        assert (cell.satisfied, cell.csat) == (2, 50.0)
+
     async def test_sms_reply_answers_the_senders_open_invitation(
         self, collector: CollectorService
     ) -> None:

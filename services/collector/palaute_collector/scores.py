@@ -62,6 +62,20 @@ def net_promoter_score(promoters: int, detractors: int, responses: int) -> float
     return round(100.0 * (promoters - detractors) / responses, 1)
 
 
+def is_satisfied(csat: int) -> bool:
+    """CSAT (1-5): 4 and 5 are satisfied."""
+    if not 1 <= csat <= 5:
+        raise ValueError(f"a CSAT score is 1-5, not {csat}")
+    return csat >= 4
+
+
+def satisfaction(satisfied: int, responses: int) -> float:
+    """CSAT = % satisfied (4-5) of the CSAT answers, two decimals (as the seeds report)."""
+    if responses <= 0:
+        raise ValueError("CSAT needs at least one response")
+    return round(100.0 * satisfied / responses, 2)
+
+
 def may_publish(responses: int, last_published: int, min_group: int) -> bool:
     """Whether a cell may publish a new revision.
 

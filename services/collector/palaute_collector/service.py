@@ -18,9 +18,11 @@ from palaute_collector.scores import (
     Score,
     Stop,
     category,
+    is_satisfied,
     may_publish,
     net_promoter_score,
     parse_sms_reply,
+    satisfaction,
 )
 from palaute_collector.settings import CollectorSettings
 from palaute_collector.tables import (
@@ -91,6 +93,8 @@ class OpenSurvey:
     invitation_id: uuid.UUID
     language: Language
     state: TokenState
+    contact_channel: str  # what the survey is about: the contact's channel and day
+    contact_day: date
 
 
 class CollectorService:
@@ -150,19 +154,33 @@ class CollectorService:
             state = "answered"
         elif as_utc(row.expires_at) <= datetime.now(UTC):
             state = "expired"
-        return OpenSurvey(row.id, row.language, state)
+        return OpenSurvey(row.id, row.language, state, row.contact_channel, row.contact_day)
 
-    async def answer(self, invitation_id: uuid.UUID, score: int, comment: str) -> bool:
-        """Store one answer to an open invitation; False when it was answered or expired."""
+    async def answer(
+        self,
+        invitation_id: uuid.UUID,
+        score: int | None,
+        comment: str,
+        csat: int | None = None,
+    ) -> bool:
+        """Store one answer (an NPS score, a CSAT score or both) to an open invitation;
+        False when it was answered or expired."""
+        if score is None and csat is None:
+            raise ValueError("an answer has an NPS score, a CSAT score or both")
         async with self.engine.begin() as connection:
-            recorded = await self._record_answer(connection, invitation_id, score, comment)
+            recorded = await self._record_answer(connection, invitation_id, score, comment, csat)
         if recorded:
             self.outbox.committed()
             await self.fold_anonymous()
         return recorded
 
     async def _record_answer(
-        self, connection: AsyncConnection, invitation_id: uuid.UUID, score: int, comment: str
+        self,
+        connection: AsyncConnection,
+        invitation_id: uuid.UUID,
+        score: int | None,
+        comment: str,
+        csat: int | None = None,
     ) -> bool:
         # Claim and read in one statement: a second answer finds the invitation answered.
         invitation = (
@@ -193,6 +211,7 @@ class CollectorService:
                         self.settings.answer_seal_key,
                         {
                             "score": score,
+                            "csat": csat,
                             "comment": comment,
                             "day": invitation.contact_day.isoformat(),
                             "contact_channel": invitation.contact_channel,
@@ -206,6 +225,7 @@ class CollectorService:
             responses.insert().values(
                 id=uuid.uuid4(),
                 score=score,
+                csat=csat,
                 comment=comment,
                 survey_channel=invitation.channel,
                 language=invitation.language,
@@ -218,7 +238,9 @@ class CollectorService:
                 answered_at=datetime.now(UTC),
             )
         )
-        await self._count(connection, invitation.contact_day, invitation.contact_channel, score)
+        await self._count(
+            connection, invitation.contact_day, invitation.contact_channel, score, csat
+        )
         log.info("response_recorded", survey_channel=invitation.channel, anonymous=False)
         return True
 
@@ -252,7 +274,8 @@ class CollectorService:
                     connection,
                     date.fromisoformat(answer["day"]),
                     answer["contact_channel"],
-                    int(answer["score"]),
+                    _optional_int(answer["score"]),
+                    _optional_int(answer.get("csat")),
                 )
             comments = [
                 {"id": uuid.uuid4(), "comment": a["comment"]} for a in answers if a["comment"]
@@ -425,14 +448,22 @@ class CollectorService:
             )
 
     async def _count(
-        self, connection: AsyncConnection, day: date, contact_channel: str, score: int
+        self,
+        connection: AsyncConnection,
+        day: date,
+        contact_channel: str,
+        score: int | None,
+        csat: int | None = None,
     ) -> None:
-        kind = category(score)
+        kind = category(score) if score is not None else None
         ones = {
             "responses": 1,
             "promoters": int(kind == "promoter"),
             "passives": int(kind == "passive"),
             "detractors": int(kind == "detractor"),
+            "nps_responses": int(score is not None),
+            "csat_responses": int(csat is not None),
+            "satisfied": int(csat is not None and is_satisfied(csat)),
         }
         cells = aggregate_cells.c
         statement = upsert(connection, aggregate_cells).values(
@@ -460,9 +491,26 @@ class CollectorService:
                 promoters=cell.promoters,
                 passives=cell.passives,
                 detractors=cell.detractors,
-                nps=net_promoter_score(cell.promoters, cell.detractors, cell.responses),
+                nps=(
+                    net_promoter_score(cell.promoters, cell.detractors, cell.nps_responses)
+                    if cell.nps_responses
+                    else None
+                ),
+                nps_responses=cell.nps_responses,
+                csat_responses=cell.csat_responses,
+                satisfied=cell.satisfied,
+                csat=(
+                    satisfaction(cell.satisfied, cell.csat_responses)
+                    if cell.csat_responses
+                    else None
+                ),
             ),
         )
+
+
+def _optional_int(value: object) -> int | None:
+    """A score from a sealed answer: an int, or None when that question was not answered."""
+    return None if value is None else int(str(value))
 
 
 def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService]:

@@ -40,7 +40,8 @@ responses = sa.Table(
     "responses",
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("score", sa.Integer, nullable=True),  # NPS 0-10, when given
+    sa.Column("csat", sa.Integer, nullable=True),  # CSAT 1-5, when given (page only)
     sa.Column("comment", sa.Text, nullable=False, server_default=""),
     sa.Column("survey_channel", sa.String(10), nullable=False),
     sa.Column("language", sa.String(2), nullable=False),
@@ -102,6 +103,9 @@ aggregate_cells = sa.Table(
     sa.Column("passives", sa.Integer, nullable=False),
     sa.Column("detractors", sa.Integer, nullable=False),
     sa.Column("published_responses", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("nps_responses", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("csat_responses", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("satisfied", sa.Integer, nullable=False, server_default="0"),
 )
 
 inbox, outbox = add_inbox_and_outbox(metadata)

@@ -88,25 +88,40 @@ def routes(service: CollectorService) -> list[Route]:
         if survey.state != "open":
             return _page(survey.language, _STATUS[survey.state], message=t[survey.state])
         action = f"/s/{token}"
+        about = t["about"].format(
+            organization=service.settings.organization_name,
+            channel=t.get(survey.contact_channel, survey.contact_channel),
+            day=f"{survey.contact_day.day}.{survey.contact_day.month}.{survey.contact_day.year}",
+        )
         if request.method != "POST":  # GET and HEAD only show the page; only POST records
             selected = _score(request.query_params.get("score"))
-            return _page(survey.language, action=action, selected=selected, comment="")
+            return _page(
+                survey.language,
+                action=action,
+                about=about,
+                selected=selected,
+                selected_csat=None,
+                comment="",
+            )
         form = await request.form()
         score = _score(form.get("score"))
+        csat = _score(form.get("csat"), highest=5, lowest=1)
         comment = str(form.get("comment") or "").strip()
         if not _is_text(comment):
             comment = comment.encode("utf-8", errors="replace").decode("utf-8")
-        if score is None or len(comment) > MAX_COMMENT:
-            error = t["choose"] if score is None else t["too_long"]
+        if (score is None and csat is None) or len(comment) > MAX_COMMENT:
+            error = t["choose"] if score is None and csat is None else t["too_long"]
             return _page(
                 survey.language,
                 400,
                 action=action,
+                about=about,
                 selected=score,
+                selected_csat=csat,
                 comment=comment[:MAX_COMMENT],
                 error=error,
             )
-        if not await service.answer(survey.invitation_id, score, comment):
+        if not await service.answer(survey.invitation_id, score, comment, csat):
             return _page(survey.language, 409, message=t["answered"])
         return _page(survey.language, message=t["thanks"])
 
@@ -142,11 +157,12 @@ def routes(service: CollectorService) -> list[Route]:
               schema:
                 type: object
                 properties:
-                  score: {type: string, description: "0-10"}
+                  score: {type: string, description: "NPS, 0-10"}
+                  csat: {type: string, description: "CSAT, 1-5"}
                   comment: {type: string, maxLength: 2000}
         responses:
           "200": {description: thanks, content: {text/html: {}}}
-          "400": {description: no valid score, or a comment that is too long}
+          "400": {description: "neither a valid NPS nor CSAT score, or a comment too long"}
           "404": {description: no such survey link}
           "409": {description: already answered}
           "410": {description: the survey has closed}
@@ -276,12 +292,13 @@ def routes(service: CollectorService) -> list[Route]:
     ]
 
 
-def _score(raw: object) -> int | None:
-    """0-10 written in ASCII digits; anything else (², a 5,000-digit number) is no score."""
+def _score(raw: object, *, highest: int = 10, lowest: int = 0) -> int | None:
+    """A score in [lowest, highest] written in ASCII digits; anything else (², a 5,000-digit
+    number) is no score."""
     if not isinstance(raw, str) or not (0 < len(raw) <= 2 and raw.isascii() and raw.isdigit()):
         return None
     value = int(raw)
-    return value if 0 <= value <= 10 else None
+    return value if lowest <= value <= highest else None
 
 
 def _moment(value: object) -> datetime | None:

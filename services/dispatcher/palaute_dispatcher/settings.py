@@ -39,7 +39,6 @@ class DispatcherSettings(CommonSettings):
     # in Finland registered with Traficom) or an E.164 number.
     sms_sender: str = "Palaute"
     email_sender: str = "Palaute <kysely@palaute.invalid>"
-    organization_name: str = "Palaute"
     survey_origin: str = "http://127.0.0.1:18000"
     invitation_valid_days: int = Field(default=14, ge=1, le=90)
     delivery_concurrency: int = Field(default=32, ge=1, le=256)
