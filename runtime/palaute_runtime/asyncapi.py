@@ -26,6 +26,9 @@ from palaute_schemas import (
     AGGREGATE_PUBLISHED,
     CONTACT_CLOSED,
     DELIVERY_STATUS,
+    FOLLOW_UP_CLOSED,
+    FOLLOW_UP_FIGURES,
+    FOLLOW_UP_REQUESTED,
     INVITATION_ANSWERED,
     INVITATION_FAILED,
     INVITATION_SENT,
@@ -66,8 +69,14 @@ SERVICES = (
     ServiceInterface(
         "collector",
         "palaute-collector",
-        consumes=(INVITATION_SENT,),
-        publishes=(OPT_OUT_REQUESTED, AGGREGATE_PUBLISHED, INVITATION_ANSWERED),
+        consumes=(INVITATION_SENT, FOLLOW_UP_CLOSED),
+        publishes=(
+            OPT_OUT_REQUESTED,
+            AGGREGATE_PUBLISHED,
+            INVITATION_ANSWERED,
+            FOLLOW_UP_REQUESTED,
+            FOLLOW_UP_FIGURES,
+        ),
     ),
 )
 

@@ -127,6 +127,9 @@ class InvitationSent(Message):
     token_hashes: list[str] = Field(description="sha256 of the survey token(s); email only")
     recipient_ref: str | None = Field(description="keyed pseudonym of the SMS number")
     expires_at: AwareDatetime
+    contact_id: str | None = Field(
+        default=None, description="the CRM contact (for a follow-up); never when anonymous"
+    )
 
 
 class InvitationFailed(Message):
@@ -157,6 +160,36 @@ class DeliveryStatusChanged(Message):
     status: DeliveryStatus
     reason: str = Field(default="", max_length=200, description="the partner's reason")
     reported_at: AwareDatetime
+
+
+class FollowUpRequested(Message):
+    """The collector, for the CRM: a named respondent asked to be contacted about their
+    feedback. The one message that carries a comment out; never for an anonymous survey."""
+
+    follow_up_id: uuid.UUID
+    customer_id: str
+    contact_id: str | None
+    unit: str
+    language: Language
+    score: int | None = Field(ge=0, le=10, description="NPS, when given")
+    csat: int | None = Field(default=None, ge=1, le=5, description="CSAT, when given")
+    comment: str = Field(default="", max_length=2000)
+    due_date: date = Field(description="working days ahead in the unit's country")
+
+
+class FollowUpClosed(Message):
+    """The CRM: a follow-up was handled."""
+
+    follow_up_id: uuid.UUID
+    closed_at: AwareDatetime
+
+
+class FollowUpFigures(Message):
+    """Open and overdue follow-ups of one unit, for BI (keep the newest per unit)."""
+
+    unit: str
+    open: int = Field(ge=0)
+    overdue: int = Field(ge=0, description="open past their due date")
 
 
 class OptOutRequested(Message):

@@ -10,6 +10,9 @@ from palaute_schemas.messages import (
     AggregatePublished,
     ContactClosed,
     DeliveryStatusChanged,
+    FollowUpClosed,
+    FollowUpFigures,
+    FollowUpRequested,
     InvitationAnswered,
     InvitationFailed,
     InvitationSent,
@@ -104,6 +107,18 @@ def _delivery_key(message: DeliveryStatusChanged) -> str:
     return str(message.invitation_id)
 
 
+def _follow_up_key(message: FollowUpRequested) -> str:
+    return message.customer_id
+
+
+def _follow_up_closed_key(message: FollowUpClosed) -> str:
+    return str(message.follow_up_id)
+
+
+def _unit_key(message: FollowUpFigures) -> str:
+    return message.unit
+
+
 def _opt_out_key(message: OptOutRequested) -> str:
     return message.customer_id or message.phone or message.email or str(message.event_id)
 
@@ -121,6 +136,13 @@ INVITATION_ANSWERED = Topic("survey.invitation-answered.v1", InvitationAnswered,
 INVITATION_SENT = Topic("survey.invitation-sent.v1", InvitationSent, _invitation_key)
 INVITATION_FAILED = Topic("survey.invitation-failed.v1", InvitationFailed, _failed_key)
 DELIVERY_STATUS = Topic("survey.delivery-status.v1", DeliveryStatusChanged, _delivery_key)
+FOLLOW_UP_REQUESTED = Topic(
+    "survey.follow-up-requested.v1", FollowUpRequested, _follow_up_key, retention_days=30
+)
+FOLLOW_UP_CLOSED = Topic("crm.follow-up-closed.v1", FollowUpClosed, _follow_up_closed_key)
+FOLLOW_UP_FIGURES = Topic(
+    "survey.follow-up-figures.v1", FollowUpFigures, _unit_key, retention_days=None, compacted=True
+)
 OPT_OUT_REQUESTED = Topic("consent.opt-out-requested.v1", OptOutRequested, _opt_out_key)
 # BI keeps the newest figure per cell: compacted, kept for as long as the cell exists.
 AGGREGATE_PUBLISHED = Topic(
@@ -137,6 +159,9 @@ AnyTopic = (
     | Topic[InvitationSent]
     | Topic[InvitationFailed]
     | Topic[DeliveryStatusChanged]
+    | Topic[FollowUpRequested]
+    | Topic[FollowUpClosed]
+    | Topic[FollowUpFigures]
     | Topic[OptOutRequested]
     | Topic[AggregatePublished]
 )
@@ -151,6 +176,9 @@ ALL_TOPICS: tuple[AnyTopic, ...] = (
     INVITATION_SENT,
     INVITATION_FAILED,
     DELIVERY_STATUS,
+    FOLLOW_UP_REQUESTED,
+    FOLLOW_UP_CLOSED,
+    FOLLOW_UP_FIGURES,
     OPT_OUT_REQUESTED,
     AGGREGATE_PUBLISHED,
 )

@@ -8,12 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from palaute_collector.followups import due_date
 from palaute_collector.tables import anonymous_comments, responses
 from palaute_dispatcher.content_policy import violations
 from palaute_dispatcher.tables import invitations
@@ -22,10 +24,14 @@ from palaute_runtime.database import create_engine
 from palaute_schemas import (
     AGGREGATE_PUBLISHED,
     CONTACT_CLOSED,
+    FOLLOW_UP_CLOSED,
+    FOLLOW_UP_FIGURES,
+    FOLLOW_UP_REQUESTED,
     INVITATION_ANSWERED,
     INVITATION_SENT,
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,
+    FollowUpClosed,
 )
 from tests.conftest import wait_until
 from tests.e2e.conftest import LINK, Pipeline, contact, e164, mobile
@@ -426,3 +432,51 @@ async def test_an_sms_reply_answers_only_the_survey_it_replies_to(pipeline: Pipe
             )
         )
     assert scores == [9], "one answer: the reply, once; the unsolicited 0 answered nothing"
+
+
+async def test_a_follow_up_asked_on_the_page_reaches_the_crm_and_its_closing_reaches_bi(
+    pipeline: Pipeline,
+) -> None:
+    unit = f"Seuranta-{mobile()}"
+    address = f"seuranta-{mobile()}@example.fi"
+    closed = contact(email=address, unit=unit)
+    await pipeline.publish(closed)
+    (email,) = await pipeline.messages_to(address)
+    (link,) = LINK.findall(email["text"])
+    page = await pipeline.http.get(link)
+    assert 'name="follow_up"' in page.text, "a named survey offers a follow-up"
+    answer = await pipeline.http.post(
+        link, data={"score": "2", "comment": "Asia jäi kesken", "follow_up": "yes"}
+    )
+    assert answer.status_code == 200
+
+    async def requested() -> dict[str, Any] | None:
+        for record in await pipeline.records(FOLLOW_UP_REQUESTED.name):
+            if record["value"]["unit"] == unit:
+                return dict(record["value"])
+        return None
+
+    request = await wait_until(requested, what="the FollowUpRequested for the CRM")
+    assert (request["customer_id"], request["contact_id"]) == (
+        closed.customer_id,
+        closed.contact_id,
+    )
+    assert request["comment"] == "Asia jäi kesken"
+    today = datetime.now(UTC).date()
+    assert date.fromisoformat(request["due_date"]) == due_date(today, 3, "FI")
+    done = FollowUpClosed(
+        follow_up_id=uuid.UUID(request["follow_up_id"]), closed_at=datetime.now(UTC)
+    )
+    await pipeline.producer.send_and_wait(
+        FOLLOW_UP_CLOSED.name, done.model_dump_json().encode(), key=request["follow_up_id"].encode()
+    )
+
+    async def figures() -> list[tuple[int, int]] | None:
+        found = [
+            (r["value"]["open"], r["value"]["overdue"])
+            for r in await pipeline.records(FOLLOW_UP_FIGURES.name)
+            if r["value"]["unit"] == unit
+        ]
+        return found if len(found) >= 2 else None
+
+    assert await wait_until(figures, what="the unit's figures after closing") == [(1, 0), (0, 0)]

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from palaute_collector.followups import due_date, wants_a_call
 from palaute_collector.scores import (
     Score,
     Stop,
@@ -29,6 +30,8 @@ from palaute_collector.tables import (
     MIGRATIONS,
     aggregate_cells,
     anonymous_comments,
+    follow_up_figures,
+    follow_ups,
     held_replies,
     inbound_messages,
     inbox,
@@ -50,10 +53,16 @@ from palaute_runtime.sealed import seal, unseal
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
     AGGREGATE_PUBLISHED,
+    FOLLOW_UP_CLOSED,
+    FOLLOW_UP_FIGURES,
+    FOLLOW_UP_REQUESTED,
     INVITATION_ANSWERED,
     INVITATION_SENT,
     OPT_OUT_REQUESTED,
     AggregatePublished,
+    FollowUpClosed,
+    FollowUpFigures,
+    FollowUpRequested,
     InvitationAnswered,
     InvitationSent,
     Language,
@@ -73,6 +82,7 @@ _COPIED_FROM_INVITATION = {
     "anonymous",
     "recipient_ref",
     "expires_at",
+    "contact_id",
 }
 
 TokenState = Literal["open", "answered", "expired", "unknown"]
@@ -95,6 +105,7 @@ class OpenSurvey:
     state: TokenState
     contact_channel: str  # what the survey is about: the contact's channel and day
     contact_day: date
+    anonymous: bool = False  # an anonymous survey offers no follow-up
 
 
 class CollectorService:
@@ -105,6 +116,7 @@ class CollectorService:
         self.settings = settings
         self.outbox = Outbox(outbox)
         self._inbox = Inbox(inbox, "collector.invitation-sent")
+        self._follow_ups_inbox = Inbox(inbox, "collector.follow-up-closed")
         self._fold_lock = asyncio.Lock()
         self.batch_size = max(settings.anonymous_batch_size, settings.min_group_size)
 
@@ -154,7 +166,9 @@ class CollectorService:
             state = "answered"
         elif as_utc(row.expires_at) <= datetime.now(UTC):
             state = "expired"
-        return OpenSurvey(row.id, row.language, state, row.contact_channel, row.contact_day)
+        return OpenSurvey(
+            row.id, row.language, state, row.contact_channel, row.contact_day, row.anonymous
+        )
 
     async def answer(
         self,
@@ -162,13 +176,17 @@ class CollectorService:
         score: int | None,
         comment: str,
         csat: int | None = None,
+        *,
+        follow_up: bool = False,
     ) -> bool:
-        """Store one answer (an NPS score, a CSAT score or both) to an open invitation;
-        False when it was answered or expired."""
+        """Store one answer (an NPS score, a CSAT score or both) to an open invitation, and
+        the follow-up its respondent asked for; False when it was answered or expired."""
         if score is None and csat is None:
             raise ValueError("an answer has an NPS score, a CSAT score or both")
         async with self.engine.begin() as connection:
-            recorded = await self._record_answer(connection, invitation_id, score, comment, csat)
+            recorded = await self._record_answer(
+                connection, invitation_id, score, comment, csat, follow_up=follow_up
+            )
         if recorded:
             self.outbox.committed()
             await self.fold_anonymous()
@@ -181,6 +199,8 @@ class CollectorService:
         score: int | None,
         comment: str,
         csat: int | None = None,
+        *,
+        follow_up: bool = False,
     ) -> bool:
         # Claim and read in one statement: a second answer finds the invitation answered.
         invitation = (
@@ -241,8 +261,142 @@ class CollectorService:
         await self._count(
             connection, invitation.contact_day, invitation.contact_channel, score, csat
         )
-        log.info("response_recorded", survey_channel=invitation.channel, anonymous=False)
+        if follow_up and invitation.customer_id:
+            await self._request_follow_up(connection, invitation, score, csat, comment)
+        log.info(
+            "response_recorded",
+            survey_channel=invitation.channel,
+            anonymous=False,
+            follow_up=follow_up,
+        )
         return True
+
+    async def _request_follow_up(
+        self,
+        connection: AsyncConnection,
+        invitation: sa.Row[tuple[object, ...]],
+        score: int | None,
+        csat: int | None,
+        comment: str,
+    ) -> None:
+        """The respondent asked to be contacted: one FollowUpRequested for the CRM, due in
+        working days of the unit's country, and the unit's figures."""
+        now = datetime.now(UTC)
+        unit = str(invitation.unit)
+        due = due_date(
+            now.date(), self.settings.follow_up_working_days, self.settings.country_of(unit)
+        )
+        follow_up_id = uuid.uuid4()
+        await connection.execute(
+            follow_ups.insert().values(id=follow_up_id, unit=unit, due_date=due, requested_at=now)
+        )
+        await self.outbox.add(
+            connection,
+            FOLLOW_UP_REQUESTED,
+            FollowUpRequested(
+                follow_up_id=follow_up_id,
+                customer_id=str(invitation.customer_id),
+                contact_id=invitation.contact_id,
+                unit=unit,
+                language=invitation.language,
+                score=score,
+                csat=csat,
+                comment=comment,
+                due_date=due,
+            ),
+        )
+        await self._publish_follow_up_figures(connection, {unit}, now.date())
+
+    async def handle_follow_ups_closed(self, batch: Sequence[FollowUpClosed]) -> None:
+        """The CRM handled follow-ups: they are no longer open."""
+        async with self.engine.begin() as connection:
+            fresh = await self._follow_ups_inbox.new_messages(connection, batch)
+            units: set[str] = set()
+            for closed in fresh:
+                unit = await connection.scalar(
+                    follow_ups.update()
+                    .where(follow_ups.c.id == closed.follow_up_id, follow_ups.c.closed_at.is_(None))
+                    .values(closed_at=closed.closed_at)
+                    .returning(follow_ups.c.unit)
+                )
+                if unit is not None:
+                    units.add(unit)
+            await self._publish_follow_up_figures(connection, units, datetime.now(UTC).date())
+        self.outbox.committed()
+        log.info("follow_ups_closed", closed=len(fresh), units=len(units))
+
+    async def publish_follow_up_figures(self, today: date | None = None) -> int:
+        """Publish the figures of every unit whose open or overdue count changed (a
+        follow-up turns overdue with the date); returns how many units were published."""
+        async with self.engine.begin() as connection:
+            units = set(await connection.scalars(sa.select(follow_up_figures.c.unit)))
+            units |= set(
+                await connection.scalars(
+                    sa.select(follow_ups.c.unit).where(follow_ups.c.closed_at.is_(None)).distinct()
+                )
+            )
+            published = await self._publish_follow_up_figures(
+                connection, units, today or datetime.now(UTC).date()
+            )
+        if published:
+            self.outbox.committed()
+        return published
+
+    async def _publish_follow_up_figures(
+        self, connection: AsyncConnection, units: set[str], today: date
+    ) -> int:
+        published = 0
+        for unit in sorted(units):
+            open_now = int(
+                await connection.scalar(
+                    sa.select(sa.func.count()).where(
+                        follow_ups.c.unit == unit, follow_ups.c.closed_at.is_(None)
+                    )
+                )
+                or 0
+            )
+            overdue = int(
+                await connection.scalar(
+                    sa.select(sa.func.count()).where(
+                        follow_ups.c.unit == unit,
+                        follow_ups.c.closed_at.is_(None),
+                        follow_ups.c.due_date < today,
+                    )
+                )
+                or 0
+            )
+            last = (
+                await connection.execute(
+                    sa.select(follow_up_figures).where(follow_up_figures.c.unit == unit)
+                )
+            ).first()
+            if last is not None and (last.open, last.overdue) == (open_now, overdue):
+                continue
+            statement = upsert(connection, follow_up_figures).values(
+                unit=unit, open=open_now, overdue=overdue
+            )
+            await connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[follow_up_figures.c.unit],
+                    set_={"open": open_now, "overdue": overdue},
+                )
+            )
+            await self.outbox.add(
+                connection,
+                FOLLOW_UP_FIGURES,
+                FollowUpFigures(unit=unit, open=open_now, overdue=overdue),
+            )
+            published += 1
+        return published
+
+    async def run_follow_up_figures(self, every_seconds: float = 600.0) -> None:
+        """Publish changed follow-up figures until cancelled (overdue ones change by date)."""
+        while True:
+            try:
+                await self.publish_follow_up_figures()
+            except Exception as exc:
+                log.error("loop_step_failed", loop="follow_up_figures", error=type(exc).__name__)
+            await asyncio.sleep(every_seconds)
 
     async def fold_anonymous(self) -> int:
         """Once a batch of anonymous answers waits, open it, shuffle it, fold it into the
@@ -373,7 +527,11 @@ class CollectorService:
                 .limit(1)
             )
             if invitation_id is not None and await self._record_answer(
-                connection, invitation_id, reply.value, reply.comment
+                connection,
+                invitation_id,
+                reply.value,
+                reply.comment,
+                follow_up=wants_a_call(reply.comment),
             ):
                 outcome: SmsOutcome = "recorded"
             else:
@@ -524,6 +682,7 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
     consume(
         broker,
         Handler(INVITATION_SENT, service.handle_invitations_sent),
+        Handler(FOLLOW_UP_CLOSED, service.handle_follow_ups_closed),
         group_id="palaute-collector",
         settings=settings,
         health=health,
@@ -538,6 +697,6 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
         port=settings.collector_port,
         routes=routes(service),
         health=health,
-        loops=[relay.run],
+        loops=[relay.run, service.run_follow_up_figures],
     )
     return runtime, service

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from palaute_collector.followups import parse_unit_countries
 from palaute_runtime.settings import CommonSettings
 
 
@@ -27,6 +28,21 @@ class CollectorSettings(CommonSettings):
     token_guesses_per_minute: int = Field(default=20, ge=1, le=100_000)
     # How long a scored SMS reply waits for an invitation the collector has not seen yet.
     reply_hold_minutes: int = Field(default=60, ge=0)
+
+    # A follow-up the respondent asks for is due this many working days later, in the
+    # unit's country: UNIT=COUNTRY pairs (Malmö=SE), PALAUTE_DEFAULT_REGION for the others.
+    follow_up_working_days: int = Field(default=3, ge=1, le=30)
+    unit_countries: str = ""
+
+    @field_validator("unit_countries")
+    @classmethod
+    def _unit_countries(cls, value: str) -> str:
+        parse_unit_countries(value)
+        return value
+
+    def country_of(self, unit: str) -> str:
+        """The country whose working days a unit keeps."""
+        return parse_unit_countries(self.unit_countries).get(unit, self.default_region)
 
     @property
     def database_url(self) -> str:

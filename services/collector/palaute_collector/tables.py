@@ -25,6 +25,7 @@ invitations = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("answered", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("contact_id", sa.String(100), nullable=True),  # named surveys only
 )
 
 invitation_tokens = sa.Table(
@@ -71,6 +72,27 @@ anonymous_comments = sa.Table(
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("comment", sa.Text, nullable=False),
+)
+
+# Follow-ups a named respondent asked for: no person here (the CRM has the request), only
+# what the open and overdue figures per unit need.
+follow_ups = sa.Table(
+    "follow_ups",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("unit", sa.String(100), nullable=False, index=True),
+    sa.Column("due_date", sa.Date, nullable=False),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# The follow-up figures last published per unit (a change is published, nothing else).
+follow_up_figures = sa.Table(
+    "follow_up_figures",
+    metadata,
+    sa.Column("unit", sa.String(100), primary_key=True),
+    sa.Column("open", sa.Integer, nullable=False),
+    sa.Column("overdue", sa.Integer, nullable=False),
 )
 
 # A scored SMS reply with no open invitation sent to its number before it: the collector may

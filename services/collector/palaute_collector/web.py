@@ -93,12 +93,19 @@ def routes(service: CollectorService) -> list[Route]:
             channel=t.get(survey.contact_channel, survey.contact_channel),
             day=f"{survey.contact_day.day}.{survey.contact_day.month}.{survey.contact_day.year}",
         )
+        # A named survey may ask for a follow-up; an anonymous one never offers it.
+        offer = (
+            None
+            if survey.anonymous
+            else t["follow_up"].format(days=service.settings.follow_up_working_days)
+        )
         if request.method != "POST":  # GET and HEAD only show the page; only POST records
             selected = _score(request.query_params.get("score"))
             return _page(
                 survey.language,
                 action=action,
                 about=about,
+                offer_follow_up=offer,
                 selected=selected,
                 selected_csat=None,
                 comment="",
@@ -106,6 +113,7 @@ def routes(service: CollectorService) -> list[Route]:
         form = await request.form()
         score = _score(form.get("score"))
         csat = _score(form.get("csat"), highest=5, lowest=1)
+        follow_up = offer is not None and form.get("follow_up") == "yes"
         comment = str(form.get("comment") or "").strip()
         if not _is_text(comment):
             comment = comment.encode("utf-8", errors="replace").decode("utf-8")
@@ -116,12 +124,16 @@ def routes(service: CollectorService) -> list[Route]:
                 400,
                 action=action,
                 about=about,
+                offer_follow_up=offer,
+                follow_up=follow_up,
                 selected=score,
                 selected_csat=csat,
                 comment=comment[:MAX_COMMENT],
                 error=error,
             )
-        if not await service.answer(survey.invitation_id, score, comment, csat):
+        if not await service.answer(
+            survey.invitation_id, score, comment, csat, follow_up=follow_up
+        ):
             return _page(survey.language, 409, message=t["answered"])
         return _page(survey.language, message=t["thanks"])
 
@@ -159,6 +171,7 @@ def routes(service: CollectorService) -> list[Route]:
                 properties:
                   score: {type: string, description: "NPS, 0-10"}
                   csat: {type: string, description: "CSAT, 1-5"}
+                  follow_up: {type: string, description: "yes: contact me (named surveys)"}
                   comment: {type: string, maxLength: 2000}
         responses:
           "200": {description: thanks, content: {text/html: {}}}

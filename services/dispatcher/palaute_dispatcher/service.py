@@ -572,6 +572,7 @@ class DispatcherService:
                 else None
             ),
             expires_at=as_utc(invitation["expires_at"]),
+            contact_id=None if invitation["anonymous"] else invitation["contact_id"],
         )
 
     def _failure_row(self, attempt: Attempt, now: datetime) -> dict[str, object]:
