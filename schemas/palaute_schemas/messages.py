@@ -199,7 +199,9 @@ class OptOutRequested(Message):
     customer_id: str | None = None
     phone: PhoneNumber | None = None
     email: EmailAddress | None = None
-    reason: str = Field(default="", max_length=500)
+    reason: str = Field(
+        min_length=1, max_length=500, pattern=r"\S", description="why (kept in the audit log)"
+    )
 
 
 class AggregatePublished(Message):

@@ -169,7 +169,17 @@ def test_tail_rejects_an_unknown_topic_and_every_command_has_help() -> None:
 
 def test_consent_cli_rejects_an_invalid_phone_number_in_one_sentence(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "palaute_consent", "optout", "add", "--phone", "12"],
+        [
+            sys.executable,
+            "-m",
+            "palaute_consent",
+            "optout",
+            "add",
+            "--phone",
+            "12",
+            "--reason",
+            "x",
+        ],
         env=os.environ | {"PALAUTE_DATA_DIR": str(tmp_path)},
         capture_output=True,
         text=True,

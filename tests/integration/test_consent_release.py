@@ -106,7 +106,7 @@ async def test_an_opt_out_during_the_delay_wins_at_release(consent: ConsentServi
     await consent.handle_contacts_closed([event])
     async with consent.engine.begin() as connection:
         withdrawn = await consent.register_opt_out(
-            connection, "phone", "+358401234567", source="sms_stop", reason="", actor="test"
+            connection, "phone", "+358401234567", source="sms_stop", reason="a test", actor="test"
         )
     assert withdrawn == 0, "nothing was released yet"
     clock_of(consent).at = TUESDAY_3AM.replace(hour=9)
@@ -125,7 +125,7 @@ async def test_an_opt_out_after_release_withdraws_the_survey(consent: ConsentSer
             "customer_id",
             event.customer_id,
             source="privacy_officer",
-            reason="",
+            reason="a test",
             actor="po",
         )
     assert withdrawn == 1

@@ -44,6 +44,7 @@ OPERATOR_ENV = {
     "PALAUTE_TOKEN_SECRET": "operator-token-secret",
     "PALAUTE_UNSUBSCRIBE_KEY": "operator-unsubscribe-key",
     "PALAUTE_ANSWER_SEAL_KEY": "operator-answer-seal-key",
+    "PALAUTE_REGISTER_AUDIT_KEY": "operator-register-audit-key",
     "PALAUTE_SURVEY_ORIGIN": "https://kysely.example.fi",
 }
 REQUIRED = re.compile(r"\$\{(\w+):\?[^}]*\}")

@@ -119,7 +119,7 @@ async def test_an_opt_out_before_the_claim_means_no_message_however_the_race_fal
         async def one_race(event: ContactClosed) -> None:
             await publish(producer, CONTACT_CLOSED.name, event, event.customer_id)
             await asyncio.sleep(rng.uniform(0.0, 3.0))  # before, during or after release
-            opt_out = OptOutRequested(source="customer_service", phone=event.phone)
+            opt_out = OptOutRequested(source="customer_service", phone=event.phone, reason="race")
             await publish(producer, OPT_OUT_REQUESTED.name, opt_out, event.phone or "")
 
         for event in control:
@@ -212,7 +212,7 @@ async def test_an_opt_out_while_the_survey_waits_for_its_window_means_no_message
 
         async def opt_out_later(event: ContactClosed) -> None:
             await asyncio.sleep(rng.uniform(0.0, 4.0))  # while the plan waits for 09:00
-            request = OptOutRequested(source="customer_profile", phone=event.phone)
+            request = OptOutRequested(source="customer_profile", phone=event.phone, reason="race")
             await publish(producer, OPT_OUT_REQUESTED.name, request, event.phone or "")
 
         await asyncio.gather(*(opt_out_later(event) for event in waiting))

@@ -119,7 +119,7 @@ async def test_the_register_is_asked_again_when_the_reminder_is_due(
     await released_and_due(consent)
     # An entry that reached the register without its withdrawal (say, restored from a backup).
     async with consent.engine.begin() as connection:
-        await OptOutRegister(connection).add(
+        await OptOutRegister(connection, consent.settings.register_audit_key).add(
             "phone", "+358401234567", source="privacy_officer", reason="restored", actor="po"
         )
     clock_of(consent).at = FRIDAY_9AM

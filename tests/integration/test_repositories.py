@@ -29,6 +29,8 @@ from palaute_schemas import (
     token_hash,
 )
 
+AUDIT_KEY = "test-audit-key"
+
 
 @pytest.fixture
 async def consent_db(database_url: str) -> AsyncIterator[AsyncEngine]:
@@ -51,28 +53,32 @@ class TestOptOutRegister:
         self, consent_db: AsyncEngine
     ) -> None:
         async with consent_db.begin() as connection:
-            register = OptOutRegister(connection)
+            register = OptOutRegister(connection, AUDIT_KEY)
             assert await register.add(
                 "phone", "+358401234567", source="sms_stop", reason="STOP", actor="sms_stop"
             )
             assert await register.add(
-                "email", "Asiakas@Example.fi", source="email_unsubscribe", reason="", actor="x"
+                "email",
+                "Asiakas@Example.fi",
+                source="email_unsubscribe",
+                reason="a test",
+                actor="x",
             )
             assert not await register.add(
                 "phone", "+358401234567", source="customer_service", reason="again", actor="x"
             )
         async with consent_db.begin() as connection:
-            register = OptOutRegister(connection)
+            register = OptOutRegister(connection, AUDIT_KEY)
             assert await register.forbids(customer_id="C9", phone="+358401234567", email=None)
             assert await register.forbids(customer_id=None, phone=None, email="asiakas@example.fi")
             assert not await register.forbids(customer_id="C9", phone="+358409999999", email=None)
             assert await register.remove("phone", "+358401234567", reason="asked back", actor="po")
-            assert not await register.remove("phone", "+358401234567", reason="", actor="po")
+            assert not await register.remove("phone", "+358401234567", reason="a test", actor="po")
             assert not await register.forbids(customer_id=None, phone="+358401234567", email=None)
 
     async def test_every_change_is_audited_in_order(self, consent_db: AsyncEngine) -> None:
         async with consent_db.begin() as connection:
-            register = OptOutRegister(connection)
+            register = OptOutRegister(connection, AUDIT_KEY)
             await register.add(
                 "customer_id", "C1", source="privacy_officer", reason="objection", actor="po-1"
             )

@@ -42,11 +42,14 @@ def test_a_contact_carries_the_crm_phone_and_email_as_given() -> None:
 
 
 def test_opt_out_requests_still_validate_their_identifiers_at_the_edge() -> None:
-    assert OptOutRequested(source="sms_stop", phone="040 123 4567").phone == "+358401234567"
+    assert (
+        OptOutRequested(source="sms_stop", phone="040 123 4567", reason="STOP").phone
+        == "+358401234567"
+    )
     with pytest.raises(ValidationError, match="phone"):
-        OptOutRequested(source="sms_stop", phone="12345")
+        OptOutRequested(source="sms_stop", phone="12345", reason="STOP")
     with pytest.raises(ValidationError, match="email"):
-        OptOutRequested(source="email_unsubscribe", email="not an address")
+        OptOutRequested(source="email_unsubscribe", email="not an address", reason="link")
 
 
 def test_times_must_carry_a_timezone() -> None:
@@ -97,8 +100,8 @@ def test_normalized_phone_numbers_are_stable_e164(region: str, data: st.DataObje
 
 
 def test_opt_out_request_validates_its_identifiers() -> None:
-    request = OptOutRequested(source="sms_stop", phone="+358401234567")
+    request = OptOutRequested(source="sms_stop", phone="+358401234567", reason="STOP")
     assert request.phone == "+358401234567"
     with pytest.raises(ValidationError):
-        OptOutRequested(source="sms_stop", phone="999")
+        OptOutRequested(source="sms_stop", phone="999", reason="STOP")
     assert request.occurred_at <= datetime.now(UTC)

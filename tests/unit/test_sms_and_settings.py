@@ -82,5 +82,10 @@ def test_production_refuses_every_development_secret() -> None:
         CollectorSettings(env="production", answer_seal_key="own-seal-key", **own)
     with pytest.raises(ValidationError, match="PALAUTE_RECIPIENT_PEPPER"):
         ConsentSettings(env="production")
-    assert ConsentSettings(env="production", **own).env == "production"
+    with pytest.raises(ValidationError, match="PALAUTE_REGISTER_AUDIT_KEY still has its"):
+        ConsentSettings(env="production", **own)
+    assert (
+        ConsentSettings(env="production", register_audit_key="own-audit-key", **own).env
+        == "production"
+    )
     assert DispatcherSettings().env == "development", "development defaults work at home"

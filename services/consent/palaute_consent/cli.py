@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from typing import get_args
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from palaute_consent import audit
 from palaute_consent.register import EntryKind, OptOutRegister
 from palaute_consent.service import ConsentService, build
 from palaute_consent.settings import ConsentSettings
@@ -43,19 +45,31 @@ def _parser() -> argparse.ArgumentParser:
             "--phone", help="any common format; national numbers in the default region"
         )
         who.add_argument("--email")
-        action.add_argument("--reason", default="", help="why (kept in the audit log)")
-        action.add_argument(
-            "--actor",
-            default="privacy_officer",
-            help="who makes the change (kept in the audit log)",
-        )
+        action.add_argument("--reason", required=True, help="why (required; kept in the audit log)")
         if name == "add":
             action.add_argument(
                 "--source", default="privacy_officer", choices=get_args(OptOutSource)
             )
     actions.add_parser("list", help="print the register as JSON lines")
-    actions.add_parser("audit", help="print the register's audit log as JSON lines")
+    trail = actions.add_parser(
+        "audit", help="print the register's audit log as JSON lines (identifiers masked)"
+    )
+    one = trail.add_mutually_exclusive_group()
+    one.add_argument("--customer-id", help="only the changes for this customer id")
+    one.add_argument("--phone", help="only the changes for this phone number")
+    one.add_argument("--email", help="only the changes for this email address")
+    actions.add_parser(
+        "verify", help="check the audit log's hash chain; names the first row that fails"
+    )
     return parser
+
+
+def _actor() -> str:
+    """Who runs the CLI: the operating-system user, as the audit log records it."""
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):
+        fail("cannot tell which operating-system user runs this; set USER or LOGNAME.")
 
 
 def _identifier(args: argparse.Namespace, settings: ConsentSettings) -> tuple[EntryKind, str]:
@@ -66,7 +80,9 @@ def _identifier(args: argparse.Namespace, settings: ConsentSettings) -> tuple[En
             return "email", parse_email(args.email)
     except ValueError as exc:
         fail(f"{exc}.")
-    return "customer_id", args.customer_id
+    if not args.customer_id.strip():
+        fail("an empty customer id is not an identifier.")
+    return "customer_id", args.customer_id.strip()
 
 
 async def _with_register(
@@ -95,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     async def act(service: ConsentService, connection: AsyncConnection) -> None:
-        register = OptOutRegister(connection)
+        register = OptOutRegister(connection, settings.register_audit_key)
         if args.action == "list":
             for entry in await register.entries():
                 sys.stdout.write(
@@ -112,14 +128,29 @@ def main(argv: list[str] | None = None) -> None:
                     + "\n"
                 )
         elif args.action == "audit":
-            for row in await register.audit_trail():
-                sys.stdout.write(json.dumps(row) + "\n")
+            who = (
+                _identifier(args, settings)
+                if args.customer_id is not None or args.phone or args.email
+                else (None, None)
+            )
+            for row in await register.audit_trail(*who):
+                sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        elif args.action == "verify":
+            verdict = await audit.verify(connection)
+            if verdict.broken_at is not None:
+                fail(
+                    f"the audit log does not hold at row {verdict.broken_at}: {verdict.why} "
+                    "(it, or a row before it, was changed, removed or inserted)."
+                )
+            sys.stdout.write(f"the audit log holds: {verdict.rows} change(s), chain intact\n")
         elif args.action == "add":
             kind, value = _identifier(args, settings)
             known = await register.forbids(**{kind: value})
             # The service relays the withdrawals from the shared outbox once this commits.
+            if not args.reason.strip():
+                fail("a reason is required (--reason), and kept in the audit log.")
             withdrawn = await service.register_opt_out(
-                connection, kind, value, source=args.source, reason=args.reason, actor=args.actor
+                connection, kind, value, source=args.source, reason=args.reason, actor=_actor()
             )
             sys.stdout.write(
                 ("already registered" if known else "added")
@@ -127,7 +158,9 @@ def main(argv: list[str] | None = None) -> None:
             )
         else:
             kind, value = _identifier(args, settings)
-            if not await register.remove(kind, value, reason=args.reason, actor=args.actor):
+            if not args.reason.strip():
+                fail("a reason is required (--reason), and kept in the audit log.")
+            if not await register.remove(kind, value, reason=args.reason, actor=_actor()):
                 fail(f"no opt-out is registered for that {kind.replace('_', ' ')}.")
             sys.stdout.write(f"removed: {kind}\n")
 

@@ -10,6 +10,7 @@ from typing import Literal, get_args
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from palaute_consent import audit
 from palaute_consent.tables import opt_outs, register_audit
 from palaute_runtime.database import as_utc
 from palaute_schemas import OptOutSource
@@ -66,13 +67,16 @@ async def serialize_with_opt_outs(connection: AsyncConnection, *, opting_out: bo
 class OptOutRegister:
     """Repository of the register; every method runs inside the caller's transaction."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, audit_key: str) -> None:
         self._connection = connection
+        self._audit_key = audit_key
 
     async def add(
         self, kind: EntryKind, value: str, *, source: OptOutSource, reason: str, actor: str
     ) -> bool:
-        """Add an entry; False when the same kind and value was already registered."""
+        """Add an entry; False when the same kind and value was already registered. An empty
+        identifier, reason or actor is refused (ValueError)."""
+        _required(value=value, reason=reason, actor=actor)
         key = register_key(kind, value)
         existing = await self._connection.scalar(
             sa.select(opt_outs.c.id).where(opt_outs.c.kind == kind, opt_outs.c.value == key)
@@ -89,7 +93,9 @@ class OptOutRegister:
         return True
 
     async def remove(self, kind: EntryKind, value: str, *, reason: str, actor: str) -> bool:
-        """Remove an entry; False when there was none."""
+        """Remove an entry; False when there was none. An empty identifier, reason or actor
+        is refused (ValueError)."""
+        _required(value=value, reason=reason, actor=actor)
         key = register_key(kind, value)
         row = (
             await self._connection.execute(
@@ -135,18 +141,24 @@ class OptOutRegister:
         )
         return {(row.kind, row.value) for row in rows}
 
-    async def audit_trail(self) -> list[dict[str, str]]:
-        """The audit log, oldest first."""
-        rows = await self._connection.execute(
-            sa.select(register_audit).order_by(register_audit.c.id)
-        )
+    async def audit_trail(
+        self, kind: EntryKind | None = None, value: str | None = None
+    ) -> list[dict[str, str]]:
+        """The audit log, oldest first; with kind and value, only that identifier's changes
+        (found by its keyed hash). Identifiers appear masked."""
+        query = sa.select(register_audit).order_by(register_audit.c.id)
+        if kind is not None and value is not None:
+            wanted = audit.keyed_hash(self._audit_key, kind, register_key(kind, value))
+            query = query.where(register_audit.c.value_hash == wanted)
+        rows = await self._connection.execute(query)
         return [
             {
+                "id": str(r.id),
                 "at": as_utc(r.at).isoformat(),
                 "actor": r.actor,
                 "action": r.action,
                 "kind": r.kind,
-                "value": r.value,
+                "value": r.value_masked,
                 "source": r.source,
                 "reason": r.reason,
             }
@@ -164,14 +176,22 @@ class OptOutRegister:
         actor: str,
         at: datetime,
     ) -> None:
-        await self._connection.execute(
-            register_audit.insert().values(
-                at=at,
-                actor=actor,
-                action=action,
-                kind=kind,
-                value=value,
-                source=source,
-                reason=reason,
-            )
+        await audit.append(
+            self._connection,
+            self._audit_key,
+            at=at,
+            actor=actor,
+            action=action,
+            kind=kind,
+            value=value,
+            source=source,
+            reason=reason,
         )
+
+
+def _required(**given: str) -> None:
+    """Refuse an empty identifier, reason or actor, naming it."""
+    for name, text in given.items():
+        if not text.strip():
+            what = "identifier" if name == "value" else name
+            raise ValueError(f"an empty {what} is refused: every change says who, what and why")

@@ -131,7 +131,7 @@ class ConsentService:
                     decided.add(contact.contact_id)
                     to_decide.append(contact)
             who = {c.contact_id: reachable(c, self.settings.default_region) for c in to_decide}
-            listed = await OptOutRegister(connection).listed(
+            listed = await OptOutRegister(connection, self.settings.register_audit_key).listed(
                 key
                 for c in to_decide
                 for key in identifiers(
@@ -243,7 +243,7 @@ class ConsentService:
             return 0
         due = sorted(claimed, key=lambda row: (as_utc(row.release_at), row.contact_id))
         keys = [key for row in due for key in identifiers(row.customer_id, row.phone, row.email)]
-        listed = await OptOutRegister(connection).listed(keys)
+        listed = await OptOutRegister(connection, self.settings.register_audit_key).listed(keys)
         capped = (
             await self._recently_released(connection, keys, cap_since)
             if self.settings.frequency_cap_days
@@ -337,7 +337,7 @@ class ConsentService:
             ).all()
             if not rows:
                 return 0
-            listed = await OptOutRegister(connection).listed(
+            listed = await OptOutRegister(connection, self.settings.register_audit_key).listed(
                 key for row in rows for key in identifiers(row.customer_id, row.phone, row.email)
             )
             due: list[SurveyReminderDue] = []
@@ -463,7 +463,9 @@ class ConsentService:
         """Add one register entry (audited) and withdraw the surveys released to it that may
         not be sent yet; returns how many were withdrawn. Runs in the caller's transaction."""
         await serialize_with_opt_outs(connection, opting_out=True)
-        await OptOutRegister(connection).add(kind, value, source=source, reason=reason, actor=actor)
+        await OptOutRegister(connection, self.settings.register_audit_key).add(
+            kind, value, source=source, reason=reason, actor=actor
+        )
         since = self.clock.now() - timedelta(days=self.settings.withdraw_within_days)
         column = _RELEASED_BY_KIND[kind]
         contact_ids = list(

@@ -17,7 +17,11 @@ class ConsentSettings(CommonSettings):
     The release rules' defaults are the real ones; the local stack opens them up.
     """
 
+    SECRETS = (*CommonSettings.SECRETS, "register_audit_key")
+
     consent_database_url: str | None = None
+    # Key of the audit log's identifier hashes (development default: set your own).
+    register_audit_key: str = "palaute-local-development-audit-key"
     # Where /health/live, /health/ready and /metrics are served.
     consent_host: str = "127.0.0.1"
     consent_port: int = Field(default=18001, ge=0, le=65535)

@@ -22,7 +22,8 @@ opt_outs = sa.Table(
     sa.UniqueConstraint("kind", "value", name="uq_opt_outs_kind_value"),
 )
 
-# Append-only: every change of the register, who made it and why.
+# Append-only and chained: every change of the register, who made it and why; the
+# identifier only as a keyed hash (to match) and masked (to read). See palaute_consent.audit.
 register_audit = sa.Table(
     "register_audit",
     metadata,
@@ -31,9 +32,12 @@ register_audit = sa.Table(
     sa.Column("actor", sa.String(100), nullable=False),
     sa.Column("action", sa.String(20), nullable=False),  # add | remove
     sa.Column("kind", sa.String(20), nullable=False),
-    sa.Column("value", sa.String(320), nullable=False),
     sa.Column("source", sa.String(40), nullable=False),
     sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("value_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("value_masked", sa.String(100), nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("row_hash", sa.String(64), nullable=False),
 )
 
 # One decision per CRM contact: a contact published twice is surveyed once.
