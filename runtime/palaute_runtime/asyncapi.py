@@ -29,6 +29,7 @@ from palaute_schemas import (
     FOLLOW_UP_CLOSED,
     FOLLOW_UP_FIGURES,
     FOLLOW_UP_REQUESTED,
+    FUNNEL_PUBLISHED,
     INVITATION_ANSWERED,
     INVITATION_FAILED,
     INVITATION_SENT,
@@ -69,13 +70,14 @@ SERVICES = (
     ServiceInterface(
         "collector",
         "palaute-collector",
-        consumes=(INVITATION_SENT, FOLLOW_UP_CLOSED),
+        consumes=(INVITATION_SENT, FOLLOW_UP_CLOSED, DELIVERY_STATUS),
         publishes=(
             OPT_OUT_REQUESTED,
             AGGREGATE_PUBLISHED,
             INVITATION_ANSWERED,
             FOLLOW_UP_REQUESTED,
             FOLLOW_UP_FIGURES,
+            FUNNEL_PUBLISHED,
         ),
     ),
 )

@@ -192,6 +192,27 @@ class FollowUpFigures(Message):
     overdue: int = Field(ge=0, description="open past their due date")
 
 
+class FunnelPublished(Message):
+    """How far one contact day's invitations on one survey channel got: sent, delivered or
+    undelivered (the partner's receipts; an email relayed counts as sent only), opened (the
+    survey page shown), answered, and the response rate (% of sent). The answer-derived
+    figures are null under the minimum group size."""
+
+    day: date
+    channel: Channel
+    sent: int = Field(ge=0)
+    delivered: int = Field(ge=0)
+    undelivered: int = Field(ge=0, description="undelivered or expired, per the receipts")
+    opened: int = Field(ge=0, description="survey pages shown (email links)")
+    answered: int | None = Field(ge=0, description="null under the minimum group size")
+    response_rate: float | None = Field(ge=0, le=100, description="% of sent; null as above")
+
+    @property
+    def cell_key(self) -> str:
+        """The compaction key of this funnel cell."""
+        return f"{self.day.isoformat()}|{self.channel}"
+
+
 class OptOutRequested(Message):
     """A request to stop surveys, from a STOP reply, an unsubscribe link or a person."""
 

@@ -13,6 +13,7 @@ from palaute_schemas.messages import (
     FollowUpClosed,
     FollowUpFigures,
     FollowUpRequested,
+    FunnelPublished,
     InvitationAnswered,
     InvitationFailed,
     InvitationSent,
@@ -119,6 +120,10 @@ def _unit_key(message: FollowUpFigures) -> str:
     return message.unit
 
 
+def _funnel_key(message: FunnelPublished) -> str:
+    return message.cell_key
+
+
 def _opt_out_key(message: OptOutRequested) -> str:
     return message.customer_id or message.phone or message.email or str(message.event_id)
 
@@ -143,6 +148,9 @@ FOLLOW_UP_CLOSED = Topic("crm.follow-up-closed.v1", FollowUpClosed, _follow_up_c
 FOLLOW_UP_FIGURES = Topic(
     "survey.follow-up-figures.v1", FollowUpFigures, _unit_key, retention_days=None, compacted=True
 )
+FUNNEL_PUBLISHED = Topic(
+    "survey.funnel.v1", FunnelPublished, _funnel_key, retention_days=None, compacted=True
+)
 OPT_OUT_REQUESTED = Topic("consent.opt-out-requested.v1", OptOutRequested, _opt_out_key)
 # BI keeps the newest figure per cell: compacted, kept for as long as the cell exists.
 AGGREGATE_PUBLISHED = Topic(
@@ -162,6 +170,7 @@ AnyTopic = (
     | Topic[FollowUpRequested]
     | Topic[FollowUpClosed]
     | Topic[FollowUpFigures]
+    | Topic[FunnelPublished]
     | Topic[OptOutRequested]
     | Topic[AggregatePublished]
 )
@@ -179,6 +188,7 @@ ALL_TOPICS: tuple[AnyTopic, ...] = (
     FOLLOW_UP_REQUESTED,
     FOLLOW_UP_CLOSED,
     FOLLOW_UP_FIGURES,
+    FUNNEL_PUBLISHED,
     OPT_OUT_REQUESTED,
     AGGREGATE_PUBLISHED,
 )

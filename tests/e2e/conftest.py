@@ -144,6 +144,7 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
                 "max_contact_age_days": 365,
                 "frequency_cap_days": 0,
                 "token_guesses_per_minute": 10_000,
+                "funnel_publish_seconds": 0.5,
             },
         ),
         say=said.append,

@@ -27,6 +27,7 @@ from palaute_schemas import (
     FOLLOW_UP_CLOSED,
     FOLLOW_UP_FIGURES,
     FOLLOW_UP_REQUESTED,
+    FUNNEL_PUBLISHED,
     INVITATION_ANSWERED,
     INVITATION_SENT,
     SURVEY_REQUESTED,
@@ -480,3 +481,25 @@ async def test_a_follow_up_asked_on_the_page_reaches_the_crm_and_its_closing_rea
         return found if len(found) >= 2 else None
 
     assert await wait_until(figures, what="the unit's figures after closing") == [(1, 0), (0, 0)]
+
+
+async def test_the_funnel_matches_what_the_partner_received_and_what_was_answered(
+    pipeline: Pipeline,
+) -> None:
+    day = date(2026, 4, 1)
+    addresses = [f"suppilo{n}-{mobile()}@example.fi" for n in range(5)]
+    for address in addresses:
+        await pipeline.publish(contact(day=day, email=address, contact_channel="web_form"))
+    received = [(await pipeline.messages_to(address))[0] for address in addresses]
+    for email in received:
+        assert (await pipeline.answer_page(email, 9)).status_code == 200
+
+    async def funnel() -> dict[str, Any] | None:
+        for record in await pipeline.records(FUNNEL_PUBLISHED.name):
+            cell = record["value"]
+            if (cell["day"], cell["channel"], cell["answered"]) == (day.isoformat(), "email", 5):
+                return dict(cell)
+        return None
+
+    cell = await wait_until(funnel, within=30, what="the funnel cell with five answers")
+    assert (cell["sent"], cell["opened"], cell["response_rate"]) == (len(received), 5, 100.0)

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
+from palaute_collector import tables as collector_tables
+from palaute_collector.service import CollectorService
+from palaute_collector.settings import CollectorSettings
+from palaute_runtime.database import create_engine
 from palaute_runtime.local_broker import free_port
+from palaute_runtime.migrations import migrate
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
 
@@ -20,3 +27,14 @@ async def sandbox() -> AsyncIterator[PartnerSandbox]:
     await sandbox.start()
     yield sandbox
     await sandbox.stop()
+
+
+@asynccontextmanager
+async def collector_on(url: str, **settings: Any) -> AsyncIterator[CollectorService]:
+    """A collector service on a migrated database (its HTTP and Kafka ends not started)."""
+    engine = create_engine(url)
+    await migrate(engine, collector_tables.MIGRATIONS)
+    try:
+        yield CollectorService(engine, CollectorSettings(**settings))
+    finally:
+        await engine.dispose()

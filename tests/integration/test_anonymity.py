@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_collector import tables
 from palaute_collector.service import CollectorService
-from palaute_collector.settings import CollectorSettings
 from palaute_runtime.database import create_engine
 from palaute_runtime.migrations import _config, migrate
 from palaute_schemas import InvitationAnswered, InvitationSent, token_hash
+from tests.integration.conftest import collector_on
 
 ANSWERS = 42  # eight full batches of five, and two still waiting for theirs
 DAY = date(2026, 2, 3)
@@ -29,10 +29,8 @@ DAY = date(2026, 2, 3)
 
 @pytest.fixture
 async def collector(postgres_url: str) -> AsyncIterator[CollectorService]:
-    engine = create_engine(postgres_url)
-    await migrate(engine, tables.MIGRATIONS)
-    yield CollectorService(engine, CollectorSettings(min_group_size=5, anonymous_batch_size=5))
-    await engine.dispose()
+    async with collector_on(postgres_url, min_group_size=5, anonymous_batch_size=5) as service:
+        yield service
 
 
 def anonymous_invitation(n: int) -> InvitationSent:

@@ -16,18 +16,14 @@ import sqlalchemy as sa
 from palaute_collector import tables
 from palaute_collector.followups import due_date
 from palaute_collector.service import CollectorService
-from palaute_collector.settings import CollectorSettings
-from palaute_runtime.database import create_engine
-from palaute_runtime.migrations import migrate
 from palaute_schemas import FollowUpClosed, InvitationSent, recipient_ref, token_hash
+from tests.integration.conftest import collector_on
 
 
 @pytest.fixture
 async def collector(database_url: str) -> AsyncIterator[CollectorService]:
-    engine = create_engine(database_url)
-    await migrate(engine, tables.MIGRATIONS)
-    yield CollectorService(engine, CollectorSettings(unit_countries="Malmö=SE"))
-    await engine.dispose()
+    async with collector_on(database_url, unit_countries="Malmö=SE") as service:
+        yield service
 
 
 def sent(*, anonymous: bool = False, unit: str = "Kotka", ref: str | None = None) -> InvitationSent:

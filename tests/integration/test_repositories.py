@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_collector import tables as collector_tables
 from palaute_collector.service import CollectorService
-from palaute_collector.settings import CollectorSettings
 from palaute_consent import tables as consent_tables
 from palaute_consent.register import OptOutRegister
 from palaute_runtime.database import create_engine
@@ -28,6 +27,7 @@ from palaute_schemas import (
     recipient_ref,
     token_hash,
 )
+from tests.integration.conftest import collector_on
 
 AUDIT_KEY = "test-audit-key"
 
@@ -42,10 +42,8 @@ async def consent_db(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def collector(database_url: str) -> AsyncIterator[CollectorService]:
-    engine = create_engine(database_url)
-    await migrate(engine, collector_tables.MIGRATIONS)
-    yield CollectorService(engine, CollectorSettings(min_group_size=5))
-    await engine.dispose()
+    async with collector_on(database_url, min_group_size=5) as service:
+        yield service
 
 
 class TestOptOutRegister:

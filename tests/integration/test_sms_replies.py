@@ -13,20 +13,16 @@ import sqlalchemy as sa
 
 from palaute_collector import tables
 from palaute_collector.service import CollectorService
-from palaute_collector.settings import CollectorSettings
-from palaute_runtime.database import create_engine
-from palaute_runtime.migrations import migrate
 from palaute_schemas import InvitationSent, recipient_ref
+from tests.integration.conftest import collector_on
 
 NUMBER = "+358405551234"
 
 
 @pytest.fixture
 async def collector(database_url: str) -> AsyncIterator[CollectorService]:
-    engine = create_engine(database_url)
-    await migrate(engine, tables.MIGRATIONS)
-    yield CollectorService(engine, CollectorSettings())
-    await engine.dispose()
+    async with collector_on(database_url) as service:
+        yield service
 
 
 def sms_invitation(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -32,6 +33,7 @@ from palaute_collector.tables import (
     anonymous_comments,
     follow_up_figures,
     follow_ups,
+    funnel_cells,
     held_replies,
     inbound_messages,
     inbox,
@@ -53,16 +55,20 @@ from palaute_runtime.sealed import seal, unseal
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
     AGGREGATE_PUBLISHED,
+    DELIVERY_STATUS,
     FOLLOW_UP_CLOSED,
     FOLLOW_UP_FIGURES,
     FOLLOW_UP_REQUESTED,
+    FUNNEL_PUBLISHED,
     INVITATION_ANSWERED,
     INVITATION_SENT,
     OPT_OUT_REQUESTED,
     AggregatePublished,
+    DeliveryStatusChanged,
     FollowUpClosed,
     FollowUpFigures,
     FollowUpRequested,
+    FunnelPublished,
     InvitationAnswered,
     InvitationSent,
     Language,
@@ -117,6 +123,7 @@ class CollectorService:
         self.outbox = Outbox(outbox)
         self._inbox = Inbox(inbox, "collector.invitation-sent")
         self._follow_ups_inbox = Inbox(inbox, "collector.follow-up-closed")
+        self._delivery_inbox = Inbox(inbox, "collector.delivery-status")
         self._fold_lock = asyncio.Lock()
         self.batch_size = max(settings.anonymous_batch_size, settings.min_group_size)
 
@@ -145,9 +152,105 @@ class CollectorService:
                 if tokens:
                     await connection.execute(invitation_tokens.insert(), tokens)
                 await self._apply_held_replies(connection, fresh)
+                sent = Counter((one.contact_day, one.channel) for one in fresh)
+                for (day, channel), count in sent.items():
+                    await self._funnel(connection, day, channel, sent=count)
         self.outbox.committed()
         await self.fold_anonymous()
         log.info("invitations_recorded", invitations=len(batch), new=len(fresh))
+
+    async def handle_delivery_statuses(self, batch: Sequence[DeliveryStatusChanged]) -> None:
+        """The partner's receipts, as the dispatcher published them: counted in the funnel."""
+        async with self.engine.begin() as connection:
+            fresh = await self._delivery_inbox.new_messages(connection, batch)
+            outcomes = Counter(
+                (one.contact_day, one.channel, one.status == "delivered") for one in fresh
+            )
+            for (day, channel, delivered), count in outcomes.items():
+                if delivered:
+                    await self._funnel(connection, day, channel, delivered=count)
+                else:
+                    await self._funnel(connection, day, channel, undelivered=count)
+        log.info("delivery_statuses_counted", statuses=len(batch), new=len(fresh))
+
+    async def mark_opened(self, invitation_id: uuid.UUID) -> None:
+        """The survey page was shown for an invitation: counted once in the funnel."""
+        async with self.engine.begin() as connection:
+            row = (
+                await connection.execute(
+                    invitations.update()
+                    .where(invitations.c.id == invitation_id, invitations.c.opened.is_(False))
+                    .values(opened=True)
+                    .returning(invitations.c.contact_day, invitations.c.channel)
+                )
+            ).first()
+            if row is not None:
+                await self._funnel(connection, row.contact_day, row.channel, opened=1)
+
+    async def _funnel(
+        self, connection: AsyncConnection, day: date, channel: str, **counts: int
+    ) -> None:
+        """Add to one funnel cell's counts and mark it for publishing."""
+        cells = funnel_cells.c
+        statement = upsert(connection, funnel_cells).values(
+            day=day, channel=channel, changed=True, **counts
+        )
+        await connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[cells.day, cells.channel],
+                set_={
+                    "changed": True,
+                    **{name: getattr(cells, name) + value for name, value in counts.items()},
+                },
+            )
+        )
+
+    async def publish_funnel(self) -> int:
+        """Publish every funnel cell that changed since it was last published; the counts
+        derived from answers only from the minimum group size on. Returns how many."""
+        minimum = self.settings.min_group_size
+        async with self.engine.begin() as connection:
+            changed = (
+                await connection.execute(
+                    funnel_cells.update()
+                    .where(funnel_cells.c.changed.is_(True))
+                    .values(changed=False)
+                    .returning(*funnel_cells.c)
+                )
+            ).all()
+            await self.outbox.add_all(
+                connection,
+                FUNNEL_PUBLISHED,
+                [
+                    FunnelPublished(
+                        day=cell.day,
+                        channel=cell.channel,
+                        sent=cell.sent,
+                        delivered=cell.delivered,
+                        undelivered=cell.undelivered,
+                        opened=cell.opened,
+                        answered=cell.answered if cell.answered >= minimum else None,
+                        response_rate=(
+                            round(100.0 * min(cell.answered, cell.sent) / cell.sent, 1)
+                            if cell.answered >= minimum and cell.sent
+                            else None
+                        ),
+                    )
+                    for cell in changed
+                ],
+            )
+        if changed:
+            self.outbox.committed()
+        return len(changed)
+
+    async def run_funnel(self) -> None:
+        """Publish changed funnel cells every PALAUTE_FUNNEL_PUBLISH_SECONDS until cancelled."""
+        while True:
+            try:
+                await self.publish_funnel()
+            except Exception as exc:
+                log.error("loop_step_failed", loop="funnel", error=type(exc).__name__)
+            await asyncio.sleep(self.settings.funnel_publish_seconds)
 
     async def survey_for_token(self, token_hash: str) -> OpenSurvey | None:
         """The invitation behind a token, and whether it can still be answered."""
@@ -217,6 +320,7 @@ class CollectorService:
         ).first()
         if invitation is None:
             return False
+        await self._funnel(connection, invitation.contact_day, invitation.channel, answered=1)
         # The dispatcher sends no reminder for it; nothing of the answer goes with it.
         await self.outbox.add(
             connection, INVITATION_ANSWERED, InvitationAnswered(invitation_id=invitation.id)
@@ -683,6 +787,7 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
         broker,
         Handler(INVITATION_SENT, service.handle_invitations_sent),
         Handler(FOLLOW_UP_CLOSED, service.handle_follow_ups_closed),
+        Handler(DELIVERY_STATUS, service.handle_delivery_statuses),
         group_id="palaute-collector",
         settings=settings,
         health=health,
@@ -697,6 +802,6 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
         port=settings.collector_port,
         routes=routes(service),
         health=health,
-        loops=[relay.run, service.run_follow_up_figures],
+        loops=[relay.run, service.run_follow_up_figures, service.run_funnel],
     )
     return runtime, service

@@ -32,6 +32,8 @@ class CollectorSettings(CommonSettings):
     # A follow-up the respondent asks for is due this many working days later, in the
     # unit's country: UNIT=COUNTRY pairs (Malmö=SE), PALAUTE_DEFAULT_REGION for the others.
     follow_up_working_days: int = Field(default=3, ge=1, le=30)
+    # How often changed funnel cells are published.
+    funnel_publish_seconds: float = Field(default=30.0, gt=0, le=3600)
     unit_countries: str = ""
 
     @field_validator("unit_countries")

@@ -26,6 +26,7 @@ invitations = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("answered", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("contact_id", sa.String(100), nullable=True),  # named surveys only
+    sa.Column("opened", sa.Boolean, nullable=False, server_default=sa.false()),  # page shown
 )
 
 invitation_tokens = sa.Table(
@@ -113,6 +114,20 @@ inbound_messages = sa.Table(
     metadata,
     sa.Column("partner_message_id", sa.String(200), primary_key=True),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+# The funnel of one contact day and survey channel; `changed` until published.
+funnel_cells = sa.Table(
+    "funnel_cells",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("channel", sa.String(10), primary_key=True),
+    sa.Column("sent", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("delivered", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("undelivered", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("opened", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("answered", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("changed", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
 aggregate_cells = sa.Table(

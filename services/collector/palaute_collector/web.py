@@ -100,6 +100,8 @@ def routes(service: CollectorService) -> list[Route]:
             else t["follow_up"].format(days=service.settings.follow_up_working_days)
         )
         if request.method != "POST":  # GET and HEAD only show the page; only POST records
+            if request.method == "GET":
+                await service.mark_opened(survey.invitation_id)
             selected = _score(request.query_params.get("score"))
             return _page(
                 survey.language,
