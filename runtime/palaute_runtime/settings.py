@@ -36,6 +36,8 @@ class CommonSettings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     default_region: str = "FI"
+    # How often each service purges what it no longer needs (retention).
+    purge_interval_seconds: float = Field(default=3600.0, gt=0, le=86_400)
     # Who surveys: the invitation and the survey page name it.
     organization_name: str = Field(default="Palaute", min_length=1, max_length=60)
     # Keyed pseudonym of SMS numbers, shared by dispatcher and collector. Set it in production.

@@ -51,6 +51,7 @@ from palaute_runtime.database import (
 )
 from palaute_runtime.health import Health
 from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
+from palaute_runtime.retention import periodic, purge_inbox, report
 from palaute_runtime.sealed import seal, unseal
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
@@ -243,14 +244,46 @@ class CollectorService:
             self.outbox.committed()
         return len(changed)
 
-    async def run_funnel(self) -> None:
-        """Publish changed funnel cells every PALAUTE_FUNNEL_PUBLISH_SECONDS until cancelled."""
-        while True:
-            try:
-                await self.publish_funnel()
-            except Exception as exc:
-                log.error("loop_step_failed", loop="funnel", error=type(exc).__name__)
-            await asyncio.sleep(self.settings.funnel_publish_seconds)
+    async def purge(self) -> dict[str, int]:
+        """Forget what is no longer needed: invitations and their tokens
+        PALAUTE_KEEP_INVITATIONS_DAYS after their survey closed; a named answer's link to
+        its invitation and customer, and its comment, after PALAUTE_KEEP_RESPONSE_LINKS_MONTHS;
+        held SMS replies past their hold; the partner's message ids after a week; consumed
+        message ids. Logs the counts."""
+        now = datetime.now(UTC)
+        closed_before = now - timedelta(days=self.settings.keep_invitations_days)
+        linked_before = now - timedelta(days=30 * self.settings.keep_response_links_months)
+        async with self.engine.begin() as connection:
+            old = sa.select(invitations.c.id).where(invitations.c.expires_at < closed_before)
+            tokens = await connection.execute(
+                invitation_tokens.delete().where(invitation_tokens.c.invitation_id.in_(old))
+            )
+            gone = await connection.execute(
+                invitations.delete().where(invitations.c.expires_at < closed_before)
+            )
+            unlinked = await connection.execute(
+                responses.update()
+                .where(responses.c.answered_at < linked_before)
+                .values(invitation_id=None, customer_id=None, answered_at=None, comment="")
+            )
+            held = await connection.execute(
+                held_replies.delete().where(held_replies.c.received_at < self._hold_cutoff())
+            )
+            seen = await connection.execute(
+                inbound_messages.delete().where(
+                    inbound_messages.c.received_at < now - _REMEMBER_INBOUND
+                )
+            )
+            counts = {
+                "invitations": int(gone.rowcount or 0),
+                "tokens": int(tokens.rowcount or 0),
+                "response_links": int(unlinked.rowcount or 0),
+                "held_replies": int(held.rowcount or 0),
+                "inbound_ids": int(seen.rowcount or 0),
+                "inbox": await purge_inbox(connection, inbox),
+            }
+        report("collector", counts)
+        return counts
 
     async def survey_for_token(self, token_hash: str) -> OpenSurvey | None:
         """The invitation behind a token, and whether it can still be answered."""
@@ -493,15 +526,6 @@ class CollectorService:
             published += 1
         return published
 
-    async def run_follow_up_figures(self, every_seconds: float = 600.0) -> None:
-        """Publish changed follow-up figures until cancelled (overdue ones change by date)."""
-        while True:
-            try:
-                await self.publish_follow_up_figures()
-            except Exception as exc:
-                log.error("loop_step_failed", loop="follow_up_figures", error=type(exc).__name__)
-            await asyncio.sleep(every_seconds)
-
     async def fold_anonymous(self) -> int:
         """Once a batch of anonymous answers waits, open it, shuffle it, fold it into the
         counts and keep its comments alone, in a transaction of its own: no row, order,
@@ -566,12 +590,6 @@ class CollectorService:
         """Remember the partner's id of an inbound SMS; False when it was seen before."""
         if message_id is None:
             return True
-        if received.minute == 0:  # housekeeping, now and then
-            await connection.execute(
-                inbound_messages.delete().where(
-                    inbound_messages.c.received_at < received - _REMEMBER_INBOUND
-                )
-            )
         inserted = await connection.execute(
             insert_ignoring_conflicts(connection, inbound_messages).values(
                 partner_message_id=message_id, received_at=received
@@ -802,6 +820,12 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
         port=settings.collector_port,
         routes=routes(service),
         health=health,
-        loops=[relay.run, service.run_follow_up_figures, service.run_funnel],
+        loops=[
+            relay.run,
+            # Overdue follow-ups change with the date: looked at every ten minutes.
+            periodic("follow_up_figures", 600.0, service.publish_follow_up_figures),
+            periodic("funnel", settings.funnel_publish_seconds, service.publish_funnel),
+            periodic("purge", settings.purge_interval_seconds, service.purge),
+        ],
     )
     return runtime, service

@@ -32,6 +32,11 @@ class CollectorSettings(CommonSettings):
     # A follow-up the respondent asks for is due this many working days later, in the
     # unit's country: UNIT=COUNTRY pairs (Malmö=SE), PALAUTE_DEFAULT_REGION for the others.
     follow_up_working_days: int = Field(default=3, ge=1, le=30)
+    # Retention: invitations (and their tokens) this many days after their survey closed;
+    # the link of a named answer to its invitation and customer, and its comment, after
+    # this many months (the scores stay in the counts).
+    keep_invitations_days: int = Field(default=30, ge=1, le=3650)
+    keep_response_links_months: int = Field(default=24, ge=1, le=240)
     # How often changed funnel cells are published.
     funnel_publish_seconds: float = Field(default=30.0, gt=0, le=3600)
     unit_countries: str = ""

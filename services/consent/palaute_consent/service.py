@@ -42,6 +42,7 @@ from palaute_runtime.database import as_utc, create_engine
 from palaute_runtime.health import Health
 from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
 from palaute_runtime.metrics import DECISIONS
+from palaute_runtime.retention import periodic, purge_inbox, report
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
     CONTACT_CLOSED,
@@ -422,6 +423,23 @@ class ConsentService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.planned.wait(), wait)
 
+    async def purge(self) -> dict[str, int]:
+        """Forget decisions older than a replayed contact could still be surveyed (it is
+        stale then) and consumed message ids. Logs the counts."""
+        cutoff = self.clock.now() - timedelta(days=self.settings.max_contact_age_days + 7)
+        async with self.engine.begin() as connection:
+            gone = await connection.execute(
+                decisions.delete().where(
+                    decisions.c.decided_at < cutoff, decisions.c.outcome != "planned"
+                )
+            )
+            counts = {
+                "decisions": int(gone.rowcount or 0),
+                "inbox": await purge_inbox(connection, inbox),
+            }
+        report("consent", counts)
+        return counts
+
     async def handle_opt_out_requests(self, requests: Sequence[OptOutRequested]) -> None:
         """Put every identifier of each opt-out request into the register, and withdraw
         the surveys already released to any of them."""
@@ -550,6 +568,10 @@ def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
         host=settings.consent_host,
         port=settings.consent_port,
         health=health,
-        loops=[relay.run, service.run_release],
+        loops=[
+            relay.run,
+            service.run_release,
+            periodic("purge", settings.purge_interval_seconds, service.purge),
+        ],
     )
     return runtime, service

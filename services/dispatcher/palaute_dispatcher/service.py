@@ -47,6 +47,7 @@ from palaute_runtime.messaging import (
     wait_out_faults,
 )
 from palaute_runtime.metrics import INVITATIONS, PARTNER_ERRORS, PARTNER_SECONDS
+from palaute_runtime.retention import periodic, purge_inbox, report
 from palaute_runtime.sealed import seal
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
@@ -637,6 +638,29 @@ class DispatcherService:
         INVITATIONS.labels(channel=row.channel, status=status).inc()
         return "recorded"
 
+    async def purge(self) -> dict[str, int]:
+        """Forget what is no longer needed: invitations (with their addresses) and reminders
+        PALAUTE_KEEP_ADDRESSES_DAYS after their survey closed, withdrawals as old, consumed
+        message ids. Logs the counts."""
+        cutoff = datetime.now(UTC) - timedelta(days=self.settings.keep_addresses_days)
+        oldest_survey = cutoff - timedelta(days=self.settings.invitation_valid_days)
+        async with self.engine.begin() as connection:
+            gone = await connection.execute(
+                invitations.delete().where(
+                    invitations.c.expires_at < cutoff, invitations.c.status != "pending"
+                )
+            )
+            forgotten = await connection.execute(
+                withdrawals.delete().where(withdrawals.c.withdrawn_at < oldest_survey)
+            )
+            counts = {
+                "invitations": int(gone.rowcount or 0),
+                "withdrawals": int(forgotten.rowcount or 0),
+                "inbox": await purge_inbox(connection, inbox),
+            }
+        report("dispatcher", counts)
+        return counts
+
     async def run_delivery(self, poll_seconds: float = 0.5) -> None:
         """Deliver until cancelled: again at once while rounds find work, at the next free
         turn when the rate held a round back, else when a request arrives or every poll
@@ -824,7 +848,11 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         port=settings.dispatcher_port,
         routes=routes(service),
         health=health,
-        loops=[relay.run, service.run_delivery],
+        loops=[
+            relay.run,
+            service.run_delivery,
+            periodic("purge", settings.purge_interval_seconds, service.purge),
+        ],
         closers=[sms.close],
     )
     return runtime, service
