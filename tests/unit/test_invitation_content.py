@@ -231,3 +231,21 @@ def test_real_invitations_pass_with_real_organisation_names(organization: str) -
             )
             allowed = None if channel == "sms" else ORIGIN
             assert violations(invitation, allow_links_to=allowed) == [], (channel, language)
+
+
+@pytest.mark.parametrize("token", ["Ab3-otp-Zx9_q", "pin_PIN-tunnus", "x-salasana-y", "login"])
+def test_a_survey_token_that_happens_to_spell_a_credential_word_is_no_violation(
+    token: str,
+) -> None:
+    # Tokens are random base64url: out of 10,000 one spelled "-otp-" and failed for good.
+    invitation = render(
+        "email",
+        "fi",
+        organization="Palaute",
+        survey_url=survey_url(ORIGIN, token),
+        valid_days=14,
+        unsubscribe_url=unsubscribe_url(ORIGIN, f"{token}-sealed"),
+    )
+    assert violations(invitation, allow_links_to=ORIGIN) == []
+    outside = Invitation(invitation.subject, invitation.text + f"\nKoodi: {token}")
+    assert violations(outside, allow_links_to=ORIGIN), "the same word outside a link is caught"

@@ -161,7 +161,8 @@ def violations(invitation: Invitation, *, allow_links_to: str | None) -> list[st
                 if allow_links_to is None
                 else "a link goes somewhere other than the survey page"
             )
-        for word in _credential_words(part):
+        # Words are read outside the allowed links: a random survey token may spell "otp".
+        for word in _credential_words(rest):
             found.append(f"asks for or mentions a login or secret ({word!r})")
     return found
 
