@@ -657,9 +657,7 @@ class CollectorService:
             ):
                 outcome: SmsOutcome = "recorded"
             else:
-                await connection.execute(
-                    held_replies.delete().where(held_replies.c.received_at < self._hold_cutoff())
-                )
+                # Replies past their hold are dropped by the purge (and never applied).
                 await connection.execute(
                     held_replies.insert().values(
                         recipient_ref=ref,
