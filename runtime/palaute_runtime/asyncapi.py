@@ -23,9 +23,9 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from palaute_schemas import (
-    AGGREGATE_PUBLISHED,
     CONTACT_CLOSED,
     DELIVERY_STATUS,
+    FIGURES_PUBLISHED,
     FOLLOW_UP_CLOSED,
     FOLLOW_UP_FIGURES,
     FOLLOW_UP_REQUESTED,
@@ -73,7 +73,7 @@ SERVICES = (
         consumes=(INVITATION_SENT, FOLLOW_UP_CLOSED, DELIVERY_STATUS),
         publishes=(
             OPT_OUT_REQUESTED,
-            AGGREGATE_PUBLISHED,
+            FIGURES_PUBLISHED,
             INVITATION_ANSWERED,
             FOLLOW_UP_REQUESTED,
             FOLLOW_UP_FIGURES,
@@ -135,7 +135,7 @@ def document(bootstrap: str = "kafka:9092") -> dict[str, Any]:
         version="1",
         description=(
             "Survey dispatch over Kafka: contacts in from the CRM, invitations out through "
-            "the partner, aggregates out to BI. Every message is JSON; keys and topics are "
+            "the partner, figures out to BI. Every message is JSON; keys and topics are "
             "listed in the README."
         ),
     ).to_specification()

@@ -143,7 +143,7 @@ class TopicSpec(NamedTuple):
 
 def palaute_topics() -> list[TopicSpec]:
     """Every topic Palaute uses, dead-letter topics included, with partitions and configs
-    (retention; the aggregate topic compacted)."""
+    (retention; the figure topics compacted)."""
     topics: list[TopicSpec] = []
     for topic in ALL_TOPICS:
         topics.append(TopicSpec(topic.name, topic.partitions, topic.broker_config))

@@ -225,28 +225,42 @@ class OptOutRequested(Message):
     )
 
 
-class AggregatePublished(Message):
-    """One revision of one aggregate cell; cells under the minimum group size never appear.
+Grain = Literal["day", "week", "month"]
+Dimension = Literal["total", "contact_channel", "survey_channel", "language", "unit"]
 
-    `responses` counts answers with any score; NPS is computed over those with an NPS score
-    (`nps_responses`), CSAT over those with a CSAT score (`csat_responses`, % satisfied = 4-5).
+
+class FiguresPublished(Message):
+    """One revision of one cell of the survey figures: a day, ISO week or month, broken
+    down by one dimension (or the total), keyed `grain|period|dimension|value`.
+
+    Figures count *released* answers: the collector adds answers to the figures in groups
+    where every cell they touch (in every breakdown and grain) grows by 0 or by at least the
+    minimum group size, so no published number, difference of revisions or of breakdowns
+    tells anything about fewer answers. `revision` only grows per key: keep the newest.
+    `responses` counts answers with any score; NPS is over those with an NPS score
+    (`nps_responses`), CSAT over those with a CSAT score (`csat_responses`, % satisfied =
+    4-5). `final` marks a period whose surveys have all closed: no further day or week
+    revision comes; a month may still add answers held back from its days.
     """
 
-    day: date
-    contact_channel: ContactChannel
+    grain: Grain
+    period: str = Field(min_length=7, max_length=10, description="2026-11-23, 2026-W48 or 2026-11")
+    period_start: date = Field(description="the first day of the period")
+    dimension: Dimension
+    value: str = Field(max_length=100, description="the breakdown's value; empty for total")
+    revision: int = Field(ge=1, description="grows by one with each record of this cell")
+    final: bool = False
     responses: int = Field(ge=0)
     promoters: int = Field(ge=0)
     passives: int = Field(ge=0)
     detractors: int = Field(ge=0)
+    nps_responses: int = Field(ge=0)
     nps: float | None = Field(ge=-100, le=100, description="None without NPS answers")
-    nps_responses: int = Field(default=0, ge=0)
-    csat_responses: int = Field(default=0, ge=0)
-    satisfied: int = Field(default=0, ge=0, description="CSAT answers of 4 or 5")
-    csat: float | None = Field(
-        default=None, ge=0, le=100, description="% satisfied; None without CSAT answers"
-    )
+    csat_responses: int = Field(ge=0)
+    satisfied: int = Field(ge=0, description="CSAT answers of 4 or 5")
+    csat: float | None = Field(ge=0, le=100, description="% satisfied; None without CSAT")
 
     @property
     def cell_key(self) -> str:
         """The compaction key of this cell."""
-        return f"{self.day.isoformat()}|{self.contact_channel}"
+        return f"{self.grain}|{self.period}|{self.dimension}|{self.value}"

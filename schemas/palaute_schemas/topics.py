@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from palaute_schemas.messages import (
-    AggregatePublished,
     ContactClosed,
     DeliveryStatusChanged,
+    FiguresPublished,
     FollowUpClosed,
     FollowUpFigures,
     FollowUpRequested,
@@ -128,7 +128,7 @@ def _opt_out_key(message: OptOutRequested) -> str:
     return message.customer_id or message.phone or message.email or str(message.event_id)
 
 
-def _cell_key(message: AggregatePublished) -> str:
+def _cell_key(message: FiguresPublished) -> str:
     return message.cell_key
 
 
@@ -153,8 +153,8 @@ FUNNEL_PUBLISHED = Topic(
 )
 OPT_OUT_REQUESTED = Topic("consent.opt-out-requested.v1", OptOutRequested, _opt_out_key)
 # BI keeps the newest figure per cell: compacted, kept for as long as the cell exists.
-AGGREGATE_PUBLISHED = Topic(
-    "survey.aggregate.v1", AggregatePublished, _cell_key, retention_days=None, compacted=True
+FIGURES_PUBLISHED = Topic(
+    "survey.figures.v1", FiguresPublished, _cell_key, retention_days=None, compacted=True
 )
 
 AnyTopic = (
@@ -172,7 +172,7 @@ AnyTopic = (
     | Topic[FollowUpFigures]
     | Topic[FunnelPublished]
     | Topic[OptOutRequested]
-    | Topic[AggregatePublished]
+    | Topic[FiguresPublished]
 )
 
 ALL_TOPICS: tuple[AnyTopic, ...] = (
@@ -190,5 +190,5 @@ ALL_TOPICS: tuple[AnyTopic, ...] = (
     FOLLOW_UP_FIGURES,
     FUNNEL_PUBLISHED,
     OPT_OUT_REQUESTED,
-    AGGREGATE_PUBLISHED,
+    FIGURES_PUBLISHED,
 )

@@ -36,6 +36,8 @@ LOCAL_RELEASE_RULES: dict[str, Any] = {
     "send_window_sunday": "00:00-24:00",
     "send_on_public_holidays": True,
 }
+# And shows the figures within seconds of the answers that make a group.
+LOCAL_FIGURES_SECONDS = 2.0
 
 
 class StackSettings(CommonSettings):
@@ -162,6 +164,8 @@ class LocalStack:
                 if f"PALAUTE_{name.upper()}" not in os.environ
             }
         )
+        if "PALAUTE_FIGURES_PUBLISH_SECONDS" not in os.environ:
+            shared["figures_publish_seconds"] = LOCAL_FIGURES_SECONDS
         shared.update(opts.extra_settings)
         self.consent_settings = ConsentSettings(**shared)
         self.dispatcher_settings = DispatcherSettings(**shared)

@@ -7,8 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from palaute_schemas import (
-    AGGREGATE_PUBLISHED,
     CONTACT_CLOSED,
+    FIGURES_PUBLISHED,
     INVITATION_SENT,
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,
@@ -25,8 +25,8 @@ class PipelineTally:
     requested: int = 0
     suppressed: Counter[str] = field(default_factory=Counter)
     invitations: Counter[str] = field(default_factory=Counter)
-    aggregates: int = 0
-    responses_published: dict[str, int] = field(default_factory=dict)  # cell → latest count
+    figures: int = 0
+    responses_published: dict[str, int] = field(default_factory=dict)  # day → latest total
 
     def count(self, topic: str, value: bytes) -> None:
         """Take one record into the tally."""
@@ -40,10 +40,11 @@ class PipelineTally:
             self.suppressed[json.loads(value)["reason"]] += 1
         elif topic == INVITATION_SENT.name:
             self.invitations[json.loads(value)["channel"]] += 1
-        elif topic == AGGREGATE_PUBLISHED.name:
+        elif topic == FIGURES_PUBLISHED.name:
             cell = json.loads(value)
-            self.aggregates += 1
-            self.responses_published[f"{cell['day']}|{cell['contact_channel']}"] = cell["responses"]
+            self.figures += 1
+            if cell["grain"] == "day" and cell["dimension"] == "total":
+                self.responses_published[cell["period"]] = cell["responses"]
 
     def render(self, responses_recorded: int) -> str:
         """One human-readable line."""
@@ -53,9 +54,9 @@ class PipelineTally:
             f"events in {self.events_in} | dead-lettered {self.dead_lettered} | "
             f"suppressed {sum(self.suppressed.values())} ({suppressed or '-'}) | "
             f"invitations {sum(self.invitations.values())} ({invitations or '-'}) | "
-            f"responses {responses_recorded} | aggregates published {self.aggregates} "
+            f"responses {responses_recorded} | figures published {self.figures} "
             f"({sum(self.responses_published.values())} responses in "
-            f"{len(self.responses_published)} cells)"
+            f"{len(self.responses_published)} days)"
         )
 
 
@@ -67,7 +68,7 @@ async def follow(bootstrap: str, tally: PipelineTally) -> None:
         SURVEY_REQUESTED.name,
         SURVEY_SUPPRESSED.name,
         INVITATION_SENT.name,
-        AGGREGATE_PUBLISHED.name,
+        FIGURES_PUBLISHED.name,
     ]
     async for record in read_records(bootstrap, topics):
         tally.count(record.topic, record.value or b"")

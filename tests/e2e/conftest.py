@@ -120,14 +120,19 @@ class Pipeline:
         return dict(response.json())
 
     async def answer_page(
-        self, email: dict[str, Any], score: int, comment: str = ""
+        self, email: dict[str, Any], score: int | None, comment: str = "", csat: int | None = None
     ) -> httpx.Response:
-        """A customer opens the email's link and submits the form."""
+        """A customer opens the email's link and submits the form (NPS, CSAT or both)."""
         (link,) = LINK.findall(email["text"])
         page = await self.http.get(link)
         assert page.status_code == 200
         assert 'name="score"' in page.text
-        return await self.http.post(link, data={"score": str(score), "comment": comment})
+        form = {"comment": comment}
+        if score is not None:
+            form["score"] = str(score)
+        if csat is not None:
+            form["csat"] = str(csat)
+        return await self.http.post(link, data=form)
 
 
 @pytest.fixture(scope="session")
@@ -137,7 +142,7 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
     stack = LocalStack(
         StackOptions.ephemeral(
             data_dir,
-            # These tests pin aggregate days months back and survey one customer more than
+            # These tests pin figure days months back and survey one customer more than
             # once; staleness and the frequency cap have tests of their own.
             # Token guessing has a test of its own; here every test asks from one address.
             extra_settings={
@@ -145,6 +150,7 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
                 "frequency_cap_days": 0,
                 "token_guesses_per_minute": 10_000,
                 "funnel_publish_seconds": 0.5,
+                "figures_publish_seconds": 0.5,
             },
         ),
         say=said.append,
@@ -173,7 +179,7 @@ def e164(national_mobile: str) -> str:
 
 
 def contact(*, day: date | None = None, **fields: Any) -> ContactClosed:
-    """A ContactClosed for a fresh customer; `day` pins the aggregate cell."""
+    """A ContactClosed for a fresh customer; `day` pins the figures' day."""
     closed_at = datetime.combine(day, time(10, 0), tzinfo=UTC) if day else datetime.now(UTC)
     base: dict[str, Any] = {
         "contact_id": f"K-{uuid.uuid4().hex[:10]}",

@@ -45,21 +45,21 @@ def stack_env(data_dir: Path) -> dict[str, str]:
     }
 
 
-def test_up_with_demo_shows_events_flowing_to_invitations_answers_and_aggregates(
+def test_up_with_demo_shows_events_flowing_to_invitations_answers_and_figures(
     tmp_path: Path,
 ) -> None:
     result = palaute(
-        "up", "--demo", "--events", "120", "--rate", "60", "--seed", "7", env=stack_env(tmp_path)
+        "up", "--demo", "--events", "300", "--rate", "150", "--seed", "7", env=stack_env(tmp_path)
     )
     assert result.returncode == 0, result.stderr[-2000:]
     final = next(line for line in result.stdout.splitlines() if line.startswith("final:"))
     counts = _figures(final)
-    assert counts["events in"] >= 120
+    assert counts["events in"] >= 300
     assert counts["invitations"] > 0
     assert counts["suppressed"] > 0
     assert counts["dead-lettered"] > 0
     assert counts["responses"] > 0
-    assert counts["aggregates published"] > 0
+    assert counts["figures published"] > 0
     assert "did not settle" not in result.stdout
     assert (tmp_path / "palaute.log").stat().st_size > 0
     assert "+358" not in (tmp_path / "palaute.log").read_text(), "no phone numbers in logs"
@@ -193,7 +193,7 @@ def test_consent_cli_rejects_an_invalid_phone_number_in_one_sentence(tmp_path: P
 def test_tail_and_publish_without_a_broker_say_so_in_one_sentence(tmp_path: Path) -> None:
     path = tmp_path / "contact.json"
     path.write_text(contact(phone=mobile()).model_dump_json())
-    for args in (("tail", "survey.aggregate.v1"), ("publish", str(path))):
+    for args in (("tail", "survey.figures.v1"), ("publish", str(path))):
         result = palaute(*args, "--bootstrap", f"127.0.0.1:{free_port()}")
         assert result.returncode == 1
         assert result.stderr.startswith("error: Kafka is not reachable")

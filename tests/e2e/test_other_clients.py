@@ -1,6 +1,6 @@
 """A CRM and a BI tool that do not use Python's aiokafka: confluent-kafka (librdkafka, the
 client family that Java-, Go- and .NET-based integrations resemble) publishes contacts and
-reads the aggregates from the local stack, with a consumer group."""
+reads the figures from the local stack, with a consumer group."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
-from palaute_schemas import AGGREGATE_PUBLISHED, CONTACT_CLOSED
+from palaute_schemas import CONTACT_CLOSED, FIGURES_PUBLISHED
 from tests.e2e.conftest import Pipeline, contact, e164, mobile
 
 
@@ -27,7 +27,8 @@ def produce(bootstrap: str, contacts: list[Any]) -> None:
 
 
 def read_cell(bootstrap: str, day: date, channel: str, within: float) -> dict[str, Any]:
-    """Read survey.aggregate.v1 as BI would, in a group, until the cell shows up."""
+    """Read survey.figures.v1 as BI would, in a group, until the day's cell of a contact
+    channel shows up with five answers."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -35,7 +36,7 @@ def read_cell(bootstrap: str, day: date, channel: str, within: float) -> dict[st
             "auto.offset.reset": "earliest",
         }
     )
-    consumer.subscribe([AGGREGATE_PUBLISHED.name])
+    consumer.subscribe([FIGURES_PUBLISHED.name])
     deadline = time.monotonic() + within
     try:
         while time.monotonic() < deadline:
@@ -43,18 +44,17 @@ def read_cell(bootstrap: str, day: date, channel: str, within: float) -> dict[st
             if message is None or message.error():
                 continue
             cell = json.loads(message.value())
-            if (cell["day"], cell["contact_channel"], cell["responses"]) == (
-                day.isoformat(),
-                channel,
-                5,
+            key = (cell["grain"], cell["period"], cell["dimension"], cell["value"])
+            if key == ("day", day.isoformat(), "contact_channel", channel) and (
+                cell["responses"] == 5
             ):
                 return dict(cell)
     finally:
         consumer.close()
-    raise AssertionError(f"no aggregate {day}|{channel} with 5 responses in {within:g} s")
+    raise AssertionError(f"no figure of {day}|{channel} with 5 responses in {within:g} s")
 
 
-async def test_confluent_kafka_publishes_contacts_and_reads_the_aggregates(
+async def test_confluent_kafka_publishes_contacts_and_reads_the_figures(
     pipeline: Pipeline,
 ) -> None:
     day = date(2026, 4, 7)

@@ -1,4 +1,4 @@
-"""The promises, end to end: CRM event in, partner sandbox and aggregate topic as the proof."""
+"""The promises, end to end: CRM event in, partner sandbox and figures topic as the proof."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from palaute_dispatcher.tables import invitations
 from palaute_dispatcher.templates import Invitation
 from palaute_runtime.database import create_engine
 from palaute_schemas import (
-    AGGREGATE_PUBLISHED,
     CONTACT_CLOSED,
+    FIGURES_PUBLISHED,
     FOLLOW_UP_CLOSED,
     FOLLOW_UP_FIGURES,
     FOLLOW_UP_REQUESTED,
@@ -63,21 +63,18 @@ async def suppression_of(pipeline: Pipeline, contact_id: str) -> dict[str, Any]:
     return await wait_until(found, what="the contact's SurveySuppressed")
 
 
-async def aggregate_cell(
-    pipeline: Pipeline, day: date, channel: str, responses: int
-) -> dict[str, Any]:
+async def figure(pipeline: Pipeline, key: str, responses: int) -> dict[str, Any]:
+    """The figure record of one cell (`grain|period|dimension|value`) once it counts
+    `responses` answers."""
+
     async def found() -> dict[str, Any] | None:
-        for record in await pipeline.records(AGGREGATE_PUBLISHED.name):
+        for record in await pipeline.records(FIGURES_PUBLISHED.name):
             cell = record["value"]
-            if (cell["day"], cell["contact_channel"], cell["responses"]) == (
-                day.isoformat(),
-                channel,
-                responses,
-            ):
+            if (record["key"], cell["responses"]) == (key, responses):
                 return dict(cell)
         return None
 
-    return await wait_until(found, what=f"aggregate {day}|{channel} with {responses} responses")
+    return await wait_until(found, what=f"figure {key} with {responses} responses")
 
 
 async def test_opted_out_customer_gets_nothing(pipeline: Pipeline) -> None:
@@ -153,30 +150,47 @@ async def test_duplicate_event_gives_one_invitation(pipeline: Pipeline) -> None:
     assert len([m for m in received["sms"] if m["to"] == e164(phone)]) == 2
 
 
-async def test_answers_by_page_and_by_sms_reply_are_stored_and_aggregated(
+async def test_answers_by_page_and_by_sms_reply_reach_every_breakdown(
     pipeline: Pipeline,
 ) -> None:
     day = date(2026, 3, 2)
-    emails = [f"e2e.page{n}@example.fi" for n in range(3)]
-    phones = [mobile() for _ in range(2)]
+    emails = [f"e2e.page{n}@example.fi" for n in range(5)]
+    phones = [mobile() for _ in range(5)]
     for address in emails:
         await pipeline.publish(contact(day=day, contact_channel="branch", email=address))
     for phone in phones:
         await pipeline.publish(contact(day=day, contact_channel="branch", phone=phone))
-    for address, score in zip(emails, (10, 9, 6), strict=True):
+    page_answers = [(10, 5), (9, 4), (6, 2), (8, None), (None, 5)]
+    for address, (score, csat) in zip(emails, page_answers, strict=True):
         (email,) = await pipeline.messages_to(address)
-        thanks = await pipeline.answer_page(email, score, comment="Selkeä vastaus")
+        thanks = await pipeline.answer_page(email, score, "Selkeä vastaus", csat=csat)
         assert thanks.status_code == 200
         assert "Kiitos vastauksestasi" in thanks.text
         (link,) = LINK.findall(email["text"])
         again = await pipeline.http.post(link, data={"score": "0"})
         assert again.status_code == 409, "a token answers once"
-    for phone, reply in zip(phones, ("8 kiitos", "10/10"), strict=True):
+    for phone, reply in zip(phones, ("8 kiitos", "10/10", "9", "3", "7"), strict=True):
         await pipeline.messages_to(e164(phone))
         assert (await pipeline.reply_sms(e164(phone), reply))["status"] == "recorded"
-    cell = await aggregate_cell(pipeline, day, "branch", responses=5)
-    assert (cell["promoters"], cell["passives"], cell["detractors"], cell["nps"]) == (3, 1, 1, 40.0)
+
+    def figures(cell: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            cell[name]
+            for name in ("promoters", "passives", "detractors", "nps", "csat_responses", "csat")
+        )
+
+    page = await figure(pipeline, "day|2026-03-02|survey_channel|email", responses=5)
+    assert figures(page) == (2, 1, 1, 25.0, 4, 75.0), "NPS of four, CSAT of four"
+    sms = await figure(pipeline, "day|2026-03-02|survey_channel|sms", responses=5)
+    assert figures(sms) == (2, 2, 1, 20.0, 0, None), "SMS asks NPS only"
+    for key in ("total|", "contact_channel|branch", "language|fi", "unit|Kotka"):
+        cell = await figure(pipeline, f"day|2026-03-02|{key}", responses=10)
+        assert figures(cell) == (4, 3, 2, 22.2, 4, 75.0)
+        assert cell["revision"] == 1
     assert "comment" not in json.dumps(cell), "free text never leaves the collector"
+    weeks = [r["value"] for r in await pipeline.records(FIGURES_PUBLISHED.name)]
+    assert any(w["period"] == "2026-W10" and w["responses"] >= 10 for w in weeks)
+    assert any(w["period"] == "2026-03" and w["responses"] >= 10 for w in weeks)
 
 
 async def test_a_cell_under_five_responses_is_not_published(pipeline: Pipeline) -> None:
@@ -191,12 +205,12 @@ async def test_a_cell_under_five_responses_is_not_published(pipeline: Pipeline) 
         await pipeline.messages_to(e164(phone))
         assert (await pipeline.reply_sms(e164(phone), "9"))["status"] == "recorded"
     # The full cell was answered after the small one: once it is out, the small one would be.
-    await aggregate_cell(pipeline, full, "social_media", responses=5)
-    cells = [r["value"] for r in await pipeline.records(AGGREGATE_PUBLISHED.name)]
-    assert [c for c in cells if c["day"] == small.isoformat()] == []
+    await figure(pipeline, "day|2026-03-04|contact_channel|social_media", responses=5)
+    cells = [r["value"] for r in await pipeline.records(FIGURES_PUBLISHED.name)]
+    assert [c for c in cells if c["period"] == small.isoformat()] == []
     await pipeline.messages_to(e164(small_phones[4]))
     assert (await pipeline.reply_sms(e164(small_phones[4]), "3"))["status"] == "recorded"
-    cell = await aggregate_cell(pipeline, small, "social_media", responses=5)
+    cell = await figure(pipeline, "day|2026-03-03|contact_channel|social_media", responses=5)
     assert (cell["promoters"], cell["detractors"]) == (4, 1)
 
 
@@ -255,6 +269,9 @@ async def test_anonymous_answers_have_no_link_to_the_customer_and_no_row_of_thei
     for n, email in enumerate(emails):
         answer = await pipeline.answer_page(email, 7, f"anonyymi kommentti {n}")
         assert answer.status_code == 200
+    # Released into the figures together; only then are the comments written, shuffled.
+    cell = await figure(pipeline, "day|2026-03-05|contact_channel|phone", responses=5)
+    assert cell["passives"] == 5
     async with pipeline.collector_db.connect() as connection:
         rows = (
             await connection.execute(
@@ -270,8 +287,6 @@ async def test_anonymous_answers_have_no_link_to_the_customer_and_no_row_of_thei
         )
     assert rows == [], "an anonymous answer has no row of its own"
     assert sorted(comments) == [f"anonyymi kommentti {n}" for n in range(5)]
-    cell = await aggregate_cell(pipeline, date(2026, 3, 5), "phone", responses=5)
-    assert cell["passives"] == 5
 
 
 async def test_stop_reply_opts_the_number_out_of_later_surveys(pipeline: Pipeline) -> None:

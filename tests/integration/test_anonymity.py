@@ -23,13 +23,13 @@ from palaute_runtime.migrations import _config, migrate
 from palaute_schemas import InvitationAnswered, InvitationSent, token_hash
 from tests.integration.conftest import collector_on
 
-ANSWERS = 42  # eight full batches of five, and two still waiting for theirs
+ANSWERS = 42  # released in eight groups of five; two still wait for theirs
 DAY = date(2026, 2, 3)
 
 
 @pytest.fixture
 async def collector(postgres_url: str) -> AsyncIterator[CollectorService]:
-    async with collector_on(postgres_url, min_group_size=5, anonymous_batch_size=5) as service:
+    async with collector_on(postgres_url, min_group_size=5) as service:
         yield service
 
 
@@ -71,6 +71,7 @@ async def test_an_auditor_cannot_tie_anonymous_answers_to_their_invitations(
         comment = f"vastaus numero {n}"
         truth[comment] = invitation.invitation_id
         assert await collector.answer(invitation.invitation_id, n % 11, comment)
+        await collector.publish_figures()  # as its loop would, now and then
 
     engine = collector.engine
     everything = {
@@ -79,7 +80,7 @@ async def test_an_auditor_cannot_tie_anonymous_answers_to_their_invitations(
     answered = [row for row in everything["invitations"] if row["answered"]]
     comments = everything["anonymous_comments"]
     assert len(answered) == ANSWERS
-    assert len(comments) == 40, "eight batches folded; two answers wait for theirs"
+    assert len(comments) == 40, "eight groups released; two answers wait for theirs"
 
     # 1. Columns: an anonymous answer leaves no row of its own with any attribute.
     assert set(comments[0]) == {"id", "comment", "_xmin", "_ctid"}
@@ -107,9 +108,11 @@ async def test_an_auditor_cannot_tie_anonymous_answers_to_their_invitations(
         for comment, mark in zip(comments, by_commit, strict=False)
     )
     assert matched <= 20, f"{matched} of 40 matched by order: better than chance"
-    # The figures are all there: 40 folded answers in the day's cell.
-    (cell,) = everything["aggregate_cells"]
-    assert cell["responses"] == 40
+    # The figures are all there: 40 released answers in every cell of the day, week and
+    # month, and nothing else stands beside them.
+    cells = everything["figure_cells"]
+    assert len(cells) == 15
+    assert {cell["responses"] for cell in cells} == {40}
 
 
 async def test_the_dispatcher_learns_that_it_was_answered_never_what(

@@ -19,9 +19,9 @@ from palaute_runtime.database import create_engine
 from palaute_runtime.messaging import Inbox, Outbox
 from palaute_runtime.migrations import differences, migrate
 from palaute_schemas import (
-    AGGREGATE_PUBLISHED,
+    FIGURES_PUBLISHED,
     SURVEY_SUPPRESSED,
-    AggregatePublished,
+    FiguresPublished,
     InvitationSent,
     SurveySuppressed,
     recipient_ref,
@@ -136,6 +136,17 @@ def invitation(
     )
 
 
+async def figures_of(collector: CollectorService) -> list[FiguresPublished]:
+    """The figure records in the outbox, in the order they were written."""
+    async with collector.engine.connect() as connection:
+        payloads = await connection.scalars(
+            sa.select(collector_tables.outbox.c.payload)
+            .where(collector_tables.outbox.c.topic == FIGURES_PUBLISHED.name)
+            .order_by(collector_tables.outbox.c.id)
+        )
+        return [FiguresPublished.model_validate_json(p) for p in payloads]
+
+
 class TestCollectorStore:
     async def test_a_token_answers_once(self, collector: CollectorService) -> None:
         sent = invitation(anonymous=False, day=date(2026, 1, 5), token="tok-1")
@@ -161,6 +172,7 @@ class TestCollectorStore:
         await collector.handle_invitations_sent(sent)
         for n, one in enumerate(sent[:4]):
             assert await collector.answer(one.invitation_id, 4 + n, f"nimetön {n}")
+        await collector.publish_figures()
 
         async def stored() -> tuple[list[str], int, list[str], int]:
             async with collector.engine.connect() as connection:
@@ -175,11 +187,10 @@ class TestCollectorStore:
                         sa.select(collector_tables.anonymous_comments.c.comment)
                     )
                 )
+                cells = collector_tables.figure_cells.c
                 counted = await connection.scalar(
-                    sa.select(
-                        sa.func.coalesce(
-                            sa.func.sum(collector_tables.aggregate_cells.c.responses), 0
-                        )
+                    sa.select(sa.func.coalesce(sa.func.sum(cells.responses), 0)).where(
+                        cells.grain == "day", cells.dimension == "total"
                     )
                 )
             return sealed, int(named or 0), comments, int(counted or 0)
@@ -187,10 +198,11 @@ class TestCollectorStore:
         sealed, named, comments, counted = await stored()
         assert len(sealed) == 4
         assert not any("nimet" in text for text in sealed), "sealed: no plaintext"
-        assert (named, comments, counted) == (0, [], 0), "nothing readable until a batch is full"
+        assert (named, comments, counted) == (0, [], 0), "nothing readable until a group is full"
         assert await collector.answer(sent[4].invitation_id, 9, "")
+        await collector.publish_figures()
         sealed, named, comments, counted = await stored()
-        assert (sealed, named, counted) == ([], 0, 5), "folded into the counts, no row each"
+        assert (sealed, named, counted) == ([], 0, 5), "released into the counts, no row each"
         assert sorted(comments) == [f"nimetön {n}" for n in range(4)]
 
     async def test_cells_publish_at_min_group_and_then_every_min_group_more(
@@ -201,25 +213,25 @@ class TestCollectorStore:
             sent = invitation(anonymous=False, day=day, token=f"t{n}")
             await collector.handle_invitations_sent([sent])
             assert await collector.answer(sent.invitation_id, [10, 9, 8, 3][n % 4], "")
-        async with collector.engine.connect() as connection:
-            payloads = (
-                (
-                    await connection.execute(
-                        sa.select(collector_tables.outbox.c.payload)
-                        .where(collector_tables.outbox.c.topic == AGGREGATE_PUBLISHED.name)
-                        .order_by(collector_tables.outbox.c.id)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        published = [AggregatePublished.model_validate_json(p) for p in payloads]
+            await collector.publish_figures()
+        published = await figures_of(collector)
+        totals = [p for p in published if (p.grain, p.dimension) == ("day", "total")]
         # Scores 10, 9, 8, 3 repeating: after ten, 6 promoters, 2 passives, 2 detractors.
-        assert [(p.responses, p.promoters, p.passives, p.detractors, p.nps) for p in published] == [
-            (5, 3, 1, 1, 40.0),
-            (10, 6, 2, 2, 40.0),
-        ]
-        assert {(p.day, p.contact_channel) for p in published} == {(day, "chat")}
+        assert [
+            (p.revision, p.responses, p.promoters, p.passives, p.detractors, p.nps) for p in totals
+        ] == [(1, 5, 3, 1, 1, 40.0), (2, 10, 6, 2, 2, 40.0)]
+        assert {p.cell_key for p in published if p.revision == 2} == {
+            f"{grain}|{period}|{dimension}"
+            for grain, period in (("day", "2026-01-07"), ("week", "2026-W02"), ("month", "2026-01"))
+            for dimension in (
+                "total|",
+                "contact_channel|chat",
+                "survey_channel|email",
+                "language|fi",
+                "unit|Kotka",
+            )
+        }
+        assert all(p.responses == 10 for p in published if p.revision == 2)
 
     async def test_csat_beside_nps_each_over_the_answers_that_gave_it(
         self, collector: CollectorService
@@ -231,16 +243,53 @@ class TestCollectorStore:
             assert await collector.answer(sent.invitation_id, score, "", csat)
         with pytest.raises(ValueError, match="NPS score, a CSAT score or both"):
             await collector.answer(uuid.uuid4(), None, "")
-        async with collector.engine.connect() as connection:
-            (payload,) = await connection.scalars(
-                sa.select(collector_tables.outbox.c.payload).where(
-                    collector_tables.outbox.c.topic == AGGREGATE_PUBLISHED.name
-                )
-            )
-        cell = AggregatePublished.model_validate_json(payload)
+        await collector.publish_figures()
+        (cell,) = [p for p in await figures_of(collector) if p.cell_key == "day|2026-01-17|total|"]
         assert (cell.responses, cell.nps_responses, cell.csat_responses) == (5, 3, 4)
         assert (cell.promoters, cell.passives, cell.detractors, cell.nps) == (2, 0, 1, 33.3)
         assert (cell.satisfied, cell.csat) == (2, 50.0)
+
+    async def test_a_final_day_publishes_final_figures_and_its_leftovers_in_the_month(
+        self, collector: CollectorService
+    ) -> None:
+        monday, tuesday = date(2026, 1, 5), date(2026, 1, 6)
+        answers = [(monday, "Kotka", "fi")] * 6 + [(monday, "Kouvola", "fi")] * 2
+        answers += [(tuesday, "Kouvola", "fi")] * 3 + [(tuesday, "Kouvola", "sv")]
+        for n, (day, unit, language) in enumerate(answers):
+            sent = invitation(anonymous=False, day=day, token=f"final{n}").model_copy(
+                update={"unit": unit, "language": language}
+            )
+            await collector.handle_invitations_sent([sent])
+            assert await collector.answer(sent.invitation_id, 9, "")
+        await collector.publish_figures()
+        first = await figures_of(collector)
+        assert {(p.cell_key, p.responses) for p in first if p.dimension == "unit"} == {
+            ("day|2026-01-05|unit|Kotka", 6),
+            ("week|2026-W02|unit|Kotka", 6),
+            ("month|2026-01|unit|Kotka", 6),
+        }, "Kouvola's five wait: two on Monday, three on Tuesday, each day fewer than five"
+        # Every survey of those days closes; a month later the days are final.
+        async with collector.engine.begin() as connection:
+            await connection.execute(
+                collector_tables.invitations.update().values(
+                    expires_at=datetime.now(UTC) - timedelta(hours=1)
+                )
+            )
+        await collector.publish_figures(today=date(2026, 2, 20))
+        later = (await figures_of(collector))[len(first) :]
+        newest = {p.cell_key: p for p in later}
+        assert newest["month|2026-01|unit|Kouvola"].responses == 5
+        assert newest["month|2026-01|total|"].responses == 11
+        assert "month|2026-01|language|sv" not in newest, "one Swedish answer: never published"
+        assert newest["day|2026-01-05|total|"].responses == 6
+        assert all(p.final for p in newest.values())
+        assert newest["day|2026-01-05|total|"].revision == 2
+        async with collector.engine.connect() as connection:
+            waiting = await connection.scalar(
+                sa.select(sa.func.count()).select_from(collector_tables.sealed_answers)
+            )
+        assert waiting == 0
+        assert await collector.publish_figures(today=date(2026, 2, 21)) == 0, "final is final"
 
     async def test_sms_reply_answers_the_senders_open_invitation(
         self, collector: CollectorService

@@ -1,5 +1,5 @@
 """The topic job: every topic and dead-letter topic, created with its retention and cleanup
-policy (the aggregate topic compacted), as `palaute-create-topics` does in production."""
+policy (the figures topic compacted), as `palaute-create-topics` does in production."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from palaute_runtime.local_broker import LocalBroker, free_port
-from palaute_schemas import AGGREGATE_PUBLISHED, ALL_TOPICS, CONTACT_CLOSED
+from palaute_schemas import ALL_TOPICS, CONTACT_CLOSED, FIGURES_PUBLISHED
 
 DAY_MS = 86_400_000
 
@@ -40,7 +40,7 @@ async def test_the_topic_job_creates_every_topic_with_its_configuration() -> Non
         admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
         await admin.start()
         try:
-            names = [CONTACT_CLOSED.name, AGGREGATE_PUBLISHED.name, CONTACT_CLOSED.dead_letter]
+            names = [CONTACT_CLOSED.name, FIGURES_PUBLISHED.name, CONTACT_CLOSED.dead_letter]
             answer = await admin.describe_configs(
                 [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
             )
@@ -51,7 +51,7 @@ async def test_the_topic_job_creates_every_topic_with_its_configuration() -> Non
             for response in answer
             for resource in response.resources
         }
-        assert configs[AGGREGATE_PUBLISHED.name]["cleanup.policy"] == "compact"
+        assert configs[FIGURES_PUBLISHED.name]["cleanup.policy"] == "compact"
         assert configs[CONTACT_CLOSED.name]["cleanup.policy"] == "delete"
         assert configs[CONTACT_CLOSED.name]["retention.ms"] == str(7 * DAY_MS)
         assert configs[CONTACT_CLOSED.dead_letter]["retention.ms"] == str(30 * DAY_MS)

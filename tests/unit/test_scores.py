@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,7 +11,6 @@ from palaute_collector.scores import (
     Stop,
     Unreadable,
     category,
-    may_publish,
     net_promoter_score,
     parse_sms_reply,
 )
@@ -62,20 +59,3 @@ def test_nps_categories_and_figure() -> None:
     assert net_promoter_score(promoters=6, detractors=2, responses=10) == 40.0
     with pytest.raises(ValueError, match="0-10"):
         category(11)
-
-
-@given(st.integers(2, 10), st.lists(st.integers(1, 3), min_size=1, max_size=60))
-def test_no_published_revision_or_difference_of_revisions_covers_fewer_than_min_group(
-    min_group: int, arrivals: list[int]
-) -> None:
-    responses, published = 0, [0]
-    for batch in arrivals:
-        for _ in range(batch):
-            responses += 1
-            if may_publish(responses, published[-1], min_group):
-                published.append(responses)
-    revisions = published[1:]
-    assert all(count >= min_group for count in revisions)
-    assert all(later - earlier >= min_group for earlier, later in itertools.pairwise(revisions))
-    if responses >= min_group:
-        assert revisions, "a cell with enough responses is published"

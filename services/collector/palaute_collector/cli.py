@@ -12,8 +12,8 @@ def main(argv: list[str] | None = None) -> None:
     service_main(
         argv,
         prog="palaute-collector",
-        description="The collector: survey page, SMS replies, responses and aggregates.",
-        run_help="serve the survey page and publish aggregates",
+        description="The collector: survey page, SMS replies, responses and figures.",
+        run_help="serve the survey page and publish the figures",
         settings_type=CollectorSettings,
         address=lambda s: (s.collector_host, s.collector_port),
         build=lambda s: build(s)[0],

@@ -74,13 +74,3 @@ def satisfaction(satisfied: int, responses: int) -> float:
     if responses <= 0:
         raise ValueError("CSAT needs at least one response")
     return round(100.0 * satisfied / responses, 2)
-
-
-def may_publish(responses: int, last_published: int, min_group: int) -> bool:
-    """Whether a cell may publish a new revision.
-
-    A cell appears only with at least `min_group` responses, and each new revision only
-    after at least `min_group` more: the difference of two revisions is itself a group of
-    `min_group` or more, so subtracting revisions never isolates a single answer.
-    """
-    return responses >= min_group and responses - last_published >= min_group

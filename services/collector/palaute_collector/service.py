@@ -6,8 +6,8 @@ import asyncio
 import secrets
 import uuid
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
@@ -15,22 +15,21 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from palaute_collector.followups import due_date, wants_a_call
-from palaute_collector.scores import (
-    Score,
-    Stop,
-    category,
-    is_satisfied,
-    may_publish,
-    net_promoter_score,
-    parse_sms_reply,
-    satisfaction,
+from palaute_collector.figures import (
+    COUNT_FIELDS,
+    Answer,
+    Cell,
+    Counts,
+    period_end,
+    release,
 )
+from palaute_collector.followups import due_date, wants_a_call
+from palaute_collector.scores import Score, Stop, parse_sms_reply
 from palaute_collector.settings import CollectorSettings
 from palaute_collector.tables import (
     MIGRATIONS,
-    aggregate_cells,
     anonymous_comments,
+    figure_cells,
     follow_up_figures,
     follow_ups,
     funnel_cells,
@@ -55,8 +54,8 @@ from palaute_runtime.retention import periodic, purge_inbox, report
 from palaute_runtime.sealed import seal, unseal
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
-    AGGREGATE_PUBLISHED,
     DELIVERY_STATUS,
+    FIGURES_PUBLISHED,
     FOLLOW_UP_CLOSED,
     FOLLOW_UP_FIGURES,
     FOLLOW_UP_REQUESTED,
@@ -64,8 +63,8 @@ from palaute_schemas import (
     INVITATION_ANSWERED,
     INVITATION_SENT,
     OPT_OUT_REQUESTED,
-    AggregatePublished,
     DeliveryStatusChanged,
+    FiguresPublished,
     FollowUpClosed,
     FollowUpFigures,
     FollowUpRequested,
@@ -98,8 +97,8 @@ SmsOutcome = Literal["recorded", "opted_out", "unreadable", "held", "duplicate"]
 _CLOCK_SKEW = timedelta(minutes=5)
 # How long the partner's message ids are remembered (its webhook retries within hours).
 _REMEMBER_INBOUND = timedelta(days=7)
-# Replicas on one PostgreSQL database fold anonymous batches one at a time.
-_FOLD_LOCK = 0x616E_6F6E_666F_6C64
+# Replicas on one PostgreSQL database release answers into the figures one at a time.
+_FIGURES_LOCK = 0x616E_6F6E_666F_6C64
 _shuffle = secrets.SystemRandom().shuffle
 
 
@@ -116,7 +115,7 @@ class OpenSurvey:
 
 
 class CollectorService:
-    """Records invitations and answers, keeps aggregates, queues what is published."""
+    """Records invitations and answers, keeps the figures, queues what is published."""
 
     def __init__(self, engine: AsyncEngine, settings: CollectorSettings) -> None:
         self.engine = engine
@@ -125,8 +124,7 @@ class CollectorService:
         self._inbox = Inbox(inbox, "collector.invitation-sent")
         self._follow_ups_inbox = Inbox(inbox, "collector.follow-up-closed")
         self._delivery_inbox = Inbox(inbox, "collector.delivery-status")
-        self._fold_lock = asyncio.Lock()
-        self.batch_size = max(settings.anonymous_batch_size, settings.min_group_size)
+        self._figures_lock = asyncio.Lock()
 
     async def handle_invitations_sent(self, batch: Sequence[InvitationSent]) -> None:
         """Remember invitations so that their tokens or SMS replies can be answered."""
@@ -157,7 +155,6 @@ class CollectorService:
                 for (day, channel), count in sent.items():
                     await self._funnel(connection, day, channel, sent=count)
         self.outbox.committed()
-        await self.fold_anonymous()
         log.info("invitations_recorded", invitations=len(batch), new=len(fresh))
 
     async def handle_delivery_statuses(self, batch: Sequence[DeliveryStatusChanged]) -> None:
@@ -325,7 +322,6 @@ class CollectorService:
             )
         if recorded:
             self.outbox.committed()
-            await self.fold_anonymous()
         return recorded
 
     async def _record_answer(
@@ -358,45 +354,40 @@ class CollectorService:
         await self.outbox.add(
             connection, INVITATION_ANSWERED, InvitationAnswered(invitation_id=invitation.id)
         )
+        # Every answer waits sealed for its release into the figures (figures.py). For an
+        # anonymous answer this row shares the transaction (and so `xmin`) of the
+        # invitation's "answered" mark: sealed, it tells nothing; released later, with
+        # others, in a transaction of its own.
+        answer = Answer(
+            day=invitation.contact_day,
+            contact_channel=invitation.contact_channel,
+            survey_channel=invitation.channel,
+            language=invitation.language,
+            unit=invitation.unit,
+            score=score,
+            csat=csat,
+            anonymous=invitation.anonymous,
+        )
+        waiting = answer.sealable()
         if invitation.anonymous:
-            # Sealed: this row shares the transaction (and so `xmin`) of the invitation's
-            # "answered" mark. Counted later, with others, in a transaction of its own.
-            await connection.execute(
-                sealed_answers.insert().values(
-                    id=uuid.uuid4(),
-                    sealed=seal(
-                        self.settings.answer_seal_key,
-                        {
-                            "score": score,
-                            "csat": csat,
-                            "comment": comment,
-                            "day": invitation.contact_day.isoformat(),
-                            "contact_channel": invitation.contact_channel,
-                        },
-                    ),
-                )
+            waiting["comment"] = comment
+        await connection.execute(
+            sealed_answers.insert().values(
+                id=uuid.uuid4(), sealed=seal(self.settings.answer_seal_key, waiting)
             )
+        )
+        if invitation.anonymous:
             log.info("response_recorded", survey_channel=invitation.channel, anonymous=True)
             return True
         await connection.execute(
             responses.insert().values(
                 id=uuid.uuid4(),
-                score=score,
-                csat=csat,
                 comment=comment,
-                survey_channel=invitation.channel,
-                language=invitation.language,
-                contact_channel=invitation.contact_channel,
-                unit=invitation.unit,
-                day=invitation.contact_day,
-                anonymous=False,
                 invitation_id=invitation.id,
                 customer_id=invitation.customer_id,
+                **asdict(answer),
                 answered_at=datetime.now(UTC),
             )
-        )
-        await self._count(
-            connection, invitation.contact_day, invitation.contact_channel, score, csat
         )
         if follow_up and invitation.customer_id:
             await self._request_follow_up(connection, invitation, score, csat, comment)
@@ -526,47 +517,139 @@ class CollectorService:
             published += 1
         return published
 
-    async def fold_anonymous(self) -> int:
-        """Once a batch of anonymous answers waits, open it, shuffle it, fold it into the
-        counts and keep its comments alone, in a transaction of its own: no row, order,
-        transaction id or time ties an anonymous answer to its invitation. Returns how many
-        were folded (0 while the batch is not full)."""
-        async with self._fold_lock, self.engine.begin() as connection:
+    async def publish_figures(self, today: date | None = None) -> int:
+        """Release what may be released of the waiting answers into the figures, mark the
+        periods whose surveys have all closed final, and publish every cell that changed.
+        All in one transaction of its own, apart from any answer's. Returns how many cell
+        revisions were published."""
+        today = today or datetime.now(UTC).date()
+        min_group = self.settings.min_group_size
+        async with self._figures_lock, self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
-                await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_FOLD_LOCK)))
-            waiting = (await connection.execute(sa.select(sealed_answers))).all()
-            if len(waiting) < self.batch_size:
-                return 0
-            opened = [
-                (row.id, unseal(self.settings.answer_seal_key, row.sealed)) for row in waiting
+                await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_FIGURES_LOCK)))
+            final = await self._final_days(connection, today)
+            waiting = []
+            for row in (await connection.execute(sa.select(sealed_answers))).all():
+                opened = unseal(self.settings.answer_seal_key, row.sealed)
+                if opened is None:  # kept: a key mix-up must not lose answers
+                    log.error("sealed_answer_unreadable")
+                    continue
+                waiting.append((row.id, Answer.unsealed(opened), str(opened.get("comment", ""))))
+            of_open_days = [one for one in waiting if not final(one[1].day)]
+            of_final_days = [one for one in waiting if final(one[1].day)]
+            by_day = release([answer for _, answer, _ in of_open_days], min_group, "day")
+            by_month = release([answer for _, answer, _ in of_final_days], min_group, "month")
+            released = [of_open_days[n] for n in by_day.released] + [
+                of_final_days[n] for n in by_month.released
             ]
-            answers = [answer for _, answer in opened if answer is not None]
-            if len(answers) < len(opened):  # kept: a key mix-up must not lose answers
-                log.error("sealed_answers_unreadable", count=len(opened) - len(answers))
-            if len(answers) < self.batch_size:
-                return 0
-            await connection.execute(
-                sealed_answers.delete().where(
-                    sealed_answers.c.id.in_([row_id for row_id, answer in opened if answer])
-                )
-            )
-            _shuffle(answers)
-            for answer in answers:
-                await self._count(
-                    connection,
-                    date.fromisoformat(answer["day"]),
-                    answer["contact_channel"],
-                    _optional_int(answer["score"]),
-                    _optional_int(answer.get("csat")),
-                )
-            comments = [
-                {"id": uuid.uuid4(), "comment": a["comment"]} for a in answers if a["comment"]
+            changed: dict[Cell, Counts] = by_day.counts
+            for cell, counts in by_month.counts.items():
+                changed.setdefault(cell, Counts()).add(counts)
+            published = 0
+            for cell in sorted(changed):
+                published += await self._add_to_cell(connection, cell, changed[cell])
+            published += await self._finalize(connection, final)
+            # A month whose days are all final takes no more answers: what it could not
+            # release is never published (each such cell had fewer than the minimum).
+            never = [
+                one
+                for n, one in enumerate(of_final_days)
+                if n not in set(by_month.released) and final(period_end("month", one[1].day))
             ]
+            gone = released + never
+            if gone:
+                await connection.execute(
+                    sealed_answers.delete().where(sealed_answers.c.id.in_([i for i, _, _ in gone]))
+                )
+            comments = [{"id": uuid.uuid4(), "comment": text} for _, a, text in gone if text]
+            _shuffle(comments)
             if comments:
                 await connection.execute(anonymous_comments.insert(), comments)
-        self.outbox.committed()
-        log.info("anonymous_answers_folded", count=len(answers))
-        return len(answers)
+        if published:
+            self.outbox.committed()
+        if gone:
+            log.info(
+                "figures_released",
+                released=len(released),
+                never_published=len(never),
+                waiting=len(waiting) - len(gone),
+                revisions=published,
+            )
+        return published
+
+    async def _final_days(self, connection: AsyncConnection, today: date) -> Callable[[date], bool]:
+        """Whether a contact day is final: none of its invitations open, and old enough that
+        no invitation of it can still come."""
+        open_days = set(
+            await connection.scalars(
+                sa.select(invitations.c.contact_day)
+                .where(invitations.c.expires_at > datetime.now(UTC))
+                .distinct()
+            )
+        )
+        horizon = today - timedelta(days=self.settings.figures_final_after_days)
+        return lambda day: day <= horizon and day not in open_days
+
+    async def _add_to_cell(self, connection: AsyncConnection, cell: Cell, counts: Counts) -> int:
+        """Add released counts to a cell and publish its new revision."""
+        added = counts.as_dict()
+        key = {
+            "grain": cell.grain,
+            "period_start": cell.period_start,
+            "dimension": cell.dimension,
+            "value": cell.value,
+        }
+        columns = figure_cells.c
+        statement = upsert(connection, figure_cells).values(**key, **added, revision=1)
+        row = (
+            await connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[
+                        columns.grain,
+                        columns.period_start,
+                        columns.dimension,
+                        columns.value,
+                    ],
+                    set_={
+                        **{name: getattr(columns, name) + value for name, value in added.items()},
+                        "revision": columns.revision + 1,
+                    },
+                ).returning(*figure_cells.c)
+            )
+        ).one()
+        await self.outbox.add(connection, FIGURES_PUBLISHED, _figures_record(row))
+        return 1
+
+    async def _finalize(self, connection: AsyncConnection, final: Callable[[date], bool]) -> int:
+        """Mark final, with a revision of their own, the cells of periods all of whose days
+        are final."""
+        columns = figure_cells.c
+        periods = (
+            await connection.execute(
+                sa.select(columns.grain, columns.period_start)
+                .where(columns.final.is_(False))
+                .distinct()
+            )
+        ).all()
+        published = 0
+        for grain, start in periods:
+            if not final(period_end(grain, start)) or not all(
+                final(start + timedelta(days=n))
+                for n in range((period_end(grain, start) - start).days)
+            ):
+                continue
+            rows = (
+                await connection.execute(
+                    figure_cells.update()
+                    .where(columns.grain == grain, columns.period_start == start)
+                    .values(final=True, revision=columns.revision + 1)
+                    .returning(*figure_cells.c)
+                )
+            ).all()
+            for row in rows:
+                await self.outbox.add(connection, FIGURES_PUBLISHED, _figures_record(row))
+            published += len(rows)
+        return published
 
     async def unsubscribe(self, email: str) -> None:
         """The reader of an invitation used its unsubscribe link: ask consent to register the
@@ -670,8 +753,6 @@ class CollectorService:
                 )
                 outcome = "held"
         self.outbox.committed()
-        if outcome == "recorded":
-            await self.fold_anonymous()
         log.info("sms_reply_handled", outcome=outcome)
         return outcome
 
@@ -725,70 +806,23 @@ class CollectorService:
                 str(opened["comment"]),
             )
 
-    async def _count(
-        self,
-        connection: AsyncConnection,
-        day: date,
-        contact_channel: str,
-        score: int | None,
-        csat: int | None = None,
-    ) -> None:
-        kind = category(score) if score is not None else None
-        ones = {
-            "responses": 1,
-            "promoters": int(kind == "promoter"),
-            "passives": int(kind == "passive"),
-            "detractors": int(kind == "detractor"),
-            "nps_responses": int(score is not None),
-            "csat_responses": int(csat is not None),
-            "satisfied": int(csat is not None and is_satisfied(csat)),
-        }
-        cells = aggregate_cells.c
-        statement = upsert(connection, aggregate_cells).values(
-            day=day, contact_channel=contact_channel, published_responses=0, **ones
-        )
-        counted = statement.on_conflict_do_update(
-            index_elements=[cells.day, cells.contact_channel],
-            set_={name: getattr(cells, name) + value for name, value in ones.items()},
-        ).returning(*aggregate_cells.c)
-        cell = (await connection.execute(counted)).one()
-        if not may_publish(cell.responses, cell.published_responses, self.settings.min_group_size):
-            return
-        await connection.execute(
-            aggregate_cells.update()
-            .where(cells.day == day, cells.contact_channel == contact_channel)
-            .values(published_responses=cell.responses)
-        )
-        await self.outbox.add(
-            connection,
-            AGGREGATE_PUBLISHED,
-            AggregatePublished(
-                day=day,
-                contact_channel=cell.contact_channel,
-                responses=cell.responses,
-                promoters=cell.promoters,
-                passives=cell.passives,
-                detractors=cell.detractors,
-                nps=(
-                    net_promoter_score(cell.promoters, cell.detractors, cell.nps_responses)
-                    if cell.nps_responses
-                    else None
-                ),
-                nps_responses=cell.nps_responses,
-                csat_responses=cell.csat_responses,
-                satisfied=cell.satisfied,
-                csat=(
-                    satisfaction(cell.satisfied, cell.csat_responses)
-                    if cell.csat_responses
-                    else None
-                ),
-            ),
-        )
 
-
-def _optional_int(value: object) -> int | None:
-    """A score from a sealed answer: an int, or None when that question was not answered."""
-    return None if value is None else int(str(value))
+def _figures_record(row: sa.Row[tuple[object, ...]]) -> FiguresPublished:
+    """The published record of one figure cell's row."""
+    cell = Cell(row.grain, row.period_start, row.dimension, row.value)
+    counts = Counts(**{name: int(getattr(row, name)) for name in COUNT_FIELDS})
+    return FiguresPublished(
+        grain=cell.grain,
+        period=cell.period,
+        period_start=cell.period_start,
+        dimension=cell.dimension,
+        value=cell.value,
+        revision=row.revision,
+        final=row.final,
+        nps=counts.nps,
+        csat=counts.csat,
+        **counts.as_dict(),
+    )
 
 
 def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService]:
@@ -823,6 +857,7 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
             # Overdue follow-ups change with the date: looked at every ten minutes.
             periodic("follow_up_figures", 600.0, service.publish_follow_up_figures),
             periodic("funnel", settings.funnel_publish_seconds, service.publish_funnel),
+            periodic("figures", settings.figures_publish_seconds, service.publish_figures),
             periodic("purge", settings.purge_interval_seconds, service.purge),
         ],
     )

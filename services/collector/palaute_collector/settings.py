@@ -21,9 +21,6 @@ class CollectorSettings(CommonSettings):
     min_group_size: int = Field(default=5, ge=2)
     # Seals anonymous answers while they wait for their batch (development default).
     answer_seal_key: str = "palaute-local-development-answer-seal-key"
-    # Anonymous answers are folded into the counts this many at a time, shuffled, in a
-    # transaction of their own (never fewer than the minimum group size).
-    anonymous_batch_size: int = Field(default=5, ge=2, le=1000)
     # Unknown survey links one client address may ask for per minute before a 429.
     token_guesses_per_minute: int = Field(default=20, ge=1, le=100_000)
     # How long a scored SMS reply waits for an invitation the collector has not seen yet.
@@ -39,6 +36,12 @@ class CollectorSettings(CommonSettings):
     keep_response_links_months: int = Field(default=24, ge=1, le=240)
     # How often changed funnel cells are published.
     funnel_publish_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # How often waiting answers are looked at for release into the figures.
+    figures_publish_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # A contact day is final (no survey of it can be answered any more) once none of its
+    # invitations is open and it is this many days old: consent releases a contact within
+    # 7 days (stale after that), the dispatcher sends within hours.
+    figures_final_after_days: int = Field(default=8, ge=1, le=90)
     unit_countries: str = ""
 
     @field_validator("unit_countries")

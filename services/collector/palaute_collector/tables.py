@@ -56,10 +56,12 @@ responses = sa.Table(
     sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
 )
 
-# An anonymous answer waiting for its batch, sealed (AES-256-GCM, PALAUTE_ANSWER_SEAL_KEY):
-# it is written in the transaction that marks its invitation answered, so it must tell a
-# reader of the database nothing. Once a batch is full the batch is opened, shuffled and
-# folded into the aggregate counts in a transaction of its own, and deleted.
+# Every answer waiting to join the figures (see figures.py), sealed (AES-256-GCM,
+# PALAUTE_ANSWER_SEAL_KEY): where it falls (day, channels, language, unit), its scores, and
+# for an anonymous answer its comment. An anonymous answer is written in the transaction that
+# marks its invitation answered, so this row must tell a reader of the database nothing. It
+# is released with others, in a transaction of its own, once every cell it counts in grows
+# by at least the minimum group size, and deleted.
 sealed_answers = sa.Table(
     "sealed_answers",
     metadata,
@@ -130,19 +132,23 @@ funnel_cells = sa.Table(
     sa.Column("changed", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
-aggregate_cells = sa.Table(
-    "aggregate_cells",
+# The figures as published: released answers only, one row per cell (figures.py).
+figure_cells = sa.Table(
+    "figure_cells",
     metadata,
-    sa.Column("day", sa.Date, primary_key=True),
-    sa.Column("contact_channel", sa.String(20), primary_key=True),
+    sa.Column("grain", sa.String(5), primary_key=True),
+    sa.Column("period_start", sa.Date, primary_key=True),
+    sa.Column("dimension", sa.String(20), primary_key=True),
+    sa.Column("value", sa.String(100), primary_key=True),
     sa.Column("responses", sa.Integer, nullable=False),
     sa.Column("promoters", sa.Integer, nullable=False),
     sa.Column("passives", sa.Integer, nullable=False),
     sa.Column("detractors", sa.Integer, nullable=False),
-    sa.Column("published_responses", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("nps_responses", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("csat_responses", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("satisfied", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("nps_responses", sa.Integer, nullable=False),
+    sa.Column("csat_responses", sa.Integer, nullable=False),
+    sa.Column("satisfied", sa.Integer, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("final", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 inbox, outbox = add_inbox_and_outbox(metadata)
