@@ -134,7 +134,7 @@ class CountResponses:
     in the path never becomes a label.
     """
 
-    KNOWN = frozenset({"s", "partner", "health", "metrics", "sandbox", "v1"})
+    KNOWN = frozenset({"s", "u", "partner", "health", "metrics", "sandbox", "v1", "officer", "api"})
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app

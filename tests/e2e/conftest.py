@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from playwright.async_api import Browser, async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_collector.tables import invitation_tokens, invitations
@@ -190,3 +193,28 @@ def contact(*, day: date | None = None, **fields: Any) -> ContactClosed:
         "closed_at": closed_at,
     }
     return ContactClosed.model_validate(base | fields)
+
+
+CHROMIUM = os.environ.get("PALAUTE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_PRESENT = Path(CHROMIUM).exists() or shutil.which("chromium") is not None
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM_PRESENT:
+        reason = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("PALAUTE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{reason}; PALAUTE_REQUIRE_BROWSER=1")
+        pytest.skip(reason)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()

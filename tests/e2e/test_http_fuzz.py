@@ -43,6 +43,14 @@ def check(case: Any, pipeline: Pipeline, name: str) -> None:
     url, credentials = surface(pipeline, name)
     response = case.call(base_url=url, headers=credentials, timeout=10)
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
+    # The officer's workspace: without credentials, nothing but the sign-in page (and its
+    # form, which refuses a post without its CSRF cookie).
+    if (
+        name == "consent"
+        and case.path.startswith(("/api/", "/officer/", "/officer"))
+        and (case.path != "/officer/sign-in")
+    ):
+        assert response.status_code == 401, f"{case.method} {case.path} without credentials"
     headers = {key.lower(): values[0] for key, values in response.headers.items()}
     assert headers.get("x-content-type-options") == "nosniff"
     assert "frame-ancestors 'none'" in headers.get("content-security-policy", "")
@@ -74,4 +82,10 @@ async def test_every_surface_publishes_its_openapi_document(pipeline: Pipeline) 
         await pipeline.http.get(f"{pipeline.stack.collector_url}/openapi.json")
     ).json()["paths"]
     assert set(collector_paths["/s/{token}"]) == {"get", "post"}
+    consent_paths = (
+        await pipeline.http.get(f"{pipeline.stack.http_urls['consent']}/openapi.json")
+    ).json()["paths"]
+    assert {"/officer", "/officer/sign-in", "/api/v1/register/add", "/api/v1/audit"} <= set(
+        consent_paths
+    )
     assert "post" in collector_paths["/partner/sms-inbound"]

@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from tests.e2e.conftest import LINK, Pipeline, contact
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-
-CHROMIUM = os.environ.get("PALAUTE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_PRESENT = Path(CHROMIUM).exists() or shutil.which("chromium") is not None
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM_PRESENT:
-        reason = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("PALAUTE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{reason}; PALAUTE_REQUIRE_BROWSER=1")
-        pytest.skip(reason)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
 
 
 async def test_customer_answers_the_email_survey_in_a_browser_without_javascript(

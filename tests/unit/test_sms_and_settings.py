@@ -83,9 +83,16 @@ def test_production_refuses_every_development_secret() -> None:
     with pytest.raises(ValidationError, match="PALAUTE_RECIPIENT_PEPPER"):
         ConsentSettings(env="production")
     with pytest.raises(ValidationError, match="PALAUTE_REGISTER_AUDIT_KEY still has its"):
-        ConsentSettings(env="production", **own)
+        ConsentSettings(env="production", officer_session_key="own-session-key", **own)
+    with pytest.raises(ValidationError, match="PALAUTE_OFFICER_SESSION_KEY still has its"):
+        ConsentSettings(env="production", register_audit_key="own-audit-key", **own)
     assert (
-        ConsentSettings(env="production", register_audit_key="own-audit-key", **own).env
+        ConsentSettings(
+            env="production",
+            register_audit_key="own-audit-key",
+            officer_session_key="own-session-key",
+            **own,
+        ).env
         == "production"
     )
     assert DispatcherSettings().env == "development", "development defaults work at home"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import time
-from collections import OrderedDict, deque
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from palaute_collector.service import CollectorService
 from palaute_collector.texts import TEXTS
 from palaute_runtime.http import bearer_matches
 from palaute_runtime.sealed import unseal
+from palaute_runtime.throttle import Throttle
 from palaute_schemas import Language, parse_phone, token_hash
 
 log = structlog.get_logger("palaute.collector.web")
@@ -39,40 +37,11 @@ def _page(
     return HTMLResponse(html, status_code=status)  # security headers: palaute_runtime.http
 
 
-class GuessThrottle:
-    """Unknown survey tokens asked for by one client address within a minute, and a 429 once
-    there are too many: 128-bit tokens cannot be guessed, but nobody gets to try at speed."""
-
-    WINDOW_SECONDS = 60.0
-    MAX_ADDRESSES = 100_000  # memory bound: the oldest address is forgotten first
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._misses: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def retry_after(self, address: str) -> int | None:
-        """Seconds this address must wait, or None if it may ask now."""
-        misses = self._misses.get(address)
-        if misses is None:
-            return None
-        now = time.monotonic()
-        while misses and misses[0] <= now - self.WINDOW_SECONDS:
-            misses.popleft()
-        if len(misses) < self.per_minute:
-            return None
-        return max(1, math.ceil(misses[0] + self.WINDOW_SECONDS - now))
-
-    def missed(self, address: str) -> None:
-        """Count one unknown token asked for by this address."""
-        self._misses.setdefault(address, deque()).append(time.monotonic())
-        self._misses.move_to_end(address)
-        if len(self._misses) > self.MAX_ADDRESSES:
-            self._misses.popitem(last=False)
-
-
 def routes(service: CollectorService) -> list[Route]:
     """The collector's public surface: the survey page and the partner's SMS webhook."""
-    throttle = GuessThrottle(service.settings.token_guesses_per_minute)
+    # Unknown survey links one client address asks for within a minute, then a 429: 128-bit
+    # tokens cannot be guessed, but nobody gets to try at speed.
+    throttle = Throttle(service.settings.token_guesses_per_minute, window_seconds=60.0)
     unknown = " / ".join(TEXTS[lang]["unknown"] for lang in ("fi", "sv", "en"))
 
     async def survey_page(request: Request) -> Response:

@@ -12,7 +12,7 @@ from typing import get_args
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from palaute_consent import audit
+from palaute_consent import audit, officers
 from palaute_consent.register import EntryKind, OptOutRegister
 from palaute_consent.service import ConsentService, build
 from palaute_consent.settings import ConsentSettings
@@ -61,7 +61,74 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_parser(
         "verify", help="check the audit log's hash chain; names the first row that fails"
     )
+    people = commands.add_parser(
+        "accounts", help="who may sign in to the register's page (officer or auditor)"
+    )
+    people_actions = people.add_subparsers(dest="action", required=True)
+    add = people_actions.add_parser("add", help="create an account")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=officers.ROLES)
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    password = people_actions.add_parser("password", help="set a new password (ends sessions)")
+    password.add_argument("username")
+    password.add_argument("--password-stdin", action="store_true")
+    disable = people_actions.add_parser("disable", help="disable an account (ends sessions)")
+    disable.add_argument("username")
+    people_actions.add_parser("list", help="print the accounts as JSON lines")
+    machines = commands.add_parser("tokens", help="API tokens for machines, scoped to a role")
+    token_actions = machines.add_subparsers(dest="action", required=True)
+    create = token_actions.add_parser("create", help="create a token and print it (only once)")
+    create.add_argument("name")
+    create.add_argument("--role", required=True, choices=officers.ROLES)
+    revoke = token_actions.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("name")
+    token_actions.add_parser("list", help="print the tokens (names and roles) as JSON lines")
     return parser
+
+
+def _password(args: argparse.Namespace) -> str:
+    """The new password: one line of standard input, or asked twice at the terminal."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        fail("the two passwords differ.")
+    return first
+
+
+async def _people(args: argparse.Namespace, connection: AsyncConnection) -> None:
+    """The accounts and tokens commands."""
+    try:
+        if args.command == "accounts":
+            if args.action == "add":
+                await officers.add_account(connection, args.username, _password(args), args.role)
+                sys.stdout.write(f"account {args.username} created ({args.role})\n")
+            elif args.action == "password":
+                if not await officers.set_password(connection, args.username, _password(args)):
+                    fail(f"no account is named {args.username}.")
+                sys.stdout.write(f"password of {args.username} changed; its sessions ended\n")
+            elif args.action == "disable":
+                if not await officers.disable_account(connection, args.username):
+                    fail(f"no account is named {args.username}.")
+                sys.stdout.write(f"account {args.username} disabled; its sessions ended\n")
+            else:
+                for row in await officers.accounts(connection):
+                    sys.stdout.write(json.dumps(row) + "\n")
+        elif args.action == "create":
+            token = await officers.create_token(connection, args.name, args.role)
+            sys.stdout.write(token + "\n")
+            sys.stderr.write("keep it now: only its hash is stored\n")
+        elif args.action == "revoke":
+            if not await officers.revoke_token(connection, args.name):
+                fail(f"no valid token is named {args.name}.")
+            sys.stdout.write(f"token {args.name} revoked\n")
+        else:
+            for row in await officers.tokens(connection):
+                sys.stdout.write(json.dumps(row) + "\n")
+    except ValueError as exc:
+        fail(f"{exc}.")
 
 
 def _actor() -> str:
@@ -111,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     async def act(service: ConsentService, connection: AsyncConnection) -> None:
+        if args.command in ("accounts", "tokens"):
+            await _people(args, connection)
+            return
         register = OptOutRegister(connection, settings.register_audit_key)
         if args.action == "list":
             for entry in await register.entries():

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from palaute_consent import officers
 from palaute_consent.register import (
     EntryKind,
     Identifier,
@@ -149,6 +150,7 @@ class ConsentService:
                     outcomes.append(
                         {
                             "contact_id": contact.contact_id,
+                            "customer_id": contact.customer_id,
                             "outcome": outcome.reason,
                             "decided_at": now,
                         }
@@ -156,7 +158,12 @@ class ConsentService:
                 else:
                     new_plans.append(outcome)
                     outcomes.append(
-                        {"contact_id": contact.contact_id, "outcome": "planned", "decided_at": now}
+                        {
+                            "contact_id": contact.contact_id,
+                            "customer_id": contact.customer_id,
+                            "outcome": "planned",
+                            "decided_at": now,
+                        }
                     )
             if outcomes:
                 await connection.execute(decisions.insert(), outcomes)
@@ -435,6 +442,7 @@ class ConsentService:
             )
             counts = {
                 "decisions": int(gone.rowcount or 0),
+                "officer_sessions": await officers.purge_sessions(connection),
                 "inbox": await purge_inbox(connection, inbox),
             }
         report("consent", counts)
@@ -546,7 +554,10 @@ def _request_of(plan: sa.Row[tuple[object, ...]]) -> SurveyRequested:
 
 
 def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
-    """Wire the consent service: database, broker, consumers, outbox relay."""
+    """Wire the consent service: database, broker, consumers, outbox relay, the officer's
+    pages and API."""
+    from palaute_consent.web import routes  # the web layer imports this module
+
     engine = create_engine(settings.database_url)
     service = ConsentService(engine, settings, settings.clock())
     broker = create_broker(settings, client_id="palaute-consent")
@@ -567,6 +578,7 @@ def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
         broker=broker,
         host=settings.consent_host,
         port=settings.consent_port,
+        routes=routes(service),
         health=health,
         loops=[
             relay.run,

@@ -17,7 +17,7 @@ class ConsentSettings(CommonSettings):
     The release rules' defaults are the real ones; the local stack opens them up.
     """
 
-    SECRETS = (*CommonSettings.SECRETS, "register_audit_key")
+    SECRETS = (*CommonSettings.SECRETS, "register_audit_key", "officer_session_key")
 
     consent_database_url: str | None = None
     # Key of the audit log's identifier hashes (development default: set your own).
@@ -25,6 +25,15 @@ class ConsentSettings(CommonSettings):
     # Where /health/live, /health/ready and /metrics are served.
     consent_host: str = "127.0.0.1"
     consent_port: int = Field(default=18001, ge=0, le=65535)
+    # The officer's workspace (pages and API on the consent port): the key that signs
+    # session cookies (development default: set your own), how long a session lasts, failed
+    # sign-ins allowed per address and per account within 15 minutes, and single sign-on:
+    # the identity header an authenticating proxy sets, trusted only from these addresses.
+    officer_session_key: str = "palaute-local-development-officer-session-key"
+    officer_session_hours: int = Field(default=8, ge=1, le=24 * 7)
+    officer_sign_in_attempts: int = Field(default=5, ge=1, le=1000)
+    officer_sso_header: str = ""
+    officer_sso_proxies: str = ""
     release_delay_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
     send_window_weekdays: str = "09:00-20:00"
     send_window_saturday: str = "10:00-18:00"

@@ -48,6 +48,8 @@ decisions = sa.Table(
     # planned | sms | email | <suppression reason>
     sa.Column("outcome", sa.String(40), nullable=False),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    # Whose contact (the officer's page shows why a customer was or was not surveyed).
+    sa.Column("customer_id", sa.String(100), nullable=True, index=True),
 )
 
 # A survey decided on but not yet released: what the release needs, until its time comes.
@@ -84,6 +86,41 @@ released = sa.Table(
     # When its one reminder is due (inside the send window); cleared once it is asked for,
     # on an opt-out, or never set when reminders are off.
     sa.Column("remind_at", sa.DateTime(timezone=True), nullable=True, index=True),
+)
+
+# People who may sign in to the register's page, with a role: officer (read and write) or
+# auditor (read only). Disabled, never deleted: the audit log names them.
+officer_accounts = sa.Table(
+    "officer_accounts",
+    metadata,
+    sa.Column("username", sa.String(100), primary_key=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),  # argon2id
+    sa.Column("role", sa.String(10), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+# API tokens for machines, scoped to a role; only the SHA-256 of the token is kept.
+officer_tokens = sa.Table(
+    "officer_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("role", sa.String(10), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# Signed-in sessions (the cookie holds the id, signed; only its SHA-256 is kept here) and
+# the CSRF token of their forms. Purged once expired.
+officer_sessions = sa.Table(
+    "officer_sessions",
+    metadata,
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(100), nullable=False, index=True),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
 inbox, outbox = add_inbox_and_outbox(metadata)

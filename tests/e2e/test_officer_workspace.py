@@ -1,0 +1,243 @@
+"""The privacy officer's workspace on the running stack: accounts and tokens made with the
+CLI, the register's pages in real Chromium with JavaScript off, and the API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page
+
+from tests.e2e.conftest import Pipeline
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+PASSWORDS = {"anna": "pitkä-salasana-anna", "tarmo": "pitkä-salasana-tarmo"}
+PHONE = "040 765 4321"
+PHONE_E164 = "+358407654321"
+
+
+def consent(pipeline: Pipeline, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "palaute_consent", *args],
+        env=os.environ | {"PALAUTE_DATA_DIR": str(pipeline.stack.options.data_dir)},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def people(pipeline: Pipeline) -> dict[str, str]:
+    """Two accounts and two API tokens, made as an operator would."""
+    for name, role in (("anna", "officer"), ("tarmo", "auditor")):
+        made = consent(
+            pipeline,
+            "accounts",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            stdin=PASSWORDS[name] + "\n",
+        )
+        assert made.returncode == 0, made.stderr
+    short = consent(
+        pipeline, "accounts", "add", "lyhyt", "--role", "officer", "--password-stdin", stdin="x\n"
+    )
+    assert (short.returncode, short.stderr) == (
+        1,
+        "error: a password has at least 12 characters.\n",
+    )
+    tokens = {}
+    for name, role in (("crm", "officer"), ("bi", "auditor")):
+        made = consent(pipeline, "tokens", "create", name, "--role", role)
+        assert made.returncode == 0, made.stderr
+        tokens[name] = made.stdout.strip()
+    listed = consent(pipeline, "tokens", "list")
+    assert tokens["crm"] not in listed.stdout, "a token is shown once, never listed"
+    return tokens
+
+
+def url(pipeline: Pipeline, path: str) -> str:
+    return pipeline.stack.http_urls["consent"] + path
+
+
+@pytest.fixture
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    context = await browser.new_context(java_script_enabled=False)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+async def sign_in(page: Page, pipeline: Pipeline, name: str) -> None:
+    answer = await page.goto(url(pipeline, "/officer?lang=en"))
+    assert answer is not None
+    assert answer.status == 401, "anonymous: only the sign-in page"
+    await page.get_by_label("Username").fill(name)
+    await page.get_by_label("Password").fill(PASSWORDS[name])
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_load_state()
+    assert f"Signed in as officer:{name}" in await page.locator("nav").inner_text()
+
+
+async def search(page: Page, kind: str, value: str) -> str:
+    await page.get_by_label("Identifier").select_option(label=kind)
+    await page.get_by_label("Value").fill(value)
+    await page.get_by_role("button", name="Search").click()
+    await page.wait_for_load_state()
+    return await page.locator("main").inner_text()
+
+
+async def test_the_officer_searches_adds_and_removes_and_reads_the_audit_log(
+    pipeline: Pipeline, people: dict[str, str], context: BrowserContext
+) -> None:
+    page = await context.new_page()
+    await sign_in(page, pipeline, "anna")
+    cookie = next(c for c in await context.cookies() if c["name"] == "palaute_officer")
+    assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
+    assert "Not in the register" in await search(page, "Phone number", PHONE)
+    await page.get_by_label("Reason").fill("asked by phone not to be surveyed")
+    await page.get_by_role("button", name="Add opt-out").click()
+    await page.wait_for_load_state()
+    main = await page.locator("main").inner_text()
+    assert "Added." in main
+    assert "In the register: no surveys are sent." in main
+    assert PHONE_E164 in main, "normalised as everywhere else"
+    # What consent decided for a customer is there to read.
+    assert "No decisions." in await search(page, "Customer id", "C-nobody")
+    assert "In the register" in await search(page, "Phone number", PHONE_E164)
+    await page.get_by_label("Reason").fill("the customer asked for surveys again")
+    await page.get_by_role("button", name="Remove opt-out").click()
+    await page.wait_for_load_state()
+    assert "Removed." in await page.locator("main").inner_text()
+
+    await page.get_by_role("link", name="Audit log").click()
+    await page.wait_for_load_state()
+    log = await page.locator("main").inner_text()
+    assert "The audit log is intact" in log
+    assert "officer:anna" in log
+    assert "+358 40 *** **21" in log
+    assert PHONE_E164 not in log, "masked, never plaintext"
+    async with page.expect_download() as download:
+        await page.get_by_role("link", name="Download CSV").click()
+    exported = (await (await download.value).path()).read_text()
+    assert exported.splitlines()[0] == "id,at,actor,action,kind,value,source,reason"
+    assert "officer:anna,remove,phone,+358 40 *** **21" in exported
+    # Finnish on request.
+    await page.goto(url(pipeline, "/officer?lang=fi"))
+    assert "Kirjautuneena" in await page.locator("nav").inner_text()
+    await page.get_by_role("button", name="Kirjaudu ulos").click()
+    await page.wait_for_load_state()
+    answer = await page.goto(url(pipeline, "/officer"))
+    assert answer is not None
+    assert answer.status == 401, "signed out"
+
+
+async def test_the_auditor_reads_but_cannot_change_anything(
+    pipeline: Pipeline, people: dict[str, str], context: BrowserContext
+) -> None:
+    page = await context.new_page()
+    answer = await page.goto(url(pipeline, "/officer?lang=en"))
+    assert answer is not None
+    assert answer.status == 401
+    await page.get_by_label("Username").fill("tarmo")
+    await page.get_by_label("Password").fill(PASSWORDS["tarmo"])
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_load_state()
+    assert "auditor (read only)" in await page.locator("nav").inner_text()
+    assert "Not in the register" in await search(page, "Email", "Tarkastus@Example.FI")
+    assert await page.get_by_role("button", name="Add opt-out").count() == 0
+    # A hand-made form with the auditor's own CSRF token is still refused.
+    csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+    refused = await context.request.post(
+        url(pipeline, "/officer/opt-outs/add"),
+        form={"csrf": csrf or "", "kind": "email", "identifier": "x@example.fi", "reason": "r"},
+    )
+    assert refused.status == 403
+    assert "reads only" in await refused.text()
+
+
+async def test_a_forged_form_without_its_csrf_token_is_refused(
+    pipeline: Pipeline, people: dict[str, str], context: BrowserContext
+) -> None:
+    page = await context.new_page()
+    await sign_in(page, pipeline, "anna")
+    forged = await context.request.post(
+        url(pipeline, "/officer/opt-outs/add"),
+        form={"kind": "customer_id", "identifier": "C-forged", "reason": "a forged form"},
+    )
+    assert forged.status == 403
+    assert "Not in the register" in await search(page, "Customer id", "C-forged")
+    anonymous = await pipeline.http.post(
+        url(pipeline, "/officer/opt-outs/add"),
+        data={"kind": "customer_id", "identifier": "C-forged", "reason": "no session"},
+    )
+    assert anonymous.status_code == 401
+
+
+async def test_the_api_takes_tokens_scoped_to_a_role(
+    pipeline: Pipeline, people: dict[str, str]
+) -> None:
+    def bearer(name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {people[name]}"}
+
+    entry = {"kind": "email", "identifier": "API.Test@example.fi", "reason": "CRM profile"}
+    nobody = await pipeline.http.post(url(pipeline, "/api/v1/register/add"), json=entry)
+    assert nobody.status_code == 401
+    read_only = await pipeline.http.post(
+        url(pipeline, "/api/v1/register/add"), json=entry, headers=bearer("bi")
+    )
+    assert read_only.status_code == 403
+    added = await pipeline.http.post(
+        url(pipeline, "/api/v1/register/add"), json=entry, headers=bearer("crm")
+    )
+    assert added.status_code == 201, added.text
+    assert (added.json()["identifier"], added.json()["listed"]) == ("API.Test@example.fi", True)
+    looked = await pipeline.http.post(
+        url(pipeline, "/api/v1/register/lookup"), json=entry, headers=bearer("bi")
+    )
+    assert looked.json()["entry"]["source"] == "privacy_officer"
+    empty = await pipeline.http.post(
+        url(pipeline, "/api/v1/register/add"), json=entry | {"reason": "  "}, headers=bearer("crm")
+    )
+    assert (empty.status_code, empty.json()["error"]) == (
+        400,
+        "a reason is required, and kept in the audit log",
+    )
+    trail = await pipeline.http.post(
+        url(pipeline, "/api/v1/audit"),
+        json={"kind": "email", "identifier": "api.test@example.fi"},
+        headers=bearer("bi"),
+    )
+    assert trail.json()["intact"] is True
+    assert [c["actor"] for c in trail.json()["changes"]] == ["token:crm"]
+    assert consent(pipeline, "tokens", "revoke", "crm").returncode == 0
+    revoked = await pipeline.http.post(
+        url(pipeline, "/api/v1/register/remove"), json=entry, headers=bearer("crm")
+    )
+    assert revoked.status_code == 401
+
+
+async def test_sign_in_attempts_are_throttled_per_account(
+    pipeline: Pipeline, people: dict[str, str], context: BrowserContext
+) -> None:
+    page = await context.new_page()
+    statuses = []
+    for _ in range(6):
+        await page.goto(url(pipeline, "/officer/sign-in?lang=en"))
+        await page.get_by_label("Username").fill("anna-typo")
+        await page.get_by_label("Password").fill("not the password")
+        async with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            await page.get_by_role("button", name="Sign in").click()
+        statuses.append((await posted.value).status)
+    assert statuses == [401] * 5 + [429]
+    assert "Too many failed attempts" in await page.locator("main").inner_text()
+    await sign_in(page, pipeline, "anna")  # another account from the same address still can

@@ -1,0 +1,95 @@
+"""Accounts, API tokens and sessions of the officer's workspace, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from palaute_consent import officers
+from palaute_consent.tables import (
+    MIGRATIONS,
+    officer_accounts,
+    officer_sessions,
+    officer_tokens,
+)
+from palaute_runtime.database import create_engine
+from palaute_runtime.migrations import migrate
+
+KEY = "a session key for the tests"
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await migrate(engine, MIGRATIONS)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def test_passwords_are_argon2id_and_a_disabled_account_cannot_sign_in(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as connection:
+        await officers.add_account(connection, "anna", "pitkä salasana 1", "officer")
+        with pytest.raises(ValueError, match="exists already"):
+            await officers.add_account(connection, "anna", "pitkä salasana 2", "auditor")
+        with pytest.raises(ValueError, match="at least 12"):
+            await officers.add_account(connection, "ville", "lyhyt", "officer")
+        with pytest.raises(ValueError, match="role is one of"):
+            await officers.add_account(connection, "ville", "pitkä salasana 3", "admin")  # type: ignore[arg-type]
+        stored = await connection.scalar(sa.select(officer_accounts.c.password_hash))
+        assert str(stored).startswith("$argon2id$")
+        assert await officers.sign_in(connection, "anna", "väärä salasana") is None
+        assert await officers.sign_in(connection, "nobody", "pitkä salasana 1") is None
+        anna = await officers.sign_in(connection, "anna", "pitkä salasana 1")
+        assert anna == officers.Principal("officer:anna", "officer")
+        session_id, opened = await officers.open_session(connection, anna, timedelta(hours=1))
+        assert await officers.session(connection, session_id) == opened
+        stored_sessions = list(await connection.scalars(sa.select(officer_sessions.c.session_hash)))
+        assert session_id not in stored_sessions, "only the session id's hash is kept"
+        assert await officers.disable_account(connection, "anna")
+        assert await officers.session(connection, session_id) is None, "its sessions ended"
+        assert await officers.sign_in(connection, "anna", "pitkä salasana 1") is None
+
+
+async def test_sessions_expire_and_are_purged(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await officers.add_account(connection, "tarmo", "pitkä salasana 4", "auditor")
+        tarmo = await officers.sign_in(connection, "tarmo", "pitkä salasana 4")
+        assert tarmo is not None
+        assert not tarmo.may_write
+        expired, _ = await officers.open_session(connection, tarmo, timedelta(seconds=-1))
+        live, _ = await officers.open_session(connection, tarmo, timedelta(hours=1))
+        assert await officers.session(connection, expired) is None
+        assert await officers.purge_sessions(connection) == 1
+        assert await officers.session(connection, live) is not None
+
+
+async def test_tokens_are_stored_hashed_scoped_and_revocable(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        token = await officers.create_token(connection, "bi", "auditor")
+        assert len(token) >= 40, "256 bits, base64url"
+        stored = list(await connection.scalars(sa.select(officer_tokens.c.token_hash)))
+        assert token not in stored
+        assert await officers.token_principal(connection, token) == officers.Principal(
+            "token:bi", "auditor"
+        )
+        assert await officers.token_principal(connection, token + "x") is None
+        assert await officers.revoke_token(connection, "bi")
+        assert await officers.token_principal(connection, token) is None
+        assert not await officers.revoke_token(connection, "bi"), "revoked already"
+
+
+def test_a_session_cookie_is_signed() -> None:
+    cookie = officers.sign_cookie(KEY, "session-id")
+    assert officers.unsign_cookie(KEY, cookie) == "session-id"
+    assert officers.unsign_cookie("another key", cookie) is None
+    assert officers.unsign_cookie(KEY, "other-id." + cookie.rpartition(".")[2]) is None
+    assert officers.unsign_cookie(KEY, "") is None
+    assert officers.unsign_cookie(KEY, "no-signature") is None
