@@ -23,8 +23,12 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from palaute_schemas import (
+    ACCESS_REPORTED,
+    ACCESS_REQUESTED,
     CONTACT_CLOSED,
     DELIVERY_STATUS,
+    ERASURE_COMPLETED,
+    ERASURE_REQUESTED,
     FIGURES_PUBLISHED,
     FOLLOW_UP_CLOSED,
     FOLLOW_UP_FIGURES,
@@ -58,20 +62,48 @@ SERVICES = (
     ServiceInterface(
         "consent",
         "palaute-consent",
-        consumes=(CONTACT_CLOSED, OPT_OUT_REQUESTED),
-        publishes=(SURVEY_REQUESTED, SURVEY_SUPPRESSED, SURVEY_WITHDRAWN, SURVEY_REMINDER_DUE),
+        consumes=(CONTACT_CLOSED, OPT_OUT_REQUESTED, ERASURE_COMPLETED, ACCESS_REPORTED),
+        publishes=(
+            SURVEY_REQUESTED,
+            SURVEY_SUPPRESSED,
+            SURVEY_WITHDRAWN,
+            SURVEY_REMINDER_DUE,
+            ERASURE_REQUESTED,
+            ACCESS_REQUESTED,
+        ),
     ),
     ServiceInterface(
         "dispatcher",
         "palaute-dispatcher",
-        consumes=(SURVEY_REQUESTED, SURVEY_WITHDRAWN, SURVEY_REMINDER_DUE, INVITATION_ANSWERED),
-        publishes=(INVITATION_SENT, INVITATION_FAILED, DELIVERY_STATUS),
+        consumes=(
+            SURVEY_REQUESTED,
+            SURVEY_WITHDRAWN,
+            SURVEY_REMINDER_DUE,
+            INVITATION_ANSWERED,
+            ERASURE_REQUESTED,
+            ACCESS_REQUESTED,
+        ),
+        publishes=(
+            INVITATION_SENT,
+            INVITATION_FAILED,
+            DELIVERY_STATUS,
+            ERASURE_COMPLETED,
+            ACCESS_REPORTED,
+        ),
     ),
     ServiceInterface(
         "collector",
         "palaute-collector",
-        consumes=(INVITATION_SENT, FOLLOW_UP_CLOSED, DELIVERY_STATUS),
+        consumes=(
+            INVITATION_SENT,
+            FOLLOW_UP_CLOSED,
+            DELIVERY_STATUS,
+            ERASURE_REQUESTED,
+            ACCESS_REQUESTED,
+        ),
         publishes=(
+            ERASURE_COMPLETED,
+            ACCESS_REPORTED,
             OPT_OUT_REQUESTED,
             FIGURES_PUBLISHED,
             INVITATION_ANSWERED,

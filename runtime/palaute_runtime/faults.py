@@ -17,6 +17,10 @@ _TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
 _TRANSIENT_SQLSTATES = frozenset({"55P03"})  # lock_not_available
 
 
+class DependencyUnavailable(Exception):
+    """A service we depend on (the partner's API) cannot be reached now: wait and retry."""
+
+
 def is_infrastructure_fault(exc: BaseException) -> bool:
     """True when `exc` says a database or the broker is unavailable, not that data is bad."""
     seen: set[int] = set()
@@ -49,4 +53,4 @@ def _is_transient(exc: BaseException) -> bool:
             state[:2] in _TRANSIENT_SQLSTATE_CLASSES or state in _TRANSIENT_SQLSTATES
         ):
             return True
-    return isinstance(exc, OSError | TimeoutError | KafkaError)
+    return isinstance(exc, OSError | TimeoutError | KafkaError | DependencyUnavailable)

@@ -22,6 +22,8 @@ class Recorder:
         self.rejected = {"sms": 0, "email": 0}  # calls answered with an injected failure
         self.throttled = {"sms": 0, "email": 0}  # calls over the contracted rate (429)
         self.receipts: list[dict[str, str]] = []  # every receipt the collector took
+        # Deletion instructions carried out (a processor must keep proof): never an address.
+        self.deletions: list[dict[str, Any]] = []
 
     def record(self, channel: str, key: str, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Store a message under its key; returns it and whether the key was seen before."""
@@ -40,6 +42,31 @@ class Recorder:
             self._by_id[message["id"]] = message
             (self.sms if channel == "sms" else self.email).append(message)
             return message, False
+
+    def erase(self, addresses: set[str]) -> dict[str, Any]:
+        """Delete every message to any of these addresses (case-insensitive); returns the
+        record of the deletion, which keeps the count and time only."""
+        wanted = {address.lower() for address in addresses}
+
+        def to(message: dict[str, Any]) -> set[str]:
+            addressed = message.get("to")
+            listed = addressed if isinstance(addressed, list) else [addressed]
+            return {str(one).lower() for one in listed}
+
+        with self._lock:
+            gone = [m for m in self.sms + self.email if to(m) & wanted]
+            self.sms = [m for m in self.sms if not to(m) & wanted]
+            self.email = [m for m in self.email if not to(m) & wanted]
+            for message in gone:
+                self._by_id.pop(message["id"], None)
+                self._by_key.pop(message["idempotency_key"], None)
+            done = {
+                "id": f"deletion-{uuid.uuid4()}",
+                "at": datetime.now(UTC).isoformat(),
+                "messages_deleted": len(gone),
+            }
+            self.deletions.append(done)
+            return done
 
     def reject(self, channel: str) -> None:
         """Count a call that the fault switch answered with an error."""
@@ -69,6 +96,7 @@ class Recorder:
                 "replays": dict(self.replays),
                 "rejected": dict(self.rejected),
                 "throttled": dict(self.throttled),
+                "deletions": list(self.deletions),
             }
 
     def counts(self) -> dict[str, dict[str, int]]:

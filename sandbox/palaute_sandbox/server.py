@@ -264,6 +264,47 @@ class PartnerSandbox:
                 headers={"Idempotent-Replayed": str(replayed).lower()},
             )
 
+        async def data_deletion(request: Request) -> Response:
+            """
+            ---
+            summary: Delete what the partner keeps for some addresses (the processor contract)
+            description: >-
+              `Authorization: Bearer <partner API key>`. Deletes every SMS and email to the
+              addresses and records the deletion (time and count, no address).
+            requestBody:
+              required: true
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [addresses]
+                    properties:
+                      addresses: {type: array, items: {type: string}, maxItems: 10}
+            responses:
+              "200": {description: deleted; the deletion's id and count}
+              "400": {description: no list of addresses}
+              "401": {description: missing or wrong API key}
+            """
+            if not bearer_matches(
+                request.headers.get("Authorization"), self.settings.partner_api_key
+            ):
+                return JSONResponse({"error": "missing or wrong API key"}, status_code=401)
+            try:
+                body = await request.json()
+                addresses = body["addresses"]
+                if not (
+                    isinstance(addresses, list)
+                    and 0 < len(addresses) <= 10
+                    and all(isinstance(a, str) and a for a in addresses)
+                ):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):  # ValueError: not JSON, or not UTF-8
+                return JSONResponse(
+                    {"error": 'expected JSON with "addresses": 1-10 non-empty strings'},
+                    status_code=400,
+                )
+            return JSONResponse(self.recorder.erase(set(addresses)))
+
         async def messages(_: Request) -> Response:
             """
             ---
@@ -429,6 +470,7 @@ class PartnerSandbox:
             routes=[
                 *openapi_routes("Palaute partner sandbox"),
                 Route("/v1/sms", send_sms, methods=["POST"]),
+                Route("/v1/data-deletion", data_deletion, methods=["POST"]),
                 Route("/sandbox/", self._admin_only(page), methods=["GET"]),
                 Route("/sandbox/messages", self._admin_only(messages), methods=["GET"]),
                 Route("/sandbox/stats", self._admin_only(stats), methods=["GET"]),

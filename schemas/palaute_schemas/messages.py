@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from palaute_schemas.identifiers import EmailAddress, Language, PhoneNumber
 
@@ -264,3 +264,52 @@ class FiguresPublished(Message):
     def cell_key(self) -> str:
         """The compaction key of this cell."""
         return f"{self.grain}|{self.period}|{self.dimension}|{self.value}"
+
+
+PrivacyService = Literal["consent", "dispatcher", "collector"]
+
+
+class PersonIdentifiers(Message):
+    """A person as the privacy officer named them: any of customer id, phone and email."""
+
+    request_id: uuid.UUID
+    customer_id: str | None = Field(default=None, min_length=1, max_length=100)
+    phone: PhoneNumber | None = None
+    email: EmailAddress | None = None
+
+    @model_validator(mode="after")
+    def _someone(self) -> PersonIdentifiers:
+        if self.customer_id is None and self.phone is None and self.email is None:
+            raise ValueError("a customer id, a phone number or an email names the person")
+        return self
+
+
+class ErasureRequested(PersonIdentifiers):
+    """The privacy officer filed an erasure request (GDPR art. 17): every service deletes or
+    unlinks what it holds about the person. On its topic for a day only."""
+
+
+class ErasureCompleted(Message):
+    """One service erased what it held about the person of an erasure request: how many rows
+    per table (no identifier), and for the dispatcher whether the partner confirmed its
+    deletion."""
+
+    request_id: uuid.UUID
+    service: PrivacyService
+    erased: dict[str, int]
+    partner_deleted: bool | None = None
+
+
+class AccessRequested(PersonIdentifiers):
+    """The privacy officer filed an access request (GDPR art. 15): every service reports
+    what it holds about the person. On its topic for a day only."""
+
+
+class AccessReported(Message):
+    """What one service holds about the person of an access request, table by table. It
+    carries personal data: on its topic for a day only; consent keeps the assembled document
+    until it is downloaded, at most PALAUTE_KEEP_ACCESS_REPORTS_DAYS."""
+
+    request_id: uuid.UUID
+    service: PrivacyService
+    held: dict[str, list[dict[str, str | int | float | bool | None]]]

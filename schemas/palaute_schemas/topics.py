@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from palaute_schemas.messages import (
+    AccessReported,
+    AccessRequested,
     ContactClosed,
     DeliveryStatusChanged,
+    ErasureCompleted,
+    ErasureRequested,
     FiguresPublished,
     FollowUpClosed,
     FollowUpFigures,
@@ -128,6 +132,12 @@ def _opt_out_key(message: OptOutRequested) -> str:
     return message.customer_id or message.phone or message.email or str(message.event_id)
 
 
+def _request_key(
+    message: ErasureRequested | ErasureCompleted | AccessRequested | AccessReported,
+) -> str:
+    return str(message.request_id)
+
+
 def _cell_key(message: FiguresPublished) -> str:
     return message.cell_key
 
@@ -157,6 +167,20 @@ FIGURES_PUBLISHED = Topic(
     "survey.figures.v1", FiguresPublished, _cell_key, retention_days=None, compacted=True
 )
 
+# Privacy requests carry a person's identifiers, access reports their data: kept a day.
+ERASURE_REQUESTED = Topic(
+    "privacy.erasure-requested.v1", ErasureRequested, _request_key, retention_days=1
+)
+ERASURE_COMPLETED = Topic(
+    "privacy.erasure-completed.v1", ErasureCompleted, _request_key, retention_days=30
+)
+ACCESS_REQUESTED = Topic(
+    "privacy.access-requested.v1", AccessRequested, _request_key, retention_days=1
+)
+ACCESS_REPORTED = Topic(
+    "privacy.access-reported.v1", AccessReported, _request_key, retention_days=1
+)
+
 AnyTopic = (
     Topic[ContactClosed]
     | Topic[SurveyRequested]
@@ -173,6 +197,10 @@ AnyTopic = (
     | Topic[FunnelPublished]
     | Topic[OptOutRequested]
     | Topic[FiguresPublished]
+    | Topic[ErasureRequested]
+    | Topic[ErasureCompleted]
+    | Topic[AccessRequested]
+    | Topic[AccessReported]
 )
 
 ALL_TOPICS: tuple[AnyTopic, ...] = (
@@ -191,4 +219,8 @@ ALL_TOPICS: tuple[AnyTopic, ...] = (
     FUNNEL_PUBLISHED,
     OPT_OUT_REQUESTED,
     FIGURES_PUBLISHED,
+    ERASURE_REQUESTED,
+    ERASURE_COMPLETED,
+    ACCESS_REQUESTED,
+    ACCESS_REPORTED,
 )

@@ -3,15 +3,22 @@ CLI, the register's pages in real Chromium with JavaScript off, and the API."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from playwright.async_api import Browser, BrowserContext, Page
 
-from tests.e2e.conftest import Pipeline
+from palaute_runtime.database import create_engine
+from palaute_schemas import SURVEY_SUPPRESSED
+from tests.conftest import wait_until
+from tests.e2e.conftest import Pipeline, contact, e164, mobile
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -241,3 +248,112 @@ async def test_sign_in_attempts_are_throttled_per_account(
     assert statuses == [401] * 5 + [429]
     assert "Too many failed attempts" in await page.locator("main").inner_text()
     await sign_in(page, pipeline, "anna")  # another account from the same address still can
+
+
+async def every_row(url: str) -> str:
+    """Every row of every table of a service's database, as text."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            names = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+            dumped = []
+            for name in names:
+                rows = await connection.execute(sa.text(f'SELECT * FROM "{name}"'))  # noqa: S608
+                dumped.append(f"{name}: {[tuple(row) for row in rows]!r}")
+        return "\n".join(dumped)
+    finally:
+        await engine.dispose()
+
+
+async def test_an_erasure_leaves_no_trace_in_any_service_or_at_the_partner_but_the_objection(
+    pipeline: Pipeline, people: dict[str, str], context: BrowserContext
+) -> None:
+    customer = f"C-erase-{uuid.uuid4().hex[:8]}"
+    phone, email = mobile(), f"poisto.{uuid.uuid4().hex[:6]}@example.fi"
+    await pipeline.publish(contact(customer_id=customer, phone=phone))
+    await pipeline.publish(contact(customer_id=customer, email=email))
+    await pipeline.messages_to(e164(phone))
+    (message,) = await pipeline.messages_to(email)
+    assert (await pipeline.reply_sms(e164(phone), "3 soita"))["status"] == "recorded"
+    assert (await pipeline.answer_page(message, 9, "Hyvää palvelua")).status_code == 200
+    stack = pipeline.stack
+    urls = [
+        stack.consent_settings.database_url,
+        stack.dispatcher_settings.database_url,
+        stack.collector_settings.database_url,
+    ]
+    traces = (customer, e164(phone), phone, email)
+    held = "\n".join([await every_row(url) for url in urls])
+    assert all(trace in held for trace in (customer, e164(phone), email)), "held before"
+
+    # An access request first, on the page: one JSON document from every service.
+    page = await context.new_page()
+    await sign_in(page, pipeline, "anna")
+    await page.get_by_role("link", name="Erasure and access requests").click()
+    await page.get_by_label("Access (a copy of their data)").check()
+    await page.get_by_label("Customer id").fill(customer)
+    await page.get_by_label("Phone number").fill(phone)
+    await page.get_by_label("Reason").fill("the customer asked what we hold")
+    await page.get_by_role("button", name="File a request").click()
+    await page.wait_for_load_state()
+    assert "Request filed" in await page.locator("main").inner_text()
+
+    async def answered_by_all() -> bool:
+        await page.goto(url(pipeline, "/officer/requests"))
+        return "waiting" not in await page.locator("tbody tr").first.inner_text()
+
+    await wait_until(answered_by_all, what="every service's part of the access request")
+    async with page.expect_download() as download:
+        await page.get_by_role("link", name="Download JSON").first.click()
+    document = json.loads((await (await download.value).path()).read_text())
+    assert document["complete"] is True
+    assert set(document["held_by"]) == {"consent", "dispatcher", "collector"}
+    comments = sorted(r["comment"] for r in document["held_by"]["collector"]["responses"])
+    assert comments == ["Hyvää palvelua", "soita"]
+    assert len(document["held_by"]["dispatcher"]["invitations"]) == 2
+
+    # The erasure, by the API (the crm token was revoked above).
+    desk = consent(pipeline, "tokens", "create", "privacy-desk", "--role", "officer")
+    bearer = {"Authorization": f"Bearer {desk.stdout.strip()}"}
+    filed = await pipeline.http.post(
+        url(pipeline, "/api/v1/requests"),
+        json={
+            "kind": "erasure",
+            "customer_id": customer,
+            "phone": phone,
+            "email": email,
+            "reason": "GDPR art. 17 request by letter",
+        },
+        headers=bearer,
+    )
+    assert filed.status_code == 201, filed.text
+    request_id = filed.json()["request_id"]
+
+    async def completed() -> dict[str, Any] | None:
+        answer = await pipeline.http.get(
+            url(pipeline, f"/api/v1/requests/{request_id}"), headers=bearer
+        )
+        body: dict[str, Any] = answer.json()
+        return body if body["complete"] else None
+
+    done = await wait_until(completed, what="every service's erasure")
+    assert done["services"]["dispatcher"]["erased"] == {"invitations": 2}
+    assert done["services"]["dispatcher"]["partner_deleted"] is True
+    assert done["services"]["collector"]["erased"]["responses"] == 2
+    after = "\n".join([await every_row(url) for url in urls])
+    left = [trace for trace in traces if trace in after]
+    assert left == [], f"still held after the erasure: {left}"
+    sandbox = (await pipeline.http.get(f"{stack.sandbox_url}/sandbox/messages")).json()
+    assert not any(trace in json.dumps(sandbox) for trace in traces), "the partner deleted it"
+    assert sandbox["deletions"][-1]["messages_deleted"] == 2
+    # The objection is kept, hashed: the next contact of the person is not surveyed.
+    later = contact(customer_id=customer, phone=phone)
+    await pipeline.publish(later)
+
+    async def suppressed() -> str | None:
+        for record in await pipeline.records(SURVEY_SUPPRESSED.name):
+            if record["value"]["contact_id"] == later.contact_id:
+                return str(record["value"]["reason"])
+        return None
+
+    assert await wait_until(suppressed, what="the later contact's decision") == "opted_out"

@@ -50,11 +50,16 @@ from palaute_runtime.database import (
 )
 from palaute_runtime.health import Health
 from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
+from palaute_runtime.privacy import table_rows
 from palaute_runtime.retention import periodic, purge_inbox, report
 from palaute_runtime.sealed import seal, unseal
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
+    ACCESS_REPORTED,
+    ACCESS_REQUESTED,
     DELIVERY_STATUS,
+    ERASURE_COMPLETED,
+    ERASURE_REQUESTED,
     FIGURES_PUBLISHED,
     FOLLOW_UP_CLOSED,
     FOLLOW_UP_FIGURES,
@@ -63,7 +68,11 @@ from palaute_schemas import (
     INVITATION_ANSWERED,
     INVITATION_SENT,
     OPT_OUT_REQUESTED,
+    AccessReported,
+    AccessRequested,
     DeliveryStatusChanged,
+    ErasureCompleted,
+    ErasureRequested,
     FiguresPublished,
     FollowUpClosed,
     FollowUpFigures,
@@ -124,6 +133,8 @@ class CollectorService:
         self._inbox = Inbox(inbox, "collector.invitation-sent")
         self._follow_ups_inbox = Inbox(inbox, "collector.follow-up-closed")
         self._delivery_inbox = Inbox(inbox, "collector.delivery-status")
+        self._erasure_inbox = Inbox(inbox, "collector.erasure-requested")
+        self._access_inbox = Inbox(inbox, "collector.access-requested")
         self._figures_lock = asyncio.Lock()
 
     async def handle_invitations_sent(self, batch: Sequence[InvitationSent]) -> None:
@@ -240,6 +251,121 @@ class CollectorService:
         if changed:
             self.outbox.committed()
         return len(changed)
+
+    def _ref_of(self, request: ErasureRequested | AccessRequested) -> str | None:
+        """The pseudonym the collector knows an SMS number by."""
+        return (
+            recipient_ref(self.settings.recipient_pepper, request.phone) if request.phone else None
+        )
+
+    async def _invitations_of(
+        self, connection: AsyncConnection, request: ErasureRequested | AccessRequested
+    ) -> list[uuid.UUID]:
+        """The invitations to the person: by customer id (named surveys) or SMS number."""
+        conditions = []
+        if request.customer_id:
+            conditions.append(invitations.c.customer_id == request.customer_id)
+        ref = self._ref_of(request)
+        if ref:
+            conditions.append(invitations.c.recipient_ref == ref)
+        if not conditions:
+            return []
+        return list(
+            await connection.scalars(sa.select(invitations.c.id).where(sa.or_(*conditions)))
+        )
+
+    def _responses_of(
+        self, request: ErasureRequested | AccessRequested, ids: list[uuid.UUID]
+    ) -> sa.ColumnElement[bool]:
+        conditions: list[sa.ColumnElement[bool]] = [responses.c.invitation_id.in_(ids)]
+        if request.customer_id:
+            conditions.append(responses.c.customer_id == request.customer_id)
+        return sa.or_(*conditions)
+
+    async def handle_erasure_requests(self, batch: Sequence[ErasureRequested]) -> None:
+        """Delete the person's invitations and tokens, named answers with their comments, and
+        held SMS replies. The figures stay: they hold no person (anonymous answers never had a
+        row to find)."""
+        async with self.engine.begin() as connection:
+            fresh = await self._erasure_inbox.new_messages(connection, batch)
+            for request in fresh:
+                ids = await self._invitations_of(connection, request)
+                erased = {
+                    "responses": (
+                        await connection.execute(
+                            responses.delete().where(self._responses_of(request, ids))
+                        )
+                    ).rowcount,
+                    "tokens": (
+                        await connection.execute(
+                            invitation_tokens.delete().where(
+                                invitation_tokens.c.invitation_id.in_(ids)
+                            )
+                        )
+                    ).rowcount,
+                    "invitations": (
+                        await connection.execute(
+                            invitations.delete().where(invitations.c.id.in_(ids))
+                        )
+                    ).rowcount,
+                    "held_replies": (
+                        await connection.execute(
+                            held_replies.delete().where(
+                                held_replies.c.recipient_ref == self._ref_of(request)
+                            )
+                        )
+                    ).rowcount,
+                }
+                await self.outbox.add(
+                    connection,
+                    ERASURE_COMPLETED,
+                    ErasureCompleted(
+                        request_id=request.request_id,
+                        service="collector",
+                        erased={name: int(count or 0) for name, count in erased.items()},
+                    ),
+                )
+        self.outbox.committed()
+        log.info("erasure_requests_done", requests=len(fresh))
+
+    async def handle_access_requests(self, batch: Sequence[AccessRequested]) -> None:
+        """Report the person's invitations, named answers (scores and comments) and held
+        SMS replies (opened)."""
+        async with self.engine.begin() as connection:
+            fresh = await self._access_inbox.new_messages(connection, batch)
+            for request in fresh:
+                ids = await self._invitations_of(connection, request)
+                held = await connection.execute(
+                    sa.select(held_replies).where(
+                        held_replies.c.recipient_ref == self._ref_of(request)
+                    )
+                )
+                report = {
+                    "invitations": table_rows(
+                        await connection.execute(
+                            sa.select(invitations).where(invitations.c.id.in_(ids))
+                        )
+                    ),
+                    "responses": table_rows(
+                        await connection.execute(
+                            sa.select(responses).where(self._responses_of(request, ids))
+                        )
+                    ),
+                    "held_replies": [
+                        {
+                            "received_at": as_utc(row.received_at).isoformat(),
+                            **(unseal(self.settings.answer_seal_key, row.sealed) or {}),
+                        }
+                        for row in held
+                    ],
+                }
+                await self.outbox.add(
+                    connection,
+                    ACCESS_REPORTED,
+                    AccessReported(request_id=request.request_id, service="collector", held=report),
+                )
+        self.outbox.committed()
+        log.info("access_requests_done", requests=len(fresh))
 
     async def purge(self) -> dict[str, int]:
         """Forget what is no longer needed: invitations and their tokens
@@ -838,6 +964,8 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
         Handler(INVITATION_SENT, service.handle_invitations_sent),
         Handler(FOLLOW_UP_CLOSED, service.handle_follow_ups_closed),
         Handler(DELIVERY_STATUS, service.handle_delivery_statuses),
+        Handler(ERASURE_REQUESTED, service.handle_erasure_requests),
+        Handler(ACCESS_REQUESTED, service.handle_access_requests),
         group_id="palaute-collector",
         settings=settings,
         health=health,

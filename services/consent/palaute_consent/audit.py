@@ -34,7 +34,9 @@ def keyed_hash(key: str, kind: str, value: str) -> str:
 
 def masked(kind: str, value: str) -> str:
     """The reading form: a phone keeps its country code, two digits after it and its last
-    two; an email its first letter and its domain; a customer id stays as it is."""
+    two; an email its first letter and its domain; a customer id its first and last two
+    characters (audit rows written before consent migration 0006 keep it whole: the chain
+    keeps every row as it was written)."""
     if kind == "phone":
         try:
             parsed = phonenumbers.parse(value, None)
@@ -45,7 +47,7 @@ def masked(kind: str, value: str) -> str:
     if kind == "email":
         local, _, domain = value.partition("@")
         return f"{local[:1]}***@{domain}"
-    return value
+    return f"{value[:2]}***{value[-2:]}" if len(value) > 6 else "***"
 
 
 def row_hash(previous: str, fields: dict[str, str]) -> str:

@@ -6,6 +6,20 @@ LANGUAGES = ("fi", "sv", "en")
 
 TEXTS: dict[str, dict[str, str]] = {
     "fi": {
+        "requests": "Poisto- ja tietopyynnöt",
+        "file_request": "Kirjaa pyyntö",
+        "request_kind": "Pyyntö",
+        "erasure": "Poistopyyntö (tietojen poisto)",
+        "access": "Tietopyyntö (tarkastusoikeus)",
+        "person": "Henkilö",
+        "filed": "Pyyntö kirjattu",
+        "waiting": "odottaa",
+        "download": "Lataa JSON",
+        "filed_at": "Kirjattu",
+        "erasure_note": (
+            "Poisto poistaa henkilön tiedot kaikista palveluista ja kumppanilta; "
+            "kyselykielto säilyy tiivisteenä."
+        ),
         "title": "Kyselykieltorekisteri",
         "sign_in": "Kirjaudu sisään",
         "username": "Käyttäjätunnus",
@@ -58,6 +72,20 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
     },
     "sv": {
+        "requests": "Begäran om radering och registerutdrag",
+        "file_request": "Registrera begäran",
+        "request_kind": "Begäran",
+        "erasure": "Radering",
+        "access": "Registerutdrag (rätt till tillgång)",
+        "person": "Person",
+        "filed": "Begäran registrerad",
+        "waiting": "väntar",
+        "download": "Ladda ner JSON",
+        "filed_at": "Registrerad",
+        "erasure_note": (
+            "Radering tar bort personens uppgifter i alla tjänster och hos partnern; "
+            "spärren behålls som hash."
+        ),
         "title": "Spärregister för enkäter",
         "sign_in": "Logga in",
         "username": "Användarnamn",
@@ -110,6 +138,20 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
     },
     "en": {
+        "requests": "Erasure and access requests",
+        "file_request": "File a request",
+        "request_kind": "Request",
+        "erasure": "Erasure (right to be forgotten)",
+        "access": "Access (a copy of their data)",
+        "person": "Person",
+        "filed": "Request filed",
+        "waiting": "waiting",
+        "download": "Download JSON",
+        "filed_at": "Filed",
+        "erasure_note": (
+            "Erasure deletes the person's data in every service and at the partner; "
+            "the opt-out is kept, hashed."
+        ),
         "title": "Survey opt-out register",
         "sign_in": "Sign in",
         "username": "Username",

@@ -19,6 +19,10 @@ EntryKind = Literal["customer_id", "phone", "email"]
 ENTRY_KINDS: tuple[EntryKind, ...] = get_args(EntryKind)
 
 
+# An erased person's entries keep only a keyed hash of the identifier, behind this prefix.
+HASHED_PREFIX = "h:"
+
+
 @dataclass(frozen=True)
 class OptOut:
     """One register entry."""
@@ -79,7 +83,9 @@ class OptOutRegister:
         _required(value=value, reason=reason, actor=actor)
         key = register_key(kind, value)
         existing = await self._connection.scalar(
-            sa.select(opt_outs.c.id).where(opt_outs.c.kind == kind, opt_outs.c.value == key)
+            sa.select(opt_outs.c.id).where(
+                opt_outs.c.kind == kind, opt_outs.c.value.in_([key, self._hashed(kind, key)])
+            )
         )
         if existing is not None:
             return False
@@ -99,7 +105,9 @@ class OptOutRegister:
         key = register_key(kind, value)
         row = (
             await self._connection.execute(
-                sa.select(opt_outs).where(opt_outs.c.kind == kind, opt_outs.c.value == key)
+                sa.select(opt_outs).where(
+                    opt_outs.c.kind == kind, opt_outs.c.value.in_([key, self._hashed(kind, key)])
+                )
             )
         ).first()
         if row is None:
@@ -123,11 +131,43 @@ class OptOutRegister:
         """True when any of the identifiers is in the register."""
         return bool(await self.listed(identifiers(customer_id, phone, email)))
 
+    def _hashed(self, kind: str, key: str) -> str:
+        """The form an erased person's entry is kept in: a keyed hash, never the value."""
+        return HASHED_PREFIX + audit.keyed_hash(self._audit_key, kind, key)
+
+    async def keep_hashed(self, kind: EntryKind, value: str, *, reason: str, actor: str) -> None:
+        """After an erasure: the person's entry for this identifier is kept as a keyed hash
+        only, and made if there was none, so their objection keeps being honoured."""
+        _required(value=value, reason=reason, actor=actor)
+        key = register_key(kind, value)
+        hashed = self._hashed(kind, key)
+        await self._connection.execute(
+            opt_outs.delete().where(opt_outs.c.kind == kind, opt_outs.c.value == key)
+        )
+        kept = await self._connection.scalar(
+            sa.select(opt_outs.c.id).where(opt_outs.c.kind == kind, opt_outs.c.value == hashed)
+        )
+        now = datetime.now(UTC)
+        if kept is None:
+            await self._connection.execute(
+                opt_outs.insert().values(
+                    kind=kind, value=hashed, source="privacy_officer", reason=reason, created_at=now
+                )
+            )
+        await self._audit(
+            "erase", kind, key, source="privacy_officer", reason=reason, actor=actor, at=now
+        )
+
     async def listed(self, wanted: Iterable[Identifier]) -> set[Identifier]:
-        """Which of these identifiers (in stored form) are in the register: one query."""
+        """Which of these identifiers (in stored form) are in the register, as they are or
+        kept hashed after an erasure: one query."""
         by_kind: dict[EntryKind, set[str]] = {}
+        hashed: dict[tuple[str, str], Identifier] = {}
         for kind, value in wanted:
             by_kind.setdefault(kind, set()).add(value)
+            form = self._hashed(kind, value)
+            hashed[(kind, form)] = (kind, value)
+            by_kind[kind].add(form)
         if not by_kind:
             return set()
         condition = sa.or_(
@@ -139,7 +179,7 @@ class OptOutRegister:
         rows = await self._connection.execute(
             sa.select(opt_outs.c.kind, opt_outs.c.value).where(condition)
         )
-        return {(row.kind, row.value) for row in rows}
+        return {hashed.get((row.kind, row.value), (row.kind, row.value)) for row in rows}
 
     async def audit_trail(
         self, kind: EntryKind | None = None, value: str | None = None

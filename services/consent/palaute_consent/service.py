@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import TypedDict
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from palaute_consent import officers
+from palaute_consent import officers, privacy
 from palaute_consent.register import (
     EntryKind,
     Identifier,
@@ -46,13 +47,20 @@ from palaute_runtime.metrics import DECISIONS
 from palaute_runtime.retention import periodic, purge_inbox, report
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
+    ACCESS_REPORTED,
+    ACCESS_REQUESTED,
     CONTACT_CLOSED,
+    ERASURE_COMPLETED,
+    ERASURE_REQUESTED,
     OPT_OUT_REQUESTED,
     SURVEY_REMINDER_DUE,
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,
     SURVEY_WITHDRAWN,
+    AccessReported,
     ContactClosed,
+    ErasureCompleted,
+    ErasureRequested,
     OptOutRequested,
     OptOutSource,
     SurveyReminderDue,
@@ -104,6 +112,8 @@ class ConsentService:
         self._next_purge = clock.now()
         self._contacts_inbox = Inbox(inbox, "consent.contact-closed")
         self._opt_out_inbox = Inbox(inbox, "consent.opt-out-requested")
+        self._erasure_inbox = Inbox(inbox, "consent.erasure-completed")
+        self._access_inbox = Inbox(inbox, "consent.access-reported")
 
     async def handle_contacts_closed(self, contacts: Sequence[ContactClosed]) -> None:
         """Plan a release for each contact that may be surveyed; suppress the others now.
@@ -443,10 +453,45 @@ class ConsentService:
             counts = {
                 "decisions": int(gone.rowcount or 0),
                 "officer_sessions": await officers.purge_sessions(connection),
+                "access_parts": await privacy.purge(
+                    connection, self.settings.keep_access_reports_days
+                ),
                 "inbox": await purge_inbox(connection, inbox),
             }
         report("consent", counts)
         return counts
+
+    async def file_privacy_request(
+        self, kind: privacy.RequestKind, person: privacy.Person, *, reason: str, actor: str
+    ) -> uuid.UUID:
+        """File an erasure or access request: consent's part now, the others' by message."""
+        async with self.engine.begin() as connection:
+            await serialize_with_opt_outs(connection, opting_out=True)
+            register = OptOutRegister(connection, self.settings.register_audit_key)
+            request_id, message = await privacy.file_request(
+                connection, register, kind, person, reason=reason, actor=actor
+            )
+            if isinstance(message, ErasureRequested):
+                await self.outbox.add(connection, ERASURE_REQUESTED, message)
+            else:
+                await self.outbox.add(connection, ACCESS_REQUESTED, message)
+        self.outbox.committed()
+        log.info("privacy_request_filed", kind=kind, actor=actor)
+        return request_id
+
+    async def handle_erasures_completed(self, batch: Sequence[ErasureCompleted]) -> None:
+        """The other services' answers to erasure requests."""
+        async with self.engine.begin() as connection:
+            for completed in await self._erasure_inbox.new_messages(connection, batch):
+                await privacy.record_erasure(connection, completed)
+        log.info("erasure_answers_recorded", answers=len(batch))
+
+    async def handle_access_reports(self, batch: Sequence[AccessReported]) -> None:
+        """The other services' parts of access documents."""
+        async with self.engine.begin() as connection:
+            for reported in await self._access_inbox.new_messages(connection, batch):
+                await privacy.record_access(connection, reported)
+        log.info("access_parts_recorded", parts=len(batch))
 
     async def handle_opt_out_requests(self, requests: Sequence[OptOutRequested]) -> None:
         """Put every identifier of each opt-out request into the register, and withdraw
@@ -566,6 +611,8 @@ def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
         broker,
         Handler(CONTACT_CLOSED, service.handle_contacts_closed),
         Handler(OPT_OUT_REQUESTED, service.handle_opt_out_requests),
+        Handler(ERASURE_COMPLETED, service.handle_erasures_completed),
+        Handler(ACCESS_REPORTED, service.handle_access_reports),
         group_id="palaute-consent",
         settings=settings,
         health=health,

@@ -34,6 +34,8 @@ class ConsentSettings(CommonSettings):
     officer_sign_in_attempts: int = Field(default=5, ge=1, le=1000)
     officer_sso_header: str = ""
     officer_sso_proxies: str = ""
+    # An access request's document is kept this long for the officer to download.
+    keep_access_reports_days: int = Field(default=7, ge=1, le=90)
     release_delay_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
     send_window_weekdays: str = "09:00-20:00"
     send_window_saturday: str = "10:00-18:00"

@@ -123,6 +123,30 @@ officer_sessions = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
+# Erasure and access requests the officer filed: the person only masked, each service's
+# answer (erasure: counts; access: whether its part came) in `services`.
+privacy_requests = sa.Table(
+    "privacy_requests",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("kind", sa.String(10), nullable=False),  # erasure | access
+    sa.Column("filed_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("person", sa.String(400), nullable=False),  # masked identifiers
+    sa.Column("services", sa.JSON, nullable=False),  # service -> its answer, or null
+)
+
+# The parts of an access request's document, until downloaded or purged.
+access_parts = sa.Table(
+    "access_parts",
+    metadata,
+    sa.Column("request_id", sa.Uuid, primary_key=True),
+    sa.Column("service", sa.String(20), primary_key=True),
+    sa.Column("document", sa.JSON, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 inbox, outbox = add_inbox_and_outbox(metadata)
 
 MIGRATIONS = Path(__file__).parent / "migrations"

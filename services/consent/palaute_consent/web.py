@@ -17,6 +17,7 @@ import hmac
 import io
 import json
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from palaute_consent import audit, officers
+from palaute_consent import audit, officers, privacy
 from palaute_consent.officer_texts import LANGUAGES, TEXTS
 from palaute_consent.officers import Principal, Session
 from palaute_consent.register import EntryKind, OptOutRegister, register_key
@@ -224,6 +225,39 @@ def routes(service: ConsentService) -> list[Route]:
         log.info("register_changed", action="remove", kind=kind, actor=principal.actor)
         return removed
 
+    def person_of(values: dict[str, Any]) -> privacy.Person:
+        given = {}
+        for kind in KINDS:
+            value = values.get(kind)
+            if value is not None and not isinstance(value, str):
+                raise Refused(400, f"{kind} is a string")
+            if value and value.strip():
+                given[kind] = normalised(kind, value)[1]
+        if not given:
+            raise Refused(400, "a customer id, a phone number or an email names the person")
+        return privacy.Person(**given)
+
+    def request_kind(text: object) -> privacy.RequestKind:
+        if text == "erasure":
+            return "erasure"
+        if text == "access":
+            return "access"
+        raise Refused(400, "kind is erasure or access")
+
+    async def file(principal: Principal, values: dict[str, Any]) -> uuid.UUID:
+        kind = request_kind(values.get("kind"))
+        person = person_of(values)
+        reason = reason_of(str(values.get("reason") or ""))
+        return await service.file_privacy_request(
+            kind, person, reason=reason, actor=principal.actor
+        )
+
+    def request_id_of(request: Request) -> uuid.UUID:
+        try:
+            return uuid.UUID(request.path_params["request_id"])
+        except ValueError as exc:
+            raise Refused(404, "no such request") from exc
+
     async def audit_rows(kind: EntryKind | None = None, identifier: str | None = None) -> Any:
         async with engine.connect() as connection:
             register = OptOutRegister(connection, settings.register_audit_key)
@@ -242,7 +276,7 @@ def routes(service: ConsentService) -> list[Route]:
     def with_session(
         handler: Callable[[Request, Session, FormData | None], Awaitable[Response]],
         *,
-        writes: bool = False,
+        writes: bool = False,  # posting changes something: the officer role only
     ) -> Callable[[Request], Awaitable[Response]]:
         async def guarded(request: Request) -> Response:
             current = await signed_in(request)
@@ -398,6 +432,29 @@ def routes(service: ConsentService) -> list[Route]:
             request, "officer_audit.html", session=current, kinds=KINDS, rows=rows, verdict=verdict
         )
 
+    async def _requests_page(request: Request, current: Session, form: FormData | None) -> Response:
+        filed = None
+        if form is not None:
+            filed = await file(current.principal, {k: str(v) for k, v in form.items()})
+        async with engine.connect() as connection:
+            listed = await privacy.requests(connection)
+        return page(request, "officer_requests.html", session=current, requests=listed, filed=filed)
+
+    async def _access_json(request: Request, current: Session, _: FormData | None) -> Response:
+        if not current.principal.may_write:
+            raise Refused(403, "the auditor role does not download personal data")
+        request_id = request_id_of(request)
+        async with engine.connect() as connection:
+            document = await privacy.access_document(connection, request_id)
+        if document is None:
+            raise Refused(404, "no such access request")
+        log.info("access_document_downloaded", actor=current.principal.actor)
+        return Response(
+            json.dumps(document, ensure_ascii=False, indent=2),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="access-{request_id}.json"'},
+        )
+
     async def _audit_csv(request: Request, current: Session, _: FormData | None) -> Response:
         rows, _verdict = await audit_rows()
         out = io.StringIO()
@@ -503,6 +560,26 @@ def routes(service: ConsentService) -> list[Route]:
             raise Refused(404, f"no opt-out is registered for that {kind}")
         return JSONResponse((await look_up(kind, identifier)).as_json())
 
+    async def _api_file(_: Request, principal: Principal, body: dict[str, Any]) -> Response:
+        request_id = await file(principal, body)
+        async with engine.connect() as connection:
+            return JSONResponse(await privacy.request(connection, request_id), status_code=201)
+
+    async def _api_request(request: Request, _: Principal, __: dict[str, Any]) -> Response:
+        async with engine.connect() as connection:
+            found = await privacy.request(connection, request_id_of(request))
+        if found is None:
+            raise Refused(404, "no such request")
+        return JSONResponse(found)
+
+    async def _api_access(request: Request, principal: Principal, __: dict[str, Any]) -> Response:
+        async with engine.connect() as connection:
+            document = await privacy.access_document(connection, request_id_of(request))
+        if document is None:
+            raise Refused(404, "no such access request")
+        log.info("access_document_downloaded", actor=principal.actor)
+        return JSONResponse(document)
+
     async def _api_audit(_: Request, __: Principal, body: dict[str, Any]) -> Response:
         who: tuple[EntryKind | None, str | None] = (None, None)
         if body.get("identifier"):
@@ -595,6 +672,47 @@ def routes(service: ConsentService) -> list[Route]:
             page_doc,
             "The audit log as CSV",
             "",
+        ),
+        (
+            "/officer/requests",
+            ["GET", "POST"],
+            with_session(_requests_page, writes=True),
+            page_doc,
+            "Erasure and access requests: file one, follow each service's answer",
+            " POST (officer role, csrf) files one: kind erasure or access, customer_id,"
+            " phone, email, reason.",
+        ),
+        (
+            "/officer/requests/{request_id}/access.json",
+            ["GET"],
+            with_session(_access_json),
+            page_doc,
+            "An access request's document (officer role)",
+            "",
+        ),
+        (
+            "/api/v1/requests",
+            ["POST"],
+            api(_api_file, writes=True),
+            api_doc,
+            "File an erasure or access request",
+            " Officer role. JSON kind (erasure or access), customer_id, phone, email, reason.",
+        ),
+        (
+            "/api/v1/requests/{request_id}",
+            ["GET"],
+            api(_api_request),
+            api_doc,
+            "A request and each service's answer",
+            "",
+        ),
+        (
+            "/api/v1/requests/{request_id}/access",
+            ["GET"],
+            api(_api_access, writes=True),
+            api_doc,
+            "An access request's document",
+            " Officer role.",
         ),
         (
             "/api/v1/register/lookup",

@@ -14,6 +14,8 @@ from typing import Protocol
 import aiohttp
 import aiosmtplib
 
+from palaute_runtime.faults import DependencyUnavailable
+
 
 class PartnerError(Exception):
     """The partner did not take a message. `transient` errors are worth retrying."""
@@ -49,6 +51,12 @@ class Partner(Protocol):
     """Delivers one message; returns the partner's id for it. Same key → same message."""
 
     async def send(self, message: Outgoing) -> str: ...
+
+
+class DataProcessor(Protocol):
+    """A partner that deletes what it keeps for an address when told to (a processor)."""
+
+    async def delete_data(self, addresses: list[str]) -> str: ...
 
 
 class HttpSmsPartner:
@@ -93,6 +101,25 @@ class HttpSmsPartner:
             retry_after=retry_after,
             throttled=status == 429,
         )
+
+    async def delete_data(self, addresses: list[str]) -> str:
+        """Instruct the partner (a processor) to delete what it keeps for these addresses;
+        returns its deletion id. DependencyUnavailable when it cannot answer now."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        try:
+            async with self._session.post(
+                f"{self._base_url}/v1/data-deletion", json={"addresses": addresses}
+            ) as response:
+                status = response.status
+                body = await response.json(content_type=None) if status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise DependencyUnavailable(f"partner deletion: {type(exc).__name__}") from exc
+        if body is None or "id" not in body:
+            if status == 429 or status >= 500 or body is not None:
+                raise DependencyUnavailable(f"partner deletion answered {status}")
+            raise PartnerError(f"partner deletion refused: {status}", transient=False)
+        return str(body["id"])
 
     async def close(self) -> None:
         """Release the connection pool."""

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce
 from palaute_dispatcher.flow import CircuitBreaker, TokenBucket
 from palaute_dispatcher.partner import (
+    DataProcessor,
     HttpSmsPartner,
     Outgoing,
     Partner,
@@ -47,19 +48,28 @@ from palaute_runtime.messaging import (
     wait_out_faults,
 )
 from palaute_runtime.metrics import INVITATIONS, PARTNER_ERRORS, PARTNER_SECONDS
+from palaute_runtime.privacy import table_rows
 from palaute_runtime.retention import periodic, purge_inbox, report
 from palaute_runtime.sealed import seal
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import (
+    ACCESS_REPORTED,
+    ACCESS_REQUESTED,
     DELIVERY_STATUS,
+    ERASURE_COMPLETED,
+    ERASURE_REQUESTED,
     INVITATION_ANSWERED,
     INVITATION_FAILED,
     INVITATION_SENT,
     SURVEY_REMINDER_DUE,
     SURVEY_REQUESTED,
     SURVEY_WITHDRAWN,
+    AccessReported,
+    AccessRequested,
     DeliveryStatus,
     DeliveryStatusChanged,
+    ErasureCompleted,
+    ErasureRequested,
     FailureReason,
     InvitationAnswered,
     InvitationFailed,
@@ -114,10 +124,12 @@ class DispatcherService:
         settings: DispatcherSettings,
         partners: dict[str, Partner],
         health: Health | None = None,
+        processor: DataProcessor | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.partners = partners
+        self.processor = processor  # the partner's deletion API, when it has one
         self.health = health
         self.outbox = Outbox(outbox)
         self.due = asyncio.Event()
@@ -140,6 +152,69 @@ class DispatcherService:
         self._withdrawals_inbox = Inbox(inbox, "dispatcher.survey-withdrawn")
         self._reminders_inbox = Inbox(inbox, "dispatcher.reminder-due")
         self._answered_inbox = Inbox(inbox, "dispatcher.invitation-answered")
+        self._erasure_inbox = Inbox(inbox, "dispatcher.erasure-requested")
+        self._access_inbox = Inbox(inbox, "dispatcher.access-requested")
+
+    @staticmethod
+    def _of_person(request: ErasureRequested | AccessRequested) -> sa.ColumnElement[bool]:
+        """The invitations (and reminders) to this person: by address or customer id."""
+        conditions = [
+            sa.func.lower(invitations.c.address) == address.lower()
+            for address in (request.phone, request.email)
+            if address
+        ]
+        if request.customer_id:
+            conditions.append(invitations.c.customer_id == request.customer_id)
+        return sa.or_(*conditions)
+
+    async def handle_erasure_requests(self, batch: Sequence[ErasureRequested]) -> None:
+        """Delete every invitation and reminder to the person, with its address, and
+        instruct the partner to delete what it keeps for the addresses; report counts."""
+        async with self.engine.begin() as connection:
+            fresh = await self._erasure_inbox.new_messages(connection, batch)
+            for request in fresh:
+                gone = await connection.execute(
+                    invitations.delete().where(self._of_person(request))
+                )
+                addresses = [a for a in (request.phone, request.email) if a]
+                partner_deleted = None
+                if addresses and self.processor is not None:
+                    await self.processor.delete_data(addresses)
+                    partner_deleted = True
+                await self.outbox.add(
+                    connection,
+                    ERASURE_COMPLETED,
+                    ErasureCompleted(
+                        request_id=request.request_id,
+                        service="dispatcher",
+                        erased={"invitations": int(gone.rowcount or 0)},
+                        partner_deleted=partner_deleted,
+                    ),
+                )
+        self.outbox.committed()
+        log.info("erasure_requests_done", requests=len(fresh))
+
+    async def handle_access_requests(self, batch: Sequence[AccessRequested]) -> None:
+        """Report every invitation and reminder to the person (token hashes left out)."""
+        async with self.engine.begin() as connection:
+            fresh = await self._access_inbox.new_messages(connection, batch)
+            for request in fresh:
+                rows = await connection.execute(
+                    sa.select(invitations)
+                    .where(self._of_person(request))
+                    .order_by(invitations.c.created_at)
+                )
+                await self.outbox.add(
+                    connection,
+                    ACCESS_REPORTED,
+                    AccessReported(
+                        request_id=request.request_id,
+                        service="dispatcher",
+                        held={"invitations": table_rows(rows, leave_out=["token_hashes"])},
+                    ),
+                )
+        self.outbox.committed()
+        log.info("access_requests_done", requests=len(fresh))
 
     async def handle_survey_requests(self, requests: Sequence[SurveyRequested]) -> None:
         """Record one pending invitation per request (a redelivered request adds nothing; a
@@ -826,7 +901,9 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         password=settings.partner_smtp_password,
     )
     health = Health("dispatcher")
-    service = DispatcherService(engine, settings, {"sms": sms, "email": email}, health)
+    service = DispatcherService(
+        engine, settings, {"sms": sms, "email": email}, health, processor=sms
+    )
     broker = create_broker(settings, client_id="palaute-dispatcher")
     consume(
         broker,
@@ -834,6 +911,8 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         Handler(SURVEY_WITHDRAWN, service.handle_withdrawals),
         Handler(SURVEY_REMINDER_DUE, service.handle_reminders_due),
         Handler(INVITATION_ANSWERED, service.handle_answered),
+        Handler(ERASURE_REQUESTED, service.handle_erasure_requests),
+        Handler(ACCESS_REQUESTED, service.handle_access_requests),
         group_id="palaute-dispatcher",
         settings=settings,
         health=health,
