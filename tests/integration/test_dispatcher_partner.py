@@ -17,6 +17,7 @@ from palaute_dispatcher.partner import HttpSmsPartner, Outgoing, PartnerError, S
 from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.database import create_engine
+from palaute_runtime.faults import DependencyUnavailable, is_infrastructure_fault
 from palaute_runtime.local_broker import free_port
 from palaute_runtime.migrations import migrate
 from palaute_sandbox.server import PartnerSandbox
@@ -233,3 +234,26 @@ async def test_a_withdrawal_that_outruns_its_request_still_stops_it(
     await dispatcher.handle_survey_requests([late])
     assert await dispatcher.deliver_due() == 0
     assert sandbox.recorder.snapshot()["requests"] == {"sms": 0, "email": 0}
+
+
+async def test_the_partner_deletes_an_address_on_instruction_and_an_outage_is_a_pause(
+    sandbox: PartnerSandbox,
+) -> None:
+    partner = HttpSmsPartner(sandbox.http.url, sandbox.settings.partner_api_key, "Palaute")
+    gone = HttpSmsPartner(f"http://127.0.0.1:{free_port()}", "key", "Palaute")
+    try:
+        for n in range(2):
+            await partner.send(Outgoing("+358401230001", "", f"kysely {n}", f"del-{n}"))
+        await partner.send(Outgoing("+358401230002", "", "toinen", "keep-1"))
+        deletion = await partner.delete_data(["+358401230001"])
+        snapshot = sandbox.recorder.snapshot()
+        with pytest.raises(DependencyUnavailable) as unreachable:
+            await gone.delete_data(["+358401230001"])
+    finally:
+        await partner.close()
+        await gone.close()
+    assert deletion.startswith("deletion-")
+    assert [m["to"] for m in snapshot["sms"]] == ["+358401230002"]
+    assert snapshot["deletions"][-1]["messages_deleted"] == 2
+    assert "+358401230001" not in repr(snapshot["deletions"]), "recorded without the address"
+    assert is_infrastructure_fault(unreachable.value), "the consumer pauses, never dead-letters"
