@@ -154,6 +154,9 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
                 "token_guesses_per_minute": 10_000,
                 "funnel_publish_seconds": 0.5,
                 "figures_publish_seconds": 0.5,
+                # Single sign-on, trusted from 127.0.0.1 only (tests call from 127.0.0.2 too).
+                "officer_sso_header": "X-Palaute-User",
+                "officer_sso_proxies": "127.0.0.1",
             },
         ),
         say=said.append,

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from playwright.async_api import Browser, BrowserContext, Page
@@ -357,3 +358,32 @@ async def test_an_erasure_leaves_no_trace_in_any_service_or_at_the_partner_but_t
         return None
 
     assert await wait_until(suppressed, what="the later contact's decision") == "opted_out"
+
+
+async def test_single_sign_on_trusts_the_header_only_from_the_proxy(
+    pipeline: Pipeline, people: dict[str, str]
+) -> None:
+    as_anna = {"X-Palaute-User": "anna"}
+    proxied = await pipeline.http.get(url(pipeline, "/officer?lang=en"), headers=as_anna)
+    assert proxied.status_code == 200
+    assert "Signed in as sso:anna (privacy officer)" in proxied.text
+    unknown = await pipeline.http.get(
+        url(pipeline, "/officer"), headers={"X-Palaute-User": "mallory"}
+    )
+    assert unknown.status_code == 401, "the name must be an account"
+    # The same header from any other address is ignored.
+    elsewhere = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with httpx.AsyncClient(transport=elsewhere, timeout=10) as client:
+        spoofed = await client.get(url(pipeline, "/officer"), headers=as_anna)
+        api = await client.post(
+            url(pipeline, "/api/v1/register/lookup"),
+            json={"kind": "customer_id", "identifier": "C-1"},
+            headers=as_anna,
+        )
+    assert (spoofed.status_code, api.status_code) == (401, 401)
+    looked = await pipeline.http.post(
+        url(pipeline, "/api/v1/register/lookup"),
+        json={"kind": "customer_id", "identifier": "C-1"},
+        headers=as_anna,
+    )
+    assert looked.status_code == 200
