@@ -247,10 +247,12 @@ class LocalStack:
 
     def addresses(self) -> dict[str, str]:
         """What a person at the terminal wants to open or point a client at."""
+        officer = {"officer page": f"{self.http_urls['consent']}/officer"}
         return {
             "kafka": self.options.kafka_bootstrap,
             "survey page": f"{self.collector_url}/s/<token>",
             "SMS webhook": f"{self.collector_url}/partner/sms-inbound",
+            **(officer if "consent" in self.http_urls else {}),
             "partner sandbox": f"{self.sandbox_url}/sandbox/messages",
             "sandbox SMTP": f"127.0.0.1:{self.options.sandbox_smtp_port}",
             "data folder": str(self.options.data_dir.resolve()),
