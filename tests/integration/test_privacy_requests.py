@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,14 @@ from palaute_consent import audit, privacy
 from palaute_consent.register import OptOutRegister
 from palaute_consent.service import ConsentService
 from palaute_consent.settings import ConsentSettings
-from palaute_consent.tables import MIGRATIONS, access_parts, opt_outs, outbox, privacy_requests
+from palaute_consent.tables import (
+    MIGRATIONS,
+    access_parts,
+    opt_outs,
+    outbox,
+    privacy_requests,
+    released,
+)
 from palaute_runtime.clock import Clock
 from palaute_runtime.database import create_engine
 from palaute_runtime.migrations import migrate
@@ -84,6 +92,30 @@ async def test_an_erasure_keeps_the_objection_hashed_and_audited(consent: Consen
             connection, "phone", PHONE, source="privacy_officer", reason="again", actor="x:y"
         )
         assert len(list(await connection.scalars(sa.select(opt_outs.c.value)))) == 2
+
+
+async def test_a_person_named_by_email_only_gets_the_customer_id_consent_knows(
+    consent: ConsentService,
+) -> None:
+    async with consent.engine.begin() as connection:
+        await connection.execute(
+            released.insert().values(
+                contact_id="K-1",
+                customer_id="C-tunnettu",
+                email="Vain.Sahkoposti@example.fi",
+                released_at=datetime.now(UTC),
+            )
+        )
+    await consent.file_privacy_request(
+        "erasure", privacy.Person(email="vain.sahkoposti@example.fi"), reason="r", actor="a:b"
+    )
+    async with consent.engine.connect() as connection:
+        (payload,) = await connection.scalars(
+            sa.select(outbox.c.payload).where(outbox.c.topic == ERASURE_REQUESTED.name)
+        )
+        left = await connection.scalar(sa.select(sa.func.count()).select_from(released))
+    assert ErasureRequested.model_validate_json(payload).customer_id == "C-tunnettu"
+    assert left == 0
 
 
 async def test_an_access_document_gathers_every_service_part(consent: ConsentService) -> None:

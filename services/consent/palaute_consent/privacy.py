@@ -12,7 +12,7 @@ request's row shows each service's answer. Only masked identifiers stay in the r
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -85,6 +85,7 @@ async def file_request(
     if not reason.strip():
         raise ValueError("a reason is required, and kept with the request")
     request_id = uuid.uuid4()
+    person = await _with_known_customer(connection, person)
     own: dict[str, Any]
     if kind == "erasure":
         own = {"erased": await _erase_own(connection, register, person, request_id, reason, actor)}
@@ -118,6 +119,21 @@ async def file_request(
     }
     message = ErasureRequested(**fields) if kind == "erasure" else AccessRequested(**fields)
     return request_id, message
+
+
+async def _with_known_customer(connection: AsyncConnection, person: Person) -> Person:
+    """Named by phone or email only: the customer id consent knows for them, when exactly
+    one, is added (the collector knows email surveys only by customer id)."""
+    if person.customer_id is not None:
+        return person
+    known: set[str] = set()
+    for table in (plans, released):
+        known.update(
+            await connection.scalars(
+                sa.select(table.c.customer_id).where(person._matches(table)).distinct()
+            )
+        )
+    return replace(person, customer_id=known.pop()) if len(known) == 1 else person
 
 
 async def _erase_own(
