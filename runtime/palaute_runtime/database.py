@@ -104,7 +104,11 @@ def add_inbox_and_outbox(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
         sa.Column("consumer", sa.String(100), primary_key=True),
         sa.Column("event_id", sa.Uuid, primary_key=True),
         sa.Column(
-            "handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+            "handled_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.func.now(),
+            index=True,  # the purge deletes by it
         ),
     )
     outbox = sa.Table(

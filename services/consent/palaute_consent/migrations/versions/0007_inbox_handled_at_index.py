@@ -1,0 +1,27 @@
+"""inbox: an index on handled_at, which the purge deletes by
+
+Revision ID: 58a9050a1007
+Revises: 58a9050a1006
+Create Date: 2026-11-28 07:20:00.000000
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+
+
+# revision identifiers, used by Alembic.
+revision: str = '58a9050a1007'
+down_revision: Union[str, Sequence[str], None] = '58a9050a1006'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    op.create_index("ix_inbox_handled_at", "inbox", ["handled_at"])
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    op.drop_index("ix_inbox_handled_at", "inbox")
