@@ -6,6 +6,8 @@ LANGUAGES = ("fi", "sv", "en")
 
 TEXTS: dict[str, dict[str, str]] = {
     "fi": {
+        "reason_short": "Peruste",
+        "newest_rows": "Uusimmat {shown} / {total}; CSV-tiedostossa kaikki.",
         "requests": "Poisto- ja tietopyynnöt",
         "file_request": "Kirjaa pyyntö",
         "request_kind": "Pyyntö",
@@ -72,6 +74,8 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
     },
     "sv": {
+        "reason_short": "Motivering",
+        "newest_rows": "De senaste {shown} av {total}; CSV-filen har alla.",
         "requests": "Begäran om radering och registerutdrag",
         "file_request": "Registrera begäran",
         "request_kind": "Begäran",
@@ -138,6 +142,8 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
     },
     "en": {
+        "reason_short": "Reason",
+        "newest_rows": "The newest {shown} of {total}; the CSV has them all.",
         "requests": "Erasure and access requests",
         "file_request": "File a request",
         "request_kind": "Request",

@@ -49,6 +49,7 @@ SIGN_IN_COOKIE = "palaute_sign_in"  # the sign-in form's CSRF token, before any 
 LANGUAGE_COOKIE = "palaute_lang"
 KINDS: tuple[EntryKind, ...] = ("customer_id", "phone", "email")
 MAX_FIELD = 500
+AUDIT_PAGE_ROWS = 500
 _pages = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
@@ -428,8 +429,15 @@ def routes(service: ConsentService) -> list[Route]:
         if form is not None and str(form.get("identifier", "")).strip():
             who = normalised(str(form.get("kind", "")), str(form.get("identifier", "")))
         rows, verdict = await audit_rows(*who)
+        # The newest first, a page's worth; the CSV export has them all.
         return page(
-            request, "officer_audit.html", session=current, kinds=KINDS, rows=rows, verdict=verdict
+            request,
+            "officer_audit.html",
+            session=current,
+            kinds=KINDS,
+            rows=rows[::-1][:AUDIT_PAGE_ROWS],
+            total=len(rows),
+            verdict=verdict,
         )
 
     async def _requests_page(request: Request, current: Session, form: FormData | None) -> Response:
