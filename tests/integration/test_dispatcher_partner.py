@@ -21,7 +21,13 @@ from palaute_runtime.faults import DependencyUnavailable, is_infrastructure_faul
 from palaute_runtime.local_broker import free_port
 from palaute_runtime.migrations import migrate
 from palaute_sandbox.server import PartnerSandbox
-from palaute_schemas import InvitationSent, SurveyRequested, SurveyWithdrawn, token_hash
+from palaute_schemas import (
+    ErasureRequested,
+    InvitationSent,
+    SurveyRequested,
+    SurveyWithdrawn,
+    token_hash,
+)
 from tests.conftest import wait_until
 
 
@@ -40,7 +46,7 @@ async def dispatcher(
     await migrate(engine, tables.MIGRATIONS)
     sms = HttpSmsPartner(settings.partner_sms_url, settings.partner_api_key, settings.sms_sender)
     email = SmtpEmailPartner("127.0.0.1", settings.partner_smtp_port, settings.email_sender)
-    yield DispatcherService(engine, settings, {"sms": sms, "email": email})
+    yield DispatcherService(engine, settings, {"sms": sms, "email": email}, processor=sms)
     await sms.close()
     await engine.dispose()
 
@@ -257,3 +263,26 @@ async def test_the_partner_deletes_an_address_on_instruction_and_an_outage_is_a_
     assert snapshot["deletions"][-1]["messages_deleted"] == 2
     assert "+358401230001" not in repr(snapshot["deletions"]), "recorded without the address"
     assert is_infrastructure_fault(unreachable.value), "the consumer pauses, never dead-letters"
+
+
+async def test_an_erasure_during_the_partner_call_leaves_nothing_here_or_at_the_partner(
+    dispatcher: DispatcherService, sandbox: PartnerSandbox
+) -> None:
+    phone = "+358401239999"
+    await dispatcher.handle_survey_requests([request("sms", phone)])
+    (claimed,) = await dispatcher._claim_due("sms", 1)
+    # The erasure comes while the claimed invitation is on its way to the partner...
+    await dispatcher.handle_erasure_requests(
+        [ErasureRequested(request_id=uuid.uuid4(), customer_id="C-1", phone=phone)]
+    )
+    attempt = await dispatcher._attempt(*claimed)
+    assert attempt.partner_id is not None, "...and the partner takes the message after it"
+    await dispatcher._record([attempt])
+    snapshot = sandbox.recorder.snapshot()
+    assert [m for m in snapshot["sms"] if m["to"] == phone] == [], "deleted there again"
+    assert len(snapshot["deletions"]) == 2
+    async with dispatcher.engine.connect() as connection:
+        topics = list(await connection.scalars(sa.select(tables.outbox.c.topic)))
+        rows = await connection.scalar(sa.select(sa.func.count()).select_from(tables.invitations))
+    assert topics == ["privacy.erasure-completed.v1"], "no InvitationSent for the erased"
+    assert rows == 0

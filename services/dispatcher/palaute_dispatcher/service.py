@@ -37,6 +37,7 @@ from palaute_dispatcher.tables import MIGRATIONS, inbox, invitations, outbox, wi
 from palaute_dispatcher.templates import LANGUAGES, render, survey_url, unsubscribe_url
 from palaute_dispatcher.tokens import invitation_token
 from palaute_runtime.database import as_utc, create_engine, insert_ignoring_conflicts
+from palaute_runtime.faults import DependencyUnavailable
 from palaute_runtime.health import Health
 from palaute_runtime.messaging import (
     Handler,
@@ -193,6 +194,16 @@ class DispatcherService:
                 )
         self.outbox.committed()
         log.info("erasure_requests_done", requests=len(fresh))
+
+    async def _erase_at_partner_again(self, addresses: list[str]) -> None:
+        """A message the partner took while its person was being erased: delete it there."""
+        log.warning("erased_during_delivery", count=len(addresses))
+        if self.processor is None:
+            return
+        try:
+            await self.processor.delete_data(sorted(set(addresses)))
+        except (DependencyUnavailable, PartnerError) as exc:
+            log.error("partner_deletion_failed", error=str(exc), count=len(addresses))
 
     async def handle_access_requests(self, batch: Sequence[AccessRequested]) -> None:
         """Report every invitation and reminder to the person (token hashes left out)."""
@@ -553,10 +564,23 @@ class DispatcherService:
         skipped = [a for a in attempts if a.skipped]
         failed = [a for a in attempts if a.partner_id is None and not a.skipped]
         given_up = [a for a in failed if not a.transient]
-        # Reminders are no invitations of their own to the collector and BI: not published.
-        sent_invitations = [a for a in sent if a.invitation["reminder_of"] is None]
         lost_invitations = [a for a in given_up if a.invitation["reminder_of"] is None]
         async with self.engine.begin() as connection:
+            # An erasure that came during the call took the row: nothing of it is recorded
+            # or announced, and the partner is told again to delete what it just got.
+            kept: set[uuid.UUID] = set()
+            if sent:
+                kept.update(
+                    await connection.scalars(
+                        sa.select(invitations.c.id).where(
+                            invitations.c.id.in_([a.invitation["id"] for a in sent])
+                        )
+                    )
+                )
+            erased = [a for a in sent if a.invitation["id"] not in kept]
+            sent = [a for a in sent if a.invitation["id"] in kept]
+            # Reminders are no invitations of their own to the collector and BI: unpublished.
+            sent_invitations = [a for a in sent if a.invitation["reminder_of"] is None]
             if sent:
                 await connection.execute(
                     invitations.update()
@@ -617,6 +641,8 @@ class DispatcherService:
                 )
         if sent or given_up:
             self.outbox.committed()
+        if erased:
+            await self._erase_at_partner_again([a.invitation["address"] for a in erased])
         for attempt in sent:
             reminder_of = attempt.invitation["reminder_of"]
             INVITATIONS.labels(
