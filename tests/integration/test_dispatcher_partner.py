@@ -240,6 +240,9 @@ async def test_a_withdrawal_that_outruns_its_request_still_stops_it(
     await dispatcher.handle_survey_requests([late])
     assert await dispatcher.deliver_due() == 0
     assert sandbox.recorder.snapshot()["requests"] == {"sms": 0, "email": 0}
+    async with dispatcher.engine.connect() as connection:
+        row = (await connection.execute(sa.select(tables.invitations))).one()
+    assert (row.status, row.address) == ("withdrawn", ""), "never sent: no address kept"
 
 
 async def test_the_partner_deletes_an_address_on_instruction_and_an_outage_is_a_pause(

@@ -29,9 +29,11 @@ from palaute_runtime.migrations import migrate
 from palaute_schemas import (
     ACCESS_REQUESTED,
     ERASURE_REQUESTED,
+    SURVEY_WITHDRAWN,
     AccessReported,
     ErasureCompleted,
     ErasureRequested,
+    SurveyWithdrawn,
 )
 
 PHONE = "+358401112233"
@@ -114,8 +116,15 @@ async def test_a_person_named_by_email_only_gets_the_customer_id_consent_knows(
             sa.select(outbox.c.payload).where(outbox.c.topic == ERASURE_REQUESTED.name)
         )
         left = await connection.scalar(sa.select(sa.func.count()).select_from(released))
+        withdrawn = list(
+            await connection.scalars(
+                sa.select(outbox.c.payload).where(outbox.c.topic == SURVEY_WITHDRAWN.name)
+            )
+        )
     assert ErasureRequested.model_validate_json(payload).customer_id == "C-tunnettu"
     assert left == 0
+    # The survey released to the person may still be on its way to the dispatcher: withdrawn.
+    assert [SurveyWithdrawn.model_validate_json(p).contact_id for p in withdrawn] == ["K-1"]
 
 
 async def test_an_access_document_gathers_every_service_part(consent: ConsentService) -> None:

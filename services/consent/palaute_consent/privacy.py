@@ -85,7 +85,7 @@ async def file_request(
     if not reason.strip():
         raise ValueError("a reason is required, and kept with the request")
     request_id = uuid.uuid4()
-    person = await _with_known_customer(connection, person)
+    person = await with_known_customer(connection, person)
     own: dict[str, Any]
     if kind == "erasure":
         own = {"erased": await _erase_own(connection, register, person, request_id, reason, actor)}
@@ -121,7 +121,7 @@ async def file_request(
     return request_id, message
 
 
-async def _with_known_customer(connection: AsyncConnection, person: Person) -> Person:
+async def with_known_customer(connection: AsyncConnection, person: Person) -> Person:
     """Named by phone or email only: the customer id consent knows for them, when exactly
     one, is added (the collector knows email surveys only by customer id)."""
     if person.customer_id is not None:

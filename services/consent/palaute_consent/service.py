@@ -468,6 +468,19 @@ class ConsentService:
         async with self.engine.begin() as connection:
             await serialize_with_opt_outs(connection, opting_out=True)
             register = OptOutRegister(connection, self.settings.register_audit_key)
+            if kind == "erasure":
+                # First as an opt-out: surveys released to the person are withdrawn (one may
+                # still be on its way to the dispatcher); the entries are then kept hashed.
+                known = await privacy.with_known_customer(connection, person)
+                for entry_kind, value in known.identifiers():
+                    await self.register_opt_out(
+                        connection,
+                        entry_kind,
+                        value,
+                        source="privacy_officer",
+                        reason=f"erasure request: {reason.strip()}",
+                        actor=actor,
+                    )
             request_id, message = await privacy.file_request(
                 connection, register, kind, person, reason=reason, actor=actor
             )

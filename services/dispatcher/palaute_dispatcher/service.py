@@ -250,6 +250,8 @@ class DispatcherService:
                             "id": uuid.uuid4(),
                             "request_event_id": request.event_id,
                             **request.model_dump(include=_COPIED_FROM_REQUEST),
+                            # Withdrawn before it came: never sent, so no address is kept.
+                            **({"address": ""} if request.contact_id in withdrawn else {}),
                             "status": "withdrawn" if request.contact_id in withdrawn else "pending",
                             "attempts": 0,
                             "next_attempt_at": now,
