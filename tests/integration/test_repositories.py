@@ -19,8 +19,11 @@ from palaute_runtime.database import create_engine
 from palaute_runtime.messaging import Inbox, Outbox
 from palaute_runtime.migrations import differences, migrate
 from palaute_schemas import (
+    ERASURE_COMPLETED,
     FIGURES_PUBLISHED,
     SURVEY_SUPPRESSED,
+    ErasureCompleted,
+    ErasureRequested,
     FiguresPublished,
     InvitationSent,
     SurveySuppressed,
@@ -290,6 +293,48 @@ class TestCollectorStore:
             )
         assert waiting == 0
         assert await collector.publish_figures(today=date(2026, 2, 21)) == 0, "final is final"
+
+    async def test_an_erasure_removes_the_person_and_a_late_invitation_to_them_is_dropped(
+        self, collector: CollectorService
+    ) -> None:
+        ref = recipient_ref(collector.settings.recipient_pepper, "+358401112299")
+        named = invitation(anonymous=False, day=date(2026, 1, 9), token="erase-1")
+        by_sms = invitation(anonymous=True, day=date(2026, 1, 9), ref=ref)
+        await collector.handle_invitations_sent([named, by_sms])
+        assert await collector.answer(named.invitation_id, 8, "nimellä")
+        await collector.handle_erasure_requests(
+            [ErasureRequested(request_id=uuid.uuid4(), customer_id="C-7", phone="+358401112299")]
+        )
+        late = invitation(anonymous=False, day=date(2026, 1, 9), token="erase-2")
+        other = late.model_copy(
+            update={"customer_id": "C-8", "invitation_id": uuid.uuid4(), "event_id": uuid.uuid4()}
+        )
+        await collector.handle_invitations_sent([late, other])
+        async with collector.engine.connect() as connection:
+            kept = list(
+                await connection.scalars(sa.select(collector_tables.invitations.c.customer_id))
+            )
+            answers = await connection.scalar(
+                sa.select(sa.func.count()).select_from(collector_tables.responses)
+            )
+            remembered = list(
+                await connection.scalars(sa.select(collector_tables.erased_people.c.pseudonym))
+            )
+            (payload,) = await connection.scalars(
+                sa.select(collector_tables.outbox.c.payload).where(
+                    collector_tables.outbox.c.topic == ERASURE_COMPLETED.name
+                )
+            )
+        assert kept == ["C-8"], "the late invitation to the erased customer is dropped"
+        assert answers == 0
+        assert len(remembered) == 2
+        assert "C-7" not in repr(remembered)
+        assert ErasureCompleted.model_validate_json(payload).erased == {
+            "responses": 1,
+            "tokens": 1,
+            "invitations": 2,
+            "held_replies": 0,
+        }
 
     async def test_sms_reply_answers_the_senders_open_invitation(
         self, collector: CollectorService

@@ -29,6 +29,7 @@ from palaute_collector.settings import CollectorSettings
 from palaute_collector.tables import (
     MIGRATIONS,
     anonymous_comments,
+    erased_people,
     figure_cells,
     follow_up_figures,
     follow_ups,
@@ -137,10 +138,37 @@ class CollectorService:
         self._access_inbox = Inbox(inbox, "collector.access-requested")
         self._figures_lock = asyncio.Lock()
 
+    def _pseudonyms(self, customer_id: str | None, ref: str | None) -> list[str]:
+        """How an erased person is remembered: keyed pseudonyms, never the identifiers."""
+        named = [recipient_ref(self.settings.recipient_pepper, f"customer:{customer_id}")]
+        return (named if customer_id else []) + ([ref] if ref else [])
+
+    async def _not_erased(
+        self, connection: AsyncConnection, batch: Sequence[InvitationSent]
+    ) -> list[InvitationSent]:
+        """The invitations whose person was not erased while they were on their way."""
+        wanted = {
+            p: sent
+            for sent in batch
+            for p in self._pseudonyms(sent.customer_id, sent.recipient_ref)
+        }
+        if not wanted:
+            return list(batch)
+        erased = set(
+            await connection.scalars(
+                sa.select(erased_people.c.pseudonym).where(erased_people.c.pseudonym.in_(wanted))
+            )
+        )
+        dropped = {id(wanted[p]) for p in erased}
+        if dropped:
+            log.info("invitations_of_erased_people_dropped", count=len(dropped))
+        return [sent for sent in batch if id(sent) not in dropped]
+
     async def handle_invitations_sent(self, batch: Sequence[InvitationSent]) -> None:
         """Remember invitations so that their tokens or SMS replies can be answered."""
         async with self.engine.begin() as connection:
             fresh = await self._inbox.new_messages(connection, batch)
+            fresh = await self._not_erased(connection, fresh)
             if fresh:
                 await connection.execute(
                     invitations.insert(),
@@ -289,6 +317,14 @@ class CollectorService:
         async with self.engine.begin() as connection:
             fresh = await self._erasure_inbox.new_messages(connection, batch)
             for request in fresh:
+                remembered = [
+                    {"pseudonym": p, "erased_at": datetime.now(UTC)}
+                    for p in self._pseudonyms(request.customer_id, self._ref_of(request))
+                ]
+                if remembered:
+                    await connection.execute(
+                        insert_ignoring_conflicts(connection, erased_people), remembered
+                    )
                 ids = await self._invitations_of(connection, request)
                 erased = {
                     "responses": (
@@ -392,6 +428,9 @@ class CollectorService:
             held = await connection.execute(
                 held_replies.delete().where(held_replies.c.received_at < self._hold_cutoff())
             )
+            forgotten = await connection.execute(
+                erased_people.delete().where(erased_people.c.erased_at < closed_before)
+            )
             seen = await connection.execute(
                 inbound_messages.delete().where(
                     inbound_messages.c.received_at < now - _REMEMBER_INBOUND
@@ -403,6 +442,7 @@ class CollectorService:
                 "response_links": int(unlinked.rowcount or 0),
                 "held_replies": int(held.rowcount or 0),
                 "inbound_ids": int(seen.rowcount or 0),
+                "erased_people": int(forgotten.rowcount or 0),
                 "inbox": await purge_inbox(connection, inbox),
             }
         report("collector", counts)
