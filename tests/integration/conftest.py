@@ -7,10 +7,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_collector import tables as collector_tables
 from palaute_collector.service import CollectorService
 from palaute_collector.settings import CollectorSettings
+from palaute_consent import tables as consent_tables
 from palaute_runtime.database import create_engine
 from palaute_runtime.local_broker import free_port
 from palaute_runtime.migrations import migrate
@@ -27,6 +29,17 @@ async def sandbox() -> AsyncIterator[PartnerSandbox]:
     await sandbox.start()
     yield sandbox
     await sandbox.stop()
+
+
+@pytest.fixture
+async def consent_db(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The consent service's database, migrated, on SQLite and on PostgreSQL."""
+    engine = create_engine(database_url)
+    await migrate(engine, consent_tables.MIGRATIONS)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @asynccontextmanager

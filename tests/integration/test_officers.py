@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -11,31 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_consent import officers
 from palaute_consent.tables import (
-    MIGRATIONS,
     officer_accounts,
     officer_sessions,
     officer_tokens,
 )
-from palaute_runtime.database import create_engine
-from palaute_runtime.migrations import migrate
 
 KEY = "a session key for the tests"
 
 
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await migrate(engine, MIGRATIONS)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-
 async def test_passwords_are_argon2id_and_a_disabled_account_cannot_sign_in(
-    engine: AsyncEngine,
+    consent_db: AsyncEngine,
 ) -> None:
-    async with engine.begin() as connection:
+    async with consent_db.begin() as connection:
         await officers.add_account(connection, "anna", "pitkä salasana 1", "officer")
         with pytest.raises(ValueError, match="exists already"):
             await officers.add_account(connection, "anna", "pitkä salasana 2", "auditor")
@@ -58,8 +44,8 @@ async def test_passwords_are_argon2id_and_a_disabled_account_cannot_sign_in(
         assert await officers.sign_in(connection, "anna", "pitkä salasana 1") is None
 
 
-async def test_sessions_expire_and_are_purged(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
+async def test_sessions_expire_and_are_purged(consent_db: AsyncEngine) -> None:
+    async with consent_db.begin() as connection:
         await officers.add_account(connection, "tarmo", "pitkä salasana 4", "auditor")
         tarmo = await officers.sign_in(connection, "tarmo", "pitkä salasana 4")
         assert tarmo is not None
@@ -71,8 +57,8 @@ async def test_sessions_expire_and_are_purged(engine: AsyncEngine) -> None:
         assert await officers.session(connection, live) is not None
 
 
-async def test_tokens_are_stored_hashed_scoped_and_revocable(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
+async def test_tokens_are_stored_hashed_scoped_and_revocable(consent_db: AsyncEngine) -> None:
+    async with consent_db.begin() as connection:
         token = await officers.create_token(connection, "bi", "auditor")
         assert len(token) >= 40, "256 bits, base64url"
         stored = list(await connection.scalars(sa.select(officer_tokens.c.token_hash)))

@@ -5,18 +5,17 @@ chain records it and holds, and the other services' answers are recorded."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_consent import audit, privacy
 from palaute_consent.register import OptOutRegister
 from palaute_consent.service import ConsentService
 from palaute_consent.settings import ConsentSettings
 from palaute_consent.tables import (
-    MIGRATIONS,
     access_parts,
     opt_outs,
     outbox,
@@ -24,8 +23,6 @@ from palaute_consent.tables import (
     released,
 )
 from palaute_runtime.clock import Clock
-from palaute_runtime.database import create_engine
-from palaute_runtime.migrations import migrate
 from palaute_schemas import (
     ACCESS_REQUESTED,
     ERASURE_REQUESTED,
@@ -40,13 +37,8 @@ PHONE = "+358401112233"
 
 
 @pytest.fixture
-async def consent(database_url: str) -> AsyncIterator[ConsentService]:
-    engine = create_engine(database_url)
-    await migrate(engine, MIGRATIONS)
-    try:
-        yield ConsentService(engine, ConsentSettings(), Clock())
-    finally:
-        await engine.dispose()
+def consent(consent_db: AsyncEngine) -> ConsentService:
+    return ConsentService(consent_db, ConsentSettings(), Clock())
 
 
 async def test_an_erasure_keeps_the_objection_hashed_and_audited(consent: ConsentService) -> None:
@@ -63,6 +55,8 @@ async def test_an_erasure_keeps_the_objection_hashed_and_audited(consent: Consen
         register = OptOutRegister(connection, consent.settings.register_audit_key)
         assert await register.forbids(phone=PHONE)
         assert await register.forbids(customer_id="C-poistettava"), "made for every identifier"
+        kept = await register.find("phone", PHONE)
+        assert kept is not None, "the officer's lookup still finds the hashed entry"
         verdict = await audit.verify(connection)
         trail = await register.audit_trail("phone", PHONE)
         (payload,) = await connection.scalars(

@@ -8,7 +8,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,14 +23,6 @@ from palaute_runtime.migrations import _config, migrate
 
 KEY = "test-register-audit-key"
 PHONE, EMAIL = "+358401234567", "matti.meikalainen@example.fi"
-
-
-@pytest.fixture
-async def consent_db(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await migrate(engine, tables.MIGRATIONS)
-    yield engine
-    await engine.dispose()
 
 
 async def changes(engine: AsyncEngine) -> None:

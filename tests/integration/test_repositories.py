@@ -36,14 +36,6 @@ AUDIT_KEY = "test-audit-key"
 
 
 @pytest.fixture
-async def consent_db(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await migrate(engine, consent_tables.MIGRATIONS)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
 async def collector(database_url: str) -> AsyncIterator[CollectorService]:
     async with collector_on(database_url, min_group_size=5) as service:
         yield service

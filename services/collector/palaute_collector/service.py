@@ -717,10 +717,11 @@ class CollectorService:
             published += await self._finalize(connection, final)
             # A month whose days are all final takes no more answers: what it could not
             # release is never published (each such cell had fewer than the minimum).
+            taken = set(by_month.released)
             never = [
                 one
                 for n, one in enumerate(of_final_days)
-                if n not in set(by_month.released) and final(period_end("month", one[1].day))
+                if n not in taken and final(period_end("month", one[1].day))
             ]
             gone = released + never
             if gone:
@@ -799,10 +800,8 @@ class CollectorService:
         ).all()
         published = 0
         for grain, start in periods:
-            if not final(period_end(grain, start)) or not all(
-                final(start + timedelta(days=n))
-                for n in range((period_end(grain, start) - start).days)
-            ):
+            days = (period_end(grain, start) - start).days + 1
+            if not all(final(start + timedelta(days=n)) for n in range(days)):
                 continue
             rows = (
                 await connection.execute(

@@ -81,11 +81,11 @@ async def file_request(
     reason: str,
     actor: str,
 ) -> tuple[uuid.UUID, ErasureRequested | AccessRequested]:
-    """File a request, do consent's part of it, and return the message for the others."""
+    """File a request, do consent's part of it, and return the message for the others.
+    `person` as `with_known_customer` completed it."""
     if not reason.strip():
         raise ValueError("a reason is required, and kept with the request")
     request_id = uuid.uuid4()
-    person = await with_known_customer(connection, person)
     own: dict[str, Any]
     if kind == "erasure":
         own = {"erased": await _erase_own(connection, register, person, request_id, reason, actor)}

@@ -82,12 +82,7 @@ class OptOutRegister:
         identifier, reason or actor is refused (ValueError)."""
         _required(value=value, reason=reason, actor=actor)
         key = register_key(kind, value)
-        existing = await self._connection.scalar(
-            sa.select(opt_outs.c.id).where(
-                opt_outs.c.kind == kind, opt_outs.c.value.in_([key, self._hashed(kind, key)])
-            )
-        )
-        if existing is not None:
+        if await self.find(kind, value) is not None:
             return False
         now = datetime.now(UTC)
         await self._connection.execute(
@@ -102,6 +97,23 @@ class OptOutRegister:
         """Remove an entry; False when there was none. An empty identifier, reason or actor
         is refused (ValueError)."""
         _required(value=value, reason=reason, actor=actor)
+        entry = await self.find(kind, value)
+        if entry is None:
+            return False
+        await self._connection.execute(opt_outs.delete().where(opt_outs.c.id == entry.id))
+        await self._audit(
+            "remove",
+            kind,
+            register_key(kind, value),
+            source=entry.source,
+            reason=reason,
+            actor=actor,
+            at=datetime.now(UTC),
+        )
+        return True
+
+    async def find(self, kind: EntryKind, value: str) -> OptOut | None:
+        """The entry for one identifier, as it is or kept hashed after an erasure."""
         key = register_key(kind, value)
         row = (
             await self._connection.execute(
@@ -110,20 +122,12 @@ class OptOutRegister:
                 )
             )
         ).first()
-        if row is None:
-            return False
-        await self._connection.execute(opt_outs.delete().where(opt_outs.c.id == row.id))
-        await self._audit(
-            "remove", kind, key, source=row.source, reason=reason, actor=actor, at=datetime.now(UTC)
-        )
-        return True
+        return None if row is None else _entry(row)
 
     async def entries(self) -> list[OptOut]:
         """All entries, oldest first."""
         rows = await self._connection.execute(sa.select(opt_outs).order_by(opt_outs.c.id))
-        return [
-            OptOut(r.id, r.kind, r.value, r.source, r.reason, as_utc(r.created_at)) for r in rows
-        ]
+        return [_entry(row) for row in rows]
 
     async def forbids(
         self, *, customer_id: str | None = None, phone: str | None = None, email: str | None = None
@@ -227,6 +231,10 @@ class OptOutRegister:
             source=source,
             reason=reason,
         )
+
+
+def _entry(row: sa.Row[tuple[object, ...]]) -> OptOut:
+    return OptOut(row.id, row.kind, row.value, row.source, row.reason, as_utc(row.created_at))
 
 
 def _required(**given: str) -> None:

@@ -468,11 +468,11 @@ class ConsentService:
         async with self.engine.begin() as connection:
             await serialize_with_opt_outs(connection, opting_out=True)
             register = OptOutRegister(connection, self.settings.register_audit_key)
+            person = await privacy.with_known_customer(connection, person)
             if kind == "erasure":
                 # First as an opt-out: surveys released to the person are withdrawn (one may
                 # still be on its way to the dispatcher); the entries are then kept hashed.
-                known = await privacy.with_known_customer(connection, person)
-                for entry_kind, value in known.identifiers():
+                for entry_kind, value in person.identifiers():
                     await self.register_opt_out(
                         connection,
                         entry_kind,

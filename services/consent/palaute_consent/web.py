@@ -35,9 +35,9 @@ from starlette.routing import Route
 from palaute_consent import audit, officers, privacy
 from palaute_consent.officer_texts import LANGUAGES, TEXTS
 from palaute_consent.officers import Principal, Session
-from palaute_consent.register import EntryKind, OptOutRegister, register_key
+from palaute_consent.register import EntryKind, OptOutRegister
 from palaute_consent.service import ConsentService
-from palaute_consent.tables import decisions, opt_outs
+from palaute_consent.tables import decisions
 from palaute_runtime.database import as_utc
 from palaute_runtime.throttle import Throttle
 from palaute_schemas import parse_email, parse_phone
@@ -173,13 +173,10 @@ def routes(service: ConsentService) -> list[Route]:
         return reason
 
     async def look_up(kind: EntryKind, identifier: str) -> Found:
-        stored = register_key(kind, identifier)
         async with engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    sa.select(opt_outs).where(opt_outs.c.kind == kind, opt_outs.c.value == stored)
-                )
-            ).first()
+            listed = await OptOutRegister(connection, settings.register_audit_key).find(
+                kind, identifier
+            )
             made: list[dict[str, str]] = []
             if kind == "customer_id":
                 rows = await connection.execute(
@@ -197,11 +194,11 @@ def routes(service: ConsentService) -> list[Route]:
                     for r in rows
                 ]
         entry = None
-        if row is not None:
+        if listed is not None:
             entry = {
-                "source": row.source,
-                "reason": row.reason,
-                "since": as_utc(row.created_at).isoformat(timespec="seconds"),
+                "source": listed.source,
+                "reason": listed.reason,
+                "since": listed.created_at.isoformat(timespec="seconds"),
             }
         return Found(kind, identifier, entry, made)
 
@@ -382,52 +379,58 @@ def routes(service: ConsentService) -> list[Route]:
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    async def _register_page(request: Request, current: Session, _: FormData | None) -> Response:
-        return page(request, "officer_register.html", session=current, kinds=KINDS)
+    def form_identifier(form: FormData | None) -> tuple[EntryKind, str]:
+        assert form is not None  # a POST route
+        return normalised(str(form.get("kind", "")), str(form.get("identifier", "")))
 
-    async def _search(request: Request, current: Session, form: FormData | None) -> Response:
-        assert form is not None
-        kind, identifier = normalised(str(form.get("kind", "")), str(form.get("identifier", "")))
-        found = await look_up(kind, identifier)
-        return page(request, "officer_register.html", session=current, kinds=KINDS, found=found)
-
-    async def _add(request: Request, current: Session, form: FormData | None) -> Response:
-        assert form is not None
-        kind, identifier = normalised(str(form.get("kind", "")), str(form.get("identifier", "")))
-        withdrawn = await add(
-            current.principal, kind, identifier, reason_of(str(form.get("reason", "")))
-        )
-        found = await look_up(kind, identifier)
+    async def register_page(
+        request: Request,
+        current: Session,
+        kind: EntryKind | None = None,
+        identifier: str = "",
+        *,
+        done: str = "",
+        withdrawn: int = 0,
+    ) -> Response:
+        found = await look_up(kind, identifier) if kind is not None else None
         return page(
             request,
             "officer_register.html",
             session=current,
             kinds=KINDS,
             found=found,
-            done="added",
+            done=done,
             withdrawn=withdrawn,
         )
 
-    async def _remove(request: Request, current: Session, form: FormData | None) -> Response:
+    async def _register_page(request: Request, current: Session, _: FormData | None) -> Response:
+        return await register_page(request, current)
+
+    async def _search(request: Request, current: Session, form: FormData | None) -> Response:
+        return await register_page(request, current, *form_identifier(form))
+
+    async def _add(request: Request, current: Session, form: FormData | None) -> Response:
+        kind, identifier = form_identifier(form)
         assert form is not None
-        kind, identifier = normalised(str(form.get("kind", "")), str(form.get("identifier", "")))
+        reason = reason_of(str(form.get("reason", "")))
+        withdrawn = await add(current.principal, kind, identifier, reason)
+        return await register_page(
+            request, current, kind, identifier, done="added", withdrawn=withdrawn
+        )
+
+    async def _remove(request: Request, current: Session, form: FormData | None) -> Response:
+        kind, identifier = form_identifier(form)
+        assert form is not None
         removed = await remove(
             current.principal, kind, identifier, reason_of(str(form.get("reason", "")))
         )
-        found = await look_up(kind, identifier)
-        return page(
-            request,
-            "officer_register.html",
-            session=current,
-            kinds=KINDS,
-            found=found,
-            done="removed" if removed else "not_listed",
-        )
+        done = "removed" if removed else "not_listed"
+        return await register_page(request, current, kind, identifier, done=done)
 
     async def _audit_page(request: Request, current: Session, form: FormData | None) -> Response:
         who: tuple[EntryKind | None, str | None] = (None, None)
         if form is not None and str(form.get("identifier", "")).strip():
-            who = normalised(str(form.get("kind", "")), str(form.get("identifier", "")))
+            who = form_identifier(form)
         rows, verdict = await audit_rows(*who)
         # The newest first, a page's worth; the CSV export has them all.
         return page(
