@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
@@ -37,9 +37,9 @@ def periodic(name: str, seconds: float, step: Callable[[], Awaitable[object]]) -
     return loop
 
 
-async def purge_inbox(connection: AsyncConnection, inbox: sa.Table) -> int:
+async def purge_inbox(connection: AsyncConnection, inbox: sa.Table, now: datetime) -> int:
     """Forget consumed-message ids older than INBOX_KEEP; returns how many."""
-    cutoff = datetime.now(UTC) - INBOX_KEEP
+    cutoff = now - INBOX_KEEP
     result = await connection.execute(inbox.delete().where(inbox.c.handled_at < cutoff))
     return int(result.rowcount or 0)
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, datetime
 from typing import Any
+
+from palaute_runtime.clock import Clock
+
+_clock = Clock()  # the partner's own clock: real time
 
 
 class Recorder:
@@ -35,7 +38,7 @@ class Recorder:
             message = {
                 "id": f"{channel}-{uuid.uuid4()}",
                 "idempotency_key": key,
-                "received_at": datetime.now(UTC).isoformat(),
+                "received_at": _clock.now().isoformat(),
                 **fields,
             }
             self._by_key[key] = message
@@ -62,7 +65,7 @@ class Recorder:
                 self._by_key.pop(message["idempotency_key"], None)
             done = {
                 "id": f"deletion-{uuid.uuid4()}",
-                "at": datetime.now(UTC).isoformat(),
+                "at": _clock.now().isoformat(),
                 "messages_deleted": len(gone),
             }
             self.deletions.append(done)

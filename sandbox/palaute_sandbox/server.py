@@ -14,7 +14,6 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -26,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from palaute_runtime.clock import Clock
 from palaute_runtime.errors import RefusedStart
 from palaute_runtime.http import HttpServer, bearer_matches
 from palaute_runtime.ops import openapi_routes
@@ -33,6 +33,7 @@ from palaute_sandbox.recorder import Recorder
 from palaute_sandbox.settings import SandboxSettings, receipt_mix
 
 log = structlog.get_logger("palaute.sandbox")
+_clock = Clock()  # the partner's own clock: real time
 
 _REASONS = {
     "delivered": "",
@@ -358,7 +359,7 @@ class PartnerSandbox:
                     "text": str(body["text"]),
                     # A partner's own id (a test may repeat one to replay a delivery).
                     "id": str(body.get("id") or f"in-{uuid.uuid4().hex}"),
-                    "received_at": datetime.now(UTC).isoformat(),
+                    "received_at": _clock.now().isoformat(),
                 }
             except (json.JSONDecodeError, KeyError, TypeError):
                 return JSONResponse(

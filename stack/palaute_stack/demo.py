@@ -9,12 +9,13 @@ import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from palaute_runtime.clock import Clock
 from palaute_schemas import (
     CONTACT_CLOSED,
     OPT_OUT_REQUESTED,
@@ -113,6 +114,7 @@ class DemoCrm:
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
         self._customers = customers
         self._rng = rng
+        self._clock = Clock()
         # good (bad_phone among them) | duplicate | malformed
         self.published: Counter[str] = Counter()
 
@@ -132,7 +134,7 @@ class DemoCrm:
             contact_channel=self._rng.choice(CONTACT_CHANNELS),
             language=customer.language,
             unit=self._rng.choice(UNITS),
-            closed_at=datetime.now(UTC) - timedelta(seconds=self._rng.randrange(60, 600)),
+            closed_at=self._clock.now() - timedelta(seconds=self._rng.randrange(60, 600)),
             phone=customer.phone,
             email=customer.email,
             anonymous=self._rng.random() < 0.2,
@@ -198,6 +200,7 @@ class DemoRespondents:
         self._stack = stack
         self._ours = addresses_of(customers)
         self._reading = timedelta(seconds=reading_seconds)
+        self._clock = Clock()
         self._rng = rng
         self._answer_rate = answer_rate
         self._seen: set[str] = set()
@@ -212,7 +215,7 @@ class DemoRespondents:
     async def answer_new(self) -> int:
         """Act on messages delivered at least the reading time ago; returns how many."""
         received = (await self._client.get(f"{self._stack.sandbox_url}/sandbox/messages")).json()
-        read_by = (datetime.now(UTC) - self._reading).isoformat()
+        read_by = (self._clock.now() - self._reading).isoformat()
         # People take a moment to read a message before answering it.
         new = [
             m

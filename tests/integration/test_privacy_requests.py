@@ -136,6 +136,7 @@ async def test_an_access_document_gathers_every_service_part(consent: ConsentSer
                 AccessReported(
                     request_id=request_id, service=service, held={"invitations": [{"a": 1}]}
                 ),
+                now=consent.clock.now(),
             )
         document = await privacy.access_document(connection, request_id)
         assert await privacy.access_document(connection, uuid.uuid4()) is None

@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 import sqlalchemy as sa
@@ -43,6 +43,7 @@ from palaute_collector.tables import (
     responses,
     sealed_answers,
 )
+from palaute_runtime.clock import Clock
 from palaute_runtime.database import (
     as_utc,
     create_engine,
@@ -127,9 +128,12 @@ class OpenSurvey:
 class CollectorService:
     """Records invitations and answers, keeps the figures, queues what is published."""
 
-    def __init__(self, engine: AsyncEngine, settings: CollectorSettings) -> None:
+    def __init__(
+        self, engine: AsyncEngine, settings: CollectorSettings, clock: Clock | None = None
+    ) -> None:
         self.engine = engine
         self.settings = settings
+        self.clock = clock or settings.clock()
         self.outbox = Outbox(outbox)
         self._inbox = Inbox(inbox, "collector.invitation-sent")
         self._follow_ups_inbox = Inbox(inbox, "collector.follow-up-closed")
@@ -318,7 +322,7 @@ class CollectorService:
             fresh = await self._erasure_inbox.new_messages(connection, batch)
             for request in fresh:
                 remembered = [
-                    {"pseudonym": p, "erased_at": datetime.now(UTC)}
+                    {"pseudonym": p, "erased_at": self.clock.now()}
                     for p in self._pseudonyms(request.customer_id, self._ref_of(request))
                 ]
                 if remembered:
@@ -409,7 +413,7 @@ class CollectorService:
         its invitation and customer, and its comment, after PALAUTE_KEEP_RESPONSE_LINKS_MONTHS;
         held SMS replies past their hold; the partner's message ids after a week; consumed
         message ids. Logs the counts."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         closed_before = now - timedelta(days=self.settings.keep_invitations_days)
         linked_before = now - timedelta(days=30 * self.settings.keep_response_links_months)
         async with self.engine.begin() as connection:
@@ -443,7 +447,7 @@ class CollectorService:
                 "held_replies": int(held.rowcount or 0),
                 "inbound_ids": int(seen.rowcount or 0),
                 "erased_people": int(forgotten.rowcount or 0),
-                "inbox": await purge_inbox(connection, inbox),
+                "inbox": await purge_inbox(connection, inbox, self.clock.now()),
             }
         report("collector", counts)
         return counts
@@ -463,7 +467,7 @@ class CollectorService:
         state: TokenState = "open"
         if row.answered:
             state = "answered"
-        elif as_utc(row.expires_at) <= datetime.now(UTC):
+        elif as_utc(row.expires_at) <= self.clock.now():
             state = "expired"
         return OpenSurvey(
             row.id, row.language, state, row.contact_channel, row.contact_day, row.anonymous
@@ -507,7 +511,7 @@ class CollectorService:
                 .where(
                     invitations.c.id == invitation_id,
                     invitations.c.answered.is_(False),
-                    invitations.c.expires_at > datetime.now(UTC),
+                    invitations.c.expires_at > self.clock.now(),
                 )
                 .values(answered=True)
                 .returning(*invitations.c)
@@ -552,7 +556,7 @@ class CollectorService:
                 invitation_id=invitation.id,
                 customer_id=invitation.customer_id,
                 **asdict(answer),
-                answered_at=datetime.now(UTC),
+                answered_at=self.clock.now(),
             )
         )
         if follow_up and invitation.customer_id:
@@ -575,7 +579,7 @@ class CollectorService:
     ) -> None:
         """The respondent asked to be contacted: one FollowUpRequested for the CRM, due in
         working days of the unit's country, and the unit's figures."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         unit = str(invitation.unit)
         due = due_date(
             now.date(), self.settings.follow_up_working_days, self.settings.country_of(unit)
@@ -615,7 +619,7 @@ class CollectorService:
                 )
                 if unit is not None:
                     units.add(unit)
-            await self._publish_follow_up_figures(connection, units, datetime.now(UTC).date())
+            await self._publish_follow_up_figures(connection, units, self.clock.now().date())
         self.outbox.committed()
         log.info("follow_ups_closed", closed=len(fresh), units=len(units))
 
@@ -630,7 +634,7 @@ class CollectorService:
                 )
             )
             published = await self._publish_follow_up_figures(
-                connection, units, today or datetime.now(UTC).date()
+                connection, units, today or self.clock.now().date()
             )
         if published:
             self.outbox.committed()
@@ -688,7 +692,7 @@ class CollectorService:
         periods whose surveys have all closed final, and publish every cell that changed.
         All in one transaction of its own, apart from any answer's. Returns how many cell
         revisions were published."""
-        today = today or datetime.now(UTC).date()
+        today = today or self.clock.now().date()
         min_group = self.settings.min_group_size
         async with self._figures_lock, self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
@@ -750,7 +754,7 @@ class CollectorService:
         open_days = set(
             await connection.scalars(
                 sa.select(invitations.c.contact_day)
-                .where(invitations.c.expires_at > datetime.now(UTC))
+                .where(invitations.c.expires_at > self.clock.now())
                 .distinct()
             )
         )
@@ -861,7 +865,7 @@ class CollectorService:
         collector; a reply that came before any survey answers nothing. The partner's
         `message_id` makes a webhook delivered twice count once.
         """
-        now = datetime.now(UTC)
+        now = self.clock.now()
         received = min(received_at or now, now + _CLOCK_SKEW)
         reply = parse_sms_reply(text)
         if isinstance(reply, Stop):
@@ -922,7 +926,7 @@ class CollectorService:
         return outcome
 
     def _hold_cutoff(self) -> datetime:
-        return datetime.now(UTC) - timedelta(minutes=self.settings.reply_hold_minutes)
+        return self.clock.now() - timedelta(minutes=self.settings.reply_hold_minutes)
 
     async def _apply_held_replies(
         self, connection: AsyncConnection, batch: Sequence[InvitationSent]

@@ -8,6 +8,7 @@ import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import get_args
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -98,12 +99,14 @@ def _password(args: argparse.Namespace) -> str:
     return first
 
 
-async def _people(args: argparse.Namespace, connection: AsyncConnection) -> None:
+async def _people(args: argparse.Namespace, connection: AsyncConnection, now: datetime) -> None:
     """The accounts and tokens commands."""
     try:
         if args.command == "accounts":
             if args.action == "add":
-                await officers.add_account(connection, args.username, _password(args), args.role)
+                await officers.add_account(
+                    connection, args.username, _password(args), args.role, now=now
+                )
                 sys.stdout.write(f"account {args.username} created ({args.role})\n")
             elif args.action == "password":
                 if not await officers.set_password(connection, args.username, _password(args)):
@@ -117,11 +120,11 @@ async def _people(args: argparse.Namespace, connection: AsyncConnection) -> None
                 for row in await officers.accounts(connection):
                     sys.stdout.write(json.dumps(row) + "\n")
         elif args.action == "create":
-            token = await officers.create_token(connection, args.name, args.role)
+            token = await officers.create_token(connection, args.name, args.role, now=now)
             sys.stdout.write(token + "\n")
             sys.stderr.write("keep it now: only its hash is stored\n")
         elif args.action == "revoke":
-            if not await officers.revoke_token(connection, args.name):
+            if not await officers.revoke_token(connection, args.name, now=now):
                 fail(f"no valid token is named {args.name}.")
             sys.stdout.write(f"token {args.name} revoked\n")
         else:
@@ -179,9 +182,9 @@ def main(argv: list[str] | None = None) -> None:
 
     async def act(service: ConsentService, connection: AsyncConnection) -> None:
         if args.command in ("accounts", "tokens"):
-            await _people(args, connection)
+            await _people(args, connection, service.clock.now())
             return
-        register = OptOutRegister(connection, settings.register_audit_key)
+        register = OptOutRegister(connection, settings.register_audit_key, service.clock)
         if args.action == "list":
             for entry in await register.entries():
                 sys.stdout.write(

@@ -14,7 +14,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal, get_args
 
 import sqlalchemy as sa
@@ -75,7 +75,7 @@ def check_password(password: str) -> str:
 
 
 async def add_account(
-    connection: AsyncConnection, username: str, password: str, role: Role
+    connection: AsyncConnection, username: str, password: str, role: Role, *, now: datetime
 ) -> None:
     """Create an account; ValueError if the name is taken or anything is malformed."""
     check_name(username)
@@ -90,7 +90,7 @@ async def add_account(
             username=username,
             password_hash=_hasher.hash(password),
             role=check_role(role),
-            created_at=datetime.now(UTC),
+            created_at=now,
             disabled=False,
         )
     )
@@ -174,7 +174,7 @@ async def sign_in(connection: AsyncConnection, username: str, password: str) -> 
     return Principal(f"officer:{row.username}", check_role(row.role))
 
 
-async def create_token(connection: AsyncConnection, name: str, role: Role) -> str:
+async def create_token(connection: AsyncConnection, name: str, role: Role, *, now: datetime) -> str:
     """A new API token (shown once; only its hash is kept)."""
     check_name(name, "token name")
     taken = await connection.scalar(
@@ -188,18 +188,18 @@ async def create_token(connection: AsyncConnection, name: str, role: Role) -> st
             token_hash=_digest(token),
             name=name,
             role=check_role(role),
-            created_at=datetime.now(UTC),
+            created_at=now,
         )
     )
     return token
 
 
-async def revoke_token(connection: AsyncConnection, name: str) -> bool:
+async def revoke_token(connection: AsyncConnection, name: str, *, now: datetime) -> bool:
     """Revoke a token by name; False if there is no such token still valid."""
     changed = await connection.execute(
         officer_tokens.update()
         .where(officer_tokens.c.name == name, officer_tokens.c.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC))
+        .values(revoked_at=now)
     )
     return bool(changed.rowcount)
 
@@ -254,12 +254,11 @@ def unsign_cookie(key: str, cookie: str) -> str | None:
 
 
 async def open_session(
-    connection: AsyncConnection, principal: Principal, lifetime: timedelta
+    connection: AsyncConnection, principal: Principal, lifetime: timedelta, *, now: datetime
 ) -> tuple[str, Session]:
     """A new session for a signed-in account: its id (for the cookie) and the session."""
     session_id = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
-    now = datetime.now(UTC)
     await connection.execute(
         officer_sessions.insert().values(
             session_hash=_digest(session_id),
@@ -272,7 +271,7 @@ async def open_session(
     return session_id, Session(principal, csrf)
 
 
-async def session(connection: AsyncConnection, session_id: str) -> Session | None:
+async def session(connection: AsyncConnection, session_id: str, *, now: datetime) -> Session | None:
     """The live session of that id, for an account still enabled."""
     row = (
         await connection.execute(
@@ -280,7 +279,7 @@ async def session(connection: AsyncConnection, session_id: str) -> Session | Non
             .join(officer_accounts, officer_accounts.c.username == officer_sessions.c.username)
             .where(
                 officer_sessions.c.session_hash == _digest(session_id),
-                officer_sessions.c.expires_at > datetime.now(UTC),
+                officer_sessions.c.expires_at > now,
                 officer_accounts.c.disabled.is_(False),
             )
         )
@@ -304,9 +303,9 @@ async def end_sessions_of(connection: AsyncConnection, username: str) -> None:
     )
 
 
-async def purge_sessions(connection: AsyncConnection) -> int:
+async def purge_sessions(connection: AsyncConnection, *, now: datetime) -> int:
     """Delete expired sessions; how many."""
     gone = await connection.execute(
-        officer_sessions.delete().where(officer_sessions.c.expires_at <= datetime.now(UTC))
+        officer_sessions.delete().where(officer_sessions.c.expires_at <= now)
     )
     return int(gone.rowcount or 0)

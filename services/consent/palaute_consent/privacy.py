@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -80,6 +80,7 @@ async def file_request(
     *,
     reason: str,
     actor: str,
+    now: datetime,
 ) -> tuple[uuid.UUID, ErasureRequested | AccessRequested]:
     """File a request, do consent's part of it, and return the message for the others.
     `person` as `with_known_customer` completed it."""
@@ -96,7 +97,7 @@ async def file_request(
                 request_id=request_id,
                 service="consent",
                 document=held,
-                received_at=datetime.now(UTC),
+                received_at=now,
             )
         )
         own = {"tables": {name: len(rows) for name, rows in held.items()}}
@@ -104,7 +105,7 @@ async def file_request(
         privacy_requests.insert().values(
             id=request_id,
             kind=kind,
-            filed_at=datetime.now(UTC),
+            filed_at=now,
             actor=actor,
             reason=reason.strip(),
             person=person.masked(),
@@ -195,18 +196,21 @@ async def record_erasure(connection: AsyncConnection, completed: ErasureComplete
         connection,
         completed.request_id,
         completed.service,
-        {"erased": completed.erased, "partner_deleted": completed.partner_deleted},
+        {"erased": completed.erased, "partner_deleted": completed.partner_deleted}
+        | ({"partner_reason": completed.partner_reason} if completed.partner_reason else {}),
     )
 
 
-async def record_access(connection: AsyncConnection, reported: AccessReported) -> None:
+async def record_access(
+    connection: AsyncConnection, reported: AccessReported, *, now: datetime
+) -> None:
     """A service's part of an access request's document."""
     await connection.execute(
         insert_ignoring_conflicts(connection, access_parts).values(
             request_id=reported.request_id,
             service=reported.service,
             document=reported.held,
-            received_at=datetime.now(UTC),
+            received_at=now,
         )
     )
     tables = {name: len(rows) for name, rows in reported.held.items()}
@@ -278,9 +282,9 @@ async def access_document(
     }
 
 
-async def purge(connection: AsyncConnection, keep_days: int) -> int:
+async def purge(connection: AsyncConnection, keep_days: int, *, now: datetime) -> int:
     """Delete access documents' parts older than `keep_days`; how many."""
-    before = datetime.now(UTC) - timedelta(days=keep_days)
+    before = now - timedelta(days=keep_days)
     gone = await connection.execute(
         access_parts.delete().where(access_parts.c.received_at < before)
     )

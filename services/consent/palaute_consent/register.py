@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal, get_args
 
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_consent import audit
 from palaute_consent.tables import opt_outs, register_audit
+from palaute_runtime.clock import Clock
 from palaute_runtime.database import as_utc
 from palaute_schemas import OptOutSource
 
@@ -71,9 +72,12 @@ async def serialize_with_opt_outs(connection: AsyncConnection, *, opting_out: bo
 class OptOutRegister:
     """Repository of the register; every method runs inside the caller's transaction."""
 
-    def __init__(self, connection: AsyncConnection, audit_key: str) -> None:
+    def __init__(
+        self, connection: AsyncConnection, audit_key: str, clock: Clock | None = None
+    ) -> None:
         self._connection = connection
         self._audit_key = audit_key
+        self._clock = clock or Clock()  # the service passes its own (moved in tests)
 
     async def add(
         self, kind: EntryKind, value: str, *, source: OptOutSource, reason: str, actor: str
@@ -84,7 +88,7 @@ class OptOutRegister:
         key = register_key(kind, value)
         if await self.find(kind, value) is not None:
             return False
-        now = datetime.now(UTC)
+        now = self._clock.now()
         await self._connection.execute(
             opt_outs.insert().values(
                 kind=kind, value=key, source=source, reason=reason, created_at=now
@@ -108,7 +112,7 @@ class OptOutRegister:
             source=entry.source,
             reason=reason,
             actor=actor,
-            at=datetime.now(UTC),
+            at=self._clock.now(),
         )
         return True
 
@@ -151,7 +155,7 @@ class OptOutRegister:
         kept = await self._connection.scalar(
             sa.select(opt_outs.c.id).where(opt_outs.c.kind == kind, opt_outs.c.value == hashed)
         )
-        now = datetime.now(UTC)
+        now = self._clock.now()
         if kept is None:
             await self._connection.execute(
                 opt_outs.insert().values(

@@ -115,6 +115,10 @@ class ConsentService:
         self._erasure_inbox = Inbox(inbox, "consent.erasure-completed")
         self._access_inbox = Inbox(inbox, "consent.access-reported")
 
+    def register(self, connection: AsyncConnection) -> OptOutRegister:
+        """The opt-out register inside the caller's transaction, on the service's clock."""
+        return OptOutRegister(connection, self.settings.register_audit_key, self.clock)
+
     async def handle_contacts_closed(self, contacts: Sequence[ContactClosed]) -> None:
         """Plan a release for each contact that may be surveyed; suppress the others now.
 
@@ -143,7 +147,9 @@ class ConsentService:
                     decided.add(contact.contact_id)
                     to_decide.append(contact)
             who = {c.contact_id: reachable(c, self.settings.default_region) for c in to_decide}
-            listed = await OptOutRegister(connection, self.settings.register_audit_key).listed(
+            listed = await OptOutRegister(
+                connection, self.settings.register_audit_key, self.clock
+            ).listed(
                 key
                 for c in to_decide
                 for key in identifiers(
@@ -261,7 +267,9 @@ class ConsentService:
             return 0
         due = sorted(claimed, key=lambda row: (as_utc(row.release_at), row.contact_id))
         keys = [key for row in due for key in identifiers(row.customer_id, row.phone, row.email)]
-        listed = await OptOutRegister(connection, self.settings.register_audit_key).listed(keys)
+        listed = await OptOutRegister(
+            connection, self.settings.register_audit_key, self.clock
+        ).listed(keys)
         capped = (
             await self._recently_released(connection, keys, cap_since)
             if self.settings.frequency_cap_days
@@ -355,7 +363,9 @@ class ConsentService:
             ).all()
             if not rows:
                 return 0
-            listed = await OptOutRegister(connection, self.settings.register_audit_key).listed(
+            listed = await OptOutRegister(
+                connection, self.settings.register_audit_key, self.clock
+            ).listed(
                 key for row in rows for key in identifiers(row.customer_id, row.phone, row.email)
             )
             due: list[SurveyReminderDue] = []
@@ -443,7 +453,8 @@ class ConsentService:
     async def purge(self) -> dict[str, int]:
         """Forget decisions older than a replayed contact could still be surveyed (it is
         stale then) and consumed message ids. Logs the counts."""
-        cutoff = self.clock.now() - timedelta(days=self.settings.max_contact_age_days + 7)
+        now = self.clock.now()
+        cutoff = now - timedelta(days=self.settings.max_contact_age_days + 7)
         async with self.engine.begin() as connection:
             gone = await connection.execute(
                 decisions.delete().where(
@@ -452,11 +463,11 @@ class ConsentService:
             )
             counts = {
                 "decisions": int(gone.rowcount or 0),
-                "officer_sessions": await officers.purge_sessions(connection),
+                "officer_sessions": await officers.purge_sessions(connection, now=now),
                 "access_parts": await privacy.purge(
-                    connection, self.settings.keep_access_reports_days
+                    connection, self.settings.keep_access_reports_days, now=now
                 ),
-                "inbox": await purge_inbox(connection, inbox),
+                "inbox": await purge_inbox(connection, inbox, now),
             }
         report("consent", counts)
         return counts
@@ -467,7 +478,7 @@ class ConsentService:
         """File an erasure or access request: consent's part now, the others' by message."""
         async with self.engine.begin() as connection:
             await serialize_with_opt_outs(connection, opting_out=True)
-            register = OptOutRegister(connection, self.settings.register_audit_key)
+            register = self.register(connection)
             person = await privacy.with_known_customer(connection, person)
             if kind == "erasure":
                 # First as an opt-out: surveys released to the person are withdrawn (one may
@@ -482,7 +493,7 @@ class ConsentService:
                         actor=actor,
                     )
             request_id, message = await privacy.file_request(
-                connection, register, kind, person, reason=reason, actor=actor
+                connection, register, kind, person, reason=reason, actor=actor, now=self.clock.now()
             )
             if isinstance(message, ErasureRequested):
                 await self.outbox.add(connection, ERASURE_REQUESTED, message)
@@ -503,7 +514,7 @@ class ConsentService:
         """The other services' parts of access documents."""
         async with self.engine.begin() as connection:
             for reported in await self._access_inbox.new_messages(connection, batch):
-                await privacy.record_access(connection, reported)
+                await privacy.record_access(connection, reported, now=self.clock.now())
         log.info("access_parts_recorded", parts=len(batch))
 
     async def handle_opt_out_requests(self, requests: Sequence[OptOutRequested]) -> None:
@@ -547,9 +558,7 @@ class ConsentService:
         """Add one register entry (audited) and withdraw the surveys released to it that may
         not be sent yet; returns how many were withdrawn. Runs in the caller's transaction."""
         await serialize_with_opt_outs(connection, opting_out=True)
-        await OptOutRegister(connection, self.settings.register_audit_key).add(
-            kind, value, source=source, reason=reason, actor=actor
-        )
+        await self.register(connection).add(kind, value, source=source, reason=reason, actor=actor)
         since = self.clock.now() - timedelta(days=self.settings.withdraw_within_days)
         column = _RELEASED_BY_KIND[kind]
         contact_ids = list(

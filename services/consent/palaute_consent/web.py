@@ -133,7 +133,7 @@ def routes(service: ConsentService) -> list[Route]:
         if session_id is None:
             return None
         async with engine.connect() as connection:
-            return await officers.session(connection, session_id)
+            return await officers.session(connection, session_id, now=service.clock.now())
 
     async def api_principal(request: Request) -> Principal:
         principal = await sso_principal(request)
@@ -174,9 +174,9 @@ def routes(service: ConsentService) -> list[Route]:
 
     async def look_up(kind: EntryKind, identifier: str) -> Found:
         async with engine.connect() as connection:
-            listed = await OptOutRegister(connection, settings.register_audit_key).find(
-                kind, identifier
-            )
+            listed = await OptOutRegister(
+                connection, settings.register_audit_key, service.clock
+            ).find(kind, identifier)
             made: list[dict[str, str]] = []
             if kind == "customer_id":
                 rows = await connection.execute(
@@ -218,7 +218,7 @@ def routes(service: ConsentService) -> list[Route]:
 
     async def remove(principal: Principal, kind: EntryKind, identifier: str, reason: str) -> bool:
         async with engine.begin() as connection:
-            register = OptOutRegister(connection, settings.register_audit_key)
+            register = service.register(connection)
             removed = await register.remove(kind, identifier, reason=reason, actor=principal.actor)
         log.info("register_changed", action="remove", kind=kind, actor=principal.actor)
         return removed
@@ -258,7 +258,7 @@ def routes(service: ConsentService) -> list[Route]:
 
     async def audit_rows(kind: EntryKind | None = None, identifier: str | None = None) -> Any:
         async with engine.connect() as connection:
-            register = OptOutRegister(connection, settings.register_audit_key)
+            register = service.register(connection)
             rows = await register.audit_trail(kind, identifier)
             verdict = await audit.verify(connection)
         return rows, verdict
@@ -354,7 +354,9 @@ def routes(service: ConsentService) -> list[Route]:
                 sign_ins.missed(username)
                 log.info("officer_sign_in_failed")
                 return sign_in_page(request, 401, "wrong")
-            session_id, _ = await officers.open_session(connection, principal, lifetime)
+            session_id, _ = await officers.open_session(
+                connection, principal, lifetime, now=service.clock.now()
+            )
         log.info("officer_signed_in", actor=principal.actor)
         response = RedirectResponse("/officer", status_code=303)
         response.set_cookie(
