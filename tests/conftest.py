@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_runtime.local_broker import LocalBroker, create_topics, palaute_topics
+from tests.transaction_guard import guarding
 
 T = TypeVar("T")
 
@@ -35,6 +39,25 @@ async def wait_until(
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def queued(engine: AsyncEngine, outbox: sa.Table, topic: str) -> list[dict[str, Any]]:
+    """What a service's outbox holds for one topic, oldest first (published or not yet)."""
+    async with engine.connect() as connection:
+        payloads = await connection.scalars(
+            sa.select(outbox.c.payload).where(outbox.c.topic == topic).order_by(outbox.c.id)
+        )
+        return [json.loads(payload) for payload in payloads]
+
+
+@pytest.fixture(autouse=True)
+def no_network_call_inside_a_transaction() -> Iterator[None]:
+    """Fails any test in which an HTTP or SMTP call starts while its task holds a database
+    transaction open (the partner is never called inside one)."""
+    with guarding() as found:
+        yield
+    if found:
+        pytest.fail(f"{len(found)} network call(s) inside a transaction; the first: {found[0]}")
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,9 @@ OptOutSource = Literal[
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    # The envelope says when the message was made, in real time: the schemas import nothing
+    # of the services (no clock to pass in), and no rule of ours reads occurred_at.
+    return datetime.now(UTC)  # noqa: TID251
 
 
 class Message(BaseModel):
@@ -292,12 +294,14 @@ class ErasureRequested(PersonIdentifiers):
 class ErasureCompleted(Message):
     """One service erased what it held about the person of an erasure request: how many rows
     per table (no identifier), and for the dispatcher whether the partner confirmed its
-    deletion."""
+    deletion (true), refused it for good (false, with the partner's reason) or was not asked
+    (none: no address to delete, or a partner without a deletion API)."""
 
     request_id: uuid.UUID
     service: PrivacyService
     erased: dict[str, int]
     partner_deleted: bool | None = None
+    partner_reason: str | None = Field(default=None, max_length=200)
 
 
 class AccessRequested(PersonIdentifiers):

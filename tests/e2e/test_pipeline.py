@@ -546,3 +546,37 @@ async def test_the_funnel_matches_what_the_partner_received_and_what_was_answere
     cell = await wait_until(funnel, within=30, what="the funnel cell with five answers")
     assert (cell["sent"], cell["opened"], cell["response_rate"]) == (len(received), 5, 100.0)
 
+
+async def test_an_erasure_by_customer_id_alone_leaves_nothing_at_the_partner(
+    pipeline: Pipeline,
+) -> None:
+    phone, address = mobile(), f"vain-tunnus-{mobile()}@example.fi"
+    first = contact(phone=phone)
+    second = contact(customer_id=first.customer_id, email=address)
+    for event in (first, second):
+        await pipeline.publish(event)
+    await pipeline.messages_to(e164(phone))
+    await pipeline.messages_to(address)
+    made = await asyncio.to_thread(
+        consent_cli, pipeline, "tokens", "create", "erasure-by-id", "--role", "officer"
+    )
+    assert made.returncode == 0, made.stderr
+    bearer = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    api = pipeline.stack.http_urls["consent"] + "/api/v1/requests"
+    filed = await pipeline.http.post(
+        api,
+        json={"kind": "erasure", "customer_id": first.customer_id, "reason": "by letter"},
+        headers=bearer,
+    )
+    assert filed.status_code == 201, filed.text
+
+    async def completed() -> dict[str, Any] | None:
+        answer = await pipeline.http.get(f"{api}/{filed.json()['request_id']}", headers=bearer)
+        body: dict[str, Any] = answer.json()
+        return body if body["complete"] else None
+
+    done = await wait_until(completed, what="every service's erasure")
+    assert done["services"]["dispatcher"] == {"erased": {"invitations": 2}, "partner_deleted": True}
+    received = json.dumps(await pipeline.received())
+    assert e164(phone) not in received, "the partner deleted the SMS"
+    assert address not in received, "and the email, though the request named neither"

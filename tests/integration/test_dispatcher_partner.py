@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ from palaute_schemas import (
     SurveyWithdrawn,
     token_hash,
 )
-from tests.conftest import wait_until
+from tests.conftest import queued, wait_until
 
 
 @pytest.fixture
@@ -281,6 +282,10 @@ async def test_an_erasure_during_the_partner_call_leaves_nothing_here_or_at_the_
     attempt = await dispatcher._attempt(*claimed)
     assert attempt.partner_id is not None, "...and the partner takes the message after it"
     await dispatcher._record([attempt])
+    # Both instructions (the erasure's, and the one again for the late message) are jobs
+    # worked off after commit.
+    assert dispatcher.deletions is not None
+    assert await dispatcher.deletions.work_off() == 2
     snapshot = sandbox.recorder.snapshot()
     assert [m for m in snapshot["sms"] if m["to"] == phone] == [], "deleted there again"
     assert len(snapshot["deletions"]) == 2
@@ -289,3 +294,87 @@ async def test_an_erasure_during_the_partner_call_leaves_nothing_here_or_at_the_
         rows = await connection.scalar(sa.select(sa.func.count()).select_from(tables.invitations))
     assert topics == ["privacy.erasure-completed.v1"], "no InvitationSent for the erased"
     assert rows == 0
+
+
+async def outbox_payloads(dispatcher: DispatcherService, topic: str) -> list[dict[str, Any]]:
+    return await queued(dispatcher.engine, tables.outbox, topic)
+
+
+async def deletion_jobs(dispatcher: DispatcherService) -> list[Any]:
+    async with dispatcher.engine.connect() as connection:
+        return list((await connection.execute(sa.select(tables.partner_deletions))).all())
+
+
+async def test_an_erasure_by_customer_id_alone_reaches_every_address_at_the_partner(
+    dispatcher: DispatcherService, sandbox: PartnerSandbox
+) -> None:
+    phone, address = "+358401238801", "vain.tunnus@example.fi"
+    other = request("sms", "+358401238802")
+    await dispatcher.handle_survey_requests(
+        [
+            request("sms", phone),
+            request("email", address),
+            other.model_copy(update={"customer_id": "C-2"}),
+        ]
+    )
+    assert await dispatcher.deliver_due() == 3
+    erasure = ErasureRequested(request_id=uuid.uuid4(), customer_id="C-1")
+    await dispatcher.handle_erasure_requests([erasure])
+    # Our rows are gone at commit; the partner is instructed after it, by the job.
+    (job,) = await deletion_jobs(dispatcher)
+    assert sorted(job.addresses) == [phone, address]
+    assert await outbox_payloads(dispatcher, "privacy.erasure-completed.v1") == []
+    assert dispatcher.deletions is not None
+    assert await dispatcher.deletions.work_off() == 1
+    snapshot = sandbox.recorder.snapshot()
+    assert [m["to"] for m in snapshot["sms"]] == ["+358401238802"], "only the other person's"
+    assert snapshot["email"] == []
+    (done,) = await outbox_payloads(dispatcher, "privacy.erasure-completed.v1")
+    assert (done["request_id"], done["erased"], done["partner_deleted"]) == (
+        str(erasure.request_id),
+        {"invitations": 2},
+        True,
+    )
+    assert await deletion_jobs(dispatcher) == []
+
+
+async def test_a_partner_outage_delays_the_deletion_and_a_refusal_is_reported(
+    dispatcher: DispatcherService, sandbox: PartnerSandbox
+) -> None:
+    phone = "+358401238803"
+    await dispatcher.handle_survey_requests([request("sms", phone)])
+    assert await dispatcher.deliver_due() == 1
+    deletions = dispatcher.deletions
+    assert deletions is not None
+    deletions.settings = deletions.settings.model_copy(
+        update={"partner_deletion_retry_seconds": 0.3}
+    )
+    real = deletions.processor
+    deletions.processor = HttpSmsPartner(f"http://127.0.0.1:{free_port()}", "key", "Palaute")
+    erasure = ErasureRequested(request_id=uuid.uuid4(), customer_id="C-1")
+    try:
+        # The partner is down: the erasure itself is done (never paused, never dead-lettered).
+        await dispatcher.handle_erasure_requests([erasure])
+        assert await deletions.work_off() == 0
+        (job,) = await deletion_jobs(dispatcher)
+        assert (job.attempts, job.last_error) == (1, "partner deletion: ClientConnectorError")
+        assert await deletions.work_off() == 0, "not due again before its backoff"
+        # It answers again, but refuses for good (a wrong key): reported, not retried.
+        await deletions.processor.close()  # type: ignore[attr-defined]
+        deletions.processor = HttpSmsPartner(sandbox.http.url, "wrong-key", "Palaute")
+
+        async def finished() -> int:
+            return await deletions.work_off()
+
+        assert await wait_until(finished, within=10, what="the retry after its backoff") == 1
+    finally:
+        await deletions.processor.close()  # type: ignore[attr-defined]
+        deletions.processor = real
+    (done,) = await outbox_payloads(dispatcher, "privacy.erasure-completed.v1")
+    assert (done["partner_deleted"], done["partner_reason"]) == (
+        False,
+        "partner deletion refused: 401",
+    )
+    assert done["erased"] == {"invitations": 1}
+    assert await deletion_jobs(dispatcher) == []
+    assert [m["to"] for m in sandbox.recorder.snapshot()["sms"]] == [phone], "refused: kept"

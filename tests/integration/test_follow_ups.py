@@ -4,19 +4,18 @@ days; an anonymous one never; BI gets open and overdue counts per unit as they c
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from palaute_collector import tables
 from palaute_collector.followups import due_date
 from palaute_collector.service import CollectorService
 from palaute_schemas import FollowUpClosed, InvitationSent, recipient_ref, token_hash
+from tests.conftest import queued as queued_in
 from tests.integration.conftest import collector_on
 
 
@@ -44,13 +43,7 @@ def sent(*, anonymous: bool = False, unit: str = "Kotka", ref: str | None = None
 
 
 async def queued(collector: CollectorService, topic: str) -> list[dict[str, Any]]:
-    async with collector.engine.connect() as connection:
-        payloads = await connection.scalars(
-            sa.select(tables.outbox.c.payload)
-            .where(tables.outbox.c.topic == topic)
-            .order_by(tables.outbox.c.id)
-        )
-        return [json.loads(payload) for payload in payloads]
+    return await queued_in(collector.engine, tables.outbox, topic)
 
 
 async def test_a_named_respondent_who_asks_gets_one_follow_up_for_the_crm(

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import email.utils
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Protocol
 
 import aiohttp
 import aiosmtplib
 
+from palaute_runtime.clock import Clock
 from palaute_runtime.faults import DependencyUnavailable
 
 
@@ -142,7 +142,9 @@ class SmtpEmailPartner:
         starttls: bool = False,
         username: str | None = None,
         password: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()  # the Date header: the dispatcher's clock
         self._host = host
         self._port = port
         self._sender = sender
@@ -158,7 +160,7 @@ class SmtpEmailPartner:
         mail["From"] = self._sender
         mail["To"] = message.address
         mail["Subject"] = message.subject
-        mail["Date"] = email.utils.format_datetime(datetime.now(UTC))
+        mail["Date"] = email.utils.format_datetime(self._clock.now())
         message_id = f"<{message.idempotency_key}@{self._domain}>"
         mail["Message-ID"] = message_id
         mail.set_content(message.text)

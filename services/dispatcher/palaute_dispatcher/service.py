@@ -14,7 +14,7 @@ import random
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -22,6 +22,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce
+from palaute_dispatcher.deletions import PartnerDeletions
+from palaute_dispatcher.deletions import completed as erasure_completed
+from palaute_dispatcher.deletions import schedule as schedule_deletion
 from palaute_dispatcher.flow import CircuitBreaker, TokenBucket
 from palaute_dispatcher.partner import (
     DataProcessor,
@@ -36,8 +39,8 @@ from palaute_dispatcher.sms import Segments, segments
 from palaute_dispatcher.tables import MIGRATIONS, inbox, invitations, outbox, withdrawals
 from palaute_dispatcher.templates import LANGUAGES, render, survey_url, unsubscribe_url
 from palaute_dispatcher.tokens import invitation_token
+from palaute_runtime.clock import Clock
 from palaute_runtime.database import as_utc, create_engine, insert_ignoring_conflicts
-from palaute_runtime.faults import DependencyUnavailable
 from palaute_runtime.health import Health
 from palaute_runtime.messaging import (
     Handler,
@@ -53,6 +56,7 @@ from palaute_runtime.privacy import table_rows
 from palaute_runtime.retention import periodic, purge_inbox, report
 from palaute_runtime.sealed import seal
 from palaute_runtime.service import ServiceRuntime
+from palaute_runtime.unit_of_work import uow
 from palaute_schemas import (
     ACCESS_REPORTED,
     ACCESS_REQUESTED,
@@ -69,7 +73,6 @@ from palaute_schemas import (
     AccessRequested,
     DeliveryStatus,
     DeliveryStatusChanged,
-    ErasureCompleted,
     ErasureRequested,
     FailureReason,
     InvitationAnswered,
@@ -97,7 +100,6 @@ _COPIED_FROM_REQUEST = {
     "customer_id",
 }
 
-CLAIM_SECONDS = 60  # how long one delivery attempt holds an invitation
 # A reminder goes only while its survey stays open at least this long after it.
 REMINDER_LEAST_OPEN = timedelta(days=1)
 
@@ -126,13 +128,20 @@ class DispatcherService:
         partners: dict[str, Partner],
         health: Health | None = None,
         processor: DataProcessor | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.partners = partners
-        self.processor = processor  # the partner's deletion API, when it has one
         self.health = health
+        self.clock = clock or settings.clock()
         self.outbox = Outbox(outbox)
+        # The partner's deletion API, when it has one: worked off after commit.
+        self.deletions = (
+            PartnerDeletions(engine, self.outbox, processor, settings, self.clock)
+            if processor is not None
+            else None
+        )
         self.due = asyncio.Event()
         self._waiting_for_turn: list[float] = []  # channels the rate held back last round
         rates = {
@@ -169,41 +178,45 @@ class DispatcherService:
         return sa.or_(*conditions)
 
     async def handle_erasure_requests(self, batch: Sequence[ErasureRequested]) -> None:
-        """Delete every invitation and reminder to the person, with its address, and
-        instruct the partner to delete what it keeps for the addresses; report counts."""
-        async with self.engine.begin() as connection:
-            fresh = await self._erasure_inbox.new_messages(connection, batch)
-            for request in fresh:
-                gone = await connection.execute(
+        """Delete every invitation and reminder to the person, with its address, and leave
+        the partner's deletion of every address they were sent to as a job for after commit
+        (its answer completes the erasure); without one, report the counts at once."""
+        async with uow(self.engine, self.outbox, self._erasure_inbox, batch) as work:
+            for request in work.fresh:
+                held = await work.connection.scalars(
+                    sa.select(invitations.c.address).where(self._of_person(request))
+                )
+                addresses = {*held, *(a for a in (request.phone, request.email) if a)}
+                gone = await work.connection.execute(
                     invitations.delete().where(self._of_person(request))
                 )
-                addresses = [a for a in (request.phone, request.email) if a]
-                partner_deleted = None
-                if addresses and self.processor is not None:
-                    await self.processor.delete_data(addresses)
-                    partner_deleted = True
-                await self.outbox.add(
-                    connection,
-                    ERASURE_COMPLETED,
-                    ErasureCompleted(
+                erased = {"invitations": int(gone.rowcount or 0)}
+                if addresses and self.deletions is not None:
+                    await schedule_deletion(
+                        work.connection,
+                        self.clock.now(),
+                        sorted(addresses),
                         request_id=request.request_id,
-                        service="dispatcher",
-                        erased={"invitations": int(gone.rowcount or 0)},
-                        partner_deleted=partner_deleted,
-                    ),
-                )
-        self.outbox.committed()
-        log.info("erasure_requests_done", requests=len(fresh))
+                        erased=erased,
+                    )
+                else:
+                    await work.publish(
+                        ERASURE_COMPLETED,
+                        erasure_completed(request.request_id, erased, partner_deleted=None),
+                    )
+        if self.deletions is not None:
+            self.deletions.due.set()
+        log.info("erasure_requests_done", requests=len(work.fresh))
 
     async def _erase_at_partner_again(self, addresses: list[str]) -> None:
-        """A message the partner took while its person was being erased: delete it there."""
+        """A message the partner took while its person was being erased: leave a job to
+        delete it there."""
         log.warning("erased_during_delivery", count=len(addresses))
-        if self.processor is None:
+        if self.deletions is None:
             return
-        try:
-            await self.processor.delete_data(sorted(set(addresses)))
-        except (DependencyUnavailable, PartnerError) as exc:
-            log.error("partner_deletion_failed", error=str(exc), count=len(addresses))
+        async with self.engine.begin() as connection:
+            await schedule_deletion(connection, self.clock.now(), addresses)
+        self.deletions.due.set()
 
     async def handle_access_requests(self, batch: Sequence[AccessRequested]) -> None:
         """Report every invitation and reminder to the person (token hashes left out)."""
@@ -230,7 +243,7 @@ class DispatcherService:
     async def handle_survey_requests(self, requests: Sequence[SurveyRequested]) -> None:
         """Record one pending invitation per request (a redelivered request adds nothing; a
         request consent already withdrew is recorded as withdrawn)."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         expires_at = now + timedelta(days=self.settings.invitation_valid_days)
         send_by = min(expires_at, now + timedelta(hours=self.settings.max_send_delay_hours))
         async with self.engine.begin() as connection:
@@ -269,7 +282,7 @@ class DispatcherService:
 
     async def handle_withdrawals(self, batch: Sequence[SurveyWithdrawn]) -> None:
         """Consent took surveys back: an invitation not handed to the partner yet never is."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         async with self.engine.begin() as connection:
             fresh = await self._withdrawals_inbox.new_messages(connection, batch)
             if not fresh:
@@ -297,7 +310,7 @@ class DispatcherService:
         """Consent says a survey's reminder may go now (inside the send window): one pending
         reminder for an invitation that was sent, not answered, not withdrawn, not reported
         undelivered, and whose survey stays open a day longer; any other is let be."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         async with self.engine.begin() as connection:
             fresh = await self._reminders_inbox.new_messages(connection, batch)
             if not fresh:
@@ -401,7 +414,7 @@ class DispatcherService:
 
     async def _expire_overdue(self) -> int:
         """An invitation not sent by its send-by time never is: expired, and said so."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         async with self.engine.begin() as connection:
             rows = (
                 await connection.execute(
@@ -432,7 +445,7 @@ class DispatcherService:
     ) -> list[tuple[Mapping[str, Any], str | None]]:
         """Pending-before-call: claim due invitations of one channel and store each new
         token's hash before the partner sees anything. Replicas skip each other's rows."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         due = (
             sa.select(invitations.c.id)
             .where(
@@ -454,7 +467,7 @@ class DispatcherService:
                     invitations.update()
                     .where(invitations.c.id.in_(sa.select(due.c.id)))
                     .where(invitations.c.status == "pending")
-                    .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+                    .values(next_attempt_at=now + timedelta(seconds=self.settings.claim_seconds))
                     .returning(*invitations.c)
                 )
             ).all()
@@ -504,7 +517,7 @@ class DispatcherService:
             invitation["language"],
             organization=self.settings.organization_name,
             survey_url=survey_url(origin, token) if token else None,
-            valid_days=_days_left(invitation),
+            valid_days=_days_left(invitation, self.clock.now()),
             unsubscribe_url=leave,
             reminder=invitation["reminder_of"] is not None,
         )
@@ -561,7 +574,7 @@ class DispatcherService:
 
     async def _record(self, attempts: Sequence[Attempt]) -> None:
         """Store every outcome of one round, and queue InvitationSent for the sent ones."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         sent = [a for a in attempts if a.partner_id is not None]
         skipped = [a for a in attempts if a.skipped]
         failed = [a for a in attempts if a.partner_id is None and not a.skipped]
@@ -710,7 +723,7 @@ class DispatcherService:
     ) -> Literal["recorded", "unchanged", "unknown"]:
         """The partner's delivery receipt for a message it took. The status moves forward
         once, from sent; a late or replayed receipt changes nothing."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         async with self.engine.begin() as connection:
             row = (
                 await connection.execute(
@@ -745,7 +758,7 @@ class DispatcherService:
         """Forget what is no longer needed: invitations (with their addresses) and reminders
         PALAUTE_KEEP_ADDRESSES_DAYS after their survey closed, withdrawals as old, consumed
         message ids. Logs the counts."""
-        cutoff = datetime.now(UTC) - timedelta(days=self.settings.keep_addresses_days)
+        cutoff = self.clock.now() - timedelta(days=self.settings.keep_addresses_days)
         oldest_survey = cutoff - timedelta(days=self.settings.invitation_valid_days)
         async with self.engine.begin() as connection:
             gone = await connection.execute(
@@ -759,7 +772,7 @@ class DispatcherService:
             counts = {
                 "invitations": int(gone.rowcount or 0),
                 "withdrawals": int(forgotten.rowcount or 0),
-                "inbox": await purge_inbox(connection, inbox),
+                "inbox": await purge_inbox(connection, inbox, self.clock.now()),
             }
         report("dispatcher", counts)
         return counts
@@ -790,11 +803,12 @@ async def requeue(
     statuses: Sequence[str],
     *,
     dry_run: bool = False,
+    clock: Clock | None = None,
 ) -> tuple[int, int]:
     """Put given-up invitations requested in [since, until) back in the queue, with a new
     send-by time; returns (requeued, left because their survey has closed). A running
     dispatcher picks them up within its poll interval."""
-    now = datetime.now(UTC)
+    now = (clock or settings.clock()).now()
     chosen = sa.and_(
         invitations.c.reminder_of.is_(None),  # a reminder's moment has passed with its window
         invitations.c.status.in_(statuses),
@@ -837,9 +851,9 @@ async def requeue(
     return len(ids), closed
 
 
-def _days_left(invitation: Mapping[str, Any]) -> int:
+def _days_left(invitation: Mapping[str, Any], now: datetime) -> int:
     """Whole days its survey stays open from now (the text says so)."""
-    left = as_utc(invitation["expires_at"]) - datetime.now(UTC)
+    left = as_utc(invitation["expires_at"]) - now
     return max(1, math.ceil(left / timedelta(days=1)))
 
 
@@ -919,6 +933,7 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
 
     report_sms_cost(settings.organization_name)
     engine = create_engine(settings.database_url)
+    clock = settings.clock()
     sms = HttpSmsPartner(settings.partner_sms_url, settings.partner_api_key, settings.sms_sender)
     email = SmtpEmailPartner(
         settings.partner_smtp_host,
@@ -927,10 +942,11 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         starttls=settings.partner_smtp_starttls,
         username=settings.partner_smtp_username,
         password=settings.partner_smtp_password,
+        clock=clock,
     )
     health = Health("dispatcher")
     service = DispatcherService(
-        engine, settings, {"sms": sms, "email": email}, health, processor=sms
+        engine, settings, {"sms": sms, "email": email}, health, processor=sms, clock=clock
     )
     broker = create_broker(settings, client_id="palaute-dispatcher")
     consume(
@@ -958,6 +974,7 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         loops=[
             relay.run,
             service.run_delivery,
+            *([service.deletions.run] if service.deletions is not None else []),
             periodic("purge", settings.purge_interval_seconds, service.purge),
         ],
         closers=[sms.close],

@@ -58,6 +58,13 @@ class DispatcherSettings(CommonSettings):
     breaker_failures: int = Field(default=5, ge=1, le=1000)
     breaker_cool_down_seconds: float = Field(default=2.0, gt=0, le=600)
     breaker_longest_cool_down_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # How long one delivery round holds the invitations it claimed: a dispatcher killed
+    # mid-round leaves them to another round after this long (tests shorten it).
+    claim_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # The partner's deletion on instruction, retried through an outage: first wait, doubled
+    # after each failure up to the longest.
+    partner_deletion_retry_seconds: float = Field(default=2.0, gt=0, le=600)
+    partner_deletion_longest_retry_seconds: float = Field(default=300.0, gt=0, le=86_400)
 
     @property
     def database_url(self) -> str:

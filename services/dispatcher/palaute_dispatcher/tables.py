@@ -63,6 +63,25 @@ withdrawals = sa.Table(
     sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# The partner's deletion on instruction, worked off after commit (never inside a
+# transaction): the addresses it may hold for an erased person, kept until it confirms.
+partner_deletions = sa.Table(
+    "partner_deletions",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    # The erasure it finishes (its ErasureCompleted waits for the partner's answer); none for
+    # a message the partner took while its person was being erased.
+    sa.Column("request_id", sa.Uuid, nullable=True),
+    sa.Column("addresses", sa.JSON, nullable=False),
+    sa.Column("erased", sa.JSON, nullable=False),  # our own counts, for ErasureCompleted
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    # Due then; a worker that takes it moves this on by its claim, so a worker killed
+    # mid-call leaves it to be taken again.
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("last_error", sa.String(200), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 inbox, outbox = add_inbox_and_outbox(metadata)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
