@@ -12,11 +12,8 @@ service's real broker subscribes to, and that the checked-in file is up to date.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -44,8 +41,6 @@ from palaute_schemas import (
     SURVEY_WITHDRAWN,
 )
 from palaute_schemas.topics import AnyTopic
-
-DOCUMENT = Path(__file__).resolve().parents[2] / "schemas" / "asyncapi.json"
 
 
 @dataclass(frozen=True)
@@ -178,29 +173,3 @@ def document(bootstrap: str = "kafka:9092") -> dict[str, Any]:
 def rendered() -> str:
     """The document as it is checked in."""
     return json.dumps(document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of palaute-asyncapi."""
-    parser = argparse.ArgumentParser(
-        prog="palaute-asyncapi",
-        description="Write (or check) the AsyncAPI document of Palaute's Kafka interface.",
-    )
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    parser.add_argument("--output", type=Path, default=DOCUMENT, help=f"default {DOCUMENT}")
-    args = parser.parse_args(argv)
-    text = rendered()
-    if args.check:
-        if not args.output.is_file() or args.output.read_text() != text:
-            sys.stderr.write(
-                f"error: {args.output} is out of date; run palaute-asyncapi to rewrite it.\n"
-            )
-            raise SystemExit(1)
-        sys.stdout.write(f"{args.output} is up to date\n")
-        return
-    args.output.write_text(text)
-    sys.stdout.write(f"wrote {args.output}\n")
-
-
-if __name__ == "__main__":
-    main()

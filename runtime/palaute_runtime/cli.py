@@ -1,24 +1,26 @@
-"""What every Palaute command line shares: one-sentence errors, settings errors, logging."""
+"""What every Palaute command line shares: one-sentence errors, settings errors, logging.
+
+Commands import only the standard library before their arguments are parsed, so `--help`
+and a mistyped option answer at once; what a command needs is imported when it runs.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from palaute_runtime.errors import RefusedStart
-from palaute_runtime.logs import configure_logging
-from palaute_runtime.service import Startable, run_until_signalled
-from palaute_runtime.settings import CommonSettings
 
-S = TypeVar("S", bound=CommonSettings)
+if TYPE_CHECKING:
+    from palaute_runtime.service import Startable
+    from palaute_runtime.settings import CommonSettings
+
+S = TypeVar("S", bound="CommonSettings")
 
 
 def fail(sentence: str, code: int = 1) -> NoReturn:
@@ -29,6 +31,10 @@ def fail(sentence: str, code: int = 1) -> NoReturn:
 
 def load_settings(settings_type: type[S]) -> S:
     """Read settings from the environment, prepare the data folder, configure logging."""
+    from pydantic import ValidationError
+
+    from palaute_runtime.logs import configure_logging
+
     try:
         settings = settings_type()
     except ValidationError as exc:
@@ -44,6 +50,10 @@ def load_settings(settings_type: type[S]) -> S:
 
 def serve(*services: Startable) -> None:
     """Run services until SIGINT or SIGTERM; a refused start is one sentence and exit 1."""
+    import asyncio
+
+    from palaute_runtime.service import run_until_signalled
+
     try:
         asyncio.run(run_until_signalled(*services))
     except RefusedStart as exc:
@@ -81,7 +91,7 @@ def service_main(
     prog: str,
     description: str,
     run_help: str,
-    settings_type: type[S],
+    settings_type: Callable[[], type[S]],
     address: Callable[[S], tuple[str, int]],
     build: Callable[[S], Startable],
     more_commands: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
@@ -89,7 +99,8 @@ def service_main(
     other: Callable[[argparse.Namespace, S], None] | None = None,
 ) -> None:
     """The command line of a service: `run`, `health`, and what `more_commands` adds
-    (handled by `other`)."""
+    (handled by `other`). `settings_type` and `build` import the service when called, after
+    the arguments are parsed."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description=description,
@@ -101,7 +112,7 @@ def service_main(
     if more_commands is not None:
         more_commands(commands)
     args = parser.parse_args(argv)
-    settings = load_settings(settings_type)
+    settings = load_settings(settings_type())
     if args.command == "health":
         check_health(*address(settings))
         return

@@ -5,10 +5,8 @@ palaute-migrations revision SERVICE -m "what changed"   (autogenerates from the 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import importlib
-import sys
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -95,7 +93,7 @@ def differences(connection: sa.Connection, metadata: sa.MetaData) -> list[object
     return list(compare_metadata(MigrationContext.configure(connection), metadata))
 
 
-async def _revision(service: str, message: str) -> None:
+async def revision(service: str, message: str) -> None:
     tables = importlib.import_module(f"palaute_{service}.tables")
     location: Path = tables.MIGRATIONS
     with tempfile.TemporaryDirectory() as scratch:
@@ -110,17 +108,3 @@ async def _revision(service: str, message: str) -> None:
                 )
         finally:
             await engine.dispose()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of palaute-migrations."""
-    parser = argparse.ArgumentParser(
-        prog="palaute-migrations", description="Write a service's next migration from its models."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    revision = commands.add_parser("revision", help="autogenerate a migration")
-    revision.add_argument("service", choices=["consent", "dispatcher", "collector"])
-    revision.add_argument("-m", "--message", required=True)
-    args = parser.parse_args(argv)
-    asyncio.run(_revision(args.service, args.message))
-    sys.stdout.write("written; review it before committing\n")

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from palaute_runtime.cli import service_main
-from palaute_sandbox.server import PartnerSandbox
-from palaute_sandbox.settings import SandboxSettings
+
+if TYPE_CHECKING:
+    from palaute_runtime.service import Startable
+    from palaute_sandbox.settings import SandboxSettings
+
+
+def _settings() -> type[SandboxSettings]:
+    from palaute_sandbox.settings import SandboxSettings
+
+    return SandboxSettings
+
+
+def _build(settings: SandboxSettings) -> Startable:
+    from palaute_sandbox.server import PartnerSandbox
+
+    return PartnerSandbox(settings)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
         description="A stand-in processor partner: HTTP SMS API and SMTP server that record "
         "what they receive, and forward inbound SMS replies to the collector.",
         run_help="serve the SMS API and the SMTP server",
-        settings_type=SandboxSettings,
+        settings_type=_settings,
         address=lambda s: (s.sandbox_host, s.sandbox_http_port),
-        build=PartnerSandbox,
+        build=_build,
     )

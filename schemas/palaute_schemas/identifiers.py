@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, TypeAdapter, ValidationError, ValidationInfo, WithJsonSchema
+
+if TYPE_CHECKING:
+    import phonenumbers
 
 Language = Literal["fi", "sv", "en"]
 
@@ -17,6 +20,8 @@ DEFAULT_REGION = "FI"
 
 def normalize_phone(value: str, info: ValidationInfo) -> str:
     """Parse a phone number (national numbers in the context's default region) to E.164."""
+    import phonenumbers  # its metadata takes a third of a second: loaded on first use
+
     region = (info.context or {}).get("default_region", DEFAULT_REGION)
     try:
         parsed = phonenumbers.parse(value, region)
@@ -49,10 +54,16 @@ EmailAddress = Annotated[
 ]
 
 
-_SMS_CAPABLE_TYPES = (
-    phonenumbers.PhoneNumberType.MOBILE,
-    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-)
+@cache
+def _sms_capable_types() -> tuple[int, ...]:
+    import phonenumbers
+
+    return (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+
+
 # E.164 → the parsed number, kept where a number is parsed anyway: parsing is the costliest
 # step of a ContactClosed, and the rules ask about the same number right after validation.
 _PARSED: dict[str, phonenumbers.PhoneNumber] = {}
@@ -67,6 +78,8 @@ def _remember_parsed(e164: str, parsed: phonenumbers.PhoneNumber) -> None:
 
 def phone_number(e164: str) -> phonenumbers.PhoneNumber:
     """The parsed form of a validated E.164 number (parsed once per process where possible)."""
+    import phonenumbers
+
     parsed = _PARSED.get(e164)
     if parsed is None:
         parsed = phonenumbers.parse(e164)
@@ -76,7 +89,9 @@ def phone_number(e164: str) -> phonenumbers.PhoneNumber:
 
 def is_mobile_number(e164: str) -> bool:
     """True when an E.164 number can receive SMS (mobile, or a plan that does not tell)."""
-    return phonenumbers.number_type(phone_number(e164)) in _SMS_CAPABLE_TYPES
+    import phonenumbers
+
+    return phonenumbers.number_type(phone_number(e164)) in _sms_capable_types()
 
 
 def recipient_ref(pepper: str, address: str) -> str:

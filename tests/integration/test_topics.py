@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -24,10 +25,9 @@ async def test_the_topic_job_creates_every_topic_with_its_configuration() -> Non
     try:
         job = await asyncio.to_thread(
             subprocess.run,
+            # The program the compose file's topic job runs.
             [
-                sys.executable,
-                "-m",
-                "palaute_runtime.create_topics",
+                str(Path(sys.executable).parent / "palaute-create-topics"),
                 "--bootstrap",
                 broker.bootstrap,
             ],

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from palaute_collector.service import build as build_collector
+from palaute_collector.bootstrap import build as build_collector
 from palaute_collector.settings import CollectorSettings
-from palaute_consent.service import build as build_consent
+from palaute_consent.bootstrap import build as build_consent
 from palaute_consent.settings import ConsentSettings
-from palaute_dispatcher.service import build as build_dispatcher
+from palaute_dispatcher.bootstrap import build as build_dispatcher
 from palaute_dispatcher.settings import DispatcherSettings
-from palaute_runtime.asyncapi import DOCUMENT, SERVICES, document, main, rendered
+from palaute_runtime.asyncapi import SERVICES, document, rendered
+from palaute_runtime.commands import ASYNCAPI_DOCUMENT as DOCUMENT
+from palaute_runtime.commands import asyncapi as main
 from palaute_runtime.service import ServiceRuntime
 
 

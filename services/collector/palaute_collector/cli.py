@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from palaute_collector.service import build
-from palaute_collector.settings import CollectorSettings
+from typing import TYPE_CHECKING
+
 from palaute_runtime.cli import service_main
+
+if TYPE_CHECKING:
+    from palaute_collector.settings import CollectorSettings
+    from palaute_runtime.service import Startable
+
+
+def _settings() -> type[CollectorSettings]:
+    from palaute_collector.settings import CollectorSettings
+
+    return CollectorSettings
+
+
+def _build(settings: CollectorSettings) -> Startable:
+    from palaute_collector.bootstrap import build
+
+    return build(settings)[0]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -14,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="palaute-collector",
         description="The collector: survey page, SMS replies, responses and figures.",
         run_help="serve the survey page and publish the figures",
-        settings_type=CollectorSettings,
+        settings_type=_settings,
         address=lambda s: (s.collector_host, s.collector_port),
-        build=lambda s: build(s)[0],
+        build=_build,
     )

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from palaute_consent import audit, officers
-from palaute_consent.register import EntryKind, OptOutRegister
-from palaute_consent.service import ConsentService, build
-from palaute_consent.settings import ConsentSettings
-from palaute_consent.tables import MIGRATIONS
+from palaute_consent.roles import ROLES
 from palaute_runtime.cli import add_health_command, check_health, fail, load_settings, serve
-from palaute_runtime.database import create_engine
-from palaute_runtime.migrations import migrate
-from palaute_schemas import OptOutSource, parse_email, parse_phone
+from palaute_schemas import OptOutSource
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from palaute_consent.register import EntryKind
+    from palaute_consent.service import ConsentService
+    from palaute_consent.settings import ConsentSettings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     people_actions = people.add_subparsers(dest="action", required=True)
     add = people_actions.add_parser("add", help="create an account")
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=officers.ROLES)
+    add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
@@ -82,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     token_actions = machines.add_subparsers(dest="action", required=True)
     create = token_actions.add_parser("create", help="create a token and print it (only once)")
     create.add_argument("name")
-    create.add_argument("--role", required=True, choices=officers.ROLES)
+    create.add_argument("--role", required=True, choices=ROLES)
     revoke = token_actions.add_parser("revoke", help="revoke a token")
     revoke.add_argument("name")
     token_actions.add_parser("list", help="print the tokens (names and roles) as JSON lines")
@@ -101,6 +99,8 @@ def _password(args: argparse.Namespace) -> str:
 
 async def _people(args: argparse.Namespace, connection: AsyncConnection, now: datetime) -> None:
     """The accounts and tokens commands."""
+    from palaute_consent import officers
+
     try:
         if args.command == "accounts":
             if args.action == "add":
@@ -143,6 +143,8 @@ def _actor() -> str:
 
 
 def _identifier(args: argparse.Namespace, settings: ConsentSettings) -> tuple[EntryKind, str]:
+    from palaute_schemas import parse_email, parse_phone
+
     try:
         if args.phone is not None:
             return "phone", parse_phone(args.phone, settings.default_region)
@@ -158,6 +160,11 @@ def _identifier(args: argparse.Namespace, settings: ConsentSettings) -> tuple[En
 async def _with_register(
     settings: ConsentSettings, work: Callable[[ConsentService, AsyncConnection], Awaitable[None]]
 ) -> None:
+    from palaute_consent.service import ConsentService
+    from palaute_consent.tables import MIGRATIONS
+    from palaute_runtime.database import create_engine
+    from palaute_runtime.migrations import migrate
+
     engine = create_engine(settings.database_url)
     try:
         await migrate(engine, MIGRATIONS)
@@ -171,11 +178,19 @@ async def _with_register(
 def main(argv: list[str] | None = None) -> None:
     """Entry point of palaute-consent."""
     args = _parser().parse_args(argv)
+    import asyncio
+
+    from palaute_consent import audit
+    from palaute_consent.register import OptOutRegister
+    from palaute_consent.settings import ConsentSettings
+
     settings = load_settings(ConsentSettings)
     if args.command == "health":
         check_health(settings.consent_host, settings.consent_port)
         return
     if args.command == "run":
+        from palaute_consent.bootstrap import build
+
         runtime, _ = build(settings)
         serve(runtime)
         return

@@ -15,18 +15,16 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, get_args
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from palaute_consent.roles import ROLES, Role
 from palaute_consent.tables import officer_accounts, officer_sessions, officer_tokens
 from palaute_runtime.database import as_utc
 
-Role = Literal["officer", "auditor"]
-ROLES: tuple[Role, ...] = get_args(Role)
 MIN_PASSWORD = 12
 _NAME = re.compile(r"^[A-Za-z0-9._@-]{1,100}$")
 # argon2id with the library's defaults (RFC 9106's second recommendation: 64 MiB, t=3, p=4).

@@ -4,16 +4,27 @@ invitations that were given up back in the queue."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from palaute_dispatcher.service import build, requeue
-from palaute_dispatcher.settings import DispatcherSettings
-from palaute_dispatcher.tables import MIGRATIONS
 from palaute_runtime.cli import fail, service_main
-from palaute_runtime.database import create_engine
-from palaute_runtime.migrations import migrate
+
+if TYPE_CHECKING:
+    from palaute_dispatcher.settings import DispatcherSettings
+    from palaute_runtime.service import Startable
+
+
+def _settings() -> type[DispatcherSettings]:
+    from palaute_dispatcher.settings import DispatcherSettings
+
+    return DispatcherSettings
+
+
+def _build(settings: DispatcherSettings) -> Startable:
+    from palaute_dispatcher.bootstrap import build
+
+    return build(settings)[0]
 
 
 def _instant(text: str) -> datetime:
@@ -46,6 +57,13 @@ def _more_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _other(args: argparse.Namespace, settings: DispatcherSettings) -> None:
+    import asyncio
+
+    from palaute_dispatcher.requeue import requeue
+    from palaute_dispatcher.tables import MIGRATIONS
+    from palaute_runtime.database import create_engine
+    from palaute_runtime.migrations import migrate
+
     if args.since >= args.until:
         fail("--since must come before --until.")
     statuses = ("failed", "expired") if args.status == "both" else (args.status,)
@@ -74,9 +92,9 @@ def main(argv: list[str] | None = None) -> None:
         prog="palaute-dispatcher",
         description="The dispatcher: turns SurveyRequested into one delivered invitation.",
         run_help="consume SurveyRequested and deliver invitations",
-        settings_type=DispatcherSettings,
+        settings_type=_settings,
         address=lambda s: (s.dispatcher_host, s.dispatcher_port),
-        build=lambda s: build(s)[0],
+        build=_build,
         more_commands=_more_commands,
         other=_other,
     )
