@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import traceback
 import uuid
+import weakref
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -378,6 +379,9 @@ class Outbox:
     def __init__(self, table: sa.Table) -> None:
         self._table = table
         self.written = asyncio.Event()
+        # Connections whose open transaction queued rows: a unit of work wakes the relay
+        # after its commit only when its own connection did.
+        self._queued_on: weakref.WeakSet[AsyncConnection] = weakref.WeakSet()
 
     async def add(self, connection: AsyncConnection, topic: Topic[M], message: M) -> None:
         """Queue one message for the relay; it is published only if the transaction commits."""
@@ -389,6 +393,7 @@ class Outbox:
         """Queue messages for the relay, in order, with one statement."""
         if not messages:
             return
+        self._queued_on.add(connection)
         await connection.execute(
             self._table.insert(),
             [
@@ -400,6 +405,13 @@ class Outbox:
     def committed(self) -> None:
         """Tell the relay that new rows are waiting (call after the transaction commits)."""
         self.written.set()
+
+    def queued_on(self, connection: AsyncConnection) -> bool:
+        """Whether rows were queued on this connection since it was last asked (and forget
+        it: the next transaction on it starts afresh)."""
+        queued = connection in self._queued_on
+        self._queued_on.discard(connection)
+        return queued
 
 
 class OutboxRelay:

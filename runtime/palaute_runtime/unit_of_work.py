@@ -64,8 +64,9 @@ def uow(
     batch: Sequence[M] = (),
 ) -> AbstractAsyncContextManager[UnitOfWork[M]] | AbstractAsyncContextManager[UnitOfWork[Message]]:
     """Begin a transaction, filter `batch` through `inbox` (a redelivered message is left
-    out), and after commit wake the relay when anything was queued. An exception rolls
-    everything back, the inbox rows included, so the batch is handled again."""
+    out), and after commit wake the relay if anything was queued on the transaction (by the
+    unit of work or by a helper given its connection). An exception rolls everything back,
+    the inbox rows included, so the batch is handled again."""
     return _unit_of_work(engine, outbox, inbox, batch)
 
 
@@ -77,5 +78,6 @@ async def _unit_of_work(
         fresh = await inbox.new_messages(connection, batch) if inbox is not None else []
         work = UnitOfWork(connection, outbox, fresh)
         yield work
-    if work.published:
+        queued = outbox.queued_on(connection)
+    if queued:
         outbox.committed()

@@ -13,7 +13,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from palaute_collector.service import CollectorService, build
+from palaute_collector.bootstrap import build
+from palaute_collector.service import CollectorService
 from palaute_collector.settings import CollectorSettings
 from palaute_runtime.service import ServiceRuntime
 from palaute_schemas import InvitationSent, token_hash

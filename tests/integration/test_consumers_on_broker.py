@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from faststream.kafka import KafkaBroker
 
-from palaute_consent.service import build as build_consent
+from palaute_consent.bootstrap import build as build_consent
 from palaute_consent.settings import ConsentSettings
 from palaute_runtime.local_broker import TopicSpec, create_topics
 from palaute_runtime.messaging import Handler, consume, create_broker

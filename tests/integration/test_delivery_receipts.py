@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from palaute_dispatcher import tables
-from palaute_dispatcher.service import DispatcherService, build
+from palaute_dispatcher.bootstrap import build
+from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.local_broker import LocalBroker, create_topics, free_port, palaute_topics
 from palaute_runtime.service import ServiceRuntime

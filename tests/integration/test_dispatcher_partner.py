@@ -274,14 +274,14 @@ async def test_an_erasure_during_the_partner_call_leaves_nothing_here_or_at_the_
 ) -> None:
     phone = "+358401239999"
     await dispatcher.handle_survey_requests([request("sms", phone)])
-    (claimed,) = await dispatcher._claim_due("sms", 1)
+    (claimed,) = await dispatcher.delivery.claim_due("sms", 1)
     # The erasure comes while the claimed invitation is on its way to the partner...
     await dispatcher.handle_erasure_requests(
         [ErasureRequested(request_id=uuid.uuid4(), customer_id="C-1", phone=phone)]
     )
-    attempt = await dispatcher._attempt(*claimed)
+    attempt = await dispatcher.delivery.attempt(*claimed)
     assert attempt.partner_id is not None, "...and the partner takes the message after it"
-    await dispatcher._record([attempt])
+    await dispatcher.delivery.record([attempt])
     # Both instructions (the erasure's, and the one again for the late message) are jobs
     # worked off after commit.
     assert dispatcher.deletions is not None

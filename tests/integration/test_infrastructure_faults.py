@@ -18,7 +18,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from palaute_consent.service import build as build_consent
+from palaute_consent.bootstrap import build as build_consent
 from palaute_consent.settings import ConsentSettings
 from palaute_runtime.database import DatabaseInUse
 from palaute_runtime.service import ServiceRuntime

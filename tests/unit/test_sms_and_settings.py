@@ -7,9 +7,8 @@ from pydantic import ValidationError
 
 from palaute_collector.settings import CollectorSettings
 from palaute_consent.settings import ConsentSettings
-from palaute_dispatcher.service import report_sms_cost
 from palaute_dispatcher.settings import DispatcherSettings
-from palaute_dispatcher.sms import segments
+from palaute_dispatcher.sms import report_sms_cost, segments
 from palaute_dispatcher.templates import LANGUAGES, render
 
 

@@ -38,21 +38,15 @@ from palaute_consent.release import (
 )
 from palaute_consent.rules import Reachable, Suppress, choose_channel, reachable
 from palaute_consent.settings import ConsentSettings
-from palaute_consent.tables import MIGRATIONS, decisions, inbox, outbox, plans, released
+from palaute_consent.tables import decisions, inbox, outbox, plans, released
 from palaute_runtime.clock import Clock
-from palaute_runtime.database import as_utc, create_engine
-from palaute_runtime.health import Health
-from palaute_runtime.messaging import Handler, Inbox, Outbox, OutboxRelay, consume, create_broker
+from palaute_runtime.database import as_utc
+from palaute_runtime.messaging import Inbox, Outbox
 from palaute_runtime.metrics import DECISIONS
-from palaute_runtime.retention import periodic, purge_inbox, report
-from palaute_runtime.service import ServiceRuntime
+from palaute_runtime.retention import purge_inbox, report
 from palaute_schemas import (
-    ACCESS_REPORTED,
     ACCESS_REQUESTED,
-    CONTACT_CLOSED,
-    ERASURE_COMPLETED,
     ERASURE_REQUESTED,
-    OPT_OUT_REQUESTED,
     SURVEY_REMINDER_DUE,
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,
@@ -618,41 +612,3 @@ def _request_of(plan: sa.Row[tuple[object, ...]]) -> SurveyRequested:
         contact_day=plan.contact_day,
         anonymous=plan.anonymous,
     )
-
-
-def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
-    """Wire the consent service: database, broker, consumers, outbox relay, the officer's
-    pages and API."""
-    from palaute_consent.web import routes  # the web layer imports this module
-
-    engine = create_engine(settings.database_url)
-    service = ConsentService(engine, settings, settings.clock())
-    broker = create_broker(settings, client_id="palaute-consent")
-    health = Health("consent")
-    consume(
-        broker,
-        Handler(CONTACT_CLOSED, service.handle_contacts_closed),
-        Handler(OPT_OUT_REQUESTED, service.handle_opt_out_requests),
-        Handler(ERASURE_COMPLETED, service.handle_erasures_completed),
-        Handler(ACCESS_REPORTED, service.handle_access_reports),
-        group_id="palaute-consent",
-        settings=settings,
-        health=health,
-    )
-    relay = OutboxRelay(engine, service.outbox, outbox, settings, "palaute-consent")
-    runtime = ServiceRuntime(
-        "consent",
-        engine=engine,
-        migrations=MIGRATIONS,
-        broker=broker,
-        host=settings.consent_host,
-        port=settings.consent_port,
-        routes=routes(service),
-        health=health,
-        loops=[
-            relay.run,
-            service.run_release,
-            periodic("purge", settings.purge_interval_seconds, service.purge),
-        ],
-    )
-    return runtime, service

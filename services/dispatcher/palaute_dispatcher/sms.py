@@ -11,6 +11,13 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+import structlog
+
+from palaute_dispatcher.templates import LANGUAGES, render
+from palaute_schemas import Language
+
+log = structlog.get_logger("palaute.dispatcher")
+
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -39,3 +46,39 @@ def segments(text: str) -> Segments:
         encoding = "UCS-2"
     count = 1 if units <= single else math.ceil(units / part)
     return Segments(encoding, units, count)
+
+
+def report_sms_cost(organization: str) -> dict[Language, Segments]:
+    """What the SMS invitation (or its reminder, the dearer of the two) costs in each
+    language with this organisation name; a text longer than one segment is said at
+    start-up (the partner bills per segment)."""
+    costs = {
+        language: max(
+            (
+                segments(
+                    render(
+                        "sms",
+                        language,
+                        organization=organization,
+                        survey_url=None,
+                        valid_days=1,
+                        reminder=reminder,
+                    ).text
+                )
+                for reminder in (False, True)
+            ),
+            key=lambda cost: (cost.count, cost.units),
+        )
+        for language in LANGUAGES
+    }
+    for language, cost in costs.items():
+        if cost.count > 1:
+            log.warning(
+                "sms_invitation_longer_than_one_segment",
+                language=language,
+                segments=cost.count,
+                encoding=cost.encoding,
+                units=cost.units,
+                hint="shorten PALAUTE_ORGANIZATION_NAME (or avoid characters outside GSM-7)",
+            )
+    return costs

@@ -1,0 +1,386 @@
+"""What happens to an answer: from the survey page or an SMS reply, stored sealed until its
+release into the figures (named ones also linked), a follow-up when the respondent asks for
+one, STOP replies and unsubscribe links passed on to consent's register."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from palaute_collector.core import Core
+from palaute_collector.figures import Answer
+from palaute_collector.followups import due_date, wants_a_call
+from palaute_collector.publishing import Publishing
+from palaute_collector.scores import Score, Stop, parse_sms_reply
+from palaute_collector.tables import (
+    follow_ups,
+    held_replies,
+    inbound_messages,
+    invitation_tokens,
+    invitations,
+    responses,
+    sealed_answers,
+)
+from palaute_runtime.database import as_utc, insert_ignoring_conflicts
+from palaute_runtime.sealed import seal, unseal
+from palaute_runtime.unit_of_work import uow
+from palaute_schemas import (
+    FOLLOW_UP_REQUESTED,
+    INVITATION_ANSWERED,
+    OPT_OUT_REQUESTED,
+    FollowUpRequested,
+    InvitationAnswered,
+    InvitationSent,
+    Language,
+    OptOutRequested,
+    recipient_ref,
+)
+
+log = structlog.get_logger("palaute.collector")
+
+TokenState = Literal["open", "answered", "expired", "unknown"]
+SmsOutcome = Literal["recorded", "opted_out", "unreadable", "held", "duplicate"]
+# A partner's clock ahead of ours must not let a reply answer a survey sent after it came.
+_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class OpenSurvey:
+    """What the survey page needs to know about the invitation behind a token."""
+
+    invitation_id: uuid.UUID
+    language: Language
+    state: TokenState
+    contact_channel: str  # what the survey is about: the contact's channel and day
+    contact_day: date
+    anonymous: bool = False  # an anonymous survey offers no follow-up
+
+
+class Answers:
+    """Records answers from the page and from SMS replies, once per invitation."""
+
+    def __init__(self, core: Core, publishing: Publishing) -> None:
+        self.core = core
+        self.publishing = publishing
+
+    async def survey_for_token(self, token_hash: str) -> OpenSurvey | None:
+        """The invitation behind a token, and whether it can still be answered."""
+        async with self.core.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(invitations)
+                    .join(invitation_tokens, invitation_tokens.c.invitation_id == invitations.c.id)
+                    .where(invitation_tokens.c.token_hash == token_hash)
+                )
+            ).first()
+        if row is None:
+            return None
+        state: TokenState = "open"
+        if row.answered:
+            state = "answered"
+        elif as_utc(row.expires_at) <= self.core.clock.now():
+            state = "expired"
+        return OpenSurvey(
+            row.id, row.language, state, row.contact_channel, row.contact_day, row.anonymous
+        )
+
+    async def answer(
+        self,
+        invitation_id: uuid.UUID,
+        score: int | None,
+        comment: str,
+        csat: int | None = None,
+        *,
+        follow_up: bool = False,
+    ) -> bool:
+        """Store one answer (an NPS score, a CSAT score or both) to an open invitation, and
+        the follow-up its respondent asked for; False when it was answered or expired."""
+        if score is None and csat is None:
+            raise ValueError("an answer has an NPS score, a CSAT score or both")
+        async with uow(self.core.engine, self.core.outbox) as work:
+            return await self.record(
+                work.connection, invitation_id, score, comment, csat, follow_up=follow_up
+            )
+
+    async def record(
+        self,
+        connection: AsyncConnection,
+        invitation_id: uuid.UUID,
+        score: int | None,
+        comment: str,
+        csat: int | None = None,
+        *,
+        follow_up: bool = False,
+    ) -> bool:
+        """Record an answer in the caller's transaction; False when it was answered or
+        expired."""
+        # Claim and read in one statement: a second answer finds the invitation answered.
+        invitation = (
+            await connection.execute(
+                invitations.update()
+                .where(
+                    invitations.c.id == invitation_id,
+                    invitations.c.answered.is_(False),
+                    invitations.c.expires_at > self.core.clock.now(),
+                )
+                .values(answered=True)
+                .returning(*invitations.c)
+            )
+        ).first()
+        if invitation is None:
+            return False
+        await self.publishing.count_in_funnel(
+            connection, invitation.contact_day, invitation.channel, answered=1
+        )
+        # The dispatcher sends no reminder for it; nothing of the answer goes with it.
+        await self.core.outbox.add(
+            connection, INVITATION_ANSWERED, InvitationAnswered(invitation_id=invitation.id)
+        )
+        answer = Answer(
+            day=invitation.contact_day,
+            contact_channel=invitation.contact_channel,
+            survey_channel=invitation.channel,
+            language=invitation.language,
+            unit=invitation.unit,
+            score=score,
+            csat=csat,
+            anonymous=invitation.anonymous,
+        )
+        await self._seal_for_release(connection, answer, comment)
+        if invitation.anonymous:
+            log.info("response_recorded", survey_channel=invitation.channel, anonymous=True)
+            return True
+        await connection.execute(
+            responses.insert().values(
+                id=uuid.uuid4(),
+                comment=comment,
+                invitation_id=invitation.id,
+                customer_id=invitation.customer_id,
+                **asdict(answer),
+                answered_at=self.core.clock.now(),
+            )
+        )
+        if follow_up and invitation.customer_id:
+            await self._request_follow_up(connection, invitation, score, csat, comment)
+        log.info(
+            "response_recorded",
+            survey_channel=invitation.channel,
+            anonymous=False,
+            follow_up=follow_up,
+        )
+        return True
+
+    async def _seal_for_release(
+        self, connection: AsyncConnection, answer: Answer, comment: str
+    ) -> None:
+        """Every answer waits sealed for its release into the figures (figures.py). For an
+        anonymous answer this row shares the transaction (and so `xmin`) of the
+        invitation's "answered" mark: sealed, it tells nothing; released later, with
+        others, in a transaction of its own."""
+        waiting = answer.sealable()
+        if answer.anonymous:
+            waiting["comment"] = comment
+        await connection.execute(
+            sealed_answers.insert().values(
+                id=uuid.uuid4(), sealed=seal(self.core.settings.answer_seal_key, waiting)
+            )
+        )
+
+    async def _request_follow_up(
+        self,
+        connection: AsyncConnection,
+        invitation: sa.Row[tuple[object, ...]],
+        score: int | None,
+        csat: int | None,
+        comment: str,
+    ) -> None:
+        """The respondent asked to be contacted: one FollowUpRequested for the CRM, due in
+        working days of the unit's country, and the unit's figures."""
+        now = self.core.clock.now()
+        settings = self.core.settings
+        unit = str(invitation.unit)
+        due = due_date(now.date(), settings.follow_up_working_days, settings.country_of(unit))
+        follow_up_id = uuid.uuid4()
+        await connection.execute(
+            follow_ups.insert().values(id=follow_up_id, unit=unit, due_date=due, requested_at=now)
+        )
+        await self.core.outbox.add(
+            connection,
+            FOLLOW_UP_REQUESTED,
+            FollowUpRequested(
+                follow_up_id=follow_up_id,
+                customer_id=str(invitation.customer_id),
+                contact_id=invitation.contact_id,
+                unit=unit,
+                language=invitation.language,
+                score=score,
+                csat=csat,
+                comment=comment,
+                due_date=due,
+            ),
+        )
+        await self.publishing.follow_up_figures_of(connection, {unit}, now.date())
+
+    async def unsubscribe(self, email: str) -> None:
+        """The reader of an invitation used its unsubscribe link: ask consent to register the
+        address (one-click, RFC 8058). Repeated clicks ask again; the register keeps one."""
+        async with uow(self.core.engine, self.core.outbox) as work:
+            await work.publish(
+                OPT_OUT_REQUESTED,
+                OptOutRequested(
+                    source="email_unsubscribe",
+                    email=email,
+                    reason="unsubscribe link in a survey email",
+                ),
+            )
+        log.info("email_unsubscribe_received")
+
+    async def answer_sms(
+        self,
+        sender: str,
+        text: str,
+        *,
+        message_id: str | None = None,
+        received_at: datetime | None = None,
+    ) -> SmsOutcome:
+        """Handle one inbound SMS: a score for the survey it replies to, or a STOP.
+
+        A score answers the newest invitation sent to the sender before the reply came
+        (`received_at`, the partner's time; never later than ours) and still open then. With
+        none known it is held for a while: its invitation may still be on its way to the
+        collector; a reply that came before any survey answers nothing. The partner's
+        `message_id` makes a webhook delivered twice count once.
+        """
+        now = self.core.clock.now()
+        received = min(received_at or now, now + _CLOCK_SKEW)
+        reply = parse_sms_reply(text)
+        if isinstance(reply, Stop):
+            async with uow(self.core.engine, self.core.outbox) as work:
+                if not await self._first_sight(work.connection, message_id, received):
+                    return "duplicate"
+                await work.publish(
+                    OPT_OUT_REQUESTED,
+                    OptOutRequested(
+                        source="sms_stop", phone=sender, reason="STOP reply to a survey SMS"
+                    ),
+                )
+            log.info("sms_stop_received")
+            return "opted_out"
+        if not isinstance(reply, Score):
+            log.info("sms_reply_unreadable")
+            return "unreadable"
+        async with uow(self.core.engine, self.core.outbox) as work:
+            if not await self._first_sight(work.connection, message_id, received):
+                return "duplicate"
+            outcome = await self._answer_or_hold(work.connection, sender, reply, received, now)
+        log.info("sms_reply_handled", outcome=outcome)
+        return outcome
+
+    async def _answer_or_hold(
+        self,
+        connection: AsyncConnection,
+        sender: str,
+        reply: Score,
+        received: datetime,
+        now: datetime,
+    ) -> SmsOutcome:
+        """Answer the survey the reply is for, or hold the reply (sealed) for a while."""
+        ref = recipient_ref(self.core.settings.recipient_pepper, sender)
+        invitation_id = await connection.scalar(
+            sa.select(invitations.c.id)
+            .where(
+                invitations.c.recipient_ref == ref,
+                invitations.c.answered.is_(False),
+                invitations.c.sent_at <= received,
+                invitations.c.expires_at > max(received, now),
+            )
+            .order_by(invitations.c.sent_at.desc())
+            .limit(1)
+        )
+        if invitation_id is not None and await self.record(
+            connection,
+            invitation_id,
+            reply.value,
+            reply.comment,
+            follow_up=wants_a_call(reply.comment),
+        ):
+            return "recorded"
+        # Replies past their hold are dropped by the purge (and never applied).
+        await connection.execute(
+            held_replies.insert().values(
+                recipient_ref=ref,
+                received_at=received,
+                sealed=seal(
+                    self.core.settings.answer_seal_key,
+                    {"score": reply.value, "comment": reply.comment},
+                ),
+            )
+        )
+        return "held"
+
+    async def _first_sight(
+        self, connection: AsyncConnection, message_id: str | None, received: datetime
+    ) -> bool:
+        """Remember the partner's id of an inbound SMS; False when it was seen before."""
+        if message_id is None:
+            return True
+        inserted = await connection.execute(
+            insert_ignoring_conflicts(connection, inbound_messages).values(
+                partner_message_id=message_id, received_at=received
+            )
+        )
+        return bool(inserted.rowcount)
+
+    async def apply_held_replies(
+        self, connection: AsyncConnection, batch: Sequence[InvitationSent]
+    ) -> None:
+        """Answer new SMS invitations with held replies that came after they were sent (the
+        collector was behind): the newest such reply per number. A reply held from before
+        the invitation was sent is not for it."""
+        by_ref = {sent.recipient_ref: sent for sent in batch if sent.recipient_ref is not None}
+        if not by_ref:
+            return
+        held = (
+            await connection.execute(
+                sa.select(held_replies)
+                .where(
+                    held_replies.c.recipient_ref.in_(by_ref),
+                    held_replies.c.received_at >= self.core.hold_cutoff(),
+                )
+                .order_by(held_replies.c.received_at)
+            )
+        ).all()
+        latest = {  # the newest reply per number that came after its invitation was sent
+            row.recipient_ref: row
+            for row in held
+            if by_ref[row.recipient_ref].occurred_at
+            <= as_utc(row.received_at)
+            < by_ref[row.recipient_ref].expires_at
+        }
+        if not latest:
+            return
+        used = [  # the chosen ones, and older replies to the same invitation they supersede
+            row.id
+            for row in held
+            if row.recipient_ref in latest
+            and as_utc(row.received_at) >= by_ref[row.recipient_ref].occurred_at
+        ]
+        await connection.execute(held_replies.delete().where(held_replies.c.id.in_(used)))
+        for ref, reply in latest.items():
+            opened = unseal(self.core.settings.answer_seal_key, reply.sealed)
+            if opened is None:
+                log.error("held_reply_unreadable")
+                continue
+            await self.record(
+                connection,
+                by_ref[ref].invitation_id,
+                int(opened["score"]),
+                str(opened["comment"]),
+            )

@@ -1,0 +1,356 @@
+"""What the collector publishes for BI: the figures (answers released in groups, figures.py
+says which), the response-rate funnel and the follow-up figures per unit."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from palaute_collector.core import Core
+from palaute_collector.figures import COUNT_FIELDS, Answer, Cell, Counts, period_end, release
+from palaute_collector.tables import (
+    anonymous_comments,
+    figure_cells,
+    follow_up_figures,
+    follow_ups,
+    funnel_cells,
+    inbox,
+    invitations,
+    sealed_answers,
+)
+from palaute_runtime.database import upsert
+from palaute_runtime.messaging import Inbox
+from palaute_runtime.sealed import unseal
+from palaute_runtime.unit_of_work import uow
+from palaute_schemas import (
+    FIGURES_PUBLISHED,
+    FOLLOW_UP_FIGURES,
+    FUNNEL_PUBLISHED,
+    FiguresPublished,
+    FollowUpClosed,
+    FollowUpFigures,
+    FunnelPublished,
+)
+
+log = structlog.get_logger("palaute.collector")
+
+# Replicas on one PostgreSQL database release answers into the figures one at a time.
+_FIGURES_LOCK = 0x616E_6F6E_666F_6C64
+_shuffle = secrets.SystemRandom().shuffle
+
+
+class Publishing:
+    """Keeps the funnel, the figures and the follow-up figures, and publishes their changes."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._follow_ups_inbox = Inbox(inbox, "collector.follow-up-closed")
+        self._figures_lock = asyncio.Lock()
+
+    # The funnel --------------------------------------------------------------------------
+
+    async def count_in_funnel(
+        self, connection: AsyncConnection, day: date, channel: str, **counts: int
+    ) -> None:
+        """Add to one funnel cell's counts and mark it for publishing."""
+        cells = funnel_cells.c
+        statement = upsert(connection, funnel_cells).values(
+            day=day, channel=channel, changed=True, **counts
+        )
+        await connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[cells.day, cells.channel],
+                set_={
+                    "changed": True,
+                    **{name: getattr(cells, name) + value for name, value in counts.items()},
+                },
+            )
+        )
+
+    async def publish_funnel(self) -> int:
+        """Publish every funnel cell that changed since it was last published; the counts
+        derived from answers only from the minimum group size on. Returns how many."""
+        minimum = self.core.settings.min_group_size
+        async with uow(self.core.engine, self.core.outbox) as work:
+            changed = (
+                await work.connection.execute(
+                    funnel_cells.update()
+                    .where(funnel_cells.c.changed.is_(True))
+                    .values(changed=False)
+                    .returning(*funnel_cells.c)
+                )
+            ).all()
+            await work.publish_all(
+                FUNNEL_PUBLISHED,
+                [
+                    FunnelPublished(
+                        day=cell.day,
+                        channel=cell.channel,
+                        sent=cell.sent,
+                        delivered=cell.delivered,
+                        undelivered=cell.undelivered,
+                        opened=cell.opened,
+                        answered=cell.answered if cell.answered >= minimum else None,
+                        response_rate=(
+                            round(100.0 * min(cell.answered, cell.sent) / cell.sent, 1)
+                            if cell.answered >= minimum and cell.sent
+                            else None
+                        ),
+                    )
+                    for cell in changed
+                ],
+            )
+        return len(changed)
+
+    # The follow-up figures ---------------------------------------------------------------
+
+    async def handle_follow_ups_closed(self, batch: Sequence[FollowUpClosed]) -> None:
+        """The CRM handled follow-ups: they are no longer open."""
+        async with uow(self.core.engine, self.core.outbox, self._follow_ups_inbox, batch) as work:
+            units: set[str] = set()
+            for closed in work.fresh:
+                unit = await work.connection.scalar(
+                    follow_ups.update()
+                    .where(follow_ups.c.id == closed.follow_up_id, follow_ups.c.closed_at.is_(None))
+                    .values(closed_at=closed.closed_at)
+                    .returning(follow_ups.c.unit)
+                )
+                if unit is not None:
+                    units.add(unit)
+            await self.follow_up_figures_of(work.connection, units, self.core.clock.now().date())
+        log.info("follow_ups_closed", closed=len(work.fresh), units=len(units))
+
+    async def publish_follow_up_figures(self, today: date | None = None) -> int:
+        """Publish the figures of every unit whose open or overdue count changed (a
+        follow-up turns overdue with the date); returns how many units were published."""
+        async with uow(self.core.engine, self.core.outbox) as work:
+            units = set(await work.connection.scalars(sa.select(follow_up_figures.c.unit)))
+            units |= set(
+                await work.connection.scalars(
+                    sa.select(follow_ups.c.unit).where(follow_ups.c.closed_at.is_(None)).distinct()
+                )
+            )
+            published = await self.follow_up_figures_of(
+                work.connection, units, today or self.core.clock.now().date()
+            )
+        return published
+
+    async def follow_up_figures_of(
+        self, connection: AsyncConnection, units: set[str], today: date
+    ) -> int:
+        """Publish, in the caller's transaction, the figures of those units that changed."""
+        published = 0
+        for unit in sorted(units):
+            open_now = int(
+                await connection.scalar(
+                    sa.select(sa.func.count()).where(
+                        follow_ups.c.unit == unit, follow_ups.c.closed_at.is_(None)
+                    )
+                )
+                or 0
+            )
+            overdue = int(
+                await connection.scalar(
+                    sa.select(sa.func.count()).where(
+                        follow_ups.c.unit == unit,
+                        follow_ups.c.closed_at.is_(None),
+                        follow_ups.c.due_date < today,
+                    )
+                )
+                or 0
+            )
+            last = (
+                await connection.execute(
+                    sa.select(follow_up_figures).where(follow_up_figures.c.unit == unit)
+                )
+            ).first()
+            if last is not None and (last.open, last.overdue) == (open_now, overdue):
+                continue
+            statement = upsert(connection, follow_up_figures).values(
+                unit=unit, open=open_now, overdue=overdue
+            )
+            await connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[follow_up_figures.c.unit],
+                    set_={"open": open_now, "overdue": overdue},
+                )
+            )
+            await self.core.outbox.add(
+                connection,
+                FOLLOW_UP_FIGURES,
+                FollowUpFigures(unit=unit, open=open_now, overdue=overdue),
+            )
+            published += 1
+        return published
+
+    # The figures -------------------------------------------------------------------------
+
+    async def publish_figures(self, today: date | None = None) -> int:
+        """Release what may be released of the waiting answers into the figures, mark the
+        periods whose surveys have all closed final, and publish every cell that changed.
+        All in one transaction of its own, apart from any answer's. Returns how many cell
+        revisions were published."""
+        # One release is one transaction, its steps in order; split further it would only
+        # pass half-released state between functions.
+        today = today or self.core.clock.now().date()
+        min_group = self.core.settings.min_group_size
+        async with self._figures_lock, uow(self.core.engine, self.core.outbox) as work:
+            connection = work.connection
+            if connection.dialect.name == "postgresql":
+                await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_FIGURES_LOCK)))
+            final = await self._final_days(connection, today)
+            waiting = await self._waiting(connection)
+            of_open_days = [one for one in waiting if not final(one[1].day)]
+            of_final_days = [one for one in waiting if final(one[1].day)]
+            by_day = release([answer for _, answer, _ in of_open_days], min_group, "day")
+            by_month = release([answer for _, answer, _ in of_final_days], min_group, "month")
+            released = [of_open_days[n] for n in by_day.released] + [
+                of_final_days[n] for n in by_month.released
+            ]
+            changed: dict[Cell, Counts] = by_day.counts
+            for cell, counts in by_month.counts.items():
+                changed.setdefault(cell, Counts()).add(counts)
+            published = 0
+            for cell in sorted(changed):
+                published += await self._add_to_cell(connection, cell, changed[cell])
+            published += await self._finalize(connection, final)
+            # A month whose days are all final takes no more answers: what it could not
+            # release is never published (each such cell had fewer than the minimum).
+            taken = set(by_month.released)
+            never = [
+                one
+                for n, one in enumerate(of_final_days)
+                if n not in taken and final(period_end("month", one[1].day))
+            ]
+            await self._forget_released(connection, released + never)
+        if released or never:
+            log.info(
+                "figures_released",
+                released=len(released),
+                never_published=len(never),
+                waiting=len(waiting) - len(released) - len(never),
+                revisions=published,
+            )
+        return published
+
+    async def _waiting(self, connection: AsyncConnection) -> list[tuple[uuid.UUID, Answer, str]]:
+        """Every answer waiting sealed for its release, with its id and comment."""
+        waiting = []
+        for row in (await connection.execute(sa.select(sealed_answers))).all():
+            opened = unseal(self.core.settings.answer_seal_key, row.sealed)
+            if opened is None:  # kept: a key mix-up must not lose answers
+                log.error("sealed_answer_unreadable")
+                continue
+            waiting.append((row.id, Answer.unsealed(opened), str(opened.get("comment", ""))))
+        return waiting
+
+    async def _forget_released(
+        self, connection: AsyncConnection, gone: list[tuple[uuid.UUID, Answer, str]]
+    ) -> None:
+        """Delete the sealed answers the figures took; their comments are kept alone, text
+        only, written shuffled."""
+        if gone:
+            await connection.execute(
+                sealed_answers.delete().where(sealed_answers.c.id.in_([i for i, _, _ in gone]))
+            )
+        comments = [{"id": uuid.uuid4(), "comment": text} for _, _, text in gone if text]
+        _shuffle(comments)
+        if comments:
+            await connection.execute(anonymous_comments.insert(), comments)
+
+    async def _final_days(self, connection: AsyncConnection, today: date) -> Callable[[date], bool]:
+        """Whether a contact day is final: none of its invitations open, and old enough that
+        no invitation of it can still come."""
+        open_days = set(
+            await connection.scalars(
+                sa.select(invitations.c.contact_day)
+                .where(invitations.c.expires_at > self.core.clock.now())
+                .distinct()
+            )
+        )
+        horizon = today - timedelta(days=self.core.settings.figures_final_after_days)
+        return lambda day: day <= horizon and day not in open_days
+
+    async def _add_to_cell(self, connection: AsyncConnection, cell: Cell, counts: Counts) -> int:
+        """Add released counts to a cell and publish its new revision."""
+        added = counts.as_dict()
+        key = {
+            "grain": cell.grain,
+            "period_start": cell.period_start,
+            "dimension": cell.dimension,
+            "value": cell.value,
+        }
+        columns = figure_cells.c
+        statement = upsert(connection, figure_cells).values(**key, **added, revision=1)
+        row = (
+            await connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[
+                        columns.grain,
+                        columns.period_start,
+                        columns.dimension,
+                        columns.value,
+                    ],
+                    set_={
+                        **{name: getattr(columns, name) + value for name, value in added.items()},
+                        "revision": columns.revision + 1,
+                    },
+                ).returning(*figure_cells.c)
+            )
+        ).one()
+        await self.core.outbox.add(connection, FIGURES_PUBLISHED, figures_record(row))
+        return 1
+
+    async def _finalize(self, connection: AsyncConnection, final: Callable[[date], bool]) -> int:
+        """Mark final, with a revision of their own, the cells of periods all of whose days
+        are final."""
+        columns = figure_cells.c
+        periods = (
+            await connection.execute(
+                sa.select(columns.grain, columns.period_start)
+                .where(columns.final.is_(False))
+                .distinct()
+            )
+        ).all()
+        published = 0
+        for grain, start in periods:
+            days = (period_end(grain, start) - start).days + 1
+            if not all(final(start + timedelta(days=n)) for n in range(days)):
+                continue
+            rows = (
+                await connection.execute(
+                    figure_cells.update()
+                    .where(columns.grain == grain, columns.period_start == start)
+                    .values(final=True, revision=columns.revision + 1)
+                    .returning(*figure_cells.c)
+                )
+            ).all()
+            for row in rows:
+                await self.core.outbox.add(connection, FIGURES_PUBLISHED, figures_record(row))
+            published += len(rows)
+        return published
+
+
+def figures_record(row: sa.Row[tuple[object, ...]]) -> FiguresPublished:
+    """The published record of one figure cell's row."""
+    cell = Cell(row.grain, row.period_start, row.dimension, row.value)
+    counts = Counts(**{name: int(getattr(row, name)) for name in COUNT_FIELDS})
+    return FiguresPublished(
+        grain=cell.grain,
+        period=cell.period,
+        period_start=cell.period_start,
+        dimension=cell.dimension,
+        value=cell.value,
+        revision=row.revision,
+        final=row.final,
+        nps=counts.nps,
+        csat=counts.csat,
+        **counts.as_dict(),
+    )

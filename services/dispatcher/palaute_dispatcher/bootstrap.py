@@ -1,0 +1,73 @@
+"""The dispatcher service's composition root: settings → engine → service → consumers →
+web app and background loops. The only module that wires; nothing imports it but the
+command line (and tests that run the service whole)."""
+
+from __future__ import annotations
+
+from palaute_dispatcher.partner import HttpSmsPartner, SmtpEmailPartner
+from palaute_dispatcher.service import DispatcherService
+from palaute_dispatcher.settings import DispatcherSettings
+from palaute_dispatcher.sms import report_sms_cost
+from palaute_dispatcher.tables import MIGRATIONS, outbox
+from palaute_dispatcher.web import routes
+from palaute_runtime.database import create_engine
+from palaute_runtime.health import Health
+from palaute_runtime.messaging import Handler
+from palaute_runtime.retention import periodic
+from palaute_runtime.service import ServiceRuntime
+from palaute_runtime.wiring import assemble
+from palaute_schemas import (
+    ACCESS_REQUESTED,
+    ERASURE_REQUESTED,
+    INVITATION_ANSWERED,
+    SURVEY_REMINDER_DUE,
+    SURVEY_REQUESTED,
+    SURVEY_WITHDRAWN,
+)
+
+
+def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherService]:
+    """Wire the dispatcher: database, partner adapters, consumer, delivery loop, relay."""
+    report_sms_cost(settings.organization_name)
+    engine = create_engine(settings.database_url)
+    clock = settings.clock()
+    sms = HttpSmsPartner(settings.partner_sms_url, settings.partner_api_key, settings.sms_sender)
+    email = SmtpEmailPartner(
+        settings.partner_smtp_host,
+        settings.partner_smtp_port,
+        settings.email_sender,
+        starttls=settings.partner_smtp_starttls,
+        username=settings.partner_smtp_username,
+        password=settings.partner_smtp_password,
+        clock=clock,
+    )
+    health = Health("dispatcher")
+    service = DispatcherService(
+        engine, settings, {"sms": sms, "email": email}, health, processor=sms, clock=clock
+    )
+    runtime = assemble(
+        "dispatcher",
+        settings,
+        engine=engine,
+        migrations=MIGRATIONS,
+        outbox=service.outbox,
+        outbox_table=outbox,
+        handlers=[
+            Handler(SURVEY_REQUESTED, service.handle_survey_requests),
+            Handler(SURVEY_WITHDRAWN, service.handle_withdrawals),
+            Handler(SURVEY_REMINDER_DUE, service.handle_reminders_due),
+            Handler(INVITATION_ANSWERED, service.handle_answered),
+            Handler(ERASURE_REQUESTED, service.handle_erasure_requests),
+            Handler(ACCESS_REQUESTED, service.handle_access_requests),
+        ],
+        health=health,
+        address=(settings.dispatcher_host, settings.dispatcher_port),
+        routes=routes(service),
+        loops=[
+            service.run_delivery,
+            *([service.deletions.run] if service.deletions is not None else []),
+            periodic("purge", settings.purge_interval_seconds, service.purge),
+        ],
+        closers=[sms.close],
+    )
+    return runtime, service

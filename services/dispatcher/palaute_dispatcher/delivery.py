@@ -1,0 +1,451 @@
+"""Delivery: pending invitations handed to the partner once, at the contracted rate, with
+the invitation id as idempotency key; transient failures retried with backoff until the
+send-by time, the circuit breaker in front of an ailing partner, every outcome recorded
+in one transaction per round (never while the partner is being called)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce
+from palaute_dispatcher.core import Core
+from palaute_dispatcher.deletions import PartnerDeletions
+from palaute_dispatcher.deletions import schedule as schedule_deletion
+from palaute_dispatcher.flow import CircuitBreaker, TokenBucket
+from palaute_dispatcher.messages import delivery_of, failure_of, sent_message
+from palaute_dispatcher.partner import Outgoing, Partner, PartnerError
+from palaute_dispatcher.tables import invitations
+from palaute_dispatcher.templates import render, survey_url, unsubscribe_url
+from palaute_dispatcher.tokens import invitation_token
+from palaute_runtime.database import as_utc
+from palaute_runtime.health import Health
+from palaute_runtime.messaging import wait_out_faults
+from palaute_runtime.metrics import INVITATIONS, PARTNER_ERRORS, PARTNER_SECONDS
+from palaute_runtime.sealed import seal
+from palaute_runtime.unit_of_work import UnitOfWork, uow
+from palaute_schemas import (
+    DELIVERY_STATUS,
+    INVITATION_FAILED,
+    INVITATION_SENT,
+    FailureReason,
+    Message,
+)
+
+log = structlog.get_logger("palaute.dispatcher")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one partner call did to one claimed invitation."""
+
+    invitation: Mapping[str, Any]
+    token_hashes: list[str]
+    partner_id: str | None = None  # set when the partner took the message
+    error: str = ""
+    transient: bool = False
+    retry_after: float | None = None
+    skipped: bool = False  # not attempted: the partner's circuit opened meanwhile
+    reason: FailureReason = "rejected"  # why, when it fails for good
+
+
+class Delivery:
+    """Hands due invitations to the partner and records what it said."""
+
+    def __init__(
+        self,
+        core: Core,
+        partners: dict[str, Partner],
+        deletions: PartnerDeletions | None,
+        health: Health | None = None,
+    ) -> None:
+        self.core = core
+        self.partners = partners
+        self.deletions = deletions
+        self.health = health
+        settings = core.settings
+        self._waiting_for_turn: list[float] = []  # channels the rate held back last round
+        rates = {
+            "sms": settings.partner_sms_rate_per_second,
+            "email": settings.partner_email_rate_per_second,
+        }
+        self.buckets = {channel: TokenBucket(rate) for channel, rate in rates.items()}
+        self.breakers = {
+            channel: CircuitBreaker(
+                channel,
+                failures_to_open=settings.breaker_failures,
+                first_cool_down=settings.breaker_cool_down_seconds,
+                longest_cool_down=settings.breaker_longest_cool_down_seconds,
+            )
+            for channel in rates
+        }
+
+    async def deliver_due(self, limit: int | None = None) -> int:
+        """Give up the invitations past their send-by time, claim the due ones whose
+        channel's circuit lets them go, call the partner for each at the contracted rate,
+        and record the outcomes in one transaction; returns how many were handled."""
+        expired = await self._expire_overdue()
+        claimed: list[tuple[Mapping[str, Any], str | None]] = []
+        self._waiting_for_turn = []
+        for channel, breaker in self.breakers.items():
+            bucket = self.buckets[channel]
+            wanted = breaker.capacity(limit or self.core.settings.delivery_batch_size)
+            turns = bucket.take(wanted)
+            if wanted and not turns:
+                self._waiting_for_turn.append(bucket.seconds_until_turn())
+            if turns:
+                mine = await self.claim_due(channel, turns)
+                bucket.give_back(turns - len(mine))
+                claimed += mine
+        if not claimed:
+            return expired
+        gate = asyncio.Semaphore(self.core.settings.delivery_concurrency)
+
+        async def attempt(invitation: Mapping[str, Any], token: str | None) -> Attempt:
+            async with gate:
+                return await self.attempt(invitation, token)
+
+        attempts = await asyncio.gather(*(attempt(row, token) for row, token in claimed))
+        # The partner has spoken: keep what it said even through a database outage, rather
+        # than let the claims expire and ask it again.
+        await wait_out_faults(lambda: self.record(attempts), health=self.health, part="delivery")
+        return expired + len(attempts)
+
+    async def _expire_overdue(self) -> int:
+        """An invitation not sent by its send-by time never is: expired, and said so."""
+        now = self.core.clock.now()
+        async with uow(self.core.engine, self.core.outbox) as work:
+            rows = (
+                await work.connection.execute(
+                    invitations.update()
+                    .where(invitations.c.status == "pending", invitations.c.send_by <= now)
+                    .values(status="expired", last_error="not sent before its send-by time")
+                    .returning(*invitations.c)
+                )
+            ).all()
+            await work.publish_all(
+                INVITATION_FAILED,
+                [
+                    failure_of(dict(row._mapping), "expired", "not sent before its send-by time")
+                    for row in rows
+                    if row.reminder_of is None  # a reminder not sent is no survey lost
+                ],
+            )
+        if rows:
+            for row in rows:
+                INVITATIONS.labels(channel=row.channel, status="expired").inc()
+            log.warning("invitations_expired", count=len(rows))
+        return len(rows)
+
+    async def claim_due(
+        self, channel: str, limit: int
+    ) -> list[tuple[Mapping[str, Any], str | None]]:
+        """Pending-before-call: claim due invitations of one channel and store each new
+        token's hash before the partner sees anything. Replicas skip each other's rows."""
+        settings, now = self.core.settings, self.core.clock.now()
+        due = (
+            sa.select(invitations.c.id)
+            .where(
+                invitations.c.status == "pending",
+                invitations.c.channel == channel,
+                invitations.c.next_attempt_at <= now,
+            )
+            .order_by(invitations.c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            # Materialized: PostgreSQL may otherwise run a subquery once per row it checks,
+            # and claim more rows than the limit (more sends than the rate allows).
+            .cte("due")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
+        async with self.core.engine.begin() as connection:
+            rows = (
+                await connection.execute(
+                    invitations.update()
+                    .where(invitations.c.id.in_(sa.select(due.c.id)))
+                    .where(invitations.c.status == "pending")
+                    .values(next_attempt_at=now + timedelta(seconds=settings.claim_seconds))
+                    .returning(*invitations.c)
+                )
+            ).all()
+            claimed: list[tuple[Mapping[str, Any], str | None]] = []
+            new_hashes: list[dict[str, object]] = []
+            for row in rows:
+                invitation = dict(row._mapping)
+                token: str | None = None
+                if invitation["channel"] == "email":
+                    # The same token on every attempt: its hash is stored once, before the
+                    # partner sees anything.
+                    token, token_hash = invitation_token(
+                        settings.token_secret,
+                        invitation["reminder_of"] or invitation["id"],
+                    )
+                    if token_hash not in invitation["token_hashes"]:
+                        invitation["token_hashes"] = [*invitation["token_hashes"], token_hash]
+                        new_hashes.append(
+                            {"b_id": invitation["id"], "b_hashes": invitation["token_hashes"]}
+                        )
+                claimed.append((invitation, token))
+            if new_hashes:
+                await connection.execute(
+                    invitations.update()
+                    .where(invitations.c.id == sa.bindparam("b_id"))
+                    .values(token_hashes=sa.bindparam("b_hashes", type_=sa.JSON)),
+                    new_hashes,
+                )
+        return claimed
+
+    async def attempt(self, invitation: Mapping[str, Any], token: str | None) -> Attempt:
+        """Render, check and hand one invitation to the partner."""
+        hashes = list(invitation["token_hashes"])
+        origin = self.core.settings.survey_origin
+        leave = (
+            unsubscribe_url(
+                origin,
+                seal(
+                    self.core.settings.unsubscribe_key,
+                    {"email": invitation["address"], "language": invitation["language"]},
+                ),
+            )
+            if token
+            else None
+        )
+        message = render(
+            invitation["channel"],
+            invitation["language"],
+            organization=self.core.settings.organization_name,
+            survey_url=survey_url(origin, token) if token else None,
+            valid_days=days_left(invitation, self.core.clock.now()),
+            unsubscribe_url=leave,
+            reminder=invitation["reminder_of"] is not None,
+        )
+        try:
+            enforce(message, allow_links_to=origin if token else None)
+        except ContentPolicyViolation as exc:
+            # Settings feed the text (organization name, origin): never send, never retry.
+            return Attempt(
+                invitation, hashes, error=f"content policy: {exc}", reason="content_policy"
+            )
+        outgoing = Outgoing(
+            address=invitation["address"],
+            subject=message.subject,
+            text=message.text,
+            idempotency_key=str(invitation["id"]),
+            html=message.html,
+            language=invitation["language"],
+            unsubscribe_url=leave or "",
+        )
+        channel = invitation["channel"]
+        breaker, bucket = self.breakers[channel], self.buckets[channel]
+        if not breaker.allows():  # the circuit opened while this one waited for a slot
+            return Attempt(invitation, hashes, skipped=True)
+        try:
+            with PARTNER_SECONDS.labels(channel=channel).time():
+                partner_id = await self.partners[channel].send(outgoing)
+        except PartnerError as exc:
+            kind = "transient" if exc.transient else "permanent"
+            PARTNER_ERRORS.labels(channel=channel, kind=kind).inc()
+            if exc.transient:
+                breaker.failure()
+            if exc.throttled or exc.retry_after:
+                bucket.slow_down(exc.retry_after)
+            return Attempt(
+                invitation,
+                hashes,
+                error=str(exc),
+                transient=exc.transient,
+                retry_after=exc.retry_after,
+            )
+        except Exception as exc:
+            # An adapter bug must not lose the batch's other outcomes; retried after backoff.
+            PARTNER_ERRORS.labels(channel=channel, kind="adapter").inc()
+            breaker.failure()
+            log.error(
+                "delivery_attempt_failed",
+                invitation_id=str(invitation["id"]),
+                error=type(exc).__name__,
+            )
+            return Attempt(invitation, hashes, error=type(exc).__name__, transient=True)
+        breaker.success()
+        bucket.succeeded()
+        return Attempt(invitation, hashes, partner_id=partner_id)
+
+    async def record(self, attempts: Sequence[Attempt]) -> None:
+        """Store every outcome of one round, and queue InvitationSent for the sent ones."""
+        now = self.core.clock.now()
+        sent = [a for a in attempts if a.partner_id is not None]
+        skipped = [a for a in attempts if a.skipped]
+        failed = [a for a in attempts if a.partner_id is None and not a.skipped]
+        async with uow(self.core.engine, self.core.outbox) as work:
+            # An erasure that came during the call took the row: nothing of it is recorded
+            # or announced, and the partner is told again to delete what it just got.
+            kept = await self._still_there(work.connection, sent)
+            erased = [a for a in sent if a.invitation["id"] not in kept]
+            sent = [a for a in sent if a.invitation["id"] in kept]
+            await self._record_sent(work, sent, now)
+            await self._record_failed(work, failed, now)
+            if skipped:
+                # Never attempted: the claim is let go as it was, attempts untouched.
+                await work.connection.execute(
+                    invitations.update()
+                    .where(
+                        invitations.c.id == sa.bindparam("b_id"), invitations.c.status == "pending"
+                    )
+                    .values(next_attempt_at=now),
+                    [{"b_id": a.invitation["id"]} for a in skipped],
+                )
+        if erased:
+            await self._erase_at_partner_again([a.invitation["address"] for a in erased])
+        for attempt in sent:
+            reminder_of = attempt.invitation["reminder_of"]
+            INVITATIONS.labels(
+                channel=attempt.invitation["channel"],
+                status="sent" if reminder_of is None else "reminder_sent",
+            ).inc()
+            log.info(
+                "invitation_sent" if reminder_of is None else "reminder_sent",
+                invitation_id=str(reminder_of or attempt.invitation["id"]),
+                channel=attempt.invitation["channel"],
+            )
+
+    @staticmethod
+    async def _still_there(connection: AsyncConnection, sent: list[Attempt]) -> set[uuid.UUID]:
+        if not sent:
+            return set()
+        return set(
+            await connection.scalars(
+                sa.select(invitations.c.id).where(
+                    invitations.c.id.in_([a.invitation["id"] for a in sent])
+                )
+            )
+        )
+
+    async def _record_sent(
+        self, work: UnitOfWork[Message], sent: list[Attempt], now: datetime
+    ) -> None:
+        if not sent:
+            return
+        await work.connection.execute(
+            invitations.update()
+            .where(invitations.c.id == sa.bindparam("b_id"))
+            .values(
+                status="sent",
+                sent_at=now,
+                partner_message_id=sa.bindparam("b_partner_id"),
+                attempts=invitations.c.attempts + 1,
+            ),
+            [{"b_id": a.invitation["id"], "b_partner_id": a.partner_id} for a in sent],
+        )
+        # Reminders are no invitations of their own to the collector and BI: unpublished.
+        pepper = self.core.settings.recipient_pepper
+        await work.publish_all(
+            INVITATION_SENT,
+            [
+                sent_message(a.invitation, a.token_hashes, pepper)
+                for a in sent
+                if a.invitation["reminder_of"] is None
+            ],
+        )
+
+    async def _record_failed(
+        self, work: UnitOfWork[Message], failed: list[Attempt], now: datetime
+    ) -> None:
+        if not failed:
+            return
+        await work.connection.execute(
+            invitations.update()
+            # A withdrawal that came during the call stands: not retried, not failed.
+            .where(invitations.c.id == sa.bindparam("b_id"), invitations.c.status == "pending")
+            .values(
+                status=sa.bindparam("b_status"),
+                attempts=invitations.c.attempts + 1,
+                last_error=sa.bindparam("b_error"),
+                next_attempt_at=sa.bindparam("b_next"),
+            ),
+            [self._failure_row(a, now) for a in failed],
+        )
+        # A reminder given up is no survey lost: only invitations are announced.
+        lost = [a for a in failed if not a.transient and a.invitation["reminder_of"] is None]
+        await work.publish_all(
+            INVITATION_FAILED,
+            [failure_of(a.invitation, a.reason, a.error, attempted=True) for a in lost],
+        )
+        # An email the relay refused for good is undeliverable, as a receipt says.
+        await work.publish_all(
+            DELIVERY_STATUS,
+            [
+                delivery_of(a.invitation, "undelivered", a.error, now)
+                for a in lost
+                if a.invitation["channel"] == "email" and a.reason == "rejected"
+            ],
+        )
+
+    async def _erase_at_partner_again(self, addresses: list[str]) -> None:
+        """A message the partner took while its person was being erased: leave a job to
+        delete it there."""
+        log.warning("erased_during_delivery", count=len(addresses))
+        if self.deletions is None:
+            return
+        async with self.core.engine.begin() as connection:
+            await schedule_deletion(connection, self.core.clock.now(), addresses)
+        self.deletions.due.set()
+
+    def _failure_row(self, attempt: Attempt, now: datetime) -> dict[str, object]:
+        """A transient failure waits and is tried again until its send-by time; only a
+        refusal for good (or the content policy) gives up at once."""
+        attempts = attempt.invitation["attempts"] + 1
+        give_up = not attempt.transient
+        # Exponential backoff with jitter, capped at five minutes; Retry-After is a floor.
+        ceiling = min(300.0, 2.0 ** min(attempts, 12))
+        delay = max(random.uniform(ceiling / 2, ceiling), attempt.retry_after or 0.0)
+        log.warning(
+            "invitation_not_delivered",
+            invitation_id=str(attempt.invitation["id"]),
+            attempts=attempts,
+            error=attempt.error,
+            gave_up=give_up,
+            retry_in=None if give_up else round(delay, 1),
+        )
+        INVITATIONS.labels(
+            channel=attempt.invitation["channel"], status="failed" if give_up else "retrying"
+        ).inc()
+        return {
+            "b_id": attempt.invitation["id"],
+            "b_status": "failed" if give_up else "pending",
+            "b_error": attempt.error[:500],
+            "b_next": now + timedelta(seconds=delay),
+        }
+
+    async def run_delivery(self, poll_seconds: float = 0.5) -> None:
+        """Deliver until cancelled: again at once while rounds find work, at the next free
+        turn when the rate held a round back, else when a request arrives or every poll
+        interval (an open circuit is probed within one interval of its cool-down's end)."""
+        while True:
+            self.core.due.clear()
+            try:
+                done = await self.deliver_due()
+            except Exception as exc:
+                log.error("loop_step_failed", loop="delivery", error=type(exc).__name__)
+                done = 0
+            if done:
+                continue
+            wait = min([poll_seconds, *self._waiting_for_turn])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.core.due.wait(), max(0.001, wait))
+
+
+def days_left(invitation: Mapping[str, Any], now: datetime) -> int:
+    """Whole days its survey stays open from now (the text says so)."""
+    left = as_utc(invitation["expires_at"]) - now
+    return max(1, math.ceil(left / timedelta(days=1)))
