@@ -44,6 +44,7 @@ from palaute_runtime.database import as_utc
 from palaute_runtime.messaging import Inbox, Outbox
 from palaute_runtime.metrics import DECISIONS
 from palaute_runtime.retention import purge_inbox, report
+from palaute_runtime.unit_of_work import uow
 from palaute_schemas import (
     ACCESS_REQUESTED,
     ERASURE_REQUESTED,
@@ -122,8 +123,8 @@ class ConsentService:
         suppressed: list[SurveySuppressed] = []
         new_plans: list[PlanRow] = []
         outcomes: list[dict[str, object]] = []
-        async with self.engine.begin() as connection:
-            fresh = await self._contacts_inbox.new_messages(connection, contacts)
+        async with uow(self.engine, self.outbox, self._contacts_inbox, contacts) as work:
+            connection, fresh = work.connection, work.fresh
             decided = set(
                 await connection.scalars(
                     sa.select(decisions.c.contact_id).where(
@@ -184,7 +185,6 @@ class ConsentService:
             # the same decision the release loop would take, one commit sooner.
             if any(plan["release_at"] <= now for plan in new_plans):
                 await self._release(connection, now, RELEASE_BATCH)
-        self.outbox.committed()
         DECISIONS.labels(outcome="planned", reason="").inc(len(new_plans))
         _count_suppressed(suppressed)
         if any(plan["release_at"] > now for plan in new_plans):
@@ -236,10 +236,8 @@ class ConsentService:
         that releases it, so it is never released twice.
         """
         now = self.clock.now()
-        async with self.engine.begin() as connection:
-            released_now = await self._release(connection, now, limit)
-        if released_now:
-            self.outbox.committed()
+        async with uow(self.engine, self.outbox) as work:
+            released_now = await self._release(work.connection, now, limit)
         return released_now
 
     async def _release(self, connection: AsyncConnection, now: datetime, limit: int) -> int:
@@ -344,7 +342,8 @@ class ConsentService:
         and inside the recipient's send window (one whose window has closed meanwhile waits
         for the next). Replicas skip each other's rows; a reminder is asked for once."""
         now = self.clock.now()
-        async with self.engine.begin() as connection:
+        async with uow(self.engine, self.outbox) as work:
+            connection = work.connection
             await serialize_with_opt_outs(connection, opting_out=False)
             due_ids = _due(released.c.contact_id, released.c.remind_at, now, limit)
             rows = (
@@ -384,7 +383,6 @@ class ConsentService:
                     later,
                 )
             await self.outbox.add_all(connection, SURVEY_REMINDER_DUE, due)
-        self.outbox.committed()
         log.info(
             "reminders_due",
             claimed=len(rows),
@@ -470,7 +468,8 @@ class ConsentService:
         self, kind: privacy.RequestKind, person: privacy.Person, *, reason: str, actor: str
     ) -> uuid.UUID:
         """File an erasure or access request: consent's part now, the others' by message."""
-        async with self.engine.begin() as connection:
+        async with uow(self.engine, self.outbox) as work:
+            connection = work.connection
             await serialize_with_opt_outs(connection, opting_out=True)
             register = self.register(connection)
             person = await privacy.with_known_customer(connection, person)
@@ -493,29 +492,30 @@ class ConsentService:
                 await self.outbox.add(connection, ERASURE_REQUESTED, message)
             else:
                 await self.outbox.add(connection, ACCESS_REQUESTED, message)
-        self.outbox.committed()
         log.info("privacy_request_filed", kind=kind, actor=actor)
         return request_id
 
     async def handle_erasures_completed(self, batch: Sequence[ErasureCompleted]) -> None:
         """The other services' answers to erasure requests."""
-        async with self.engine.begin() as connection:
-            for completed in await self._erasure_inbox.new_messages(connection, batch):
+        async with uow(self.engine, self.outbox, self._erasure_inbox, batch) as work:
+            connection = work.connection
+            for completed in work.fresh:
                 await privacy.record_erasure(connection, completed)
         log.info("erasure_answers_recorded", answers=len(batch))
 
     async def handle_access_reports(self, batch: Sequence[AccessReported]) -> None:
         """The other services' parts of access documents."""
-        async with self.engine.begin() as connection:
-            for reported in await self._access_inbox.new_messages(connection, batch):
+        async with uow(self.engine, self.outbox, self._access_inbox, batch) as work:
+            connection = work.connection
+            for reported in work.fresh:
                 await privacy.record_access(connection, reported, now=self.clock.now())
         log.info("access_parts_recorded", parts=len(batch))
 
     async def handle_opt_out_requests(self, requests: Sequence[OptOutRequested]) -> None:
         """Put every identifier of each opt-out request into the register, and withdraw
         the surveys already released to any of them."""
-        async with self.engine.begin() as connection:
-            fresh = await self._opt_out_inbox.new_messages(connection, requests)
+        async with uow(self.engine, self.outbox, self._opt_out_inbox, requests) as work:
+            connection, fresh = work.connection, work.fresh
             withdrawn = 0
             for request in fresh:
                 given: list[tuple[EntryKind, str | None]] = [
@@ -533,11 +533,27 @@ class ConsentService:
                             reason=request.reason,
                             actor=request.source,
                         )
-        self.outbox.committed()
         for request in fresh:
             log.info("opt_out_registered", event_id=str(request.event_id), source=request.source)
         if withdrawn:
             log.info("surveys_withdrawn", count=withdrawn)
+
+    async def add_opt_out(
+        self, kind: EntryKind, value: str, *, source: OptOutSource, reason: str, actor: str
+    ) -> int:
+        """Put one identifier in the register (audited) and withdraw what was released to
+        it; how many surveys were withdrawn."""
+        async with uow(self.engine, self.outbox) as work:
+            return await self.register_opt_out(
+                work.connection, kind, value, source=source, reason=reason, actor=actor
+            )
+
+    async def remove_opt_out(self, kind: EntryKind, value: str, *, reason: str, actor: str) -> bool:
+        """Lift an opt-out (audited); False when there was none."""
+        async with uow(self.engine, self.outbox) as work:
+            return await self.register(work.connection).remove(
+                kind, value, reason=reason, actor=actor
+            )
 
     async def register_opt_out(
         self,

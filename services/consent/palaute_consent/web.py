@@ -203,23 +203,16 @@ def routes(service: ConsentService) -> list[Route]:
         return Found(kind, identifier, entry, made)
 
     async def add(principal: Principal, kind: EntryKind, identifier: str, reason: str) -> int:
-        async with engine.begin() as connection:
-            withdrawn = await service.register_opt_out(
-                connection,
-                kind,
-                identifier,
-                source="privacy_officer",
-                reason=reason,
-                actor=principal.actor,
-            )
-        service.outbox.committed()
+        withdrawn = await service.add_opt_out(
+            kind, identifier, source="privacy_officer", reason=reason, actor=principal.actor
+        )
         log.info("register_changed", action="add", kind=kind, actor=principal.actor)
         return withdrawn
 
     async def remove(principal: Principal, kind: EntryKind, identifier: str, reason: str) -> bool:
-        async with engine.begin() as connection:
-            register = service.register(connection)
-            removed = await register.remove(kind, identifier, reason=reason, actor=principal.actor)
+        removed = await service.remove_opt_out(
+            kind, identifier, reason=reason, actor=principal.actor
+        )
         log.info("register_changed", action="remove", kind=kind, actor=principal.actor)
         return removed
 
