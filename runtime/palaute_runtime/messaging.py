@@ -23,6 +23,7 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from palaute_runtime.clock import Clock
 from palaute_runtime.database import insert_ignoring_conflicts
 from palaute_runtime.faults import is_infrastructure_fault
 from palaute_runtime.health import Health
@@ -345,9 +346,10 @@ def _validation_summary(exc: ValidationError) -> str:
 class Inbox:
     """Remembers which events a consumer has handled, in the effect's own transaction."""
 
-    def __init__(self, table: sa.Table, consumer: str) -> None:
+    def __init__(self, table: sa.Table, consumer: str, clock: Clock | None = None) -> None:
         self._table = table
         self._consumer = consumer
+        self._clock = clock or Clock()  # when it was handled: the service's clock
 
     async def first_deliveries(
         self, connection: AsyncConnection, event_ids: Sequence[uuid.UUID]
@@ -359,7 +361,11 @@ class Inbox:
         statement = insert_ignoring_conflicts(connection, self._table).returning(
             self._table.c.event_id
         )
-        rows = [{"consumer": self._consumer, "event_id": e} for e in dict.fromkeys(event_ids)]
+        handled_at = self._clock.now()
+        rows = [
+            {"consumer": self._consumer, "event_id": e, "handled_at": handled_at}
+            for e in dict.fromkeys(event_ids)
+        ]
         return set((await connection.execute(statement, rows)).scalars())
 
     async def new_messages(self, connection: AsyncConnection, messages: Sequence[M]) -> list[M]:

@@ -23,6 +23,9 @@ def test_pipeline_benchmark_prints_both_rates_and_their_ratio() -> None:
             "40",
             "--ceiling-events",
             "500",
+            # Long enough to print the latency line; its figures are the benchmark's own run's.
+            "--latency-seconds",
+            "2",
         ],
         capture_output=True,
         text=True,
@@ -33,3 +36,4 @@ def test_pipeline_benchmark_prints_both_rates_and_their_ratio() -> None:
     ratio = re.search(r"ratio pipeline / ceiling\s+:\s+([0-9.]+)", result.stdout)
     assert ratio is not None, result.stdout
     assert float(ratio.group(1)) > 0
+    assert re.search(r"latency at 50/s \(ms\)\s+: p50 \d+", result.stdout), result.stdout

@@ -13,6 +13,7 @@ from palaute_collector import tables as collector_tables
 from palaute_collector.service import CollectorService
 from palaute_collector.settings import CollectorSettings
 from palaute_consent import tables as consent_tables
+from palaute_runtime.clock import Clock
 from palaute_runtime.database import create_engine
 from palaute_runtime.local_broker import free_port
 from palaute_runtime.migrations import migrate
@@ -43,11 +44,14 @@ async def consent_db(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @asynccontextmanager
-async def collector_on(url: str, **settings: Any) -> AsyncIterator[CollectorService]:
-    """A collector service on a migrated database (its HTTP and Kafka ends not started)."""
+async def collector_on(
+    url: str, clock: Clock | None = None, **settings: Any
+) -> AsyncIterator[CollectorService]:
+    """A collector service on a migrated database (its HTTP and Kafka ends not started), on
+    the given clock (else real time)."""
     engine = create_engine(url)
     await migrate(engine, collector_tables.MIGRATIONS)
     try:
-        yield CollectorService(engine, CollectorSettings(**settings))
+        yield CollectorService(engine, CollectorSettings(**settings), clock)
     finally:
         await engine.dispose()

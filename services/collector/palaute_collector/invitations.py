@@ -43,8 +43,8 @@ class Invitations:
         self.core = core
         self.publishing = publishing
         self.answers = answers
-        self._inbox = Inbox(inbox, "collector.invitation-sent")
-        self._delivery_inbox = Inbox(inbox, "collector.delivery-status")
+        self._inbox = Inbox(inbox, "collector.invitation-sent", core.clock)
+        self._delivery_inbox = Inbox(inbox, "collector.delivery-status", core.clock)
 
     async def handle_invitations_sent(self, batch: Sequence[InvitationSent]) -> None:
         """Remember invitations so that their tokens or SMS replies can be answered."""

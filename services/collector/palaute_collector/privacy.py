@@ -48,8 +48,8 @@ class PrivacyRequests:
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        self._erasure_inbox = Inbox(inbox, "collector.erasure-requested")
-        self._access_inbox = Inbox(inbox, "collector.access-requested")
+        self._erasure_inbox = Inbox(inbox, "collector.erasure-requested", core.clock)
+        self._access_inbox = Inbox(inbox, "collector.access-requested", core.clock)
 
     def _ref_of(self, request: ErasureRequested | AccessRequested) -> str | None:
         """The pseudonym the collector knows an SMS number by."""

@@ -51,7 +51,7 @@ class Publishing:
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        self._follow_ups_inbox = Inbox(inbox, "collector.follow-up-closed")
+        self._follow_ups_inbox = Inbox(inbox, "collector.follow-up-closed", core.clock)
         self._figures_lock = asyncio.Lock()
 
     # The funnel --------------------------------------------------------------------------

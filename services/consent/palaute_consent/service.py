@@ -105,10 +105,10 @@ class ConsentService:
         self.outbox = Outbox(outbox)
         self.planned = asyncio.Event()
         self._next_purge = clock.now()
-        self._contacts_inbox = Inbox(inbox, "consent.contact-closed")
-        self._opt_out_inbox = Inbox(inbox, "consent.opt-out-requested")
-        self._erasure_inbox = Inbox(inbox, "consent.erasure-completed")
-        self._access_inbox = Inbox(inbox, "consent.access-reported")
+        self._contacts_inbox = Inbox(inbox, "consent.contact-closed", clock)
+        self._opt_out_inbox = Inbox(inbox, "consent.opt-out-requested", clock)
+        self._erasure_inbox = Inbox(inbox, "consent.erasure-completed", clock)
+        self._access_inbox = Inbox(inbox, "consent.access-reported", clock)
 
     def register(self, connection: AsyncConnection) -> OptOutRegister:
         """The opt-out register inside the caller's transaction, on the service's clock."""

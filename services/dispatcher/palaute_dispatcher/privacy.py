@@ -36,8 +36,8 @@ class PrivacyRequests:
     def __init__(self, core: Core, deletions: PartnerDeletions | None) -> None:
         self.core = core
         self.deletions = deletions
-        self._erasure_inbox = Inbox(inbox, "dispatcher.erasure-requested")
-        self._access_inbox = Inbox(inbox, "dispatcher.access-requested")
+        self._erasure_inbox = Inbox(inbox, "dispatcher.erasure-requested", core.clock)
+        self._access_inbox = Inbox(inbox, "dispatcher.access-requested", core.clock)
 
     @staticmethod
     def _of_person(request: ErasureRequested | AccessRequested) -> sa.ColumnElement[bool]:

@@ -42,10 +42,10 @@ class InvitationRequests:
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        self._inbox = Inbox(inbox, "dispatcher.survey-requested")
-        self._withdrawals_inbox = Inbox(inbox, "dispatcher.survey-withdrawn")
-        self._reminders_inbox = Inbox(inbox, "dispatcher.reminder-due")
-        self._answered_inbox = Inbox(inbox, "dispatcher.invitation-answered")
+        self._inbox = Inbox(inbox, "dispatcher.survey-requested", core.clock)
+        self._withdrawals_inbox = Inbox(inbox, "dispatcher.survey-withdrawn", core.clock)
+        self._reminders_inbox = Inbox(inbox, "dispatcher.reminder-due", core.clock)
+        self._answered_inbox = Inbox(inbox, "dispatcher.invitation-answered", core.clock)
 
     async def handle_survey_requests(self, requests: Sequence[SurveyRequested]) -> None:
         """Record one pending invitation per request (a redelivered request adds nothing; a
