@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -14,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from palaute_runtime.clock import Clock
 from palaute_runtime.local_broker import LocalBroker, create_topics, palaute_topics
 from tests.transaction_guard import guarding
 
@@ -32,21 +35,72 @@ TEST_STACK_SETTINGS: dict[str, Any] = {"kafka_fetch_max_wait_ms": 50}
 POSTGRES_DSN = os.environ.get("PALAUTE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--seed",
+        type=int,
+        default=None,
+        help="the fault suite's schedule (kill times, lock and outage starts) from this seed; "
+        "without it a new seed is drawn and printed",
+    )
+
+
+FAULT_SEED = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    given: int | None = config.getoption("--seed")
+    config.stash[FAULT_SEED] = given if given is not None else secrets.randbelow(1_000_000)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if "faults" not in (config.option.markexpr or "") or "not faults" in config.option.markexpr:
+        return None
+    seed = config.stash[FAULT_SEED]
+    return f"fault schedule seed: {seed} (replay it: ./dev test-faults --seed {seed})"
+
+
+@pytest.fixture(scope="session")
+def fault_seed(request: pytest.FixtureRequest) -> int:
+    """The seed of the fault suite's schedule: --seed, or one drawn at the start (printed in
+    the session's header, and with any failure)."""
+    seed = request.config.stash[FAULT_SEED]
+    print(f"fault schedule seed: {seed}")
+    return seed
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Unit tests first, then integration, then end-to-end (and faults): the session-wide
-    stack of the end-to-end tests then lives only while they run, not beside everything."""
+    stack of the end-to-end tests then lives only while they run, not beside everything.
+
+    Run in parallel (`./dev test`: two workers), every test of that stack goes to one worker
+    (the stack starts once) and first: that worker works through them while the other takes
+    the rest, instead of the whole group being left to the end.
+    """
     order = {"unit": 0, "integration": 1, "e2e": 2, "faults": 3}
+    parallel = "PYTEST_XDIST_WORKER" in os.environ
 
     def rank(item: pytest.Item) -> int:
+        if parallel and "pipeline" in getattr(item, "fixturenames", ()):
+            return -1
         parts = item.path.parts
         return next((order[p] for p in reversed(parts) if p in order), 1)
 
     items.sort(key=rank)  # stable: within a folder, the usual order
-    # Run in parallel (`./dev test` uses two workers), every test of the one session-wide
-    # stack goes to the same worker, so the stack is started once.
     for item in items:
         if "pipeline" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("pipeline"))
+
+
+class ManualClock(Clock):
+    """A service's clock that the test moves by hand (`clock.at = ...`)."""
+
+    def __init__(self, at: datetime) -> None:
+        super().__init__()
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at.astimezone(UTC)
 
 
 async def wait_until(

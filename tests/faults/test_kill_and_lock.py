@@ -1,6 +1,11 @@
 """Faults in real time, on real processes: SIGKILL and a held database lock during 6,000
 events. Nothing may be lost, nothing sent twice, nothing valid dead-lettered.
 
+When each process is killed and when the lock is taken are drawn from the session's seed
+(printed; `./dev test-faults --seed N` replays a schedule). The waits are the real ones,
+shortened through settings: the lock outlasts the services' SQLite lock timeout (4 s) four
+times over, and a killed dispatcher's claims come back after a 15 s claim lease.
+
 Run with `./dev test-faults` (a few minutes; CI runs it after `./dev test`).
 """
 
@@ -8,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import signal
 import sqlite3
 import threading
@@ -39,13 +45,28 @@ from palaute_schemas import (
 )
 from palaute_stack.stack import LocalStack, StackOptions
 from palaute_stack.topic_reader import read_records
+from tests.conftest import TEST_STACK_SETTINGS
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
 EVENTS = 6_000
 RATE = 150.0  # events/s: publishing lasts 40 s, long enough for every fault to land in it
-LOCK_SECONDS = 30.0
-SETTLE_SECONDS = 400.0  # a killed dispatcher's claims come back after CLAIM_SECONDS (60)
+LOCK_SECONDS = 16.0  # four times the services' SQLite lock timeout: a fault, not a wait
+SQLITE_LOCK_TIMEOUT = 4  # seconds a SQLite writer waits before the consumer pauses
+CLAIM_SECONDS = 15.0  # a killed dispatcher's claims come back after this (60 in production)
+SETTLE_SECONDS = 300.0
+# Settings that shorten the waits (never skip them): see the module's docstring.
+SHORTENED = TEST_STACK_SETTINGS | {"claim_seconds": CLAIM_SECONDS}
+
+
+def schedule(seed: int, victims: list[str]) -> tuple[list[float], float]:
+    """When to kill each victim (seconds into publishing, in order, at least 2 s apart)
+    and when to take the lock, drawn from the seed."""
+    rng = random.Random(seed)
+    kills = sorted(rng.uniform(1.0, 30.0) for _ in victims)
+    for n in range(1, len(kills)):
+        kills[n] = max(kills[n], kills[n - 1] + 2.0)
+    return kills, rng.uniform(2.0, 20.0)
 
 
 def contacts(run: str) -> list[ContactClosed]:
@@ -100,12 +121,14 @@ async def publish_paced(bootstrap: str, events: list[ContactClosed]) -> None:
         await producer.stop()
 
 
-async def kill_in_turn(stack: LocalStack, victims: list[str], every: float) -> list[str]:
-    """SIGKILL each victim in turn, waiting for its restart before the next blow."""
+async def kill_in_turn(stack: LocalStack, victims: list[str], at: list[float]) -> list[str]:
+    """SIGKILL each victim at its time (seconds from now), waiting for its restart before
+    the next blow."""
     assert stack.supervisor is not None
+    began = time.monotonic()
     done = []
-    for victim in victims:
-        await asyncio.sleep(every)
+    for victim, moment in zip(victims, at, strict=True):
+        await asyncio.sleep(max(0.0, began + moment - time.monotonic()))
         service = stack.supervisor.services[victim]
         before = service.restarts
         stack.supervisor.kill(victim, signal.SIGKILL)
@@ -182,7 +205,10 @@ async def count_rows(url: str, table: sa.Table, *conditions: Any) -> int:
 
 
 async def run_faults_and_check(
-    stack: LocalStack, victims: list[str], lock: Callable[[], Awaitable[float]]
+    stack: LocalStack,
+    victims: list[str],
+    kill_at: list[float],
+    lock: Callable[[], Awaitable[float]],
 ) -> None:
     run = uuid.uuid4().hex[:8]
     events = contacts(run)
@@ -194,7 +220,7 @@ async def run_faults_and_check(
             return int(stats["accepted"]["sms"] + stats["accepted"]["email"])
 
         publishing = asyncio.create_task(publish_paced(bootstrap, events))
-        kills, held = await asyncio.gather(kill_in_turn(stack, victims, every=3.0), lock())
+        kills, held = await asyncio.gather(kill_in_turn(stack, victims, kill_at), lock())
         await publishing
         await wait_for(accepted, EVENTS, SETTLE_SECONDS, "messages accepted by the partner")
         received = (await client.get(f"{stack.sandbox_url}/sandbox/messages")).json()
@@ -245,21 +271,27 @@ async def run_faults_and_check(
 
 
 async def test_kill_9_and_a_locked_database_lose_nothing_and_send_nothing_twice_on_sqlite(
-    tmp_path: Path,
+    tmp_path: Path, fault_seed: int
 ) -> None:
-    async with stack_of(tmp_path) as stack:
-        database = Path(stack.dispatcher_settings.database_url.split("///", 1)[1])
+    victims = ["dispatcher", "collector"] * 3
+    kill_at, lock_at = schedule(fault_seed, victims)
+    urls = {
+        service: f"sqlite+aiosqlite:///{tmp_path}/{service}.db?timeout={SQLITE_LOCK_TIMEOUT}"
+        for service in ("consent", "dispatcher", "collector")
+    }
+    async with stack_of(tmp_path, database_urls=urls, extra_settings=SHORTENED) as stack:
+        database = tmp_path / "dispatcher.db"
         await run_faults_and_check(
-            stack,
-            ["dispatcher", "collector"] * 3,
-            lambda: hold_sqlite_lock(database, after=5.0),
+            stack, victims, kill_at, lambda: hold_sqlite_lock(database, after=lock_at)
         )
 
 
 @pytest.mark.postgres
 async def test_two_replicas_of_each_service_on_postgresql_survive_kill_9_and_a_lock(
-    tmp_path: Path, postgres_admin: str
+    tmp_path: Path, postgres_admin: str, fault_seed: int
 ) -> None:
+    victims = ["dispatcher-1", "collector-1", "consent-1", "dispatcher-2", "collector-2"]
+    kill_at, lock_at = schedule(fault_seed + 1, victims)
     suffix = uuid.uuid4().hex[:8]
     names = {
         service: f"faults_{service}_{suffix}" for service in ("consent", "dispatcher", "collector")
@@ -273,11 +305,14 @@ async def test_two_replicas_of_each_service_on_postgresql_survive_kill_9_and_a_l
             service: f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
             for service, name in names.items()
         }
-        async with stack_of(tmp_path, database_urls=urls, replicas=2) as stack:
+        async with stack_of(
+            tmp_path, database_urls=urls, replicas=2, extra_settings=SHORTENED
+        ) as stack:
             await run_faults_and_check(
                 stack,
-                ["dispatcher-1", "collector-1", "consent-1", "dispatcher-2", "collector-2"],
-                lambda: hold_postgres_lock(f"{base}/{names['dispatcher']}", after=5.0),
+                victims,
+                kill_at,
+                lambda: hold_postgres_lock(f"{base}/{names['dispatcher']}", after=lock_at),
             )
     finally:
         for name in names.values():

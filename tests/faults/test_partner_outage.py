@@ -1,13 +1,17 @@
-"""A partner that fails for a minute, in real time, against the dispatcher as its own process
-reading the real broker: a minute of 503s, and a minute of 429s. Nothing is lost, nothing is
-sent twice, and while the partner is down it sees only a handful of calls (the ones before
-the circuit opened, then one probe at a time).
+"""A partner that fails, in real time, against the dispatcher as its own process reading the
+real broker: 15 s of 503s, and 15 s of 429s, starting at a moment drawn from the session's
+seed while 300 invitations wait. Nothing is lost, nothing is sent twice, and while the
+partner is down it sees only a handful of calls (the ones before the circuit opened, then
+one probe at a time). The outage is a quarter of a minute, and the breaker's cool-downs a
+quarter of production's (0.5 s doubling to 7.5 s), so it sees as many probes.
 
 Run with `./dev test-faults` (CI runs it after `./dev test`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,15 +26,16 @@ from palaute_dispatcher.tables import invitations
 from palaute_runtime.database import create_engine
 from palaute_schemas import SURVEY_REQUESTED
 from palaute_stack.stack import LocalStack, StackOptions
-from tests.conftest import sms_requests, wait_until
+from tests.conftest import TEST_STACK_SETTINGS, sms_requests, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
 BACKLOG = 300
-OUTAGE_SECONDS = 60.0
+OUTAGE_SECONDS = 15.0
+BREAKER = {"breaker_cool_down_seconds": 0.5, "breaker_longest_cool_down_seconds": 7.5}
 # Calls the partner may see while down: the burst in flight when it went (a tenth of a
-# second at the contracted rate), the failures that open the breaker, then probes at 2, 4,
-# 8, 16 and 30 s apart.
+# second at the contracted rate), the failures that open the breaker, then probes at 0.5,
+# 1, 2, 4 and 7.5 s apart.
 MOST_CALLS_WHILE_DOWN = 15
 
 
@@ -40,23 +45,22 @@ async def stats(client: httpx.AsyncClient, stack: LocalStack) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("status", [503, 429])
-async def test_a_minute_of_partner_failures_delays_every_invitation_and_loses_none(
-    tmp_path: Path, status: int
+async def test_a_partner_outage_delays_every_invitation_and_loses_none(
+    tmp_path: Path, status: int, fault_seed: int
 ) -> None:
+    # The partner goes down while the backlog arrives, at a moment drawn from the seed.
+    goes_down_after = random.Random(fault_seed + status).uniform(0.0, 1.5)
     stack = LocalStack(
         StackOptions.ephemeral(
             tmp_path,
             services=("dispatcher", "sandbox"),
-            extra_settings={"partner_sms_rate_per_second": 50},
+            extra_settings=TEST_STACK_SETTINGS | BREAKER | {"partner_sms_rate_per_second": 50},
         )
     )
     await stack.start()
     backlog = sms_requests("Outage", BACKLOG, 413000000)
     try:
         async with httpx.AsyncClient(timeout=30) as client:
-            fault = {"fail_for_seconds": OUTAGE_SECONDS, "status": status}
-            assert (await client.post(f"{stack.sandbox_url}/sandbox/faults", json=fault)).is_success
-            went_down = time.monotonic()
             producer = AIOKafkaProducer(bootstrap_servers=stack.options.kafka_bootstrap, acks="all")
             await producer.start()
             try:
@@ -69,6 +73,11 @@ async def test_a_minute_of_partner_failures_delays_every_invitation_and_loses_no
                 await producer.flush()
             finally:
                 await producer.stop()
+            await asyncio.sleep(goes_down_after)
+            fault = {"fail_for_seconds": OUTAGE_SECONDS, "status": status}
+            assert (await client.post(f"{stack.sandbox_url}/sandbox/faults", json=fault)).is_success
+            went_down = time.monotonic()
+            before = await stats(client, stack)
 
             async def partner_back() -> bool:
                 return bool((await stats(client, stack))["outage_seconds_left"] == 0)
@@ -85,8 +94,11 @@ async def test_a_minute_of_partner_failures_delays_every_invitation_and_loses_no
             after = await stats(client, stack)
             received = (await client.get(f"{stack.sandbox_url}/sandbox/messages")).json()
         calls_while_down = while_down["rejected"]["sms"] + while_down["throttled"]["sms"]
+        calls_while_down -= before["rejected"]["sms"] + before["throttled"]["sms"]
         print(
-            f"{OUTAGE_SECONDS:g} s of {status}: {calls_while_down} partner calls while down, "
+            f"{OUTAGE_SECONDS:g} s of {status} from {goes_down_after:.2f} s on: "
+            f"{before['accepted']['sms']} accepted before it, "
+            f"{calls_while_down} partner calls while down, "
             f"backlog of {BACKLOG} drained {drained_in:.1f} s after "
             f"({time.monotonic() - went_down:.1f} s in all)"
         )
