@@ -72,24 +72,15 @@ def fault_seed(request: pytest.FixtureRequest) -> int:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Unit tests first, then integration, then end-to-end (and faults): the session-wide
     stack of the end-to-end tests then lives only while they run, not beside everything.
-
-    Run in parallel (`./dev test`: two workers), every test of that stack goes to one worker
-    (the stack starts once) and first: that worker works through them while the other takes
-    the rest, instead of the whole group being left to the end.
-    """
+    In parallel (`./dev test`: two workers, a module at a time), each worker that runs an
+    end-to-end module starts a stack of its own, and both work through them at the end."""
     order = {"unit": 0, "integration": 1, "e2e": 2, "faults": 3}
-    parallel = "PYTEST_XDIST_WORKER" in os.environ
 
     def rank(item: pytest.Item) -> int:
-        if parallel and "pipeline" in getattr(item, "fixturenames", ()):
-            return -1
         parts = item.path.parts
         return next((order[p] for p in reversed(parts) if p in order), 1)
 
     items.sort(key=rank)  # stable: within a folder, the usual order
-    for item in items:
-        if "pipeline" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("pipeline"))
 
 
 class ManualClock(Clock):

@@ -8,11 +8,18 @@ limit is read: it is answered 413 before the application sees it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import uvicorn
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+C = TypeVar("C")
 
 MAX_BODY_BYTES = 64 * 1024  # a survey answer or a webhook call is a few hundred bytes
 DISCARD_BYTES = 1024 * 1024  # read past the limit at most this much before closing
@@ -163,3 +170,15 @@ class HttpServer:
             return
         self._server.should_exit = True
         await self._task
+
+
+def bound(
+    handler: Callable[[C, Request], Awaitable[Response]], context: C
+) -> Callable[[Request], Awaitable[Response]]:
+    """A route's endpoint: the top-level `handler(context, request)` with its context given.
+    Keeps the handler's name and docstring (the OpenAPI document is read from it)."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handler(context, request)
+
+    return functools.wraps(handler)(endpoint)

@@ -1,0 +1,106 @@
+"""The partner's inbound-SMS webhook: a reply to a survey SMS (a score, or STOP)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from palaute_collector.web_context import WebContext, is_text
+from palaute_runtime.http import bearer_matches
+from palaute_schemas import parse_phone
+
+MAX_SMS_TEXT = 1600  # ten concatenated SMS segments; a reply is a digit or STOP
+MAX_MESSAGE_ID = 200
+
+
+async def inbound_sms(web: WebContext, request: Request) -> Response:
+    """
+    ---
+    summary: The partner's inbound-SMS webhook (a reply to a survey SMS)
+    description: >-
+      Authenticated with `Authorization: Bearer <PALAUTE_PARTNER_WEBHOOK_SECRET>`. A
+      digit answers the sender's open survey; STOP opts the sender out.
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [from, text]
+            properties:
+              from: {type: string, description: the sender's phone number}
+              text: {type: string, maxLength: 1600}
+              id:
+                type: string
+                maxLength: 200
+                description: the partner's message id (a delivery repeated counts once)
+              received_at:
+                type: string
+                format: date-time
+                description: when the partner received it (ISO 8601 with offset)
+    responses:
+      "200": {description: "status: recorded, opted_out, unreadable, held or duplicate"}
+      "400": {description: not a JSON object with string fields from and text}
+      "401": {description: missing or wrong webhook secret}
+      "413": {description: body over the limit}
+      "422": {description: "not a valid phone number, text too long, or a bad id or time"}
+    """
+    settings = web.service.settings
+    if not bearer_matches(request.headers.get("Authorization"), settings.partner_webhook_secret):
+        return JSONResponse({"error": "missing or wrong webhook secret"}, status_code=401)
+    try:
+        body = await request.json()
+        sender, text = body["from"], body["text"]
+        if not isinstance(sender, str) or not isinstance(text, str):
+            raise TypeError
+    # ValueError: not JSON, not UTF-8; RecursionError: nested beyond reason.
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+        return JSONResponse(
+            {"error": 'expected a JSON object with string fields "from" and "text"'},
+            status_code=400,
+        )
+    if len(text) > MAX_SMS_TEXT or not is_text(text) or not is_text(sender):
+        return _unprocessable(f'"text" must be valid text of at most {MAX_SMS_TEXT} characters')
+    try:
+        phone = parse_phone(sender, settings.default_region)
+    except ValueError:
+        return _unprocessable('"from" is not a valid phone number')
+    refused, message_id, received = _id_and_time(body)
+    if refused is not None:
+        return refused
+    outcome = await web.service.answer_sms(phone, text, message_id=message_id, received_at=received)
+    return JSONResponse({"status": outcome})
+
+
+def _id_and_time(body: Any) -> tuple[Response | None, str | None, datetime | None]:
+    """The partner's message id and receiving time, when given, or the 422 that says why
+    they cannot be used."""
+    message_id, received_at = body.get("id"), body.get("received_at")
+    if message_id is not None and (
+        not isinstance(message_id, str)
+        or not 0 < len(message_id) <= MAX_MESSAGE_ID
+        or not is_text(message_id)
+    ):
+        return _unprocessable(f'"id" must be text of 1 to {MAX_MESSAGE_ID} characters'), None, None
+    received = _moment(received_at) if received_at is not None else None
+    if received_at is not None and received is None:
+        return _unprocessable('"received_at" must be an ISO 8601 time with its offset'), None, None
+    return None, message_id, received
+
+
+def _unprocessable(error: str) -> Response:
+    return JSONResponse({"error": error}, status_code=422)
+
+
+def _moment(value: object) -> datetime | None:
+    """An ISO 8601 instant with its offset, or None."""
+    if not isinstance(value, str) or len(value) > 40 or not is_text(value):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None

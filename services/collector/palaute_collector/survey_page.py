@@ -1,0 +1,177 @@
+"""The survey page behind an invitation's link, and the unsubscribe link of an email: what a
+respondent sees and submits (no JavaScript, fi/sv/en)."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from palaute_collector.answers import OpenSurvey
+from palaute_collector.texts import TEXTS
+from palaute_collector.web_context import UNKNOWN, WebContext, is_text, page
+from palaute_runtime.sealed import unseal
+from palaute_schemas import token_hash
+
+MAX_COMMENT = 2000
+_STATUS = {"answered": 409, "expired": 410, "unknown": 404}
+
+
+async def show_page(web: WebContext, request: Request) -> Response:
+    """
+    ---
+    summary: The survey page behind an invitation's link
+    description: >-
+      Shows the questions; `score` preselects a score (the email's 0-10 links). Never
+      records anything: only the form's POST does.
+    parameters:
+      - {name: token, in: path, required: true, schema: {type: string}}
+      - {name: score, in: query, required: false, schema: {type: string}}
+    responses:
+      "200": {description: the page, content: {text/html: {}}}
+      "404": {description: no such survey link}
+      "409": {description: already answered}
+      "410": {description: the survey has closed}
+      "429": {description: too many unknown links from this address; see Retry-After}
+    """
+    return await _survey(web, request)
+
+
+async def submit_answer(web: WebContext, request: Request) -> Response:
+    """
+    ---
+    summary: Record an answer
+    parameters:
+      - {name: token, in: path, required: true, schema: {type: string}}
+    requestBody:
+      required: true
+      content:
+        application/x-www-form-urlencoded:
+          schema:
+            type: object
+            properties:
+              score: {type: string, description: "NPS, 0-10"}
+              csat: {type: string, description: "CSAT, 1-5"}
+              follow_up: {type: string, description: "yes: contact me (named surveys)"}
+              comment: {type: string, maxLength: 2000}
+    responses:
+      "200": {description: thanks, content: {text/html: {}}}
+      "400": {description: "neither a valid NPS nor CSAT score, or a comment too long"}
+      "404": {description: no such survey link}
+      "409": {description: already answered}
+      "410": {description: the survey has closed}
+      "413": {description: body over the limit}
+      "429": {description: too many unknown links from this address; see Retry-After}
+    """
+    return await _survey(web, request)
+
+
+async def _survey(web: WebContext, request: Request) -> Response:
+    """The page for GET and HEAD (GET counts it opened), the answer for POST."""
+    token = request.path_params["token"]
+    if (refused := web.slowed(request)) is not None:
+        return refused
+    survey = await web.service.survey_for_token(token_hash(token))
+    if survey is None:
+        web.missed(request)
+        return page("fi", 404, message=UNKNOWN)
+    t = TEXTS[survey.language]
+    if survey.state != "open":
+        return page(survey.language, _STATUS[survey.state], message=t[survey.state])
+    shown = _shown(web, survey, f"/s/{token}")
+    if request.method != "POST":  # GET and HEAD only show the page; only POST records
+        if request.method == "GET":
+            await web.service.mark_opened(survey.invitation_id)
+        selected = _score(request.query_params.get("score"))
+        return page(survey.language, **shown, selected=selected, selected_csat=None, comment="")
+    form = await request.form()
+    score = _score(form.get("score"))
+    csat = _score(form.get("csat"), highest=5, lowest=1)
+    follow_up = shown["offer_follow_up"] is not None and form.get("follow_up") == "yes"
+    comment = str(form.get("comment") or "").strip()
+    if not is_text(comment):
+        comment = comment.encode("utf-8", errors="replace").decode("utf-8")
+    if (score is None and csat is None) or len(comment) > MAX_COMMENT:
+        error = t["choose"] if score is None and csat is None else t["too_long"]
+        return page(
+            survey.language,
+            400,
+            **shown,
+            follow_up=follow_up,
+            selected=score,
+            selected_csat=csat,
+            comment=comment[:MAX_COMMENT],
+            error=error,
+        )
+    if not await web.service.answer(
+        survey.invitation_id, score, comment, csat, follow_up=follow_up
+    ):
+        return page(survey.language, 409, message=t["answered"])
+    return page(survey.language, message=t["thanks"])
+
+
+class Shown(TypedDict):
+    """What every rendering of an open survey's form says."""
+
+    action: str
+    about: str
+    offer_follow_up: str | None
+
+
+def _shown(web: WebContext, survey: OpenSurvey, action: str) -> Shown:
+    """What the form says: who asks, about which contact, and whether a follow-up is
+    offered (a named survey may ask for one; an anonymous one never offers it)."""
+    settings = web.service.settings
+    t = TEXTS[survey.language]
+    day = survey.contact_day
+    return Shown(
+        action=action,
+        about=t["about"].format(
+            organization=settings.organization_name,
+            channel=t.get(survey.contact_channel, survey.contact_channel),
+            day=f"{day.day}.{day.month}.{day.year}",
+        ),
+        offer_follow_up=None
+        if survey.anonymous
+        else t["follow_up"].format(days=settings.follow_up_working_days),
+    )
+
+
+async def unsubscribe(web: WebContext, request: Request) -> Response:
+    """
+    ---
+    summary: The unsubscribe link of an email invitation (List-Unsubscribe)
+    description: >-
+      GET shows a confirmation page with a button; POST (the button, or a mail
+      provider's one-click `List-Unsubscribe=One-Click`, RFC 8058) opts the address out
+      of surveys for good. Only POST changes anything.
+    parameters:
+      - {name: token, in: path, required: true, schema: {type: string}}
+    responses:
+      "200": {description: the confirmation page, or done, content: {text/html: {}}}
+      "404": {description: not an unsubscribe link of ours}
+      "413": {description: body over the limit}
+      "429": {description: too many unknown links from this address; see Retry-After}
+    """
+    if (refused := web.slowed(request)) is not None:
+        return refused
+    token = request.path_params["token"]
+    opened = unseal(web.service.settings.unsubscribe_key, token)
+    address, language = (opened or {}).get("email"), (opened or {}).get("language")
+    if not isinstance(address, str) or language not in TEXTS:
+        web.missed(request)
+        return page("fi", 404, template="unsubscribe.html", message=UNKNOWN)
+    if request.method != "POST":
+        return page(language, template="unsubscribe.html", action=f"/u/{token}")
+    await web.service.unsubscribe(address)
+    return page(language, template="unsubscribe.html", message=TEXTS[language]["unsubscribed"])
+
+
+def _score(raw: object, *, highest: int = 10, lowest: int = 0) -> int | None:
+    """A score in [lowest, highest] written in ASCII digits; anything else (², a 5,000-digit
+    number) is no score."""
+    if not isinstance(raw, str) or not (0 < len(raw) <= 2 and raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if lowest <= value <= highest else None

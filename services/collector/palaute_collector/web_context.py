@@ -1,0 +1,72 @@
+"""What the collector's HTTP handlers share: the service, the throttle on unknown links, and
+the pages' templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from palaute_collector.service import CollectorService
+from palaute_collector.texts import TEXTS
+from palaute_runtime.throttle import Throttle
+from palaute_schemas import Language
+
+_pages = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+# Said in all three languages where the link does not tell which one is the reader's.
+UNKNOWN = " / ".join(TEXTS[lang]["unknown"] for lang in ("fi", "sv", "en"))
+SLOW_DOWN = " / ".join(TEXTS[lang]["slow_down"] for lang in ("fi", "sv", "en"))
+
+
+@dataclass
+class WebContext:
+    """The collector's HTTP surface's state: its service and the unknown-link throttle."""
+
+    service: CollectorService
+    # Unknown survey links one client address asks for within a minute, then a 429: 128-bit
+    # tokens cannot be guessed, but nobody gets to try at speed.
+    throttle: Throttle = field(init=False)
+
+    def __post_init__(self) -> None:
+        per_minute = self.service.settings.token_guesses_per_minute
+        self.throttle = Throttle(per_minute, window_seconds=60.0)
+
+    def slowed(self, request: Request) -> Response | None:
+        """A 429 page for an address that asked for too many unknown links, else None."""
+        wait = self.throttle.retry_after(client_of(request))
+        if wait is None:
+            return None
+        response = page("fi", 429, message=SLOW_DOWN)
+        response.headers["Retry-After"] = str(wait)
+        return response
+
+    def missed(self, request: Request) -> None:
+        """The request asked for a link that is not ours."""
+        self.throttle.missed(client_of(request))
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def page(
+    language: Language, status: int = 200, template: str = "survey.html", **values: object
+) -> HTMLResponse:
+    """A page of the collector in the reader's language."""
+    html = _pages.get_template(template).render(language=language, t=TEXTS[language], **values)
+    return HTMLResponse(html, status_code=status)  # security headers: palaute_runtime.http
+
+
+def is_text(value: str) -> bool:
+    """Whether a string can be stored as UTF-8 (a lone surrogate cannot)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
