@@ -9,7 +9,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -43,30 +42,31 @@ def consent(pipeline: Pipeline, *args: str, stdin: str = "") -> subprocess.Compl
 
 @pytest.fixture(scope="module")
 def people(pipeline: Pipeline) -> dict[str, str]:
-    """Two accounts and two API tokens, made as an operator would (the commands at once, as
-    two operators at two terminals could)."""
-    commands = {
-        "anna": (("accounts", "add", "anna", "--role", "officer", "--password-stdin"), "anna"),
-        "tarmo": (("accounts", "add", "tarmo", "--role", "auditor", "--password-stdin"), "tarmo"),
-        "lyhyt": (("accounts", "add", "lyhyt", "--role", "officer", "--password-stdin"), None),
-        "crm": (("tokens", "create", "crm", "--role", "officer"), None),
-        "bi": (("tokens", "create", "bi", "--role", "auditor"), None),
-    }
-    with ThreadPoolExecutor(max_workers=len(commands)) as pool:
-        done = {
-            name: pool.submit(
-                consent, pipeline, *args, stdin=PASSWORDS[who] + "\n" if who else "x\n"
-            )
-            for name, (args, who) in commands.items()
-        }
-        made = {name: future.result() for name, future in done.items()}
-    for name in ("anna", "tarmo", "crm", "bi"):
-        assert made[name].returncode == 0, made[name].stderr
-    assert (made["lyhyt"].returncode, made["lyhyt"].stderr) == (
+    """Two accounts and two API tokens, made as an operator would."""
+    for name, role in (("anna", "officer"), ("tarmo", "auditor")):
+        made = consent(
+            pipeline,
+            "accounts",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            stdin=PASSWORDS[name] + "\n",
+        )
+        assert made.returncode == 0, made.stderr
+    short = consent(
+        pipeline, "accounts", "add", "lyhyt", "--role", "officer", "--password-stdin", stdin="x\n"
+    )
+    assert (short.returncode, short.stderr) == (
         1,
         "error: a password has at least 12 characters.\n",
     )
-    tokens = {name: made[name].stdout.strip() for name in ("crm", "bi")}
+    tokens = {}
+    for name, role in (("crm", "officer"), ("bi", "auditor")):
+        made = consent(pipeline, "tokens", "create", name, "--role", role)
+        assert made.returncode == 0, made.stderr
+        tokens[name] = made.stdout.strip()
     listed = consent(pipeline, "tokens", "list")
     assert tokens["crm"] not in listed.stdout, "a token is shown once, never listed"
     return tokens
