@@ -280,10 +280,12 @@ async def run_faults_and_check(
     # Nothing valid in any dead-letter topic (all read at once: one quiet period, not one
     # per topic).
     letters = Counter(
-        record.topic
-        async for record in read_records(
-            bootstrap, [topic.dead_letter for topic in ALL_TOPICS], idle_timeout=3.0
-        )
+        [
+            record.topic
+            async for record in read_records(
+                bootstrap, [topic.dead_letter for topic in ALL_TOPICS], idle_timeout=3.0
+            )
+        ]
     )
     assert letters == Counter(), f"dead letters: {dict(letters)}"
 
