@@ -33,7 +33,6 @@ class UnitOfWork(Generic[M]):
         self.connection = connection
         self.fresh = fresh  # the batch's messages seen for the first time, in order
         self._outbox = outbox
-        self.published = 0
 
     async def publish(self, topic: Topic[P], message: P) -> None:
         """Publish one message if, and only if, the transaction commits."""
@@ -42,7 +41,6 @@ class UnitOfWork(Generic[M]):
     async def publish_all(self, topic: Topic[P], messages: Sequence[P]) -> None:
         """Publish messages in order if, and only if, the transaction commits."""
         await self._outbox.add_all(self.connection, topic, messages)
-        self.published += len(messages)
 
 
 @overload
