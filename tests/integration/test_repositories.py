@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from palaute_collector import tables as collector_tables
 from palaute_collector.service import CollectorService
 from palaute_consent import tables as consent_tables
+from palaute_consent.plans import Decision, PlanRow, Plans, Released
 from palaute_consent.register import OptOutRegister
 from palaute_runtime.database import create_engine
 from palaute_runtime.messaging import Inbox, Outbox
@@ -82,6 +83,131 @@ class TestOptOutRegister:
             ("remove", "po-2", "withdrawn"),
         ]
         assert all(datetime.fromisoformat(row["at"]).tzinfo for row in trail)
+
+
+class TestPlans:
+    """consent's decisions, plans and released surveys (palaute_consent/plans.py)."""
+
+    @staticmethod
+    def plan(contact_id: str, release_at: datetime) -> PlanRow:
+        return PlanRow(
+            contact_id=contact_id,
+            customer_id=f"C-{contact_id}",
+            phone="+358401234567",
+            email=None,
+            channel="sms",
+            address="+358401234567",
+            anonymous=False,
+            language="fi",
+            contact_channel="phone",
+            unit="Unit",
+            contact_day=release_at.date(),
+            closed_at=release_at,
+            release_at=release_at,
+        )
+
+    async def test_a_due_plan_is_claimed_once_earliest_first_and_a_rollback_returns_it(
+        self, consent_db: AsyncEngine
+    ) -> None:
+        now = datetime(2026, 11, 24, 9, tzinfo=UTC)
+        run = uuid.uuid4().hex[:8]
+        async with consent_db.begin() as connection:
+            await Plans(connection).add(
+                [
+                    self.plan(f"{run}-late", now - timedelta(minutes=1)),
+                    self.plan(f"{run}-early", now - timedelta(minutes=5)),
+                    self.plan(f"{run}-future", now + timedelta(hours=1)),
+                ]
+            )
+        async with consent_db.connect() as connection:
+            transaction = await connection.begin()
+            assert len(await Plans(connection).claim_due(now, 10)) == 2
+            await transaction.rollback()  # the release failed: the plans wait again
+        async with consent_db.begin() as connection:
+            claimed = await Plans(connection).claim_due(now, 10)
+            assert [row.contact_id for row in claimed] == [f"{run}-early", f"{run}-late"]
+            assert await Plans(connection).claim_due(now, 10) == []
+            assert await Plans(connection).next_due() == now + timedelta(hours=1)
+
+    async def test_released_surveys_cap_withdraw_and_remind_once(
+        self, consent_db: AsyncEngine
+    ) -> None:
+        now = datetime(2026, 11, 24, 9, tzinfo=UTC)
+        run = uuid.uuid4().hex[:8]
+        customer, other = f"C-{run}", f"D-{run}"
+        async with consent_db.begin() as connection:
+            plans = Plans(connection)
+            await plans.remember_released(
+                [
+                    Released(
+                        contact_id=f"{run}-{n}",
+                        customer_id=who,
+                        phone=None,
+                        email=f"{who.lower()}@example.fi",
+                        released_at=now - timedelta(days=days),
+                        channel="email",
+                        remind_at=now - timedelta(minutes=1),
+                    )
+                    for n, (who, days) in enumerate([(customer, 1), (customer, 40), (other, 2)])
+                ]
+            )
+            since = now - timedelta(days=30)
+            assert await plans.recently_released([("customer_id", customer)], since) == {
+                ("customer_id", customer),
+                ("email", f"{customer.lower()}@example.fi"),
+            }
+            assert await plans.released_to("customer_id", customer, since) == [f"{run}-0"]
+        async with consent_db.begin() as connection:
+            reminded = await Plans(connection).claim_reminders_due(now, 10)
+            # The withdrawn one is not reminded; each of the others once.
+            assert sorted(row.contact_id for row in reminded if run in row.contact_id) == [
+                f"{run}-1",
+                f"{run}-2",
+            ]
+            assert not [
+                row
+                for row in await Plans(connection).claim_reminders_due(now, 10)
+                if run in row.contact_id
+            ]
+
+    async def test_decisions_are_kept_per_customer_and_forgotten_unless_planned(
+        self, consent_db: AsyncEngine
+    ) -> None:
+        now = datetime(2026, 11, 24, 9, tzinfo=UTC)
+        run = uuid.uuid4().hex[:8]
+        customer = f"C-{run}"
+        async with consent_db.begin() as connection:
+            plans = Plans(connection)
+            await plans.decide(
+                [
+                    Decision(
+                        contact_id=f"{run}-old",
+                        customer_id=customer,
+                        outcome="stale",
+                        decided_at=now - timedelta(days=90),
+                    ),
+                    Decision(
+                        contact_id=f"{run}-waits",
+                        customer_id=customer,
+                        outcome="planned",
+                        decided_at=now - timedelta(days=90),
+                    ),
+                    Decision(
+                        contact_id=f"{run}-new",
+                        customer_id=customer,
+                        outcome="planned",
+                        decided_at=now,
+                    ),
+                ]
+            )
+            await plans.set_outcomes({f"{run}-new": "sms"}, now)
+            assert await plans.decided_among({f"{run}-new", f"{run}-unknown"}) == {f"{run}-new"}
+            assert await plans.forget_decisions(now - timedelta(days=30)) >= 1
+            made = await plans.decisions_of(customer)
+        assert [(d["contact_id"], d["outcome"]) for d in made] == [
+            (f"{run}-new", "sms"),
+            (f"{run}-waits", "planned"),
+        ]
 
 
 class TestInboxAndOutbox:

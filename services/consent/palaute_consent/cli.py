@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from palaute_consent.register import EntryKind
-    from palaute_consent.service import ConsentService
     from palaute_consent.settings import ConsentSettings
 
 
@@ -158,9 +157,8 @@ def _identifier(args: argparse.Namespace, settings: ConsentSettings) -> tuple[En
 
 
 async def _with_register(
-    settings: ConsentSettings, work: Callable[[ConsentService, AsyncConnection], Awaitable[None]]
+    settings: ConsentSettings, work: Callable[[AsyncConnection], Awaitable[None]]
 ) -> None:
-    from palaute_consent.service import ConsentService
     from palaute_consent.tables import MIGRATIONS
     from palaute_runtime.database import create_engine
     from palaute_runtime.migrations import migrate
@@ -168,9 +166,8 @@ async def _with_register(
     engine = create_engine(settings.database_url)
     try:
         await migrate(engine, MIGRATIONS)
-        service = ConsentService(engine, settings, settings.clock())
         async with engine.begin() as connection:
-            await work(service, connection)
+            await work(connection)
     finally:
         await engine.dispose()
 
@@ -195,11 +192,13 @@ def main(argv: list[str] | None = None) -> None:
         serve(runtime)
         return
 
-    async def act(service: ConsentService, connection: AsyncConnection) -> None:
+    clock = settings.clock()
+
+    async def act(connection: AsyncConnection) -> None:
         if args.command in ("accounts", "tokens"):
-            await _people(args, connection, service.clock.now())
+            await _people(args, connection, clock.now())
             return
-        register = OptOutRegister(connection, settings.register_audit_key, service.clock)
+        register = OptOutRegister(connection, settings.register_audit_key, clock)
         if args.action == "list":
             for entry in await register.entries():
                 sys.stdout.write(
@@ -237,7 +236,10 @@ def main(argv: list[str] | None = None) -> None:
             # The service relays the withdrawals from the shared outbox once this commits.
             if not args.reason.strip():
                 fail("a reason is required (--reason), and kept in the audit log.")
-            withdrawn = await service.register_opt_out(
+            from palaute_consent.core import Core
+            from palaute_consent.opt_outs import OptOuts
+
+            withdrawn = await OptOuts(Core(connection.engine, settings, clock)).register_opt_out(
                 connection, kind, value, source=args.source, reason=args.reason, actor=_actor()
             )
             sys.stdout.write(

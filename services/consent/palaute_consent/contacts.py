@@ -1,0 +1,132 @@
+"""What happens to a ContactClosed event: decided at once only when it cannot be surveyed
+(opted out, no usable address, stale, a duplicate); otherwise it becomes a plan with a
+release time (delay, send window in the recipient's time, public holidays)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import structlog
+
+from palaute_consent.core import Core
+from palaute_consent.plans import Decision, PlanRow, Plans
+from palaute_consent.register import Identifier, identifiers
+from palaute_consent.release import NoSendWindow, first_release, is_stale, recipient_of
+from palaute_consent.releasing import RELEASE_BATCH, Releasing, count_suppressed
+from palaute_consent.rules import Reachable, Suppress, choose_channel, reachable
+from palaute_consent.tables import inbox
+from palaute_runtime.messaging import Inbox
+from palaute_runtime.metrics import DECISIONS
+from palaute_runtime.unit_of_work import uow
+from palaute_schemas import SURVEY_SUPPRESSED, ContactClosed, SurveySuppressed
+
+log = structlog.get_logger("palaute.consent")
+
+
+class Contacts:
+    """Plans a release for each closed contact that may be surveyed."""
+
+    def __init__(self, core: Core, releasing: Releasing) -> None:
+        self.core = core
+        self.releasing = releasing
+        self._inbox = Inbox(inbox, "consent.contact-closed", core.clock)
+
+    async def handle_contacts_closed(self, contacts: Sequence[ContactClosed]) -> None:
+        """Plan a release for each contact that may be surveyed; suppress the others now.
+
+        One transaction, one register lookup and one insert per table for the whole batch.
+        """
+        core = self.core
+        now = core.clock.now()
+        async with uow(core.engine, core.outbox, self._inbox, contacts) as work:
+            connection, fresh = work.connection, work.fresh
+            repository = Plans(connection)
+            decided = await repository.decided_among({c.contact_id for c in fresh})
+            suppressed: list[SurveySuppressed] = []
+            to_decide: list[ContactClosed] = []
+            for contact in fresh:
+                if contact.contact_id in decided:  # a contact published twice: once
+                    suppressed.append(
+                        SurveySuppressed(contact_id=contact.contact_id, reason="duplicate_contact")
+                    )
+                else:
+                    decided.add(contact.contact_id)
+                    to_decide.append(contact)
+            who = {c.contact_id: reachable(c, core.settings.default_region) for c in to_decide}
+            listed = await core.register(connection).listed(
+                key
+                for c in to_decide
+                for key in identifiers(
+                    c.customer_id, who[c.contact_id].phone, who[c.contact_id].email
+                )
+            )
+            new_plans: list[PlanRow] = []
+            outcomes: list[Decision] = []
+            for contact in to_decide:
+                outcome = self._plan(contact, who[contact.contact_id], listed, now)
+                if isinstance(outcome, Suppress):
+                    suppressed.append(
+                        SurveySuppressed(contact_id=contact.contact_id, reason=outcome.reason)
+                    )
+                else:
+                    new_plans.append(outcome)
+                outcomes.append(
+                    Decision(
+                        contact_id=contact.contact_id,
+                        customer_id=contact.customer_id,
+                        outcome=outcome.reason if isinstance(outcome, Suppress) else "planned",
+                        decided_at=now,
+                    )
+                )
+            await repository.decide(outcomes)
+            await repository.add(new_plans)
+            await core.outbox.add_all(connection, SURVEY_SUPPRESSED, suppressed)
+            # Plans already due (no delay, an open window) are released in this transaction:
+            # the same decision the release loop would take, one commit sooner.
+            if any(plan["release_at"] <= now for plan in new_plans):
+                await self.releasing.release(connection, now, RELEASE_BATCH)
+        DECISIONS.labels(outcome="planned", reason="").inc(len(new_plans))
+        count_suppressed(suppressed)
+        if any(plan["release_at"] > now for plan in new_plans):
+            core.planned.set()  # the release loop may need to wake sooner
+        log.info(
+            "contacts_closed_handled",
+            contacts=len(contacts),
+            redelivered=len(contacts) - len(fresh),
+            planned=len(new_plans),
+            suppressed=len(suppressed),
+        )
+
+    def _plan(
+        self, contact: ContactClosed, reach: Reachable, listed: set[Identifier], now: datetime
+    ) -> Suppress | PlanRow:
+        """A plan row for one contact, or why it is not surveyed."""
+        rules = self.core.rules
+        if any(key in listed for key in identifiers(contact.customer_id, reach.phone, reach.email)):
+            return Suppress("opted_out")
+        choice = choose_channel(reach)
+        if isinstance(choice, Suppress):
+            return choice
+        recipient = recipient_of(reach.phone if choice.channel == "sms" else None, rules)
+        try:
+            release_at = first_release(contact.closed_at, now, recipient, rules)
+        except NoSendWindow:
+            return Suppress("no_send_window")
+        if is_stale(contact.closed_at, release_at, rules):
+            return Suppress("stale")
+        return PlanRow(
+            contact_id=contact.contact_id,
+            customer_id=contact.customer_id,
+            phone=reach.phone,
+            email=reach.email,
+            channel=choice.channel,
+            address=choice.address,
+            anonymous=contact.anonymous,
+            language=contact.language,
+            contact_channel=contact.contact_channel,
+            unit=contact.unit,
+            contact_day=contact.closed_at.date(),
+            closed_at=contact.closed_at,
+            release_at=release_at,
+        )

@@ -1,0 +1,282 @@
+"""The officer's pages: sign-in, the register (search, add, remove), the audit log and its
+CSV, erasure and access requests. Plain forms, no JavaScript; every form carries the
+session's CSRF token; an auditor may read but not change. Each handler is a top-level
+function of the context, the request, the session and the form that calls the workspace."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hmac
+import io
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+
+import structlog
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from palaute_consent.officer_web import (
+    KINDS,
+    SESSION_COOKIE,
+    SIGN_IN_COOKIE,
+    OfficerWeb,
+    Refused,
+    page,
+    reason_of,
+    request_id_of,
+)
+from palaute_consent.officers import Session, sign_cookie
+from palaute_consent.register import EntryKind
+
+log = structlog.get_logger("palaute.consent.officer")
+
+AUDIT_PAGE_ROWS = 500
+PageHandler = Callable[[OfficerWeb, Request, Session, FormData | None], Awaitable[Response]]
+
+
+def signed_in_only(
+    handler: PageHandler, web: OfficerWeb, *, writes: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
+    """A page's endpoint: the sign-in page (401) for anyone not signed in; a POST needs the
+    session's CSRF token, and the officer role when it changes something (`writes`)."""
+
+    async def guarded(request: Request) -> Response:
+        current = await web.signed_in(request)
+        if current is None:
+            return sign_in_page(request, 401)
+        form = None
+        if request.method == "POST":
+            form = await request.form(max_files=0, max_fields=10)
+            given = str(form.get("csrf", ""))
+            if not hmac.compare_digest(given.encode(), current.csrf.encode()):
+                return page(request, "officer_error.html", 403, message="csrf", session=current)
+            if writes and not current.principal.may_write:
+                return page(
+                    request, "officer_error.html", 403, message="read_only", session=current
+                )
+        try:
+            return await handler(web, request, current, form)
+        except Refused as refused:
+            return page(
+                request,
+                "officer_error.html",
+                refused.status,
+                message="invalid",
+                detail=refused.message,
+                session=current,
+            )
+
+    return functools.wraps(handler)(guarded)
+
+
+def sign_in_page(request: Request, status: int, message: str = "") -> Response:
+    token = secrets.token_urlsafe(32)
+    response = page(request, "officer_sign_in.html", status, csrf=token, message=message)
+    response.set_cookie(SIGN_IN_COOKIE, token, httponly=True, samesite="strict", path="/")
+    return response
+
+
+async def sign_in_form(web: OfficerWeb, request: Request) -> Response:
+    """
+    ---
+    summary: The sign-in page
+    responses:
+      "200": {description: the sign-in form (HTML)}
+    """
+    if await web.signed_in(request) is not None:
+        return RedirectResponse("/officer", status_code=303)
+    return sign_in_page(request, 200)
+
+
+async def sign_in(web: OfficerWeb, request: Request) -> Response:
+    """
+    ---
+    summary: Sign in
+    description: Form fields username, password and csrf (from the sign-in page).
+    requestBody:
+      content:
+        application/x-www-form-urlencoded:
+          schema:
+            type: object
+            properties:
+              username: {type: string}
+              password: {type: string}
+              csrf: {type: string}
+    responses:
+      "303": {description: signed in; on to the register}
+      "401": {description: wrong username or password}
+      "403": {description: the form's CSRF token is missing or wrong}
+      "429": {description: too many failed attempts; Retry-After says when to try again}
+    """
+    form = await request.form(max_files=0, max_fields=10)
+    expected = request.cookies.get(SIGN_IN_COOKIE, "")
+    given = str(form.get("csrf", ""))
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        return sign_in_page(request, 403, "csrf")
+    username = str(form.get("username", "")).strip()[:100]
+    address = request.client.host if request.client else "unknown"
+    wait = max(web.sign_ins_from.retry_after(address) or 0, web.sign_ins.retry_after(username) or 0)
+    if wait:
+        response = sign_in_page(request, 429, "throttled")
+        response.headers["Retry-After"] = str(wait)
+        return response
+    signed = await web.workspace.sign_in(username, str(form.get("password", "")), web.lifetime)
+    if signed is None:
+        web.sign_ins_from.missed(address)
+        web.sign_ins.missed(username)
+        log.info("officer_sign_in_failed")
+        return sign_in_page(request, 401, "wrong")
+    principal, session_id = signed
+    log.info("officer_signed_in", actor=principal.actor)
+    response = RedirectResponse("/officer", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        sign_cookie(web.key, session_id),
+        max_age=int(web.lifetime.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    response.delete_cookie(SIGN_IN_COOKIE, path="/")
+    return response
+
+
+async def sign_out(
+    web: OfficerWeb, request: Request, current: Session, _: FormData | None
+) -> Response:
+    session_id = web.session_id(request)
+    if session_id is not None:
+        await web.workspace.sign_out(session_id)
+    log.info("officer_signed_out", actor=current.principal.actor)
+    response = RedirectResponse("/officer/sign-in", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _form_identifier(web: OfficerWeb, form: FormData | None) -> tuple[EntryKind, str]:
+    assert form is not None  # a POST route
+    return web.normalised(str(form.get("kind", "")), str(form.get("identifier", "")))
+
+
+async def _register_page(
+    web: OfficerWeb,
+    request: Request,
+    current: Session,
+    kind: EntryKind | None = None,
+    identifier: str = "",
+    *,
+    done: str = "",
+    withdrawn: int = 0,
+) -> Response:
+    found = await web.workspace.look_up(kind, identifier) if kind is not None else None
+    return page(
+        request,
+        "officer_register.html",
+        session=current,
+        kinds=KINDS,
+        found=found,
+        done=done,
+        withdrawn=withdrawn,
+    )
+
+
+async def register(
+    web: OfficerWeb, request: Request, current: Session, _: FormData | None
+) -> Response:
+    return await _register_page(web, request, current)
+
+
+async def search(
+    web: OfficerWeb, request: Request, current: Session, form: FormData | None
+) -> Response:
+    return await _register_page(web, request, current, *_form_identifier(web, form))
+
+
+async def add(
+    web: OfficerWeb, request: Request, current: Session, form: FormData | None
+) -> Response:
+    kind, identifier = _form_identifier(web, form)
+    assert form is not None
+    reason = reason_of(str(form.get("reason", "")))
+    withdrawn = await web.workspace.add(current.principal, kind, identifier, reason)
+    return await _register_page(
+        web, request, current, kind, identifier, done="added", withdrawn=withdrawn
+    )
+
+
+async def remove(
+    web: OfficerWeb, request: Request, current: Session, form: FormData | None
+) -> Response:
+    kind, identifier = _form_identifier(web, form)
+    assert form is not None
+    reason = reason_of(str(form.get("reason", "")))
+    removed = await web.workspace.remove(current.principal, kind, identifier, reason)
+    done = "removed" if removed else "not_listed"
+    return await _register_page(web, request, current, kind, identifier, done=done)
+
+
+async def audit_log(
+    web: OfficerWeb, request: Request, current: Session, form: FormData | None
+) -> Response:
+    who: tuple[EntryKind | None, str | None] = (None, None)
+    if form is not None and str(form.get("identifier", "")).strip():
+        who = _form_identifier(web, form)
+    rows, verdict = await web.workspace.audit_trail(*who)
+    # The newest first, a page's worth; the CSV export has them all.
+    return page(
+        request,
+        "officer_audit.html",
+        session=current,
+        kinds=KINDS,
+        rows=rows[::-1][:AUDIT_PAGE_ROWS],
+        total=len(rows),
+        verdict=verdict,
+    )
+
+
+async def audit_csv(
+    web: OfficerWeb, request: Request, current: Session, _: FormData | None
+) -> Response:
+    rows, _verdict = await web.workspace.audit_trail()
+    out = io.StringIO()
+    writer = csv.DictWriter(
+        out, ["id", "at", "actor", "action", "kind", "value", "source", "reason"]
+    )
+    writer.writeheader()
+    writer.writerows(rows)
+    log.info("audit_exported", actor=current.principal.actor, rows=len(rows))
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="register-audit.csv"'},
+    )
+
+
+async def requests(
+    web: OfficerWeb, request: Request, current: Session, form: FormData | None
+) -> Response:
+    filed = None
+    if form is not None:
+        filed = await web.file(current.principal, {k: str(v) for k, v in form.items()})
+    listed = await web.workspace.requests()
+    return page(request, "officer_requests.html", session=current, requests=listed, filed=filed)
+
+
+async def access_json(
+    web: OfficerWeb, request: Request, current: Session, _: FormData | None
+) -> Response:
+    if not current.principal.may_write:
+        raise Refused(403, "the auditor role does not download personal data")
+    request_id = request_id_of(request)
+    document = await web.workspace.access_document(current.principal, request_id)
+    if document is None:
+        raise Refused(404, "no such access request")
+    return Response(
+        json.dumps(document, ensure_ascii=False, indent=2),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="access-{request_id}.json"'},
+    )

@@ -1,0 +1,158 @@
+"""The privacy officer's workspace as a service: sign-in and sessions, API tokens, looking an
+identifier up, changing the register, the audit log, and erasure and access requests. The web
+layer (officer_pages.py, officer_api.py) calls only this; the SQL is in the repositories
+(register.py, plans.py, officers.py, privacy.py, audit.py)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from palaute_consent import audit, officers, privacy
+from palaute_consent.core import Core
+from palaute_consent.officers import Principal, Session
+from palaute_consent.opt_outs import OptOuts
+from palaute_consent.plans import Plans
+from palaute_consent.register import EntryKind
+from palaute_consent.requests import PrivacyRequests
+
+log = structlog.get_logger("palaute.consent.officer")
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the register and the decisions say of one identifier."""
+
+    kind: EntryKind
+    identifier: str  # as normalised
+    entry: dict[str, str] | None
+    decisions: list[dict[str, str]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "identifier": self.identifier,
+            "listed": self.entry is not None,
+            "entry": self.entry,
+            "decisions": self.decisions,
+        }
+
+
+class Workspace:
+    """What the officer's pages and API may do, each call one transaction."""
+
+    def __init__(self, core: Core, opt_outs: OptOuts, requests: PrivacyRequests) -> None:
+        self.core = core
+        self.opt_outs = opt_outs
+        self.privacy_requests = requests
+
+    # ---- who is asking -------------------------------------------------------------------
+
+    async def account(self, username: str) -> Principal | None:
+        """An enabled account by name (the single sign-on proxy vouches for it)."""
+        async with self.core.engine.connect() as connection:
+            return await officers.account(connection, username)
+
+    async def session(self, session_id: str) -> Session | None:
+        async with self.core.engine.connect() as connection:
+            return await officers.session(connection, session_id, now=self.core.clock.now())
+
+    async def token_principal(self, token: str) -> Principal | None:
+        async with self.core.engine.connect() as connection:
+            return await officers.token_principal(connection, token)
+
+    async def sign_in(
+        self, username: str, password: str, lifetime: timedelta
+    ) -> tuple[Principal, str] | None:
+        """The principal and a new session's id, or None for a wrong name or password."""
+        async with self.core.engine.begin() as connection:
+            principal = await officers.sign_in(connection, username, password)
+            if principal is None:
+                return None
+            session_id, _ = await officers.open_session(
+                connection, principal, lifetime, now=self.core.clock.now()
+            )
+        return principal, session_id
+
+    async def sign_out(self, session_id: str) -> None:
+        async with self.core.engine.begin() as connection:
+            await officers.close_session(connection, session_id)
+
+    # ---- the register --------------------------------------------------------------------
+
+    async def look_up(self, kind: EntryKind, identifier: str) -> Found:
+        """The register's entry for one identifier and, for a customer id, the decisions."""
+        async with self.core.engine.connect() as connection:
+            listed = await self.core.register(connection).find(kind, identifier)
+            made = await Plans(connection).decisions_of(identifier) if kind == "customer_id" else []
+        entry = None
+        if listed is not None:
+            entry = {
+                "source": listed.source,
+                "reason": listed.reason,
+                "since": listed.created_at.isoformat(timespec="seconds"),
+            }
+        return Found(kind, identifier, entry, made)
+
+    async def add(self, principal: Principal, kind: EntryKind, identifier: str, reason: str) -> int:
+        """Add an opt-out (audited); how many released surveys were withdrawn."""
+        withdrawn = await self.opt_outs.add_opt_out(
+            kind, identifier, source="privacy_officer", reason=reason, actor=principal.actor
+        )
+        log.info("register_changed", action="add", kind=kind, actor=principal.actor)
+        return withdrawn
+
+    async def remove(
+        self, principal: Principal, kind: EntryKind, identifier: str, reason: str
+    ) -> bool:
+        """Lift an opt-out (audited); False when there was none."""
+        removed = await self.opt_outs.remove_opt_out(
+            kind, identifier, reason=reason, actor=principal.actor
+        )
+        log.info("register_changed", action="remove", kind=kind, actor=principal.actor)
+        return removed
+
+    async def audit_trail(
+        self, kind: EntryKind | None = None, identifier: str | None = None
+    ) -> tuple[list[dict[str, str]], audit.Verdict]:
+        """The register's changes (identifiers masked; one identifier's, if named) and the
+        chain check."""
+        async with self.core.engine.connect() as connection:
+            rows = await self.core.register(connection).audit_trail(kind, identifier)
+            verdict = await audit.verify(connection)
+        return rows, verdict
+
+    # ---- erasure and access --------------------------------------------------------------
+
+    async def file(
+        self,
+        principal: Principal,
+        kind: privacy.RequestKind,
+        person: privacy.Person,
+        reason: str,
+    ) -> uuid.UUID:
+        return await self.privacy_requests.file_privacy_request(
+            kind, person, reason=reason, actor=principal.actor
+        )
+
+    async def requests(self) -> list[dict[str, Any]]:
+        async with self.core.engine.connect() as connection:
+            return await privacy.requests(connection)
+
+    async def request(self, request_id: uuid.UUID) -> dict[str, Any] | None:
+        async with self.core.engine.connect() as connection:
+            return await privacy.request(connection, request_id)
+
+    async def access_document(
+        self, principal: Principal, request_id: uuid.UUID
+    ) -> dict[str, Any] | None:
+        """An access request's document (a read of personal data: logged with the actor)."""
+        async with self.core.engine.connect() as connection:
+            document = await privacy.access_document(connection, request_id)
+        if document is not None:
+            log.info("access_document_downloaded", actor=principal.actor)
+        return document
