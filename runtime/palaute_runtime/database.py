@@ -143,6 +143,11 @@ def upsert(connection: AsyncConnection, table: sa.Table) -> sqlite.Insert | post
     return sqlite.insert(table)
 
 
+def rowcount(result: sa.CursorResult[Any]) -> int:
+    """How many rows a statement changed (0 where the driver cannot tell)."""
+    return int(result.rowcount or 0)
+
+
 def as_utc(moment: datetime) -> datetime:
     """A stored time as aware UTC (SQLite hands back naive datetimes; all stored are UTC)."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from palaute_collector import tables as collector_tables
 from palaute_collector.service import CollectorService
 from palaute_collector.settings import CollectorSettings
 from palaute_consent import tables as consent_tables
+from palaute_dispatcher import tables as dispatcher_tables
 from palaute_runtime.clock import Clock
 from palaute_runtime.database import create_engine
 from palaute_runtime.local_broker import free_port
@@ -32,15 +34,29 @@ async def sandbox() -> AsyncIterator[PartnerSandbox]:
     await sandbox.stop()
 
 
-@pytest.fixture
-async def consent_db(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """The consent service's database, migrated, on SQLite and on PostgreSQL."""
-    engine = create_engine(database_url)
-    await migrate(engine, consent_tables.MIGRATIONS)
+@asynccontextmanager
+async def migrated(url: str, migrations: Path) -> AsyncIterator[AsyncEngine]:
+    """A service's database at `url`, migrated."""
+    engine = create_engine(url)
+    await migrate(engine, migrations)
     try:
         yield engine
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def consent_db(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The consent service's database, migrated, on SQLite and on PostgreSQL."""
+    async with migrated(database_url, consent_tables.MIGRATIONS) as engine:
+        yield engine
+
+
+@pytest.fixture
+async def dispatcher_db(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The dispatcher's database, migrated, on SQLite and on PostgreSQL."""
+    async with migrated(database_url, dispatcher_tables.MIGRATIONS) as engine:
+        yield engine
 
 
 @asynccontextmanager

@@ -16,6 +16,7 @@ from palaute_collector.service import CollectorService
 from palaute_consent import tables as consent_tables
 from palaute_consent.plans import Decision, PlanRow, Plans, Released
 from palaute_consent.register import OptOutRegister
+from palaute_dispatcher.repository import Deletions, Invitations
 from palaute_runtime.database import create_engine
 from palaute_runtime.messaging import Inbox, Outbox
 from palaute_runtime.migrations import differences, migrate
@@ -208,6 +209,97 @@ class TestPlans:
             (f"{run}-new", "sms"),
             (f"{run}-waits", "planned"),
         ]
+
+
+class TestDispatcherInvitations:
+    """The dispatcher's invitations, withdrawals and deletion jobs (its repository.py)."""
+
+    NOW = datetime(2026, 11, 24, 9, tzinfo=UTC)
+
+    def invitation(self, n: int, channel: str = "sms", **fields: object) -> dict[str, object]:
+        return {
+            "id": uuid.uuid4(),
+            "request_event_id": uuid.uuid4(),
+            "contact_id": f"K-{n}",
+            "channel": channel,
+            "address": f"+35840000000{n}" if channel == "sms" else f"asiakas{n}@example.fi",
+            "language": "fi",
+            "contact_channel": "phone",
+            "unit": "Unit",
+            "contact_day": self.NOW.date(),
+            "anonymous": False,
+            "customer_id": f"C-{n}",
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": self.NOW - timedelta(minutes=n),
+            "token_hashes": [],
+            "created_at": self.NOW,
+            "expires_at": self.NOW + timedelta(days=7),
+            "send_by": self.NOW + timedelta(days=2),
+            **fields,
+        }
+
+    async def test_a_claim_takes_the_due_of_one_channel_up_to_its_limit_oldest_first(
+        self, dispatcher_db: AsyncEngine
+    ) -> None:
+        rows = [self.invitation(n) for n in range(1, 5)] + [self.invitation(9, "email")]
+        rows.append(self.invitation(7, next_attempt_at=self.NOW + timedelta(hours=1)))
+        async with dispatcher_db.begin() as connection:
+            await Invitations(connection).add(rows)
+        later = self.NOW + timedelta(minutes=15)
+        async with dispatcher_db.begin() as connection:
+            claimed = await Invitations(connection).claim_due("sms", 3, self.NOW, later)
+            # The three longest due (RETURNING keeps no order).
+            assert sorted(row.contact_id for row in claimed) == ["K-2", "K-3", "K-4"]
+            # Claimed until later: not due again now, the fourth is.
+            again = await Invitations(connection).claim_due("sms", 3, self.NOW, later)
+            assert [row.contact_id for row in again] == ["K-1"]
+
+    async def test_withdrawal_receipts_and_answers_move_each_status_once(
+        self, dispatcher_db: AsyncEngine
+    ) -> None:
+        first, second = self.invitation(1), self.invitation(2)
+        async with dispatcher_db.begin() as connection:
+            repository = Invitations(connection)
+            await repository.add([first, second])
+            await repository.sent({first["id"]: "p-1"}, self.NOW)  # type: ignore[dict-item]
+            withdrawal = {"contact_id": "K-2", "reason": "opted_out", "withdrawn_at": self.NOW}
+            assert await repository.withdraw([withdrawal]) == 1
+            assert await repository.withdraw([withdrawal]) == 0, "withdrawn once"
+            assert await repository.withdrawn_among({"K-1", "K-2"}) == {"K-2"}
+            moved = await repository.receipt("p-1", "delivered", "ok", self.NOW)
+            assert not isinstance(moved, bool)
+            assert moved.delivery == "delivered"
+            assert await repository.receipt("p-1", "failed", "late", self.NOW) is True
+            assert await repository.receipt("p-unknown", "failed", "", self.NOW) is False
+            reminder = self.invitation(1, reminder_of=first["id"], contact_id="K-1")
+            open_until = self.NOW + timedelta(days=1)
+            assert [row.id for row in await repository.to_remind({"K-1", "K-2"}, open_until)] == [
+                first["id"]
+            ]
+            await repository.add([reminder], ignore_known=True)
+            assert await repository.to_remind({"K-1"}, open_until) == [], "reminded once"
+            assert await repository.answered({first["id"]}) == 1  # type: ignore[arg-type]
+
+    async def test_an_erasure_finds_the_person_by_any_name_and_returns_every_address(
+        self, dispatcher_db: AsyncEngine
+    ) -> None:
+        by_phone = self.invitation(1)
+        by_email = self.invitation(2, "email", customer_id="C-1", address="Asiakas@Example.fi")
+        other = self.invitation(3)
+        async with dispatcher_db.begin() as connection:
+            repository = Invitations(connection)
+            await repository.add([by_phone, by_email, other])
+            held = await repository.of_person("C-1", [None])
+            assert {row["address"] for row in held} == {"+358400000001", "Asiakas@Example.fi"}
+            assert all("token_hashes" not in row for row in held)
+            addresses, count = await repository.erase("C-1", [None])
+            assert (addresses, count) == ({"+358400000001", "Asiakas@Example.fi"}, 2)
+            assert await repository.of_person(None, ["asiakas@example.fi"]) == []
+            await Deletions(connection).add(self.NOW, ["b", "a", "a"], None, None)
+            (job,) = await Deletions(connection).claim_due(self.NOW, 10, 60)
+            assert job.addresses == ["a", "b"]
+            assert await Deletions(connection).claim_due(self.NOW, 10, 60) == [], "claimed"
 
 
 class TestInboxAndOutbox:

@@ -15,20 +15,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_collector.core import Core
+from palaute_collector.figure_store import FigureStore
 from palaute_collector.figures import Answer
 from palaute_collector.followups import due_date, wants_a_call
+from palaute_collector.invitation_store import InvitationStore
 from palaute_collector.publishing import Publishing
 from palaute_collector.scores import Score, Stop, parse_sms_reply
-from palaute_collector.tables import (
-    follow_ups,
-    held_replies,
-    inbound_messages,
-    invitation_tokens,
-    invitations,
-    responses,
-    sealed_answers,
-)
-from palaute_runtime.database import as_utc, insert_ignoring_conflicts
+from palaute_runtime.database import as_utc
 from palaute_runtime.sealed import seal, unseal
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import (
@@ -73,13 +66,7 @@ class Answers:
     async def survey_for_token(self, token_hash: str) -> OpenSurvey | None:
         """The invitation behind a token, and whether it can still be answered."""
         async with self.core.engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    sa.select(invitations)
-                    .join(invitation_tokens, invitation_tokens.c.invitation_id == invitations.c.id)
-                    .where(invitation_tokens.c.token_hash == token_hash)
-                )
-            ).first()
+            row = await InvitationStore(connection).by_token(token_hash)
         if row is None:
             return None
         state: TokenState = "open"
@@ -122,18 +109,8 @@ class Answers:
         """Record an answer in the caller's transaction; False when it was answered or
         expired."""
         # Claim and read in one statement: a second answer finds the invitation answered.
-        invitation = (
-            await connection.execute(
-                invitations.update()
-                .where(
-                    invitations.c.id == invitation_id,
-                    invitations.c.answered.is_(False),
-                    invitations.c.expires_at > self.core.clock.now(),
-                )
-                .values(answered=True)
-                .returning(*invitations.c)
-            )
-        ).first()
+        store = InvitationStore(connection)
+        invitation = await store.claim_answer(invitation_id, self.core.clock.now())
         if invitation is None:
             return False
         await self.publishing.count_in_funnel(
@@ -157,15 +134,15 @@ class Answers:
         if invitation.anonymous:
             log.info("response_recorded", survey_channel=invitation.channel, anonymous=True)
             return True
-        await connection.execute(
-            responses.insert().values(
-                id=uuid.uuid4(),
-                comment=comment,
-                invitation_id=invitation.id,
-                customer_id=invitation.customer_id,
+        await store.add_response(
+            {
+                "id": uuid.uuid4(),
+                "comment": comment,
+                "invitation_id": invitation.id,
+                "customer_id": invitation.customer_id,
                 **asdict(answer),
-                answered_at=self.core.clock.now(),
-            )
+                "answered_at": self.core.clock.now(),
+            }
         )
         if follow_up and invitation.customer_id:
             await self._request_follow_up(connection, invitation, score, csat, comment)
@@ -187,11 +164,7 @@ class Answers:
         waiting = answer.sealable()
         if answer.anonymous:
             waiting["comment"] = comment
-        await connection.execute(
-            sealed_answers.insert().values(
-                id=uuid.uuid4(), sealed=seal(self.core.settings.answer_seal_key, waiting)
-            )
-        )
+        await FigureStore(connection).seal(seal(self.core.settings.answer_seal_key, waiting))
 
     async def _request_follow_up(
         self,
@@ -208,9 +181,7 @@ class Answers:
         unit = str(invitation.unit)
         due = due_date(now.date(), settings.follow_up_working_days, settings.country_of(unit))
         follow_up_id = uuid.uuid4()
-        await connection.execute(
-            follow_ups.insert().values(id=follow_up_id, unit=unit, due_date=due, requested_at=now)
-        )
+        await FigureStore(connection).add_follow_up(follow_up_id, unit, due, now)
         await self.core.outbox.add(
             connection,
             FOLLOW_UP_REQUESTED,
@@ -293,17 +264,8 @@ class Answers:
     ) -> SmsOutcome:
         """Answer the survey the reply is for, or hold the reply (sealed) for a while."""
         ref = recipient_ref(self.core.settings.recipient_pepper, sender)
-        invitation_id = await connection.scalar(
-            sa.select(invitations.c.id)
-            .where(
-                invitations.c.recipient_ref == ref,
-                invitations.c.answered.is_(False),
-                invitations.c.sent_at <= received,
-                invitations.c.expires_at > max(received, now),
-            )
-            .order_by(invitations.c.sent_at.desc())
-            .limit(1)
-        )
+        store = InvitationStore(connection)
+        invitation_id = await store.open_for_reply(ref, received, now)
         if invitation_id is not None and await self.record(
             connection,
             invitation_id,
@@ -313,15 +275,12 @@ class Answers:
         ):
             return "recorded"
         # Replies past their hold are dropped by the purge (and never applied).
-        await connection.execute(
-            held_replies.insert().values(
-                recipient_ref=ref,
-                received_at=received,
-                sealed=seal(
-                    self.core.settings.answer_seal_key,
-                    {"score": reply.value, "comment": reply.comment},
-                ),
-            )
+        await store.hold_reply(
+            ref,
+            received,
+            seal(
+                self.core.settings.answer_seal_key, {"score": reply.value, "comment": reply.comment}
+            ),
         )
         return "held"
 
@@ -331,12 +290,7 @@ class Answers:
         """Remember the partner's id of an inbound SMS; False when it was seen before."""
         if message_id is None:
             return True
-        inserted = await connection.execute(
-            insert_ignoring_conflicts(connection, inbound_messages).values(
-                partner_message_id=message_id, received_at=received
-            )
-        )
-        return bool(inserted.rowcount)
+        return await InvitationStore(connection).first_sight(message_id, received)
 
     async def apply_held_replies(
         self, connection: AsyncConnection, batch: Sequence[InvitationSent]
@@ -347,16 +301,8 @@ class Answers:
         by_ref = {sent.recipient_ref: sent for sent in batch if sent.recipient_ref is not None}
         if not by_ref:
             return
-        held = (
-            await connection.execute(
-                sa.select(held_replies)
-                .where(
-                    held_replies.c.recipient_ref.in_(by_ref),
-                    held_replies.c.received_at >= self.core.hold_cutoff(),
-                )
-                .order_by(held_replies.c.received_at)
-            )
-        ).all()
+        store = InvitationStore(connection)
+        held = await store.held_replies(list(by_ref), self.core.hold_cutoff())
         latest = {  # the newest reply per number that came after its invitation was sent
             row.recipient_ref: row
             for row in held
@@ -372,7 +318,7 @@ class Answers:
             if row.recipient_ref in latest
             and as_utc(row.received_at) >= by_ref[row.recipient_ref].occurred_at
         ]
-        await connection.execute(held_replies.delete().where(held_replies.c.id.in_(used)))
+        await store.drop_held(used)
         for ref, reply in latest.items():
             opened = unseal(self.core.settings.answer_seal_key, reply.sealed)
             if opened is None:

@@ -8,14 +8,14 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_collector.answers import Answers
 from palaute_collector.core import Core
+from palaute_collector.invitation_store import InvitationStore
 from palaute_collector.publishing import Publishing
-from palaute_collector.tables import erased_people, inbox, invitation_tokens, invitations
+from palaute_collector.tables import inbox
 from palaute_runtime.messaging import Inbox
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import DeliveryStatusChanged, InvitationSent
@@ -55,8 +55,7 @@ class Invitations:
         log.info("invitations_recorded", invitations=len(batch), new=len(fresh))
 
     async def _record(self, connection: AsyncConnection, fresh: list[InvitationSent]) -> None:
-        await connection.execute(
-            invitations.insert(),
+        await InvitationStore(connection).add(
             [
                 {
                     "id": sent.invitation_id,
@@ -66,14 +65,12 @@ class Invitations:
                 }
                 for sent in fresh
             ],
+            [
+                {"token_hash": token_hash, "invitation_id": sent.invitation_id}
+                for sent in fresh
+                for token_hash in sent.token_hashes
+            ],
         )
-        tokens = [
-            {"token_hash": token_hash, "invitation_id": sent.invitation_id}
-            for sent in fresh
-            for token_hash in sent.token_hashes
-        ]
-        if tokens:
-            await connection.execute(invitation_tokens.insert(), tokens)
         await self.answers.apply_held_replies(connection, fresh)
         sent = Counter((one.contact_day, one.channel) for one in fresh)
         for (day, channel), count in sent.items():
@@ -90,11 +87,7 @@ class Invitations:
         }
         if not wanted:
             return list(batch)
-        erased = set(
-            await connection.scalars(
-                sa.select(erased_people.c.pseudonym).where(erased_people.c.pseudonym.in_(wanted))
-            )
-        )
+        erased = await InvitationStore(connection).erased_among(list(wanted))
         dropped = {id(wanted[p]) for p in erased}
         if dropped:
             log.info("invitations_of_erased_people_dropped", count=len(dropped))
@@ -120,14 +113,7 @@ class Invitations:
     async def mark_opened(self, invitation_id: uuid.UUID) -> None:
         """The survey page was shown for an invitation: counted once in the funnel."""
         async with uow(self.core.engine, self.core.outbox) as work:
-            row = (
-                await work.connection.execute(
-                    invitations.update()
-                    .where(invitations.c.id == invitation_id, invitations.c.opened.is_(False))
-                    .values(opened=True)
-                    .returning(invitations.c.contact_day, invitations.c.channel)
-                )
-            ).first()
+            row = await InvitationStore(work.connection).opened(invitation_id)
             if row is not None:
                 await self.publishing.count_in_funnel(
                     work.connection, row.contact_day, row.channel, opened=1

@@ -14,18 +14,10 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_collector.core import Core
+from palaute_collector.figure_store import FigureStore
 from palaute_collector.figures import COUNT_FIELDS, Answer, Cell, Counts, period_end, release
-from palaute_collector.tables import (
-    anonymous_comments,
-    figure_cells,
-    follow_up_figures,
-    follow_ups,
-    funnel_cells,
-    inbox,
-    invitations,
-    sealed_answers,
-)
-from palaute_runtime.database import upsert
+from palaute_collector.invitation_store import InvitationStore
+from palaute_collector.tables import inbox
 from palaute_runtime.messaging import Inbox
 from palaute_runtime.sealed import unseal
 from palaute_runtime.unit_of_work import uow
@@ -41,8 +33,6 @@ from palaute_schemas import (
 
 log = structlog.get_logger("palaute.collector")
 
-# Replicas on one PostgreSQL database release answers into the figures one at a time.
-_FIGURES_LOCK = 0x616E_6F6E_666F_6C64
 _shuffle = secrets.SystemRandom().shuffle
 
 
@@ -60,33 +50,14 @@ class Publishing:
         self, connection: AsyncConnection, day: date, channel: str, **counts: int
     ) -> None:
         """Add to one funnel cell's counts and mark it for publishing."""
-        cells = funnel_cells.c
-        statement = upsert(connection, funnel_cells).values(
-            day=day, channel=channel, changed=True, **counts
-        )
-        await connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=[cells.day, cells.channel],
-                set_={
-                    "changed": True,
-                    **{name: getattr(cells, name) + value for name, value in counts.items()},
-                },
-            )
-        )
+        await FigureStore(connection).count_in_funnel(day, channel, **counts)
 
     async def publish_funnel(self) -> int:
         """Publish every funnel cell that changed since it was last published; the counts
         derived from answers only from the minimum group size on. Returns how many."""
         minimum = self.core.settings.min_group_size
         async with uow(self.core.engine, self.core.outbox) as work:
-            changed = (
-                await work.connection.execute(
-                    funnel_cells.update()
-                    .where(funnel_cells.c.changed.is_(True))
-                    .values(changed=False)
-                    .returning(*funnel_cells.c)
-                )
-            ).all()
+            changed = await FigureStore(work.connection).take_changed_funnel()
             await work.publish_all(
                 FUNNEL_PUBLISHED,
                 [
@@ -116,11 +87,8 @@ class Publishing:
         async with uow(self.core.engine, self.core.outbox, self._follow_ups_inbox, batch) as work:
             units: set[str] = set()
             for closed in work.fresh:
-                unit = await work.connection.scalar(
-                    follow_ups.update()
-                    .where(follow_ups.c.id == closed.follow_up_id, follow_ups.c.closed_at.is_(None))
-                    .values(closed_at=closed.closed_at)
-                    .returning(follow_ups.c.unit)
+                unit = await FigureStore(work.connection).close_follow_up(
+                    closed.follow_up_id, closed.closed_at
                 )
                 if unit is not None:
                     units.add(unit)
@@ -131,12 +99,7 @@ class Publishing:
         """Publish the figures of every unit whose open or overdue count changed (a
         follow-up turns overdue with the date); returns how many units were published."""
         async with uow(self.core.engine, self.core.outbox) as work:
-            units = set(await work.connection.scalars(sa.select(follow_up_figures.c.unit)))
-            units |= set(
-                await work.connection.scalars(
-                    sa.select(follow_ups.c.unit).where(follow_ups.c.closed_at.is_(None)).distinct()
-                )
-            )
+            units = await FigureStore(work.connection).follow_up_units()
             published = await self.follow_up_figures_of(
                 work.connection, units, today or self.core.clock.now().date()
             )
@@ -146,42 +109,12 @@ class Publishing:
         self, connection: AsyncConnection, units: set[str], today: date
     ) -> int:
         """Publish, in the caller's transaction, the figures of those units that changed."""
+        store = FigureStore(connection)
         published = 0
         for unit in sorted(units):
-            open_now = int(
-                await connection.scalar(
-                    sa.select(sa.func.count()).where(
-                        follow_ups.c.unit == unit, follow_ups.c.closed_at.is_(None)
-                    )
-                )
-                or 0
-            )
-            overdue = int(
-                await connection.scalar(
-                    sa.select(sa.func.count()).where(
-                        follow_ups.c.unit == unit,
-                        follow_ups.c.closed_at.is_(None),
-                        follow_ups.c.due_date < today,
-                    )
-                )
-                or 0
-            )
-            last = (
-                await connection.execute(
-                    sa.select(follow_up_figures).where(follow_up_figures.c.unit == unit)
-                )
-            ).first()
-            if last is not None and (last.open, last.overdue) == (open_now, overdue):
+            open_now, overdue = await store.follow_up_counts(unit, today)
+            if not await store.set_follow_up_figures(unit, open_now, overdue):
                 continue
-            statement = upsert(connection, follow_up_figures).values(
-                unit=unit, open=open_now, overdue=overdue
-            )
-            await connection.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[follow_up_figures.c.unit],
-                    set_={"open": open_now, "overdue": overdue},
-                )
-            )
             await self.core.outbox.add(
                 connection,
                 FOLLOW_UP_FIGURES,
@@ -203,8 +136,7 @@ class Publishing:
         min_group = self.core.settings.min_group_size
         async with self._figures_lock, uow(self.core.engine, self.core.outbox) as work:
             connection = work.connection
-            if connection.dialect.name == "postgresql":
-                await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_FIGURES_LOCK)))
+            await FigureStore(connection).lock_figures()
             final = await self._final_days(connection, today)
             waiting = await self._waiting(connection)
             of_open_days = [one for one in waiting if not final(one[1].day)]
@@ -243,7 +175,7 @@ class Publishing:
     async def _waiting(self, connection: AsyncConnection) -> list[tuple[uuid.UUID, Answer, str]]:
         """Every answer waiting sealed for its release, with its id and comment."""
         waiting = []
-        for row in (await connection.execute(sa.select(sealed_answers))).all():
+        for row in await FigureStore(connection).sealed():
             opened = unseal(self.core.settings.answer_seal_key, row.sealed)
             if opened is None:  # kept: a key mix-up must not lose answers
                 log.error("sealed_answer_unreadable")
@@ -256,25 +188,16 @@ class Publishing:
     ) -> None:
         """Delete the sealed answers the figures took; their comments are kept alone, text
         only, written shuffled."""
-        if gone:
-            await connection.execute(
-                sealed_answers.delete().where(sealed_answers.c.id.in_([i for i, _, _ in gone]))
-            )
-        comments = [{"id": uuid.uuid4(), "comment": text} for _, _, text in gone if text]
+        store = FigureStore(connection)
+        await store.forget_sealed([i for i, _, _ in gone])
+        comments = [text for _, _, text in gone if text]
         _shuffle(comments)
-        if comments:
-            await connection.execute(anonymous_comments.insert(), comments)
+        await store.keep_comments(comments)
 
     async def _final_days(self, connection: AsyncConnection, today: date) -> Callable[[date], bool]:
         """Whether a contact day is final: none of its invitations open, and old enough that
         no invitation of it can still come."""
-        open_days = set(
-            await connection.scalars(
-                sa.select(invitations.c.contact_day)
-                .where(invitations.c.expires_at > self.core.clock.now())
-                .distinct()
-            )
-        )
+        open_days = await InvitationStore(connection).open_contact_days(self.core.clock.now())
         horizon = today - timedelta(days=self.core.settings.figures_final_after_days)
         return lambda day: day <= horizon and day not in open_days
 
@@ -287,51 +210,21 @@ class Publishing:
             "dimension": cell.dimension,
             "value": cell.value,
         }
-        columns = figure_cells.c
-        statement = upsert(connection, figure_cells).values(**key, **added, revision=1)
-        row = (
-            await connection.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[
-                        columns.grain,
-                        columns.period_start,
-                        columns.dimension,
-                        columns.value,
-                    ],
-                    set_={
-                        **{name: getattr(columns, name) + value for name, value in added.items()},
-                        "revision": columns.revision + 1,
-                    },
-                ).returning(*figure_cells.c)
-            )
-        ).one()
+        row = await FigureStore(connection).add_to_cell(key, added)
         await self.core.outbox.add(connection, FIGURES_PUBLISHED, figures_record(row))
         return 1
 
     async def _finalize(self, connection: AsyncConnection, final: Callable[[date], bool]) -> int:
         """Mark final, with a revision of their own, the cells of periods all of whose days
         are final."""
-        columns = figure_cells.c
-        periods = (
-            await connection.execute(
-                sa.select(columns.grain, columns.period_start)
-                .where(columns.final.is_(False))
-                .distinct()
-            )
-        ).all()
+        store = FigureStore(connection)
+        periods = await store.open_periods()
         published = 0
         for grain, start in periods:
             days = (period_end(grain, start) - start).days + 1
             if not all(final(start + timedelta(days=n)) for n in range(days)):
                 continue
-            rows = (
-                await connection.execute(
-                    figure_cells.update()
-                    .where(columns.grain == grain, columns.period_start == start)
-                    .values(final=True, revision=columns.revision + 1)
-                    .returning(*figure_cells.c)
-                )
-            ).all()
+            rows = await store.finalize(grain, start)
             for row in rows:
                 await self.core.outbox.add(connection, FIGURES_PUBLISHED, figures_record(row))
             published += len(rows)

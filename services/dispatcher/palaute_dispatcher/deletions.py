@@ -16,13 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from palaute_dispatcher.partner import DataProcessor, PartnerError
+from palaute_dispatcher.repository import Deletions
 from palaute_dispatcher.settings import DispatcherSettings
-from palaute_dispatcher.tables import partner_deletions
 from palaute_runtime.clock import Clock
 from palaute_runtime.faults import DependencyUnavailable
 from palaute_runtime.messaging import Outbox
@@ -73,17 +72,7 @@ async def schedule(
     erased: dict[str, int] | None = None,
 ) -> None:
     """Leave a deletion job for the worker, in the caller's transaction."""
-    await connection.execute(
-        partner_deletions.insert().values(
-            id=uuid.uuid4(),
-            request_id=request_id,
-            addresses=sorted(set(addresses)),
-            erased=erased or {},
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
+    await Deletions(connection).add(now, addresses, request_id, erased)
 
 
 class PartnerDeletions:
@@ -108,37 +97,14 @@ class PartnerDeletions:
     async def _claim(self, limit: int) -> list[DeletionJob]:
         """Take the due jobs for one claim period (a worker killed mid-call leaves them to
         be taken again when it ends; replicas never take the same job at once)."""
-        now = self.clock.now()
-        claimed: list[DeletionJob] = []
         async with self.engine.begin() as connection:
-            rows = (
-                await connection.execute(
-                    sa.select(partner_deletions)
-                    .where(partner_deletions.c.next_attempt_at <= now)
-                    .order_by(partner_deletions.c.next_attempt_at)
-                    .limit(limit)
-                )
-            ).all()
-            for row in rows:
-                taken = await connection.execute(
-                    partner_deletions.update()
-                    .where(
-                        partner_deletions.c.id == row.id,
-                        partner_deletions.c.next_attempt_at == row.next_attempt_at,
-                    )
-                    .values(next_attempt_at=now + timedelta(seconds=self.settings.claim_seconds))
-                )
-                if taken.rowcount == 1:
-                    claimed.append(
-                        DeletionJob(
-                            row.id,
-                            row.request_id,
-                            list(row.addresses),
-                            dict(row.erased),
-                            row.attempts,
-                        )
-                    )
-        return claimed
+            rows = await Deletions(connection).claim_due(
+                self.clock.now(), limit, self.settings.claim_seconds
+            )
+        return [
+            DeletionJob(row.id, row.request_id, list(row.addresses), dict(row.erased), row.attempts)
+            for row in rows
+        ]
 
     async def work_off(self, limit: int = 20) -> int:
         """Instruct the partner for every due job; returns how many were finished."""
@@ -161,9 +127,7 @@ class PartnerDeletions:
 
     async def _finish(self, job: DeletionJob, *, deleted: bool, reason: str | None = None) -> None:
         async with uow(self.engine, self.outbox) as work:
-            await work.connection.execute(
-                partner_deletions.delete().where(partner_deletions.c.id == job.id)
-            )
+            await Deletions(work.connection).done(job.id)
             if job.request_id is not None:
                 await work.publish(
                     ERASURE_COMPLETED,
@@ -180,14 +144,8 @@ class PartnerDeletions:
             self.settings.partner_deletion_longest_retry_seconds,
         )
         async with self.engine.begin() as connection:
-            await connection.execute(
-                partner_deletions.update()
-                .where(partner_deletions.c.id == job.id)
-                .values(
-                    attempts=job.attempts + 1,
-                    next_attempt_at=self.clock.now() + timedelta(seconds=wait),
-                    last_error=error[:200],
-                )
+            await Deletions(connection).retry_at(
+                job.id, job.attempts + 1, self.clock.now() + timedelta(seconds=wait), error
             )
         log.warning("partner_deletion_retrying", error=error, attempts=job.attempts + 1)
 

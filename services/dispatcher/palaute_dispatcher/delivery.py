@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce
 from palaute_dispatcher.core import Core
@@ -26,7 +24,7 @@ from palaute_dispatcher.deletions import schedule as schedule_deletion
 from palaute_dispatcher.flow import CircuitBreaker, TokenBucket
 from palaute_dispatcher.messages import delivery_of, failure_of, sent_message
 from palaute_dispatcher.partner import Outgoing, Partner, PartnerError
-from palaute_dispatcher.tables import invitations
+from palaute_dispatcher.repository import Invitations
 from palaute_dispatcher.templates import render, survey_url, unsubscribe_url
 from palaute_dispatcher.tokens import invitation_token
 from palaute_runtime.database import as_utc
@@ -126,14 +124,7 @@ class Delivery:
         """An invitation not sent by its send-by time never is: expired, and said so."""
         now = self.core.clock.now()
         async with uow(self.core.engine, self.core.outbox) as work:
-            rows = (
-                await work.connection.execute(
-                    invitations.update()
-                    .where(invitations.c.status == "pending", invitations.c.send_by <= now)
-                    .values(status="expired", last_error="not sent before its send-by time")
-                    .returning(*invitations.c)
-                )
-            ).all()
+            rows = await Invitations(work.connection).expire_overdue(now)
             await work.publish_all(
                 INVITATION_FAILED,
                 [
@@ -154,33 +145,13 @@ class Delivery:
         """Pending-before-call: claim due invitations of one channel and store each new
         token's hash before the partner sees anything. Replicas skip each other's rows."""
         settings, now = self.core.settings, self.core.clock.now()
-        due = (
-            sa.select(invitations.c.id)
-            .where(
-                invitations.c.status == "pending",
-                invitations.c.channel == channel,
-                invitations.c.next_attempt_at <= now,
-            )
-            .order_by(invitations.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            # Materialized: PostgreSQL may otherwise run a subquery once per row it checks,
-            # and claim more rows than the limit (more sends than the rate allows).
-            .cte("due")
-            .prefix_with("MATERIALIZED", dialect="postgresql")
-        )
         async with self.core.engine.begin() as connection:
-            rows = (
-                await connection.execute(
-                    invitations.update()
-                    .where(invitations.c.id.in_(sa.select(due.c.id)))
-                    .where(invitations.c.status == "pending")
-                    .values(next_attempt_at=now + timedelta(seconds=settings.claim_seconds))
-                    .returning(*invitations.c)
-                )
-            ).all()
+            repository = Invitations(connection)
+            rows = await repository.claim_due(
+                channel, limit, now, now + timedelta(seconds=settings.claim_seconds)
+            )
             claimed: list[tuple[Mapping[str, Any], str | None]] = []
-            new_hashes: list[dict[str, object]] = []
+            new_hashes: dict[uuid.UUID, list[str]] = {}
             for row in rows:
                 invitation = dict(row._mapping)
                 token: str | None = None
@@ -193,17 +164,9 @@ class Delivery:
                     )
                     if token_hash not in invitation["token_hashes"]:
                         invitation["token_hashes"] = [*invitation["token_hashes"], token_hash]
-                        new_hashes.append(
-                            {"b_id": invitation["id"], "b_hashes": invitation["token_hashes"]}
-                        )
+                        new_hashes[invitation["id"]] = invitation["token_hashes"]
                 claimed.append((invitation, token))
-            if new_hashes:
-                await connection.execute(
-                    invitations.update()
-                    .where(invitations.c.id == sa.bindparam("b_id"))
-                    .values(token_hashes=sa.bindparam("b_hashes", type_=sa.JSON)),
-                    new_hashes,
-                )
+            await repository.store_token_hashes(new_hashes)
         return claimed
 
     async def attempt(self, invitation: Mapping[str, Any], token: str | None) -> Attempt:
@@ -290,21 +253,14 @@ class Delivery:
         async with uow(self.core.engine, self.core.outbox) as work:
             # An erasure that came during the call took the row: nothing of it is recorded
             # or announced, and the partner is told again to delete what it just got.
-            kept = await self._still_there(work.connection, sent)
+            repository = Invitations(work.connection)
+            kept = await repository.existing([a.invitation["id"] for a in sent])
             erased = [a for a in sent if a.invitation["id"] not in kept]
             sent = [a for a in sent if a.invitation["id"] in kept]
             await self._record_sent(work, sent, now)
             await self._record_failed(work, failed, now)
-            if skipped:
-                # Never attempted: the claim is let go as it was, attempts untouched.
-                await work.connection.execute(
-                    invitations.update()
-                    .where(
-                        invitations.c.id == sa.bindparam("b_id"), invitations.c.status == "pending"
-                    )
-                    .values(next_attempt_at=now),
-                    [{"b_id": a.invitation["id"]} for a in skipped],
-                )
+            # Never attempted: the claim is let go as it was, attempts untouched.
+            await repository.let_go([a.invitation["id"] for a in skipped], now)
         if erased:
             await self._erase_at_partner_again([a.invitation["address"] for a in erased])
         for attempt in sent:
@@ -319,33 +275,13 @@ class Delivery:
                 channel=attempt.invitation["channel"],
             )
 
-    @staticmethod
-    async def _still_there(connection: AsyncConnection, sent: list[Attempt]) -> set[uuid.UUID]:
-        if not sent:
-            return set()
-        return set(
-            await connection.scalars(
-                sa.select(invitations.c.id).where(
-                    invitations.c.id.in_([a.invitation["id"] for a in sent])
-                )
-            )
-        )
-
     async def _record_sent(
         self, work: UnitOfWork[Message], sent: list[Attempt], now: datetime
     ) -> None:
         if not sent:
             return
-        await work.connection.execute(
-            invitations.update()
-            .where(invitations.c.id == sa.bindparam("b_id"))
-            .values(
-                status="sent",
-                sent_at=now,
-                partner_message_id=sa.bindparam("b_partner_id"),
-                attempts=invitations.c.attempts + 1,
-            ),
-            [{"b_id": a.invitation["id"], "b_partner_id": a.partner_id} for a in sent],
+        await Invitations(work.connection).sent(
+            {a.invitation["id"]: a.partner_id for a in sent}, now
         )
         # Reminders are no invitations of their own to the collector and BI: unpublished.
         pepper = self.core.settings.recipient_pepper
@@ -363,18 +299,8 @@ class Delivery:
     ) -> None:
         if not failed:
             return
-        await work.connection.execute(
-            invitations.update()
-            # A withdrawal that came during the call stands: not retried, not failed.
-            .where(invitations.c.id == sa.bindparam("b_id"), invitations.c.status == "pending")
-            .values(
-                status=sa.bindparam("b_status"),
-                attempts=invitations.c.attempts + 1,
-                last_error=sa.bindparam("b_error"),
-                next_attempt_at=sa.bindparam("b_next"),
-            ),
-            [self._failure_row(a, now) for a in failed],
-        )
+        # A withdrawal that came during the call stands: not retried, not failed.
+        await Invitations(work.connection).failed([self._failure_row(a, now) for a in failed])
         # A reminder given up is no survey lost: only invitations are announced.
         lost = [a for a in failed if not a.transient and a.invitation["reminder_of"] is None]
         await work.publish_all(

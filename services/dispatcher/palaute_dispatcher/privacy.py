@@ -7,16 +7,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-import sqlalchemy as sa
 import structlog
 
 from palaute_dispatcher.core import Core
 from palaute_dispatcher.deletions import PartnerDeletions
 from palaute_dispatcher.deletions import completed as erasure_completed
 from palaute_dispatcher.deletions import schedule as schedule_deletion
-from palaute_dispatcher.tables import inbox, invitations, withdrawals
+from palaute_dispatcher.repository import Invitations
+from palaute_dispatcher.tables import inbox
 from palaute_runtime.messaging import Inbox
-from palaute_runtime.privacy import table_rows
 from palaute_runtime.retention import purge_inbox, report
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import (
@@ -39,32 +38,16 @@ class PrivacyRequests:
         self._erasure_inbox = Inbox(inbox, "dispatcher.erasure-requested", core.clock)
         self._access_inbox = Inbox(inbox, "dispatcher.access-requested", core.clock)
 
-    @staticmethod
-    def _of_person(request: ErasureRequested | AccessRequested) -> sa.ColumnElement[bool]:
-        """The invitations (and reminders) to this person: by address or customer id."""
-        conditions = [
-            sa.func.lower(invitations.c.address) == address.lower()
-            for address in (request.phone, request.email)
-            if address
-        ]
-        if request.customer_id:
-            conditions.append(invitations.c.customer_id == request.customer_id)
-        return sa.or_(*conditions)
-
     async def handle_erasure_requests(self, batch: Sequence[ErasureRequested]) -> None:
         """Delete every invitation and reminder to the person, with its address, and leave
         the partner's deletion of every address they were sent to as a job for after commit
         (its answer completes the erasure); without one, report the counts at once."""
         async with uow(self.core.engine, self.core.outbox, self._erasure_inbox, batch) as work:
             for request in work.fresh:
-                held = await work.connection.scalars(
-                    sa.select(invitations.c.address).where(self._of_person(request))
-                )
-                addresses = {*held, *(a for a in (request.phone, request.email) if a)}
-                gone = await work.connection.execute(
-                    invitations.delete().where(self._of_person(request))
-                )
-                erased = {"invitations": int(gone.rowcount or 0)}
+                given = (request.phone, request.email)
+                held, count = await Invitations(work.connection).erase(request.customer_id, given)
+                addresses = {*held, *(a for a in given if a)}
+                erased = {"invitations": count}
                 if addresses and self.deletions is not None:
                     await schedule_deletion(
                         work.connection,
@@ -87,17 +70,15 @@ class PrivacyRequests:
         async with uow(self.core.engine, self.core.outbox, self._access_inbox, batch) as work:
             connection, fresh = work.connection, work.fresh
             for request in fresh:
-                rows = await connection.execute(
-                    sa.select(invitations)
-                    .where(self._of_person(request))
-                    .order_by(invitations.c.created_at)
+                held = await Invitations(connection).of_person(
+                    request.customer_id, (request.phone, request.email)
                 )
                 await work.publish(
                     ACCESS_REPORTED,
                     AccessReported(
                         request_id=request.request_id,
                         service="dispatcher",
-                        held={"invitations": table_rows(rows, leave_out=["token_hashes"])},
+                        held={"invitations": held},
                     ),
                 )
         log.info("access_requests_done", requests=len(fresh))
@@ -109,18 +90,7 @@ class PrivacyRequests:
         cutoff = self.core.clock.now() - timedelta(days=self.core.settings.keep_addresses_days)
         oldest_survey = cutoff - timedelta(days=self.core.settings.invitation_valid_days)
         async with self.core.engine.begin() as connection:
-            gone = await connection.execute(
-                invitations.delete().where(
-                    invitations.c.expires_at < cutoff, invitations.c.status != "pending"
-                )
-            )
-            forgotten = await connection.execute(
-                withdrawals.delete().where(withdrawals.c.withdrawn_at < oldest_survey)
-            )
-            counts = {
-                "invitations": int(gone.rowcount or 0),
-                "withdrawals": int(forgotten.rowcount or 0),
-                "inbox": await purge_inbox(connection, inbox, self.core.clock.now()),
-            }
+            counts = await Invitations(connection).purge(cutoff, oldest_survey)
+            counts["inbox"] = await purge_inbox(connection, inbox, self.core.clock.now())
         report("dispatcher", counts)
         return counts

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-import sqlalchemy as sa
-
 from palaute_dispatcher.core import Core
 from palaute_dispatcher.messages import delivery_of
-from palaute_dispatcher.tables import invitations
+from palaute_dispatcher.repository import Invitations
 from palaute_runtime.metrics import INVITATIONS
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import DELIVERY_STATUS, DeliveryStatus
@@ -28,26 +26,11 @@ class Receipts:
         once, from sent; a late or replayed receipt changes nothing."""
         now = self.core.clock.now()
         async with uow(self.core.engine, self.core.outbox) as work:
-            connection = work.connection
-            row = (
-                await connection.execute(
-                    invitations.update()
-                    .where(
-                        invitations.c.partner_message_id == partner_message_id,
-                        invitations.c.status == "sent",
-                        invitations.c.delivery.is_(None),
-                    )
-                    .values(delivery=status, delivery_reason=reason[:200], delivery_reported_at=now)
-                    .returning(*invitations.c)
-                )
-            ).first()
-            if row is None:
-                known = await connection.scalar(
-                    sa.select(sa.func.count())
-                    .select_from(invitations)
-                    .where(invitations.c.partner_message_id == partner_message_id)
-                )
-                return "unchanged" if known else "unknown"
+            row = await Invitations(work.connection).receipt(
+                partner_message_id, status, reason, now
+            )
+            if isinstance(row, bool):
+                return "unchanged" if row else "unknown"
             if row.reminder_of is None:  # a reminder's receipt is kept, not published
                 await work.publish(
                     DELIVERY_STATUS,

@@ -8,12 +8,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-import sqlalchemy as sa
 import structlog
 
 from palaute_dispatcher.core import Core
-from palaute_dispatcher.tables import inbox, invitations, withdrawals
-from palaute_runtime.database import as_utc, insert_ignoring_conflicts
+from palaute_dispatcher.repository import Invitations
+from palaute_dispatcher.tables import inbox
+from palaute_runtime.database import as_utc
 from palaute_runtime.messaging import Inbox
 from palaute_runtime.metrics import INVITATIONS
 from palaute_runtime.unit_of_work import uow
@@ -55,34 +55,27 @@ class InvitationRequests:
         send_by = min(expires_at, now + timedelta(hours=self.core.settings.max_send_delay_hours))
         async with uow(self.core.engine, self.core.outbox, self._inbox, requests) as work:
             connection, fresh = work.connection, work.fresh
-            withdrawn = set(
-                await connection.scalars(
-                    sa.select(withdrawals.c.contact_id).where(
-                        withdrawals.c.contact_id.in_({r.contact_id for r in fresh})
-                    )
-                )
+            repository = Invitations(connection)
+            withdrawn = await repository.withdrawn_among({r.contact_id for r in fresh})
+            await repository.add(
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "request_event_id": request.event_id,
+                        **request.model_dump(include=_COPIED_FROM_REQUEST),
+                        # Withdrawn before it came: never sent, so no address is kept.
+                        **({"address": ""} if request.contact_id in withdrawn else {}),
+                        "status": "withdrawn" if request.contact_id in withdrawn else "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "token_hashes": [],
+                        "created_at": now,
+                        "expires_at": expires_at,
+                        "send_by": send_by,
+                    }
+                    for request in fresh
+                ]
             )
-            if fresh:
-                await connection.execute(
-                    invitations.insert(),
-                    [
-                        {
-                            "id": uuid.uuid4(),
-                            "request_event_id": request.event_id,
-                            **request.model_dump(include=_COPIED_FROM_REQUEST),
-                            # Withdrawn before it came: never sent, so no address is kept.
-                            **({"address": ""} if request.contact_id in withdrawn else {}),
-                            "status": "withdrawn" if request.contact_id in withdrawn else "pending",
-                            "attempts": 0,
-                            "next_attempt_at": now,
-                            "token_hashes": [],
-                            "created_at": now,
-                            "expires_at": expires_at,
-                            "send_by": send_by,
-                        }
-                        for request in fresh
-                    ],
-                )
         if fresh:
             self.core.due.set()
         log.info("invitations_pending", requests=len(requests), new=len(fresh))
@@ -94,24 +87,14 @@ class InvitationRequests:
             connection, fresh = work.connection, work.fresh
             if not fresh:
                 return
-            contact_ids = {w.contact_id for w in fresh}
-            await connection.execute(
-                insert_ignoring_conflicts(connection, withdrawals),
+            stopped = await Invitations(connection).withdraw(
                 [
                     {"contact_id": w.contact_id, "reason": w.reason, "withdrawn_at": now}
                     for w in fresh
-                ],
+                ]
             )
-            stopped = await connection.execute(
-                invitations.update()
-                .where(
-                    invitations.c.contact_id.in_(contact_ids),
-                    invitations.c.status == "pending",
-                )
-                .values(status="withdrawn", last_error="withdrawn: opted out")
-            )
-        INVITATIONS.labels(channel="any", status="withdrawn").inc(stopped.rowcount)
-        log.info("invitations_withdrawn", withdrawals=len(fresh), stopped=stopped.rowcount)
+        INVITATIONS.labels(channel="any", status="withdrawn").inc(stopped)
+        log.info("invitations_withdrawn", withdrawals=len(fresh), stopped=stopped)
 
     async def handle_reminders_due(self, batch: Sequence[SurveyReminderDue]) -> None:
         """Consent says a survey's reminder may go now (inside the send window): one pending
@@ -123,26 +106,7 @@ class InvitationRequests:
             if not fresh:
                 return
             due = {reminder.contact_id: reminder for reminder in fresh}
-            reminded = sa.select(invitations.c.reminder_of).where(
-                invitations.c.reminder_of.is_not(None)
-            )
-            originals = (
-                await connection.execute(
-                    sa.select(invitations).where(
-                        invitations.c.contact_id.in_(due),
-                        invitations.c.reminder_of.is_(None),
-                        invitations.c.status == "sent",
-                        invitations.c.answered.is_(False),
-                        sa.or_(
-                            invitations.c.delivery.is_(None),
-                            invitations.c.delivery == "delivered",
-                        ),
-                        invitations.c.expires_at > now + REMINDER_LEAST_OPEN,
-                        invitations.c.contact_id.not_in(sa.select(withdrawals.c.contact_id)),
-                        invitations.c.id.not_in(reminded),
-                    )
-                )
-            ).all()
+            originals = await Invitations(connection).to_remind(due, now + REMINDER_LEAST_OPEN)
             rows = [
                 {
                     "id": uuid.uuid4(),
@@ -162,8 +126,7 @@ class InvitationRequests:
                 }
                 for original in originals
             ]
-            if rows:
-                await connection.execute(insert_ignoring_conflicts(connection, invitations), rows)
+            await Invitations(connection).add(rows, ignore_known=True)
         if rows:
             self.core.due.set()
         log.info("reminders_pending", due=len(fresh), new=len(rows), let_be=len(fresh) - len(rows))
@@ -175,15 +138,7 @@ class InvitationRequests:
             connection, fresh = work.connection, work.fresh
             if not fresh:
                 return
-            ids = {answered.invitation_id for answered in fresh}
-            await connection.execute(
-                invitations.update().where(invitations.c.id.in_(ids)).values(answered=True)
+            cancelled = await Invitations(connection).answered(
+                {answered.invitation_id for answered in fresh}
             )
-            cancelled = await connection.execute(
-                invitations.update()
-                .where(invitations.c.reminder_of.in_(ids), invitations.c.status == "pending")
-                .values(status="cancelled", last_error="cancelled: the survey was answered")
-            )
-        log.info(
-            "invitations_answered", answered=len(fresh), reminders_cancelled=cancelled.rowcount
-        )
+        log.info("invitations_answered", answered=len(fresh), reminders_cancelled=cancelled)

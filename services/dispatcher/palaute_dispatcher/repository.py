@@ -1,0 +1,397 @@
+"""The dispatcher's repositories: every statement on its tables, inside the caller's
+transaction.
+
+- `Invitations`: invitations and reminders (with their addresses until the purge) and the
+  withdrawals that stop them;
+- `Deletions`: the partner deletion jobs an erasure leaves (deletions.py works them off).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from palaute_dispatcher.tables import invitations, partner_deletions, withdrawals
+from palaute_runtime.database import insert_ignoring_conflicts, rowcount
+from palaute_runtime.privacy import table_rows
+
+Row = sa.Row[tuple[Any, ...]]
+
+
+class Invitations:
+    """Invitations, reminders and withdrawals in one transaction."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    # ---- what is asked -------------------------------------------------------------------
+
+    async def withdrawn_among(self, contact_ids: Collection[str]) -> set[str]:
+        """Which of these contacts consent withdrew."""
+        return set(
+            await self.connection.scalars(
+                sa.select(withdrawals.c.contact_id).where(withdrawals.c.contact_id.in_(contact_ids))
+            )
+        )
+
+    async def add(self, rows: Sequence[Mapping[str, Any]], *, ignore_known: bool = False) -> None:
+        """New invitations or reminders (`ignore_known`: a reminder already made stays)."""
+        if not rows:
+            return
+        statement = (
+            insert_ignoring_conflicts(self.connection, invitations)
+            if ignore_known
+            else invitations.insert()
+        )
+        await self.connection.execute(statement, list(rows))
+
+    async def withdraw(self, withdrawn: Sequence[Mapping[str, Any]]) -> int:
+        """Remember the withdrawals (contact_id, reason, withdrawn_at) and stop every pending
+        invitation of those contacts; how many were stopped."""
+        await self.connection.execute(
+            insert_ignoring_conflicts(self.connection, withdrawals), list(withdrawn)
+        )
+        stopped = await self.connection.execute(
+            invitations.update()
+            .where(
+                invitations.c.contact_id.in_({w["contact_id"] for w in withdrawn}),
+                invitations.c.status == "pending",
+            )
+            .values(status="withdrawn", last_error="withdrawn: opted out")
+        )
+        return rowcount(stopped)
+
+    async def to_remind(self, contact_ids: Collection[str], open_until: datetime) -> list[Row]:
+        """The invitations of these contacts that may be reminded: sent, not answered, not
+        withdrawn, not reported undelivered, not reminded yet, open past `open_until`."""
+        reminded = sa.select(invitations.c.reminder_of).where(
+            invitations.c.reminder_of.is_not(None)
+        )
+        return list(
+            (
+                await self.connection.execute(
+                    sa.select(invitations).where(
+                        invitations.c.contact_id.in_(contact_ids),
+                        invitations.c.reminder_of.is_(None),
+                        invitations.c.status == "sent",
+                        invitations.c.answered.is_(False),
+                        sa.or_(
+                            invitations.c.delivery.is_(None),
+                            invitations.c.delivery == "delivered",
+                        ),
+                        invitations.c.expires_at > open_until,
+                        invitations.c.contact_id.not_in(sa.select(withdrawals.c.contact_id)),
+                        invitations.c.id.not_in(reminded),
+                    )
+                )
+            ).all()
+        )
+
+    async def answered(self, ids: Collection[uuid.UUID]) -> int:
+        """Mark invitations answered and cancel their pending reminders; how many were."""
+        await self.connection.execute(
+            invitations.update().where(invitations.c.id.in_(ids)).values(answered=True)
+        )
+        cancelled = await self.connection.execute(
+            invitations.update()
+            .where(invitations.c.reminder_of.in_(ids), invitations.c.status == "pending")
+            .values(status="cancelled", last_error="cancelled: the survey was answered")
+        )
+        return rowcount(cancelled)
+
+    # ---- delivery ------------------------------------------------------------------------
+
+    async def expire_overdue(self, now: datetime) -> list[Row]:
+        """Pending invitations past their send-by time, now expired."""
+        return list(
+            (
+                await self.connection.execute(
+                    invitations.update()
+                    .where(invitations.c.status == "pending", invitations.c.send_by <= now)
+                    .values(status="expired", last_error="not sent before its send-by time")
+                    .returning(*invitations.c)
+                )
+            ).all()
+        )
+
+    async def claim_due(
+        self, channel: str, limit: int, now: datetime, claim_until: datetime
+    ) -> list[Row]:
+        """Up to `limit` due pending invitations of one channel, earliest first, claimed
+        until `claim_until`. Replicas skip each other's rows."""
+        due = (
+            sa.select(invitations.c.id)
+            .where(
+                invitations.c.status == "pending",
+                invitations.c.channel == channel,
+                invitations.c.next_attempt_at <= now,
+            )
+            .order_by(invitations.c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            # Materialized: PostgreSQL may otherwise run a subquery once per row it checks,
+            # and claim more rows than the limit (more sends than the rate allows).
+            .cte("due")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
+        return list(
+            (
+                await self.connection.execute(
+                    invitations.update()
+                    .where(invitations.c.id.in_(sa.select(due.c.id)))
+                    .where(invitations.c.status == "pending")
+                    .values(next_attempt_at=claim_until)
+                    .returning(*invitations.c)
+                )
+            ).all()
+        )
+
+    async def store_token_hashes(self, hashes: Mapping[uuid.UUID, list[str]]) -> None:
+        if hashes:
+            await self.connection.execute(
+                invitations.update()
+                .where(invitations.c.id == sa.bindparam("b_id"))
+                .values(token_hashes=sa.bindparam("b_hashes", type_=sa.JSON)),
+                [{"b_id": key, "b_hashes": value} for key, value in hashes.items()],
+            )
+
+    async def existing(self, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these invitations are still there (an erasure takes them)."""
+        if not ids:
+            return set()
+        return set(
+            await self.connection.scalars(
+                sa.select(invitations.c.id).where(invitations.c.id.in_(ids))
+            )
+        )
+
+    async def sent(self, partner_ids: Mapping[uuid.UUID, str | None], now: datetime) -> None:
+        """The partner took these (invitation id -> its message id)."""
+        if partner_ids:
+            await self.connection.execute(
+                invitations.update()
+                .where(invitations.c.id == sa.bindparam("b_id"))
+                .values(
+                    status="sent",
+                    sent_at=now,
+                    partner_message_id=sa.bindparam("b_partner_id"),
+                    attempts=invitations.c.attempts + 1,
+                ),
+                [{"b_id": key, "b_partner_id": value} for key, value in partner_ids.items()],
+            )
+
+    async def failed(self, outcomes: Sequence[Mapping[str, Any]]) -> None:
+        """Attempts that failed (b_id, b_status, b_error, b_next): retried or given up. A
+        withdrawal that came during the call stands: not retried, not failed."""
+        if outcomes:
+            await self.connection.execute(
+                invitations.update()
+                .where(invitations.c.id == sa.bindparam("b_id"), invitations.c.status == "pending")
+                .values(
+                    status=sa.bindparam("b_status"),
+                    attempts=invitations.c.attempts + 1,
+                    last_error=sa.bindparam("b_error"),
+                    next_attempt_at=sa.bindparam("b_next"),
+                ),
+                list(outcomes),
+            )
+
+    async def let_go(self, ids: Iterable[uuid.UUID], now: datetime) -> None:
+        """Claims never attempted: due again now, attempts untouched."""
+        rows = [{"b_id": key} for key in ids]
+        if rows:
+            await self.connection.execute(
+                invitations.update()
+                .where(invitations.c.id == sa.bindparam("b_id"), invitations.c.status == "pending")
+                .values(next_attempt_at=now),
+                rows,
+            )
+
+    async def receipt(
+        self, partner_message_id: str, status: str, reason: str, now: datetime
+    ) -> Row | bool:
+        """Record a delivery receipt once, from sent: the invitation it moved forward; else
+        True when the message is ours (a late or replayed receipt) and False when not."""
+        row = (
+            await self.connection.execute(
+                invitations.update()
+                .where(
+                    invitations.c.partner_message_id == partner_message_id,
+                    invitations.c.status == "sent",
+                    invitations.c.delivery.is_(None),
+                )
+                .values(delivery=status, delivery_reason=reason[:200], delivery_reported_at=now)
+                .returning(*invitations.c)
+            )
+        ).first()
+        if row is not None:
+            return row
+        known = await self.connection.scalar(
+            sa.select(sa.func.count())
+            .select_from(invitations)
+            .where(invitations.c.partner_message_id == partner_message_id)
+        )
+        return bool(known)
+
+    # ---- the operator's requeue ----------------------------------------------------------
+
+    async def requeue(
+        self,
+        since: datetime,
+        until: datetime,
+        statuses: Sequence[str],
+        now: datetime,
+        send_by: datetime,
+        *,
+        dry_run: bool,
+    ) -> tuple[int, int]:
+        """Put given-up invitations requested in [since, until) back in the queue, send-by
+        never past the survey's close; (requeued or, dry, would be; left as closed)."""
+        chosen = sa.and_(
+            invitations.c.reminder_of.is_(None),  # a reminder's moment has passed
+            invitations.c.status.in_(statuses),
+            invitations.c.created_at >= since,
+            invitations.c.created_at < until,
+            invitations.c.contact_id.not_in(sa.select(withdrawals.c.contact_id)),
+        )
+        count = sa.select(sa.func.count()).select_from(invitations)
+        closed = int(
+            await self.connection.scalar(count.where(chosen, invitations.c.expires_at <= now)) or 0
+        )
+        open_ones = sa.and_(chosen, invitations.c.expires_at > now)
+        if dry_run:
+            return int(await self.connection.scalar(count.where(open_ones)) or 0), closed
+        ids = (await self.connection.scalars(sa.select(invitations.c.id).where(open_ones))).all()
+        chosen_ids = invitations.c.id.in_(ids)
+        await self.connection.execute(
+            invitations.update()
+            .where(chosen_ids)
+            .values(
+                status="pending", attempts=0, next_attempt_at=now, last_error=None, send_by=send_by
+            )
+        )
+        await self.connection.execute(
+            invitations.update()
+            .where(chosen_ids, invitations.c.expires_at < send_by)
+            .values(send_by=invitations.c.expires_at)
+        )
+        return len(ids), closed
+
+    # ---- the person's rights and retention -----------------------------------------------
+
+    @staticmethod
+    def _of_person(
+        customer_id: str | None, addresses: Iterable[str | None]
+    ) -> sa.ColumnElement[bool]:
+        """The invitations (and reminders) to a person: by address or customer id."""
+        conditions = [
+            sa.func.lower(invitations.c.address) == address.lower()
+            for address in addresses
+            if address
+        ]
+        if customer_id:
+            conditions.append(invitations.c.customer_id == customer_id)
+        return sa.or_(sa.false(), *conditions)
+
+    async def erase(
+        self, customer_id: str | None, addresses: Iterable[str | None]
+    ) -> tuple[set[str], int]:
+        """Delete every invitation and reminder to the person: (every address they were
+        sent to, how many rows went)."""
+        person = self._of_person(customer_id, list(addresses))
+        held = set(await self.connection.scalars(sa.select(invitations.c.address).where(person)))
+        gone = await self.connection.execute(invitations.delete().where(person))
+        return {address for address in held if address}, rowcount(gone)
+
+    async def of_person(
+        self, customer_id: str | None, addresses: Iterable[str | None]
+    ) -> list[dict[str, Any]]:
+        """Every invitation and reminder to the person, oldest first (token hashes left
+        out), for an access request."""
+        rows = await self.connection.execute(
+            sa.select(invitations)
+            .where(self._of_person(customer_id, list(addresses)))
+            .order_by(invitations.c.created_at)
+        )
+        return table_rows(rows, leave_out=["token_hashes"])
+
+    async def purge(self, closed_before: datetime, withdrawn_before: datetime) -> dict[str, int]:
+        """Forget invitations whose survey closed before `closed_before` (none pending) and
+        withdrawals older than `withdrawn_before`."""
+        gone = await self.connection.execute(
+            invitations.delete().where(
+                invitations.c.expires_at < closed_before, invitations.c.status != "pending"
+            )
+        )
+        forgotten = await self.connection.execute(
+            withdrawals.delete().where(withdrawals.c.withdrawn_at < withdrawn_before)
+        )
+        return {"invitations": rowcount(gone), "withdrawals": rowcount(forgotten)}
+
+
+class Deletions:
+    """The partner deletion jobs in one transaction."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def add(
+        self,
+        now: datetime,
+        addresses: Sequence[str],
+        request_id: uuid.UUID | None,
+        erased: dict[str, int] | None,
+    ) -> None:
+        await self.connection.execute(
+            partner_deletions.insert().values(
+                id=uuid.uuid4(),
+                request_id=request_id,
+                addresses=sorted(set(addresses)),
+                erased=erased or {},
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+
+    async def claim_due(self, now: datetime, limit: int, claim_seconds: float) -> list[Row]:
+        """Take the due jobs for one claim period; a job another replica took at the same
+        moment is left to it."""
+        rows = (
+            await self.connection.execute(
+                sa.select(partner_deletions)
+                .where(partner_deletions.c.next_attempt_at <= now)
+                .order_by(partner_deletions.c.next_attempt_at)
+                .limit(limit)
+            )
+        ).all()
+        claimed = []
+        for row in rows:
+            taken = await self.connection.execute(
+                partner_deletions.update()
+                .where(
+                    partner_deletions.c.id == row.id,
+                    partner_deletions.c.next_attempt_at == row.next_attempt_at,
+                )
+                .values(next_attempt_at=now + timedelta(seconds=claim_seconds))
+            )
+            if taken.rowcount == 1:
+                claimed.append(row)
+        return claimed
+
+    async def done(self, job_id: uuid.UUID) -> None:
+        await self.connection.execute(
+            partner_deletions.delete().where(partner_deletions.c.id == job_id)
+        )
+
+    async def retry_at(self, job_id: uuid.UUID, attempts: int, at: datetime, error: str) -> None:
+        await self.connection.execute(
+            partner_deletions.update()
+            .where(partner_deletions.c.id == job_id)
+            .values(attempts=attempts, next_attempt_at=at, last_error=error[:200])
+        )
