@@ -32,6 +32,10 @@ class CommonSettings(BaseSettings):
     kafka_batch_max_records: int = Field(default=500, ge=1, le=10_000)
     # How long a consumer waits for a first record before it polls again.
     kafka_batch_timeout_ms: int = Field(default=5, ge=1, le=10_000)
+    # A consumer that sends no heartbeat for this long leaves its group (its partitions go
+    # to the others). The local broker also holds a joining member for about half of it.
+    kafka_session_timeout_ms: int = Field(default=6000, ge=1000, le=300_000)
+    kafka_heartbeat_interval_ms: int = Field(default=1000, ge=100, le=100_000)
     data_dir: Path = Path(".palaute")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -46,6 +50,15 @@ class CommonSettings(BaseSettings):
     unsubscribe_key: str = "palaute-local-development-unsubscribe-key"
     # Development and tests only: the service's clock starts at this instant and runs on.
     clock_start: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _heartbeat_within_the_session(self) -> CommonSettings:
+        if self.kafka_heartbeat_interval_ms * 3 > self.kafka_session_timeout_ms:
+            raise ValueError(
+                "PALAUTE_KAFKA_HEARTBEAT_INTERVAL_MS must be at most a third of "
+                "PALAUTE_KAFKA_SESSION_TIMEOUT_MS (a consumer beats several times a session)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> CommonSettings:
