@@ -14,10 +14,11 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from palaute_collector.call_requests import wants_a_call
 from palaute_collector.core import Core
 from palaute_collector.figure_store import FigureStore
 from palaute_collector.figures import Answer
-from palaute_collector.followups import due_date, wants_a_call
+from palaute_collector.followups import due_date
 from palaute_collector.invitation_store import InvitationStore
 from palaute_collector.publishing import Publishing
 from palaute_collector.scores import Score, Stop, parse_sms_reply

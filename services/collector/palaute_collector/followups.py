@@ -12,14 +12,6 @@ from datetime import date, timedelta
 
 import holidays
 
-# "soita", "soittakaa", "ring", "ringa", "call" as a word of an SMS reply.
-_CALL_ME = re.compile(r"(?i)\b(soita\w*|soittakaa\w*|ring|ringa|ringer|call)\b")
-
-
-def wants_a_call(comment: str) -> bool:
-    """An SMS reply asks to be contacted when its words include soita, ring or call."""
-    return bool(_CALL_ME.search(comment))
-
 
 @functools.lru_cache(maxsize=64)
 def _holidays(country: str, year: int) -> frozenset[date]:
