@@ -76,12 +76,12 @@ def fault_seed(request: pytest.FixtureRequest) -> int:
     return seed
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Unit tests first, then integration, then end-to-end (and faults): the session-wide
     stack of the end-to-end tests then lives only while they run, not beside everything.
-    In parallel (`./dev test`: two workers), every test of that stack goes to one worker, so
-    it is started once, while the other worker takes the rest."""
+    In parallel (`./dev test`: two workers, each taking whole files) each worker starts
+    its own stack when it comes to the end-to-end tests, and a module's own setup is made
+    once."""
     order = {"unit": 0, "integration": 1, "e2e": 2, "faults": 3}
 
     def rank(item: pytest.Item) -> int:
@@ -89,9 +89,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return next((order[p] for p in reversed(parts) if p in order), 1)
 
     items.sort(key=rank)  # stable: within a folder, the usual order
-    for item in items:
-        if "pipeline" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("pipeline"))
 
 
 class ManualClock(Clock):

@@ -137,8 +137,15 @@ class HttpServer:
     """One uvicorn server on loopback (or any host), started and stopped by its owner."""
 
     def __init__(
-        self, app: ASGIApp, host: str, port: int, *, max_body_bytes: int = MAX_BODY_BYTES
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        trusted_proxies: str = "",
     ) -> None:
+        proxies = [p.strip() for p in trusted_proxies.split(",") if p.strip()]
         config = uvicorn.Config(
             Hardened(app, max_body_bytes),
             host=host,
@@ -147,6 +154,10 @@ class HttpServer:
             access_log=False,
             lifespan="off",
             server_header=False,  # no banner naming the server software
+            # X-Forwarded-For/-Proto only from the proxies the operator named (uvicorn would
+            # otherwise believe them from loopback, i.e. from anyone on the host).
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or None,
         )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None
@@ -170,6 +181,12 @@ class HttpServer:
             return
         self._server.should_exit = True
         await self._task
+
+
+def client_of(request: Request) -> str:
+    """The client's address: the one that connected, or, behind a trusted proxy
+    (PALAUTE_TRUSTED_PROXIES), the one the proxy forwarded."""
+    return request.client.host if request.client else "unknown"
 
 
 def bound(

@@ -54,6 +54,7 @@ class ServiceRuntime:
         health: Health | None = None,
         loops: list[Loop] | None = None,
         closers: list[Loop] | None = None,
+        trusted_proxies: str = "",
     ) -> None:
         self.name = name
         self.engine = engine
@@ -62,7 +63,9 @@ class ServiceRuntime:
         self.health = health or Health(name)
         self.readiness = Readiness(name, engine, broker, self.health)
         app = Starlette(routes=[*routes, *ops_routes(self.readiness)])
-        self.http = HttpServer(CountResponses(app, name), host, port)
+        self.http = HttpServer(
+            CountResponses(app, name), host, port, trusted_proxies=trusted_proxies
+        )
         self._loops = loops or []
         self._closers = closers or []
         self._tasks: list[asyncio.Task[None]] = []

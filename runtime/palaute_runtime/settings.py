@@ -48,6 +48,10 @@ class CommonSettings(BaseSettings):
     recipient_pepper: str = "palaute-local-development-pepper"
     # Key of the unsubscribe links, shared by dispatcher and collector. Set it in production.
     unsubscribe_key: str = "palaute-local-development-unsubscribe-key"
+    # The reverse proxies (comma-separated addresses or networks) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; from anyone else those headers are ignored, and the
+    # client is the address that connected. Empty: no proxy is trusted.
+    trusted_proxies: str = ""
     # Development and tests only: the service's clock starts at this instant and runs on.
     clock_start: AwareDatetime | None = None
 

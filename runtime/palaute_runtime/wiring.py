@@ -49,4 +49,5 @@ def assemble(
         health=health,
         loops=[relay.run, *loops],
         closers=list(closers),
+        trusted_proxies=settings.trusted_proxies,
     )

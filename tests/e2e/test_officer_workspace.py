@@ -122,7 +122,8 @@ async def test_the_officer_searches_adds_and_removes_and_reads_the_audit_log(
     # What consent decided for a customer is there to read.
     assert "No decisions." in await search(page, "Customer id", "C-nobody")
     assert "In the register" in await search(page, "Phone number", PHONE_E164)
-    await page.get_by_label("Reason").fill("the customer asked for surveys again")
+    # A reason that a spreadsheet would run as a formula (CSV injection).
+    await page.get_by_label("Reason").fill('=HYPERLINK("https://attacker.example","asked")')
     await page.get_by_role("button", name="Remove opt-out").click()
     await page.wait_for_load_state()
     assert "Removed." in await page.locator("main").inner_text()
@@ -138,7 +139,10 @@ async def test_the_officer_searches_adds_and_removes_and_reads_the_audit_log(
         await page.get_by_role("link", name="Download CSV").click()
     exported = (await (await download.value).path()).read_text()
     assert exported.splitlines()[0] == "id,at,actor,action,kind,value,source,reason"
-    assert "officer:anna,remove,phone,+358 40 *** **21" in exported
+    assert "officer:anna,remove,phone,'+358 40 *** **21" in exported
+    assert """'=HYPERLINK(""https://attacker.example"",""asked"")""" in exported
+    assert ",=" not in exported, "no cell begins a formula"
+    assert ',"=' not in exported, "no quoted cell either"
     # Finnish on request.
     await page.goto(url(pipeline, "/officer?lang=fi"))
     assert "Kirjautuneena" in await page.locator("nav").inner_text()

@@ -24,14 +24,16 @@ SECRET = "test-webhook-secret"
 
 @pytest.fixture
 async def collector(
-    kafka: str, tmp_path: Path
+    kafka: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[ServiceRuntime, CollectorService, httpx.AsyncClient]]:
+    more: dict[str, object] = getattr(request, "param", {})  # settings a test adds
     settings = CollectorSettings(
         kafka_bootstrap=kafka,
         data_dir=tmp_path,
         collector_port=0,
         partner_webhook_secret=SECRET,
         token_guesses_per_minute=5,
+        **more,
     )
     runtime, service = build(settings)
     await runtime.start()
@@ -153,6 +155,37 @@ async def test_head_never_records_an_answer(
 
 
 @pytest.mark.broker
+async def guesses_from(client: httpx.AsyncClient, addresses: int) -> list[int]:
+    """One unknown link asked for in the name of each of `addresses` forwarded clients."""
+    return [
+        (
+            await client.get(
+                f"/s/guess-{uuid.uuid4().hex}", headers={"X-Forwarded-For": f"10.0.0.{n + 1}"}
+            )
+        ).status_code
+        for n in range(addresses)
+    ]
+
+
+async def test_a_forged_forwarded_address_does_not_escape_the_throttle(
+    collector: tuple[ServiceRuntime, CollectorService, httpx.AsyncClient],
+) -> None:
+    _, _, client = collector
+    # No proxy is trusted: the address that connected is the client, whatever it claims.
+    statuses = await guesses_from(client, 10)
+    assert statuses.count(404) == 5
+    assert statuses.count(429) == 5
+
+
+@pytest.mark.parametrize("collector", [{"trusted_proxies": "127.0.0.1"}], indirect=True)
+async def test_a_trusted_proxy_names_each_client_to_the_throttle(
+    collector: tuple[ServiceRuntime, CollectorService, httpx.AsyncClient],
+) -> None:
+    _, _, client = collector
+    # Behind a trusted proxy each forwarded client has its own allowance.
+    assert await guesses_from(client, 10) == [404] * 10
+
+
 async def test_a_thousand_token_guesses_are_slowed_to_429s(
     collector: tuple[ServiceRuntime, CollectorService, httpx.AsyncClient],
 ) -> None:

@@ -6,15 +6,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import structlog
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from palaute_collector.service import CollectorService
 from palaute_collector.texts import TEXTS
+from palaute_runtime.http import client_of
 from palaute_runtime.throttle import Throttle
 from palaute_schemas import Language
 
+log = structlog.get_logger("palaute.collector.web")
 _pages = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
@@ -42,6 +45,7 @@ class WebContext:
         wait = self.throttle.retry_after(client_of(request))
         if wait is None:
             return None
+        log.warning("unknown_links_throttled", client=client_of(request), retry_after=wait)
         response = page("fi", 429, message=SLOW_DOWN)
         response.headers["Retry-After"] = str(wait)
         return response
@@ -49,10 +53,6 @@ class WebContext:
     def missed(self, request: Request) -> None:
         """The request asked for a link that is not ours."""
         self.throttle.missed(client_of(request))
-
-
-def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def page(

@@ -28,12 +28,14 @@ from palaute_consent.officer_web import (
     reason_of,
     request_id_of,
 )
-from palaute_consent.officers import Session, sign_cookie
+from palaute_consent.officers import Session, sign_cookie, unsign_cookie
 from palaute_consent.register import EntryKind
+from palaute_runtime.http import client_of
 
 log = structlog.get_logger("palaute.consent.officer")
 
 AUDIT_PAGE_ROWS = 500
+_SIGN_IN = "sign-in:"  # what the sign-in form's token signs, apart from any session id
 PageHandler = Callable[[OfficerWeb, Request, Session, FormData | None], Awaitable[Response]]
 
 
@@ -46,12 +48,18 @@ def signed_in_only(
     async def guarded(request: Request) -> Response:
         current = await web.signed_in(request)
         if current is None:
-            return sign_in_page(request, 401)
+            return sign_in_page(web, request, 401)
         form = None
         if request.method == "POST":
             form = await request.form(max_files=0, max_fields=10)
             given = str(form.get("csrf", ""))
             if not hmac.compare_digest(given.encode(), current.csrf.encode()):
+                log.warning(
+                    "officer_csrf_refused",
+                    actor=current.principal.actor,
+                    client=client_of(request),
+                    path=request.url.path,
+                )
                 return page(request, "officer_error.html", 403, message="csrf", session=current)
             if writes and not current.principal.may_write:
                 return page(
@@ -72,8 +80,11 @@ def signed_in_only(
     return functools.wraps(handler)(guarded)
 
 
-def sign_in_page(request: Request, status: int, message: str = "") -> Response:
-    token = secrets.token_urlsafe(32)
+def sign_in_page(web: OfficerWeb, request: Request, status: int, message: str = "") -> Response:
+    """The sign-in form, with a CSRF token the server issued and signed (kept in a cookie
+    too: the form's field must equal the cookie, and the signature must hold, so a cookie
+    planted by someone else is worth nothing)."""
+    token = sign_cookie(web.key, _SIGN_IN + secrets.token_urlsafe(32))
     response = page(request, "officer_sign_in.html", status, csrf=token, message=message)
     response.set_cookie(SIGN_IN_COOKIE, token, httponly=True, samesite="strict", path="/")
     return response
@@ -88,7 +99,7 @@ async def sign_in_form(web: OfficerWeb, request: Request) -> Response:
     """
     if await web.signed_in(request) is not None:
         return RedirectResponse("/officer", status_code=303)
-    return sign_in_page(request, 200)
+    return sign_in_page(web, request, 200)
 
 
 async def sign_in(web: OfficerWeb, request: Request) -> Response:
@@ -114,21 +125,33 @@ async def sign_in(web: OfficerWeb, request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=10)
     expected = request.cookies.get(SIGN_IN_COOKIE, "")
     given = str(form.get("csrf", ""))
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        return sign_in_page(request, 403, "csrf")
+    issued = unsign_cookie(web.key, expected)
+    if (
+        issued is None
+        or not issued.startswith(_SIGN_IN)
+        or not hmac.compare_digest(given.encode(), expected.encode())
+    ):
+        log.warning("officer_csrf_refused", form="sign-in", client=client_of(request))
+        return sign_in_page(web, request, 403, "csrf")
     username = str(form.get("username", "")).strip()[:100]
-    address = request.client.host if request.client else "unknown"
+    address = client_of(request)
     wait = max(web.sign_ins_from.retry_after(address) or 0, web.sign_ins.retry_after(username) or 0)
     if wait:
-        response = sign_in_page(request, 429, "throttled")
+        log.warning(
+            "officer_sign_in_throttled",
+            account=web.account_ref(username),
+            client=address,
+            retry_after=wait,
+        )
+        response = sign_in_page(web, request, 429, "throttled")
         response.headers["Retry-After"] = str(wait)
         return response
     signed = await web.workspace.sign_in(username, str(form.get("password", "")), web.lifetime)
     if signed is None:
         web.sign_ins_from.missed(address)
         web.sign_ins.missed(username)
-        log.info("officer_sign_in_failed")
-        return sign_in_page(request, 401, "wrong")
+        log.warning("officer_sign_in_failed", account=web.account_ref(username), client=address)
+        return sign_in_page(web, request, 401, "wrong")
     principal, session_id = signed
     log.info("officer_signed_in", actor=principal.actor)
     response = RedirectResponse("/officer", status_code=303)
@@ -247,13 +270,21 @@ async def audit_csv(
         out, ["id", "at", "actor", "action", "kind", "value", "source", "reason"]
     )
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({name: spreadsheet_safe(value) for name, value in row.items()} for row in rows)
     log.info("audit_exported", actor=current.principal.actor, rows=len(rows))
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="register-audit.csv"'},
     )
+
+
+def spreadsheet_safe(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: one that begins with =, +, -, @, a tab or a
+    carriage return would be read as a formula (OWASP "CSV injection"), so it gets a leading
+    apostrophe. A masked phone number (+358 40 ...) is such a cell too."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 async def requests(

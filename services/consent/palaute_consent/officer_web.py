@@ -69,6 +69,11 @@ class OfficerWeb:
     def key(self) -> str:
         return self.settings.officer_session_key
 
+    def account_ref(self, username: str) -> str:
+        """How a log names an account someone tried: a keyed hash, never the name typed
+        (people type their password into the name field)."""
+        return hmac.new(self.key.encode(), username.encode(), hashlib.sha256).hexdigest()[:16]
+
     # ---- who is asking -------------------------------------------------------------------
 
     def sso_csrf(self, principal: Principal) -> str:
