@@ -230,7 +230,11 @@ async def test_the_api_takes_tokens_scoped_to_a_role(
         headers=bearer("bi"),
     )
     assert trail.json()["intact"] is True
-    assert [c["actor"] for c in trail.json()["changes"]] == ["token:crm"]
+    # The change, and the auditor's lookup: a read of personal data is accounted too.
+    assert [(c["actor"], c["action"]) for c in trail.json()["changes"]] == [
+        ("token:crm", "add"),
+        ("token:bi", "read"),
+    ]
     assert consent(pipeline, "tokens", "revoke", "crm").returncode == 0
     revoked = await pipeline.http.post(
         url(pipeline, "/api/v1/register/remove"), json=entry, headers=bearer("crm")
@@ -316,6 +320,11 @@ async def test_an_erasure_leaves_no_trace_in_any_service_or_at_the_partner_but_t
     comments = sorted(r["comment"] for r in document["held_by"]["collector"]["responses"])
     assert comments == ["Hyvää palvelua", "soita"]
     assert len(document["held_by"]["dispatcher"]["invitations"]) == 2
+    # Who read it is in the audit log, chained like the changes.
+    await page.goto(url(pipeline, "/officer/audit"))
+    read = await page.locator("tbody tr", has_text="access document").first.inner_text()
+    assert "officer:anna" in read
+    assert "read" in read
 
     # The erasure, by the API (the crm token was revoked above).
     desk = consent(pipeline, "tokens", "create", "privacy-desk", "--role", "officer")

@@ -186,6 +186,40 @@ async def test_a_trusted_proxy_names_each_client_to_the_throttle(
     assert await guesses_from(client, 10) == [404] * 10
 
 
+async def test_replicas_share_one_allowance_of_unknown_links(
+    kafka: str, tmp_path: Path, postgres_url: str
+) -> None:
+    """Two collectors on one PostgreSQL database: a guesser who spreads the guesses over
+    both gets the allowance of one, not two."""
+    runtimes = []
+    for n in range(2):
+        runtime, _ = build(
+            CollectorSettings(
+                kafka_bootstrap=kafka,
+                data_dir=tmp_path / f"replica-{n}",
+                collector_port=0,
+                collector_database_url=postgres_url,
+                partner_webhook_secret=SECRET,
+                token_guesses_per_minute=5,
+            )
+        )
+        await runtime.start()
+        runtimes.append(runtime)
+    try:
+        statuses = []
+        async with httpx.AsyncClient(timeout=10) as client:
+            for n in range(10):
+                replica = runtimes[n % 2].http.url
+                statuses.append(
+                    (await client.get(f"{replica}/s/guess-{uuid.uuid4().hex}")).status_code
+                )
+        assert statuses.count(404) == 5, statuses
+        assert statuses[5:] == [429] * 5, "both replicas refuse once the shared limit is met"
+    finally:
+        for runtime in runtimes:
+            await runtime.stop()
+
+
 async def test_a_thousand_token_guesses_are_slowed_to_429s(
     collector: tuple[ServiceRuntime, CollectorService, httpx.AsyncClient],
 ) -> None:

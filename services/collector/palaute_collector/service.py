@@ -18,7 +18,9 @@ from palaute_collector.invitations import Invitations
 from palaute_collector.privacy import PrivacyRequests
 from palaute_collector.publishing import Publishing
 from palaute_collector.settings import CollectorSettings
+from palaute_collector.tables import throttle_misses
 from palaute_runtime.clock import Clock
+from palaute_runtime.throttle import SharedThrottle
 
 __all__ = ["CollectorService", "OpenSurvey", "SmsOutcome", "TokenState"]
 
@@ -40,6 +42,17 @@ class CollectorService:
         self.answers = Answers(core, self.publishing)
         self.invitations = Invitations(core, self.publishing, self.answers)
         self.privacy = PrivacyRequests(core)
+        # Unknown survey links one client address asks for within a minute, then a 429:
+        # 128-bit tokens cannot be guessed, but nobody gets to try at speed, on any replica.
+        self.unknown_links = SharedThrottle(
+            engine,
+            throttle_misses,
+            "unknown_links",
+            settings.token_guesses_per_minute,
+            window_seconds=60.0,
+            key=settings.recipient_pepper,
+            clock=core.clock,
+        )
         # Consumers
         self.handle_invitations_sent = self.invitations.handle_invitations_sent
         self.handle_delivery_statuses = self.invitations.handle_delivery_statuses

@@ -70,11 +70,11 @@ async def submit_answer(web: WebContext, request: Request) -> Response:
 async def _survey(web: WebContext, request: Request) -> Response:
     """The page for GET and HEAD (GET counts it opened), the answer for POST."""
     token = request.path_params["token"]
-    if (refused := web.slowed(request)) is not None:
+    if (refused := await web.slowed(request)) is not None:
         return refused
     survey = await web.service.survey_for_token(token_hash(token))
     if survey is None:
-        web.missed(request)
+        await web.missed(request)
         return page("fi", 404, message=UNKNOWN)
     t = TEXTS[survey.language]
     if survey.state != "open":
@@ -154,13 +154,13 @@ async def unsubscribe(web: WebContext, request: Request) -> Response:
       "413": {description: body over the limit}
       "429": {description: too many unknown links from this address; see Retry-After}
     """
-    if (refused := web.slowed(request)) is not None:
+    if (refused := await web.slowed(request)) is not None:
         return refused
     token = request.path_params["token"]
     opened = unseal(web.service.settings.unsubscribe_key, token)
     address, language = (opened or {}).get("email"), (opened or {}).get("language")
     if not isinstance(address, str) or language not in TEXTS:
-        web.missed(request)
+        await web.missed(request)
         return page("fi", 404, template="unsubscribe.html", message=UNKNOWN)
     if request.method != "POST":
         return page(language, template="unsubscribe.html", action=f"/u/{token}")

@@ -3,7 +3,7 @@ the pages' templates."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -14,7 +14,6 @@ from starlette.responses import HTMLResponse, Response
 from palaute_collector.service import CollectorService
 from palaute_collector.texts import TEXTS
 from palaute_runtime.http import client_of
-from palaute_runtime.throttle import Throttle
 from palaute_schemas import Language
 
 log = structlog.get_logger("palaute.collector.web")
@@ -32,17 +31,10 @@ class WebContext:
     """The collector's HTTP surface's state: its service and the unknown-link throttle."""
 
     service: CollectorService
-    # Unknown survey links one client address asks for within a minute, then a 429: 128-bit
-    # tokens cannot be guessed, but nobody gets to try at speed.
-    throttle: Throttle = field(init=False)
 
-    def __post_init__(self) -> None:
-        per_minute = self.service.settings.token_guesses_per_minute
-        self.throttle = Throttle(per_minute, window_seconds=60.0)
-
-    def slowed(self, request: Request) -> Response | None:
+    async def slowed(self, request: Request) -> Response | None:
         """A 429 page for an address that asked for too many unknown links, else None."""
-        wait = self.throttle.retry_after(client_of(request))
+        wait = await self.service.unknown_links.retry_after(client_of(request))
         if wait is None:
             return None
         log.warning("unknown_links_throttled", client=client_of(request), retry_after=wait)
@@ -50,9 +42,9 @@ class WebContext:
         response.headers["Retry-After"] = str(wait)
         return response
 
-    def missed(self, request: Request) -> None:
+    async def missed(self, request: Request) -> None:
         """The request asked for a link that is not ours."""
-        self.throttle.missed(client_of(request))
+        await self.service.unknown_links.missed(client_of(request))
 
 
 def page(

@@ -61,9 +61,10 @@ def _identifier(web: OfficerWeb, body: Body) -> tuple[EntryKind, str]:
     return web.normalised(*_fields(body, "kind", "identifier"))
 
 
-async def lookup(web: OfficerWeb, _: Request, __: Principal, body: Body) -> Response:
+async def lookup(web: OfficerWeb, _: Request, principal: Principal, body: Body) -> Response:
     kind, identifier = _identifier(web, body)
-    return JSONResponse((await web.workspace.look_up(kind, identifier)).as_json())
+    found = await web.workspace.look_up(kind, identifier, reader=principal)
+    return JSONResponse(found.as_json())
 
 
 async def add(web: OfficerWeb, _: Request, principal: Principal, body: Body) -> Response:

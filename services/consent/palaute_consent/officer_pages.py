@@ -30,6 +30,7 @@ from palaute_consent.officer_web import (
 )
 from palaute_consent.officers import Session, sign_cookie, unsign_cookie
 from palaute_consent.register import EntryKind
+from palaute_consent.workspace import Found
 from palaute_runtime.http import client_of
 
 log = structlog.get_logger("palaute.consent.officer")
@@ -135,7 +136,11 @@ async def sign_in(web: OfficerWeb, request: Request) -> Response:
         return sign_in_page(web, request, 403, "csrf")
     username = str(form.get("username", "")).strip()[:100]
     address = client_of(request)
-    wait = max(web.sign_ins_from.retry_after(address) or 0, web.sign_ins.retry_after(username) or 0)
+    throttles = web.workspace
+    wait = max(
+        await throttles.sign_ins_from.retry_after(address) or 0,
+        await throttles.sign_ins.retry_after(username) or 0,
+    )
     if wait:
         log.warning(
             "officer_sign_in_throttled",
@@ -148,8 +153,8 @@ async def sign_in(web: OfficerWeb, request: Request) -> Response:
         return response
     signed = await web.workspace.sign_in(username, str(form.get("password", "")), web.lifetime)
     if signed is None:
-        web.sign_ins_from.missed(address)
-        web.sign_ins.missed(username)
+        await throttles.sign_ins_from.missed(address)
+        await throttles.sign_ins.missed(username)
         log.warning("officer_sign_in_failed", account=web.account_ref(username), client=address)
         return sign_in_page(web, request, 401, "wrong")
     principal, session_id = signed
@@ -194,8 +199,10 @@ async def _register_page(
     *,
     done: str = "",
     withdrawn: int = 0,
+    found: Found | None = None,
 ) -> Response:
-    found = await web.workspace.look_up(kind, identifier) if kind is not None else None
+    if found is None and kind is not None:
+        found = await web.workspace.look_up(kind, identifier)
     return page(
         request,
         "officer_register.html",
@@ -216,7 +223,9 @@ async def register(
 async def search(
     web: OfficerWeb, request: Request, current: Session, form: FormData | None
 ) -> Response:
-    return await _register_page(web, request, current, *_form_identifier(web, form))
+    kind, identifier = _form_identifier(web, form)
+    found = await web.workspace.look_up(kind, identifier, reader=current.principal)
+    return await _register_page(web, request, current, kind, identifier, found=found)
 
 
 async def add(

@@ -22,7 +22,6 @@ from palaute_consent.officers import Principal, Session
 from palaute_consent.register import EntryKind
 from palaute_consent.settings import ConsentSettings
 from palaute_consent.workspace import Workspace
-from palaute_runtime.throttle import Throttle
 from palaute_schemas import parse_email, parse_phone
 
 SESSION_COOKIE = "palaute_officer"
@@ -52,17 +51,11 @@ class OfficerWeb:
     workspace: Workspace
     settings: ConsentSettings
     lifetime: timedelta = field(init=False)
-    # Failed sign-ins within 15 minutes: per account, and (more, since colleagues share an
-    # office address) per client address.
-    sign_ins: Throttle = field(init=False)
-    sign_ins_from: Throttle = field(init=False)
     proxies: set[str] = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
         self.lifetime = timedelta(hours=settings.officer_session_hours)
-        self.sign_ins = Throttle(settings.officer_sign_in_attempts, window_seconds=15 * 60)
-        self.sign_ins_from = Throttle(4 * settings.officer_sign_in_attempts, window_seconds=15 * 60)
         self.proxies = {p.strip() for p in settings.officer_sso_proxies.split(",") if p.strip()}
 
     @property

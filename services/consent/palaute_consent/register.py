@@ -189,6 +189,21 @@ class OptOutRegister:
         )
         return {hashed.get((row.kind, row.value), (row.kind, row.value)) for row in rows}
 
+    async def record_read(self, kind: str, value: str, *, what: str, actor: str) -> None:
+        """Account for a read of personal data (an identifier's entry and decisions, an
+        access document): a chained audit row like a change, action `read`, found by the
+        identifier as its changes are."""
+        stored = value.lower() if kind == "email" else value  # as register_key keeps it
+        await self._audit(
+            "read",
+            kind,
+            stored,
+            source=what,
+            reason=f"read: {what}",
+            actor=actor,
+            at=self._clock.now(),
+        )
+
     async def audit_trail(
         self, kind: EntryKind | None = None, value: str | None = None
     ) -> list[dict[str, str]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from palaute_runtime.database import add_inbox_and_outbox
+from palaute_runtime.throttle import add_throttle_table
 
 metadata = sa.MetaData()
 
@@ -148,5 +149,7 @@ access_parts = sa.Table(
 )
 
 inbox, outbox = add_inbox_and_outbox(metadata)
+# Failures the throttles count, shared by every replica (palaute_runtime.throttle).
+throttle_misses = add_throttle_table(metadata)
 
 MIGRATIONS = Path(__file__).parent / "migrations"

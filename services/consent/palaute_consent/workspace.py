@@ -19,6 +19,8 @@ from palaute_consent.opt_outs import OptOuts
 from palaute_consent.plans import Plans
 from palaute_consent.register import EntryKind
 from palaute_consent.requests import PrivacyRequests
+from palaute_consent.tables import throttle_misses
+from palaute_runtime.throttle import SharedThrottle
 
 log = structlog.get_logger("palaute.consent.officer")
 
@@ -49,6 +51,22 @@ class Workspace:
         self.core = core
         self.opt_outs = opt_outs
         self.privacy_requests = requests
+        settings = core.settings
+        # Failed sign-ins within 15 minutes, on every replica: per account, and (more, since
+        # colleagues share an office address) per client address.
+        attempts = settings.officer_sign_in_attempts
+        self.sign_ins, self.sign_ins_from = (
+            SharedThrottle(
+                core.engine,
+                throttle_misses,
+                scope,
+                limit,
+                window_seconds=15 * 60,
+                key=settings.officer_session_key,
+                clock=core.clock,
+            )
+            for scope, limit in (("sign_ins", attempts), ("sign_ins_from", 4 * attempts))
+        )
 
     # ---- who is asking -------------------------------------------------------------------
 
@@ -84,11 +102,17 @@ class Workspace:
 
     # ---- the register --------------------------------------------------------------------
 
-    async def look_up(self, kind: EntryKind, identifier: str) -> Found:
-        """The register's entry for one identifier and, for a customer id, the decisions."""
-        async with self.core.engine.connect() as connection:
-            listed = await self.core.register(connection).find(kind, identifier)
+    async def look_up(
+        self, kind: EntryKind, identifier: str, *, reader: Principal | None = None
+    ) -> Found:
+        """The register's entry for one identifier and, for a customer id, the decisions.
+        A lookup by a `reader` is a read of personal data: audited in the same transaction."""
+        async with self.core.engine.begin() as connection:
+            register = self.core.register(connection)
+            listed = await register.find(kind, identifier)
             made = await Plans(connection).decisions_of(identifier) if kind == "customer_id" else []
+            if reader is not None:
+                await register.record_read(kind, identifier, what="lookup", actor=reader.actor)
         entry = None
         if listed is not None:
             entry = {
@@ -150,9 +174,13 @@ class Workspace:
     async def access_document(
         self, principal: Principal, request_id: uuid.UUID
     ) -> dict[str, Any] | None:
-        """An access request's document (a read of personal data: logged with the actor)."""
-        async with self.core.engine.connect() as connection:
+        """An access request's document: a read of personal data, audited with its reader."""
+        async with self.core.engine.begin() as connection:
             document = await privacy.access_document(connection, request_id)
+            if document is not None:
+                await self.core.register(connection).record_read(
+                    "request", str(request_id), what="access document", actor=principal.actor
+                )
         if document is not None:
             log.info("access_document_downloaded", actor=principal.actor)
         return document
