@@ -19,7 +19,7 @@ from typing import Generic, TypeVar, overload
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from palaute_runtime.messaging import Inbox, Outbox
+from palaute_runtime.outbox import Inbox, Outbox
 from palaute_schemas import Message, Topic
 
 M = TypeVar("M", bound=Message)

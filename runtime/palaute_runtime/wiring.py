@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 
 from palaute_runtime.health import Health
-from palaute_runtime.messaging import Handler, Outbox, OutboxRelay, consume, create_broker
+from palaute_runtime.messaging import Handler, consume, create_broker
+from palaute_runtime.outbox import Outbox, OutboxRelay
 from palaute_runtime.service import Loop, ServiceRuntime
 from palaute_runtime.settings import CommonSettings
 

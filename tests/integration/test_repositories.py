@@ -18,8 +18,8 @@ from palaute_consent.plans import Decision, PlanRow, Plans, Released
 from palaute_consent.register import OptOutRegister
 from palaute_dispatcher.repository import Deletions, Invitations
 from palaute_runtime.database import create_engine
-from palaute_runtime.messaging import Inbox, Outbox
 from palaute_runtime.migrations import differences, migrate
+from palaute_runtime.outbox import Inbox, Outbox
 from palaute_schemas import (
     ERASURE_COMPLETED,
     FIGURES_PUBLISHED,

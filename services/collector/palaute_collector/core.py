@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from palaute_collector.settings import CollectorSettings
 from palaute_collector.tables import outbox
 from palaute_runtime.clock import Clock
-from palaute_runtime.messaging import Outbox
+from palaute_runtime.outbox import Outbox
 from palaute_schemas import recipient_ref
 
 

@@ -16,7 +16,7 @@ from palaute_collector.core import Core
 from palaute_collector.invitation_store import InvitationStore
 from palaute_collector.publishing import Publishing
 from palaute_collector.tables import inbox
-from palaute_runtime.messaging import Inbox
+from palaute_runtime.outbox import Inbox
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import DeliveryStatusChanged, InvitationSent
 

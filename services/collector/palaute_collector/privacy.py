@@ -13,7 +13,7 @@ from palaute_collector.core import Core
 from palaute_collector.invitation_store import InvitationStore
 from palaute_collector.tables import inbox
 from palaute_runtime.database import as_utc
-from palaute_runtime.messaging import Inbox
+from palaute_runtime.outbox import Inbox
 from palaute_runtime.retention import purge_inbox, report
 from palaute_runtime.sealed import unseal
 from palaute_runtime.unit_of_work import uow

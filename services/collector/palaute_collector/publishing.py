@@ -18,7 +18,7 @@ from palaute_collector.figure_store import FigureStore
 from palaute_collector.figures import COUNT_FIELDS, Answer, Cell, Counts, period_end, release
 from palaute_collector.invitation_store import InvitationStore
 from palaute_collector.tables import inbox
-from palaute_runtime.messaging import Inbox
+from palaute_runtime.outbox import Inbox
 from palaute_runtime.sealed import unseal
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import (

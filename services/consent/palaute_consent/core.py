@@ -13,7 +13,7 @@ from palaute_consent.release import ReleaseRules
 from palaute_consent.settings import ConsentSettings
 from palaute_consent.tables import outbox
 from palaute_runtime.clock import Clock
-from palaute_runtime.messaging import Outbox
+from palaute_runtime.outbox import Outbox
 
 
 @dataclass

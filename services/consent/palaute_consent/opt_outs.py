@@ -13,7 +13,7 @@ from palaute_consent.core import Core
 from palaute_consent.plans import Plans
 from palaute_consent.register import EntryKind, register_key, serialize_with_opt_outs
 from palaute_consent.tables import inbox
-from palaute_runtime.messaging import Inbox
+from palaute_runtime.outbox import Inbox
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import SURVEY_WITHDRAWN, OptOutRequested, OptOutSource, SurveyWithdrawn
 

@@ -16,7 +16,7 @@ from palaute_consent.opt_outs import OptOuts
 from palaute_consent.plans import Plans
 from palaute_consent.register import serialize_with_opt_outs
 from palaute_consent.tables import inbox
-from palaute_runtime.messaging import Inbox
+from palaute_runtime.outbox import Inbox
 from palaute_runtime.retention import purge_inbox, report
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import (

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_dispatcher.tables import outbox
 from palaute_runtime.clock import Clock
-from palaute_runtime.messaging import Outbox
+from palaute_runtime.outbox import Outbox
 
 
 @dataclass

@@ -24,7 +24,7 @@ from palaute_dispatcher.repository import Deletions
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.clock import Clock
 from palaute_runtime.faults import DependencyUnavailable
-from palaute_runtime.messaging import Outbox
+from palaute_runtime.outbox import Outbox
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import ERASURE_COMPLETED, ErasureCompleted
 

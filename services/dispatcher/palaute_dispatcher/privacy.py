@@ -15,7 +15,7 @@ from palaute_dispatcher.deletions import completed as erasure_completed
 from palaute_dispatcher.deletions import schedule as schedule_deletion
 from palaute_dispatcher.repository import Invitations
 from palaute_dispatcher.tables import inbox
-from palaute_runtime.messaging import Inbox
+from palaute_runtime.outbox import Inbox
 from palaute_runtime.retention import purge_inbox, report
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import (

@@ -14,8 +14,8 @@ from palaute_dispatcher.core import Core
 from palaute_dispatcher.repository import Invitations
 from palaute_dispatcher.tables import inbox
 from palaute_runtime.database import as_utc
-from palaute_runtime.messaging import Inbox
 from palaute_runtime.metrics import INVITATIONS
+from palaute_runtime.outbox import Inbox
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import InvitationAnswered, SurveyReminderDue, SurveyRequested, SurveyWithdrawn
 
