@@ -1,0 +1,120 @@
+"""The partner sandbox's state: what it received (the recorder), the faults a test injected,
+the contracted rate it enforces, and the delivery receipts it posts back to the collector."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import httpx
+import structlog
+
+from palaute_sandbox.recorder import Recorder
+from palaute_sandbox.settings import SandboxSettings, receipt_mix
+
+log = structlog.get_logger("palaute.sandbox")
+
+_REASONS = {
+    "delivered": "",
+    "undelivered": "absent subscriber",
+    "expired": "validity period expired",
+}
+
+
+class RateLimit:
+    """The partner's contracted rate: a bucket of one second's sends; 0 means no limit."""
+
+    def __init__(self, rate: float) -> None:
+        if rate < 0 or rate != rate:  # negative or NaN
+            raise ValueError("rate_per_second must be 0 or more")
+        self.rate = rate
+        self._tokens = rate
+        self._stamp = time.monotonic()
+
+    def allows(self) -> bool:
+        """Whether one more send fits in the rate now (it is counted if so)."""
+        if not self.rate:
+            return True
+        now = time.monotonic()
+        self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+class Sandbox:
+    """Everything the sandbox's handlers share."""
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self.recorder = Recorder()
+        self.failures_left = 0
+        self.failure_status = 503
+        self.failing_until = 0.0
+        self.rate_limit = RateLimit(settings.sandbox_sms_rate_per_second)
+        self.client = httpx.AsyncClient(timeout=10)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._receipt_slots = asyncio.Semaphore(8)
+
+    def failing(self) -> bool:
+        """Whether the next send fails by an injected fault (and counts it down)."""
+        if self.failures_left > 0 or time.monotonic() < self.failing_until:
+            self.failures_left = max(0, self.failures_left - 1)
+            return True
+        return False
+
+    def background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def outcome(self, key: str) -> str:
+        """The receipt's outcome for a message: by the configured mix, the same every time."""
+        mix = receipt_mix(self.settings.sandbox_receipt_mix)
+        point = int(hashlib.sha256(key.encode()).hexdigest(), 16) % sum(w for _, w in mix)
+        for outcome, weight in mix:
+            if point < weight:
+                return outcome
+            point -= weight
+        return mix[-1][0]
+
+    async def receipt_for(self, message: dict[str, Any]) -> None:
+        await asyncio.sleep(self.settings.sandbox_receipt_delay_seconds)
+        outcome = self.outcome(str(message["idempotency_key"]))
+        receipt = {"id": str(message["id"]), "status": outcome, "reason": _REASONS[outcome]}
+        # A partner retries a receipt a while (our webhook may not know the message yet, or
+        # be down), then drops it.
+        for attempt in range(8):
+            if await self.post_receipt(receipt) in (200, 400, 401):
+                return
+            await asyncio.sleep(0.5 * 2**attempt)
+        log.warning("receipt_dropped", status=outcome)
+
+    async def post_receipt(self, receipt: dict[str, str]) -> int | None:
+        """Send one receipt; the webhook's HTTP status (None when it could not be reached)."""
+        url = self.settings.sandbox_receipt_url
+        assert url is not None
+        try:
+            async with self._receipt_slots:  # a few at a time, as a partner's webhook client
+                answer = await self.client.post(
+                    url,
+                    json=receipt,
+                    headers={"Authorization": f"Bearer {self.settings.partner_receipt_secret}"},
+                )
+        except httpx.HTTPError:
+            return None
+        if answer.status_code == 200 and answer.json().get("status") == "recorded":
+            self.recorder.receipt_taken(receipt)
+        return answer.status_code
+
+    async def close(self) -> None:
+        """Cancel receipts still on their way and close the client."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.client.aclose()
