@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from palaute_consent.register import EntryKind
     from palaute_consent.settings import ConsentSettings
+    from palaute_runtime.clock import Clock
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -172,13 +173,75 @@ async def _with_register(
         await engine.dispose()
 
 
+async def _optout(
+    args: argparse.Namespace, settings: ConsentSettings, clock: Clock, connection: AsyncConnection
+) -> None:
+    """One `optout` action in the caller's transaction."""
+    from palaute_consent import audit
+    from palaute_consent.register import OptOutRegister
+
+    register = OptOutRegister(connection, settings.register_audit_key, clock)
+    if args.action == "list":
+        for entry in await register.entries():
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "id": entry.id,
+                        "kind": entry.kind,
+                        "value": entry.value,
+                        "source": entry.source,
+                        "reason": entry.reason,
+                        "created_at": entry.created_at.isoformat(),
+                    }
+                )
+                + "\n"
+            )
+    elif args.action == "audit":
+        who = (
+            _identifier(args, settings)
+            if args.customer_id is not None or args.phone or args.email
+            else (None, None)
+        )
+        for row in await register.audit_trail(*who):
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+    elif args.action == "verify":
+        verdict = await audit.verify(connection)
+        if verdict.broken_at is not None:
+            fail(
+                f"the audit log does not hold at row {verdict.broken_at}: {verdict.why} "
+                "(it, or a row before it, was changed, removed or inserted)."
+            )
+        sys.stdout.write(f"the audit log holds: {verdict.rows} change(s), chain intact\n")
+    elif args.action == "add":
+        kind, value = _identifier(args, settings)
+        known = await register.forbids(**{kind: value})
+        # The service relays the withdrawals from the shared outbox once this commits.
+        if not args.reason.strip():
+            fail("a reason is required (--reason), and kept in the audit log.")
+        from palaute_consent.core import Core
+        from palaute_consent.opt_outs import OptOuts
+
+        withdrawn = await OptOuts(Core(connection.engine, settings, clock)).register_opt_out(
+            connection, kind, value, source=args.source, reason=args.reason, actor=_actor()
+        )
+        sys.stdout.write(
+            ("already registered" if known else "added")
+            + f": {kind}; withdrew {withdrawn} released survey(s)\n"
+        )
+    else:
+        kind, value = _identifier(args, settings)
+        if not args.reason.strip():
+            fail("a reason is required (--reason), and kept in the audit log.")
+        if not await register.remove(kind, value, reason=args.reason, actor=_actor()):
+            fail(f"no opt-out is registered for that {kind.replace('_', ' ')}.")
+        sys.stdout.write(f"removed: {kind}\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of palaute-consent."""
     args = _parser().parse_args(argv)
     import asyncio
 
-    from palaute_consent import audit
-    from palaute_consent.register import OptOutRegister
     from palaute_consent.settings import ConsentSettings
 
     settings = load_settings(ConsentSettings)
@@ -197,61 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     async def act(connection: AsyncConnection) -> None:
         if args.command in ("accounts", "tokens"):
             await _people(args, connection, clock.now())
-            return
-        register = OptOutRegister(connection, settings.register_audit_key, clock)
-        if args.action == "list":
-            for entry in await register.entries():
-                sys.stdout.write(
-                    json.dumps(
-                        {
-                            "id": entry.id,
-                            "kind": entry.kind,
-                            "value": entry.value,
-                            "source": entry.source,
-                            "reason": entry.reason,
-                            "created_at": entry.created_at.isoformat(),
-                        }
-                    )
-                    + "\n"
-                )
-        elif args.action == "audit":
-            who = (
-                _identifier(args, settings)
-                if args.customer_id is not None or args.phone or args.email
-                else (None, None)
-            )
-            for row in await register.audit_trail(*who):
-                sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-        elif args.action == "verify":
-            verdict = await audit.verify(connection)
-            if verdict.broken_at is not None:
-                fail(
-                    f"the audit log does not hold at row {verdict.broken_at}: {verdict.why} "
-                    "(it, or a row before it, was changed, removed or inserted)."
-                )
-            sys.stdout.write(f"the audit log holds: {verdict.rows} change(s), chain intact\n")
-        elif args.action == "add":
-            kind, value = _identifier(args, settings)
-            known = await register.forbids(**{kind: value})
-            # The service relays the withdrawals from the shared outbox once this commits.
-            if not args.reason.strip():
-                fail("a reason is required (--reason), and kept in the audit log.")
-            from palaute_consent.core import Core
-            from palaute_consent.opt_outs import OptOuts
-
-            withdrawn = await OptOuts(Core(connection.engine, settings, clock)).register_opt_out(
-                connection, kind, value, source=args.source, reason=args.reason, actor=_actor()
-            )
-            sys.stdout.write(
-                ("already registered" if known else "added")
-                + f": {kind}; withdrew {withdrawn} released survey(s)\n"
-            )
         else:
-            kind, value = _identifier(args, settings)
-            if not args.reason.strip():
-                fail("a reason is required (--reason), and kept in the audit log.")
-            if not await register.remove(kind, value, reason=args.reason, actor=_actor()):
-                fail(f"no opt-out is registered for that {kind.replace('_', ' ')}.")
-            sys.stdout.write(f"removed: {kind}\n")
+            await _optout(args, settings, clock, connection)
 
     asyncio.run(_with_register(settings, act))

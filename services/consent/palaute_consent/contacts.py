@@ -16,8 +16,8 @@ from palaute_consent.release import NoSendWindow, first_release, is_stale, recip
 from palaute_consent.releasing import RELEASE_BATCH, Releasing, count_suppressed
 from palaute_consent.rules import Reachable, Suppress, choose_channel, reachable
 from palaute_consent.tables import inbox
-from palaute_runtime.messaging import Inbox
 from palaute_runtime.metrics import DECISIONS
+from palaute_runtime.outbox import Inbox
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import SURVEY_SUPPRESSED, ContactClosed, SurveySuppressed
 
@@ -61,24 +61,7 @@ class Contacts:
                     c.customer_id, who[c.contact_id].phone, who[c.contact_id].email
                 )
             )
-            new_plans: list[PlanRow] = []
-            outcomes: list[Decision] = []
-            for contact in to_decide:
-                outcome = self._plan(contact, who[contact.contact_id], listed, now)
-                if isinstance(outcome, Suppress):
-                    suppressed.append(
-                        SurveySuppressed(contact_id=contact.contact_id, reason=outcome.reason)
-                    )
-                else:
-                    new_plans.append(outcome)
-                outcomes.append(
-                    Decision(
-                        contact_id=contact.contact_id,
-                        customer_id=contact.customer_id,
-                        outcome=outcome.reason if isinstance(outcome, Suppress) else "planned",
-                        decided_at=now,
-                    )
-                )
+            new_plans, outcomes = self._decide(to_decide, who, listed, now, suppressed)
             await repository.decide(outcomes)
             await repository.add(new_plans)
             await core.outbox.add_all(connection, SURVEY_SUPPRESSED, suppressed)
@@ -97,6 +80,36 @@ class Contacts:
             planned=len(new_plans),
             suppressed=len(suppressed),
         )
+
+    def _decide(
+        self,
+        contacts: Sequence[ContactClosed],
+        who: dict[str, Reachable],
+        listed: set[Identifier],
+        now: datetime,
+        suppressed: list[SurveySuppressed],
+    ) -> tuple[list[PlanRow], list[Decision]]:
+        """A plan or a suppression (added to `suppressed`) for each contact, and the
+        decision recorded for each."""
+        new_plans: list[PlanRow] = []
+        outcomes: list[Decision] = []
+        for contact in contacts:
+            outcome = self._plan(contact, who[contact.contact_id], listed, now)
+            if isinstance(outcome, Suppress):
+                suppressed.append(
+                    SurveySuppressed(contact_id=contact.contact_id, reason=outcome.reason)
+                )
+            else:
+                new_plans.append(outcome)
+            outcomes.append(
+                Decision(
+                    contact_id=contact.contact_id,
+                    customer_id=contact.customer_id,
+                    outcome=outcome.reason if isinstance(outcome, Suppress) else "planned",
+                    decided_at=now,
+                )
+            )
+        return new_plans, outcomes
 
     def _plan(
         self, contact: ContactClosed, reach: Reachable, listed: set[Identifier], now: datetime

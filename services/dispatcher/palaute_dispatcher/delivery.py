@@ -172,6 +172,14 @@ class Delivery:
     async def attempt(self, invitation: Mapping[str, Any], token: str | None) -> Attempt:
         """Render, check and hand one invitation to the partner."""
         hashes = list(invitation["token_hashes"])
+        outgoing = self._outgoing(invitation, token)
+        if isinstance(outgoing, str):
+            # Settings feed the text (organization name, origin): never send, never retry.
+            return Attempt(invitation, hashes, error=outgoing, reason="content_policy")
+        return await self._hand_over(invitation, hashes, outgoing)
+
+    def _outgoing(self, invitation: Mapping[str, Any], token: str | None) -> Outgoing | str:
+        """The message for the partner, or why the content policy refuses it."""
         origin = self.core.settings.survey_origin
         leave = (
             unsubscribe_url(
@@ -196,11 +204,8 @@ class Delivery:
         try:
             enforce(message, allow_links_to=origin if token else None)
         except ContentPolicyViolation as exc:
-            # Settings feed the text (organization name, origin): never send, never retry.
-            return Attempt(
-                invitation, hashes, error=f"content policy: {exc}", reason="content_policy"
-            )
-        outgoing = Outgoing(
+            return f"content policy: {exc}"
+        return Outgoing(
             address=invitation["address"],
             subject=message.subject,
             text=message.text,
@@ -209,6 +214,11 @@ class Delivery:
             language=invitation["language"],
             unsubscribe_url=leave or "",
         )
+
+    async def _hand_over(
+        self, invitation: Mapping[str, Any], hashes: list[str], outgoing: Outgoing
+    ) -> Attempt:
+        """Call the partner through the channel's breaker and bucket."""
         channel = invitation["channel"]
         breaker, bucket = self.breakers[channel], self.buckets[channel]
         if not breaker.allows():  # the circuit opened while this one waited for a slot
