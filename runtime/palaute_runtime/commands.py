@@ -34,8 +34,13 @@ def create_topics(argv: list[str] | None = None) -> None:
     from palaute_runtime.local_broker import palaute_topics
     from palaute_runtime.settings import CommonSettings
 
-    bootstrap = args.bootstrap or CommonSettings().kafka_bootstrap
-    asyncio.run(create_when_reachable(bootstrap, args.replication_factor, args.wait))
+    settings = CommonSettings()
+    bootstrap = args.bootstrap or settings.kafka_bootstrap
+    asyncio.run(
+        create_when_reachable(
+            bootstrap, args.replication_factor, args.wait, settings.personal_data_retention_days
+        )
+    )
     sys.stdout.write(f"{len(palaute_topics())} topics present on {bootstrap}\n")
 
 

