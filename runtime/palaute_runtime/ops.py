@@ -118,7 +118,14 @@ def ops_routes(readiness: Readiness) -> list[Route]:
 def openapi_routes(title: str) -> list[Route]:
     """`/openapi.json`: the OpenAPI document of the app it is mounted in, from the YAML after
     `---` in each endpoint's docstring."""
-    generator = SchemaGenerator({"openapi": "3.0.3", "info": {"title": title, "version": "1"}})
+    generator = SchemaGenerator(
+        {
+            "openapi": "3.0.3",
+            "info": {"title": title, "version": "1"},
+            # The scheme an operation names with `security: [{bearer: []}]`.
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        }
+    )
 
     async def document(request: Request) -> Response:
         schema = generator.get_schema(routes=request.app.routes)

@@ -89,3 +89,28 @@ async def test_every_surface_publishes_its_openapi_document(pipeline: Pipeline) 
         consent_paths
     )
     assert "post" in collector_paths["/partner/sms-inbound"]
+
+
+async def test_the_consent_api_document_is_exact(pipeline: Pipeline) -> None:
+    """What the handlers refuse, the document refuses: the bearer scheme is defined, the
+    bodies name their required fields with their types and lengths, GETs take no body."""
+    answer = await pipeline.http.get(f"{pipeline.stack.http_urls['consent']}/openapi.json")
+    document = answer.json()
+    assert document["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+    }
+    add = document["paths"]["/api/v1/register/add"]["post"]["requestBody"]
+    schema = add["content"]["application/json"]["schema"]
+    assert add["required"] is True
+    assert schema["required"] == ["kind", "identifier", "reason"]
+    for name in ("identifier", "reason"):
+        assert schema["properties"][name] == {"type": "string", "minLength": 1, "maxLength": 500}
+    filed = document["paths"]["/api/v1/requests"]["post"]["requestBody"]
+    assert filed["content"]["application/json"]["schema"]["properties"]["kind"]["enum"] == [
+        "erasure",
+        "access",
+    ]
+    status = document["paths"]["/api/v1/requests/{request_id}"]["get"]
+    assert "requestBody" not in status
+    assert status["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}

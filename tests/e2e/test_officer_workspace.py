@@ -242,21 +242,27 @@ async def test_the_api_takes_tokens_scoped_to_a_role(
     assert revoked.status_code == 401
 
 
-async def test_sign_in_attempts_are_throttled_per_account(
+async def test_failed_sign_ins_slow_an_account_down_but_never_lock_its_owner_out(
     pipeline: Pipeline, people: dict[str, str], context: BrowserContext
 ) -> None:
     page = await context.new_page()
     statuses = []
-    for _ in range(6):
+    for _ in range(6):  # the sixth comes after five failures in 15 minutes: slowed, not refused
         await page.goto(url(pipeline, "/officer/sign-in?lang=en"))
-        await page.get_by_label("Username").fill("anna-typo")
+        await page.get_by_label("Username").fill("tarmo")
         await page.get_by_label("Password").fill("not the password")
         async with page.expect_response(lambda r: r.request.method == "POST") as posted:
             await page.get_by_role("button", name="Sign in").click()
         statuses.append((await posted.value).status)
-    assert statuses == [401] * 5 + [429]
-    assert "Too many failed attempts" in await page.locator("main").inner_text()
-    await sign_in(page, pipeline, "anna")  # another account from the same address still can
+    assert statuses == [401] * 6
+    # Anyone may name any account: its owner, with the right password, still gets in.
+    answer = await page.goto(url(pipeline, "/officer/sign-in?lang=en"))
+    assert answer is not None
+    await page.get_by_label("Username").fill("tarmo")
+    await page.get_by_label("Password").fill(PASSWORDS["tarmo"])
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_load_state()
+    assert "Signed in as officer:tarmo" in await page.locator("nav").inner_text()
 
 
 async def every_row(url: str) -> str:

@@ -1,4 +1,4 @@
-"""Two consent replicas on one PostgreSQL database share the sign-in throttle: a guesser who
+"""Two consent replicas on one PostgreSQL database share the sign-in throttles: a guesser who
 spreads the attempts over both gets the allowance of one, not two."""
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ async def test_replicas_share_one_allowance_of_failed_sign_ins(
                 data_dir=tmp_path / f"replica-{n}",
                 consent_port=0,
                 consent_database_url=postgres_url,
-                officer_sign_in_attempts=5,
+                # Per account 2, then slowed (by 0.1 s here); per address 8, then 429.
+                officer_sign_in_attempts=2,
+                officer_sign_in_slowdown_seconds=0.1,
             )
         )
         await runtime.start()
@@ -49,8 +51,8 @@ async def test_replicas_share_one_allowance_of_failed_sign_ins(
                 connection, "anna", "pitkä-salasana-anna", "officer", now=datetime.now(UTC)
             )
         async with httpx.AsyncClient(timeout=10) as client:
-            statuses = [await wrong_password(client, replicas[n % 2]) for n in range(7)]
-        assert statuses == [401] * 5 + [429] * 2, "both replicas refuse once the limit is met"
+            statuses = [await wrong_password(client, replicas[n % 2]) for n in range(10)]
+        assert statuses == [401] * 8 + [429] * 2, "both replicas refuse once the limit is met"
     finally:
         for runtime in replicas:
             await runtime.stop()

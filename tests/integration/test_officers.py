@@ -19,6 +19,28 @@ KEY = "a session key for the tests"
 T = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # the tests' clock
 
 
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("ville", "password1234"),  # common
+        ("ville", "aaaaaaaaaaaa"),  # a repetition
+        ("ville", "qwertyuiop12"),  # a keyboard walk
+        ("ville", "salasana1234"),  # "password" in Finnish, and a sequence
+        ("kalle.virtanen", "kalle.virtanen1"),  # the account's own name
+        ("ville", "palautepalaute"),  # the product, twice
+    ],
+)
+async def test_a_guessable_password_is_refused_whatever_its_length(
+    consent_db: AsyncEngine, username: str, password: str
+) -> None:
+    async with consent_db.begin() as connection:
+        with pytest.raises(ValueError, match="easy to guess"):
+            await officers.add_account(connection, username, password, "officer", now=T)
+        await officers.add_account(connection, username, "pitkä salasana 1", "officer", now=T)
+        with pytest.raises(ValueError, match="easy to guess"):
+            await officers.set_password(connection, username, password)
+
+
 async def test_passwords_are_argon2id_and_a_disabled_account_cannot_sign_in(
     consent_db: AsyncEngine,
 ) -> None:

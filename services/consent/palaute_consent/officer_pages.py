@@ -5,6 +5,7 @@ function of the context, the request, the session and the form that calls the wo
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import functools
 import hmac
@@ -137,11 +138,8 @@ async def sign_in(web: OfficerWeb, request: Request) -> Response:
     username = str(form.get("username", "")).strip()[:100]
     address = client_of(request)
     throttles = web.workspace
-    wait = max(
-        await throttles.sign_ins_from.retry_after(address) or 0,
-        await throttles.sign_ins.retry_after(username) or 0,
-    )
-    if wait:
+    wait = await throttles.sign_ins_from.retry_after(address)
+    if wait:  # an address that failed too often waits, whatever account it names
         log.warning(
             "officer_sign_in_throttled",
             account=web.account_ref(username),
@@ -151,6 +149,12 @@ async def sign_in(web: OfficerWeb, request: Request) -> Response:
         response = sign_in_page(web, request, 429, "throttled")
         response.headers["Retry-After"] = str(wait)
         return response
+    if await throttles.sign_ins.retry_after(username):
+        # Someone has been guessing this account's password: every attempt at it is slowed
+        # down, and the right one still signs in. Anyone can name any account, so a lock
+        # here would lock its owner out at will.
+        log.warning("officer_sign_in_slowed", account=web.account_ref(username), client=address)
+        await asyncio.sleep(web.settings.officer_sign_in_slowdown_seconds)
     signed = await web.workspace.sign_in(username, str(form.get("password", "")), web.lifetime)
     if signed is None:
         await throttles.sign_ins_from.missed(address)

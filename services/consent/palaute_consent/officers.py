@@ -26,6 +26,7 @@ from palaute_consent.tables import officer_accounts, officer_sessions, officer_t
 from palaute_runtime.database import as_utc
 
 MIN_PASSWORD = 12
+MIN_PASSWORD_SCORE = 3  # zxcvbn: 0 (too guessable) to 4 (very unguessable)
 _NAME = re.compile(r"^[A-Za-z0-9._@-]{1,100}$")
 # argon2id with the library's defaults (RFC 9106's second recommendation: 64 MiB, t=3, p=4).
 _hasher = PasswordHasher()
@@ -65,10 +66,22 @@ def check_role(role: str) -> Role:
     raise ValueError(f"a role is one of {', '.join(ROLES)}, not {role!r}")
 
 
-def check_password(password: str) -> str:
-    """A password long enough to resist guessing."""
+def check_password(password: str, username: str = "") -> str:
+    """A password long enough and not easy to guess (NIST SP 800-63B 5.1.1.2: checked
+    against common and breached passwords, dictionary words, repetitions and sequences, and
+    words of this context: the account's name, the product). zxcvbn's estimate must reach 3
+    of 4 ("safely unguessable"); no composition rules."""
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"a password has at least {MIN_PASSWORD} characters")
+    from zxcvbn import zxcvbn  # its dictionaries load on first use: only where accounts change
+
+    estimate = zxcvbn(password, user_inputs=[username, "palaute", "officer", "auditor"])
+    if estimate["score"] < MIN_PASSWORD_SCORE:
+        warning = str(estimate["feedback"]["warning"] or "").rstrip(".")
+        why = warning[:1].lower() + warning[1:] if warning else "it is made of guessable parts"
+        raise ValueError(
+            f"this password is easy to guess ({why}); a few unrelated words make a good one"
+        )
     return password
 
 
@@ -77,7 +90,7 @@ async def add_account(
 ) -> None:
     """Create an account; ValueError if the name is taken or anything is malformed."""
     check_name(username)
-    check_password(password)
+    check_password(password, username)
     taken = await connection.scalar(
         sa.select(officer_accounts.c.username).where(officer_accounts.c.username == username)
     )
@@ -96,7 +109,7 @@ async def add_account(
 
 async def set_password(connection: AsyncConnection, username: str, password: str) -> bool:
     """Give an account a new password and end its sessions; False if there is no such."""
-    check_password(password)
+    check_password(password, username)
     changed = await connection.execute(
         officer_accounts.update()
         .where(officer_accounts.c.username == username)

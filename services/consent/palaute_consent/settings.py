@@ -31,7 +31,11 @@ class ConsentSettings(CommonSettings):
     # the identity header an authenticating proxy sets, trusted only from these addresses.
     officer_session_key: str = "palaute-local-development-officer-session-key"
     officer_session_hours: int = Field(default=8, ge=1, le=24 * 7)
+    # Failed sign-ins per account within 15 minutes before each further attempt at it is
+    # slowed down by officer_sign_in_slowdown_seconds; four times as many per client address
+    # before that address gets 429s.
     officer_sign_in_attempts: int = Field(default=5, ge=1, le=1000)
+    officer_sign_in_slowdown_seconds: float = Field(default=3.0, ge=0, le=60)
     officer_sso_header: str = ""
     officer_sso_proxies: str = ""
     # An access request's document is kept this long for the officer to download.

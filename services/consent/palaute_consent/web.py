@@ -64,34 +64,61 @@ _API = """
       Authorization: Bearer <API token> (or the single sign-on proxy's header); 401
       without, 403 for a write by the auditor role.{more}
     security: [{{bearer: []}}]
-    requestBody:
-      content:
-        application/json:
-          schema:
-            type: object
-            properties:
-              kind: {{type: string, enum: [customer_id, phone, email]}}
-              identifier: {{type: string}}
-              reason: {{type: string}}
-    responses:
+{body}    responses:
       "200": {{description: the result (JSON)}}
-      "201": {{description: added (JSON)}}
+      "201": {{description: added or filed (JSON)}}
       "400": {{description: a field is missing or malformed}}
       "401": {{description: no valid credentials}}
       "403": {{description: the auditor role may not change anything}}
-      "404": {{description: nothing to remove}}
+      "404": {{description: nothing to remove, or no such request}}
     """
+# The JSON bodies, exactly: what the handlers refuse, the documents refuse too.
+_TEXT = "{type: string, minLength: 1, maxLength: 500}"
+_KIND = "{type: string, enum: [customer_id, phone, email]}"
+
+
+def _json_body(required: list[str], **properties: str) -> str:
+    listed = "".join(f"\n              {name}: {schema}" for name, schema in properties.items())
+    needed = f"            required: [{', '.join(required)}]\n" if required else ""
+    return (
+        "    requestBody:\n      required: true\n      content:\n        application/json:\n"
+        "          schema:\n            type: object\n"
+        f"{needed}            properties:{listed}\n"
+    )
+
+
+_IDENTIFIER = _json_body(["kind", "identifier"], kind=_KIND, identifier=_TEXT)
+_CHANGE = _json_body(["kind", "identifier", "reason"], kind=_KIND, identifier=_TEXT, reason=_TEXT)
+_FILED = _json_body(
+    ["kind", "reason"],
+    kind="{type: string, enum: [erasure, access]}",
+    customer_id=_TEXT,
+    phone=_TEXT,
+    email=_TEXT,
+    reason=_TEXT,
+)
+_FILTER = _json_body([], kind=_KIND, identifier=_TEXT).replace("required: true", "required: false")
+_REQUEST_ID = (
+    "    parameters:\n"
+    "      - {name: request_id, in: path, required: true, schema: {type: string, format: uuid}}\n"
+)
 
 
 def _route(
-    path: str, methods: list[str], endpoint: Endpoint, doc: str, summary: str, more: str = ""
+    path: str,
+    methods: list[str],
+    endpoint: Endpoint,
+    doc: str,
+    summary: str,
+    more: str = "",
+    body: str = "",
 ) -> Route:
     """A route whose OpenAPI text is `doc` filled in (read from the endpoint's docstring)."""
 
     async def documented(request: Request) -> Response:
         return await endpoint(request)
 
-    documented.__doc__ = doc.format(summary=summary, more=more)
+    documented.__doc__ = doc.format(summary=summary, more=more, body=body)
     documented.__name__ = getattr(endpoint, "__name__", "endpoint")
     return Route(path, documented, methods=methods)
 
@@ -169,6 +196,7 @@ def routes(service: ConsentService) -> list[Route]:
             _API,
             "File an erasure or access request",
             " Officer role. JSON kind (erasure or access), customer_id, phone, email, reason.",
+            _FILED,
         ),
         _route(
             "/api/v1/requests/{request_id}",
@@ -176,6 +204,7 @@ def routes(service: ConsentService) -> list[Route]:
             call(api.request_status),
             _API,
             "A request and each service's answer",
+            body=_REQUEST_ID,
         ),
         _route(
             "/api/v1/requests/{request_id}/access",
@@ -184,9 +213,15 @@ def routes(service: ConsentService) -> list[Route]:
             _API,
             "An access request's document",
             " Officer role.",
+            _REQUEST_ID,
         ),
         _route(
-            "/api/v1/register/lookup", ["POST"], call(api.lookup), _API, "Look up an identifier"
+            "/api/v1/register/lookup",
+            ["POST"],
+            call(api.lookup),
+            _API,
+            "Look up an identifier (a read of personal data: audited)",
+            body=_IDENTIFIER,
         ),
         _route(
             "/api/v1/register/add",
@@ -195,6 +230,7 @@ def routes(service: ConsentService) -> list[Route]:
             _API,
             "Add an opt-out",
             " Officer role.",
+            _CHANGE,
         ),
         _route(
             "/api/v1/register/remove",
@@ -203,6 +239,7 @@ def routes(service: ConsentService) -> list[Route]:
             _API,
             "Remove an opt-out",
             " Officer role.",
+            _CHANGE,
         ),
         _route(
             "/api/v1/audit",
@@ -210,6 +247,7 @@ def routes(service: ConsentService) -> list[Route]:
             call(api.audit_log),
             _API,
             "The audit log (identifiers masked) and its chain check",
-            " With kind and identifier, only that identifier's changes.",
+            " With kind and identifier, only that identifier's changes and reads.",
+            _FILTER,
         ),
     ]
