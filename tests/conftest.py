@@ -77,20 +77,18 @@ def fault_seed(request: pytest.FixtureRequest) -> int:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest first, so that no worker is left with one at the end: end-to-end tests
-    that start their own processes, then integration tests, then those on the shared stack
-    (last: each worker's stack then lives only while they run, not beside everything), and
-    the unit tests fill the gaps. The fault suite runs on its own."""
+    """Unit tests first, then integration, then end-to-end (and faults): the session-wide
+    stack of the end-to-end tests then lives only while they run, not beside everything.
+    In parallel (`./dev test`: two workers, each taking whole files) each worker starts
+    its own stack when it comes to the end-to-end tests, and a module's own setup is made
+    once."""
+    order = {"unit": 0, "integration": 1, "e2e": 2, "faults": 3}
 
     def rank(item: pytest.Item) -> int:
         parts = item.path.parts
-        if "e2e" in parts:
-            return 2 if "pipeline" in getattr(item, "fixturenames", ()) else 0
-        return {"unit": 3, "faults": 4}.get(
-            next((p for p in parts if p in ("unit", "faults")), ""), 1
-        )
+        return next((order[p] for p in reversed(parts) if p in order), 1)
 
-    items.sort(key=rank)  # stable: within a rank, the usual order
+    items.sort(key=rank)  # stable: within a folder, the usual order
 
 
 class ManualClock(Clock):
