@@ -79,9 +79,8 @@ def fault_seed(request: pytest.FixtureRequest) -> int:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Unit tests first, then integration, then end-to-end (and faults): the session-wide
     stack of the end-to-end tests then lives only while they run, not beside everything.
-    In parallel (`./dev test`: two workers, each taking whole files) each worker starts
-    its own stack when it comes to the end-to-end tests, and a module's own setup is made
-    once."""
+    In parallel (`./dev test`: three workers) each worker starts its own stack when it
+    comes to the end-to-end tests."""
     order = {"unit": 0, "integration": 1, "e2e": 2, "faults": 3}
 
     def rank(item: pytest.Item) -> int:

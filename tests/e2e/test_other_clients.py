@@ -34,6 +34,9 @@ def read_cell(bootstrap: str, day: date, channel: str, within: float) -> dict[st
             "bootstrap.servers": bootstrap,
             "group.id": f"bi-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
+            # librdkafka's default session is 45 s, and the local broker holds a joining
+            # member for half the session: 22 s before the first record.
+            "session.timeout.ms": 6000,
         }
     )
     consumer.subscribe([FIGURES_PUBLISHED.name])
