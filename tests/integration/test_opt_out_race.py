@@ -22,12 +22,13 @@ from aiokafka import AIOKafkaProducer
 
 from palaute_consent.bootstrap import build as build_consent
 from palaute_consent.settings import ConsentSettings
-from palaute_consent.tables import decisions
+from palaute_consent.tables import decisions, opt_outs
 from palaute_dispatcher.bootstrap import build as build_dispatcher
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_dispatcher.tables import invitations
 from palaute_runtime.database import create_engine
 from palaute_runtime.local_broker import free_port
+from palaute_runtime.service import ServiceRuntime
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
 from palaute_schemas import CONTACT_CLOSED, OPT_OUT_REQUESTED, ContactClosed, OptOutRequested
@@ -54,20 +55,36 @@ def databases(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     return {"consent": consent, "dispatcher": dispatcher}
 
 
+Restart = Callable[..., Awaitable[None]]
+
+
 @asynccontextmanager
 async def consent_and_dispatcher(
     kafka: str, tmp_path: Path, databases: dict[str, str], **consent_settings: Any
-) -> AsyncIterator[tuple[AIOKafkaProducer, httpx.AsyncClient]]:
+) -> AsyncIterator[tuple[AIOKafkaProducer, httpx.AsyncClient, Restart]]:
     """Consent and dispatcher running on the real broker, the partner sandbox, a producer
-    for the CRM's and the opt-outs' topics, and a client of the sandbox."""
+    for the CRM's and the opt-outs' topics, a client of the sandbox, and a way to restart
+    consent on the same database with some settings changed."""
     sandbox = PartnerSandbox(
         SandboxSettings(sandbox_http_port=free_port(), sandbox_smtp_port=free_port())
     )
     await sandbox.start()
     common: dict[str, Any] = {"kafka_bootstrap": kafka, "data_dir": tmp_path}
-    consent, _ = build_consent(
-        ConsentSettings(**common, consent_database_url=databases["consent"], **consent_settings)
-    )
+
+    def consent_with(**changed: Any) -> ServiceRuntime:
+        settings = {**consent_settings, **changed}
+        runtime, _ = build_consent(
+            ConsentSettings(**common, consent_database_url=databases["consent"], **settings)
+        )
+        return runtime
+
+    running = [consent_with()]
+
+    async def restart_consent(**changed: Any) -> None:
+        await running[0].stop()
+        running[0] = consent_with(**changed)
+        await running[0].start()
+
     dispatcher, _ = build_dispatcher(
         DispatcherSettings(
             **common,
@@ -78,13 +95,13 @@ async def consent_and_dispatcher(
     )
     producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
     async with httpx.AsyncClient(base_url=sandbox.http.url) as partner:
-        await asyncio.gather(consent.start(), dispatcher.start())
+        await asyncio.gather(running[0].start(), dispatcher.start())
         await producer.start()
         try:
-            yield producer, partner
+            yield producer, partner, restart_consent
         finally:
             await producer.stop()
-            await asyncio.gather(consent.stop(), dispatcher.stop())
+            await asyncio.gather(running[0].stop(), dispatcher.stop())
             await sandbox.stop()
 
 
@@ -114,6 +131,7 @@ async def test_an_opt_out_before_the_claim_means_no_message_however_the_race_fal
     async with consent_and_dispatcher(kafka, tmp_path, databases, **LOCAL_RELEASE_RULES) as (
         producer,
         partner,
+        _,
     ):
         # The partner is down (503, Retry-After: 1) for the whole race.
         await partner.post("/sandbox/faults", json={"fail_next": 1_000_000})
@@ -196,23 +214,17 @@ async def test_an_opt_out_while_the_survey_waits_for_its_window_means_no_message
     kafka: str, tmp_path: Path, databases: dict[str, str]
 ) -> None:
     helsinki = ZoneInfo("Europe/Helsinki")
-    # A Tuesday, 30 s before the window opens at 9 on consent's clock, which starts when the
-    # service is built: its start, the contacts and the opt-outs (within 4 s) must all come
-    # before nine, also on a machine busy with the rest of the suite (15 s was not enough
-    # under two test workers).
-    opens_soon = datetime(2026, 11, 24, 8, 59, 30, tzinfo=helsinki)
+    # A Tuesday morning on consent's clock, an hour before the window opens at nine: the
+    # contacts are planned and the opt-outs come (at random within 4 s) while the plans wait.
+    morning = datetime(2026, 11, 24, 8, 0, tzinfo=helsinki)
     rng = random.Random(9)
     run = uuid.uuid4().hex[:6]
-    waiting = [contact(run, n, closed_at=opens_soon) for n in range(30)]
-    control = [contact(run, 30 + n, closed_at=opens_soon) for n in range(10)]
+    waiting = [contact(run, n, closed_at=morning) for n in range(30)]
+    control = [contact(run, 30 + n, closed_at=morning) for n in range(10)]
+    window = {"release_delay_minutes": 0, "send_window_weekdays": "09:00-20:00"}
     async with consent_and_dispatcher(
-        kafka,
-        tmp_path,
-        databases,
-        release_delay_minutes=0,
-        send_window_weekdays="09:00-20:00",
-        clock_start=opens_soon,
-    ) as (producer, partner):
+        kafka, tmp_path, databases, **window, clock_start=morning
+    ) as (producer, partner, restart_consent):
         for event in [*waiting, *control]:
             await publish(producer, CONTACT_CLOSED.name, event, event.customer_id)
 
@@ -222,6 +234,16 @@ async def test_an_opt_out_while_the_survey_waits_for_its_window_means_no_message
             await publish(producer, OPT_OUT_REQUESTED.name, request, event.phone or "")
 
         await asyncio.gather(*(opt_out_later(event) for event in waiting))
+        every = [event.contact_id for event in [*waiting, *control]]
+        phones = [event.phone or "" for event in waiting]
+        await wait_until(
+            lambda: planned_and_opted_out(databases, every, phones),
+            within=30,
+            what="every contact planned and every opt-out registered, before nine",
+        )
+        # Then it is a minute to nine for consent (a restart on the same database: the plans
+        # and the register are what it finds), and the window opens while it runs.
+        await restart_consent(**window, clock_start=morning.replace(minute=59, second=58))
         await wait_until(
             lambda: controls_delivered(partner, control), within=60, what="the window to open"
         )
@@ -233,3 +255,28 @@ async def test_an_opt_out_while_the_survey_waits_for_its_window_means_no_message
         await wait_until(all_suppressed, within=30, what="every waiting survey suppressed")
         received = (await partner.get("/sandbox/messages")).json()["sms"]
     assert_only_controls_got_messages(received, control, waiting)
+
+
+async def planned_and_opted_out(
+    databases: dict[str, str], contact_ids: list[str], phones: list[str]
+) -> bool:
+    """Whether consent has decided on every contact without releasing any (it is before
+    nine: planned, or suppressed at once when its opt-out came first) and registered every
+    opt-out."""
+    engine = create_engine(databases["consent"])
+    try:
+        async with engine.connect() as connection:
+            planned = await connection.scalar(
+                sa.select(sa.func.count()).where(
+                    decisions.c.contact_id.in_(contact_ids),
+                    decisions.c.outcome.in_(["planned", "opted_out"]),
+                )
+            )
+            registered = await connection.scalar(
+                sa.select(sa.func.count()).where(
+                    opt_outs.c.kind == "phone", opt_outs.c.value.in_(phones)
+                )
+            )
+        return planned == len(contact_ids) and registered == len(phones)
+    finally:
+        await engine.dispose()
