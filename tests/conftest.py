@@ -32,6 +32,8 @@ os.environ.setdefault("PALAUTE_DISPATCHER_PORT", "0")
 # (about 60 starts in the suite), and a killed consumer's partitions move on sooner.
 os.environ.setdefault("PALAUTE_KAFKA_SESSION_TIMEOUT_MS", "2000")
 os.environ.setdefault("PALAUTE_KAFKA_HEARTBEAT_INTERVAL_MS", "500")
+# And every consumer a test starts polls the local broker every 50 ms, not 10 (below).
+os.environ.setdefault("PALAUTE_KAFKA_FETCH_MAX_WAIT_MS", "50")
 
 # Stacks started by the tests poll the local broker every 50 ms, not 10: the broker answers a
 # waiting fetch only at its deadline, so an idle stack polling at 10 ms keeps most of a core

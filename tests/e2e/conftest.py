@@ -155,6 +155,8 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
                 "token_guesses_per_minute": 10_000,
                 "funnel_publish_seconds": 0.5,
                 "figures_publish_seconds": 0.5,
+                # A slowed sign-in waits 1 s here, not 3 (its test counts the statuses).
+                "officer_sign_in_slowdown_seconds": 1,
                 # Single sign-on, trusted from 127.0.0.1 only (tests call from 127.0.0.2 too).
                 "officer_sso_header": "X-Palaute-User",
                 "officer_sso_proxies": "127.0.0.1",
