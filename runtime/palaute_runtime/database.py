@@ -143,6 +143,10 @@ def upsert(connection: AsyncConnection, table: sa.Table) -> sqlite.Insert | post
     return sqlite.insert(table)
 
 
+# A row as a statement returns it (its columns by name).
+Row = sa.Row[tuple[Any, ...]]
+
+
 def rowcount(result: sa.CursorResult[Any]) -> int:
     """How many rows a statement changed (0 where the driver cannot tell)."""
     return int(result.rowcount or 0)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from palaute_runtime.database import rowcount
 from palaute_runtime.service import Loop
 
 log = structlog.get_logger("palaute.retention")
@@ -41,7 +42,7 @@ async def purge_inbox(connection: AsyncConnection, inbox: sa.Table, now: datetim
     """Forget consumed-message ids older than INBOX_KEEP; returns how many."""
     cutoff = now - INBOX_KEEP
     result = await connection.execute(inbox.delete().where(inbox.c.handled_at < cutoff))
-    return int(result.rowcount or 0)
+    return rowcount(result)
 
 
 def report(service: str, counts: dict[str, int]) -> None:

@@ -25,7 +25,7 @@ from palaute_runtime.database import create_engine
 from palaute_schemas import CONTACT_CLOSED, ContactClosed, recipient_ref, token_hash
 from palaute_stack.stack import LocalStack, StackOptions
 from palaute_stack.topic_reader import read_records
-from tests.conftest import TEST_STACK_SETTINGS, wait_until
+from tests.conftest import wait_until
 
 LINK = re.compile(r"https?://\S+")
 
@@ -148,8 +148,7 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
             # These tests pin figure days months back and survey one customer more than
             # once; staleness and the frequency cap have tests of their own.
             # Token guessing has a test of its own; here every test asks from one address.
-            extra_settings=TEST_STACK_SETTINGS
-            | {
+            extra_settings={
                 "max_contact_age_days": 365,
                 "frequency_cap_days": 0,
                 "token_guesses_per_minute": 10_000,

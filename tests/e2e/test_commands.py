@@ -16,7 +16,6 @@ import pytest
 
 from palaute_runtime.local_broker import free_port
 from palaute_schemas import INVITATION_SENT
-from tests.conftest import TEST_STACK_SETTINGS
 from tests.e2e.conftest import Pipeline, contact, e164, mobile
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +42,7 @@ def stack_env(data_dir: Path) -> dict[str, str]:
         "PALAUTE_COLLECTOR_PORT": str(free_port()),
         "PALAUTE_SANDBOX_HTTP_PORT": str(free_port()),
         "PALAUTE_SANDBOX_SMTP_PORT": str(free_port()),
-    } | {f"PALAUTE_{name.upper()}": str(value) for name, value in TEST_STACK_SETTINGS.items()}
+    }
 
 
 def test_up_with_demo_shows_events_flowing_to_invitations_answers_and_figures(

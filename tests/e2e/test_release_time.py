@@ -21,7 +21,7 @@ from palaute_runtime.database import as_utc, create_engine
 from palaute_schemas import CONTACT_CLOSED, SURVEY_SUPPRESSED, ContactClosed
 from palaute_stack.stack import LocalStack, StackOptions
 from palaute_stack.topic_reader import read_records
-from tests.conftest import TEST_STACK_SETTINGS, wait_until
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +42,7 @@ async def real_rules_stack(tmp_path: Path) -> AsyncIterator[LocalStack]:
     stack = LocalStack(
         StackOptions.ephemeral(
             tmp_path,
-            extra_settings=TEST_STACK_SETTINGS | REAL_RULES,
+            extra_settings=REAL_RULES,
         )
     )
     await stack.start()

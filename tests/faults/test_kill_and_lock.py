@@ -45,7 +45,6 @@ from palaute_schemas import (
 )
 from palaute_stack.stack import LocalStack, StackOptions
 from palaute_stack.topic_reader import read_records
-from tests.conftest import TEST_STACK_SETTINGS
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
@@ -58,7 +57,7 @@ SETTLE_SECONDS = 300.0
 # Settings that shorten the waits (never skip them): see the module's docstring. The
 # partner's contracted rate (50 SMS/s by default) would make the drain, not the faults, the
 # test's length; the rate has tests of its own.
-SHORTENED = TEST_STACK_SETTINGS | {
+SHORTENED = {
     "claim_seconds": CLAIM_SECONDS,
     "partner_sms_rate_per_second": 500,
     "partner_email_rate_per_second": 500,

@@ -26,7 +26,7 @@ from palaute_dispatcher.tables import invitations
 from palaute_runtime.database import create_engine
 from palaute_schemas import SURVEY_REQUESTED
 from palaute_stack.stack import LocalStack, StackOptions
-from tests.conftest import TEST_STACK_SETTINGS, sms_requests, wait_until
+from tests.conftest import sms_requests, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
@@ -54,7 +54,7 @@ async def test_a_partner_outage_delays_every_invitation_and_loses_none(
         StackOptions.ephemeral(
             tmp_path,
             services=("dispatcher", "sandbox"),
-            extra_settings=TEST_STACK_SETTINGS | BREAKER | {"partner_sms_rate_per_second": 50},
+            extra_settings=BREAKER | {"partner_sms_rate_per_second": 50},
         )
     )
     await stack.start()

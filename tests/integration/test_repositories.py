@@ -6,6 +6,7 @@ import importlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -216,7 +217,7 @@ class TestDispatcherInvitations:
 
     NOW = datetime(2026, 11, 24, 9, tzinfo=UTC)
 
-    def invitation(self, n: int, channel: str = "sms", **fields: object) -> dict[str, object]:
+    def invitation(self, n: int, channel: str = "sms", **fields: object) -> dict[str, Any]:
         return {
             "id": uuid.uuid4(),
             "request_event_id": uuid.uuid4(),
@@ -262,7 +263,7 @@ class TestDispatcherInvitations:
         async with dispatcher_db.begin() as connection:
             repository = Invitations(connection)
             await repository.add([first, second])
-            await repository.sent({first["id"]: "p-1"}, self.NOW)  # type: ignore[dict-item]
+            await repository.sent({first["id"]: "p-1"}, self.NOW)
             withdrawal = {"contact_id": "K-2", "reason": "opted_out", "withdrawn_at": self.NOW}
             assert await repository.withdraw([withdrawal]) == 1
             assert await repository.withdraw([withdrawal]) == 0, "withdrawn once"
@@ -279,7 +280,7 @@ class TestDispatcherInvitations:
             ]
             await repository.add([reminder], ignore_known=True)
             assert await repository.to_remind({"K-1"}, open_until) == [], "reminded once"
-            assert await repository.answered({first["id"]}) == 1  # type: ignore[arg-type]
+            assert await repository.answered({first["id"]}) == 1
 
     async def test_an_erasure_finds_the_person_by_any_name_and_returns_every_address(
         self, dispatcher_db: AsyncEngine

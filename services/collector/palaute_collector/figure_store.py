@@ -20,10 +20,8 @@ from palaute_collector.tables import (
     funnel_cells,
     sealed_answers,
 )
-from palaute_runtime.database import upsert
+from palaute_runtime.database import Row, upsert
 from palaute_schemas import Grain
-
-Row = sa.Row[tuple[Any, ...]]
 
 # Replicas on one PostgreSQL database release answers into the figures one at a time.
 _FIGURES_LOCK = 0x616E_6F6E_666F_6C64

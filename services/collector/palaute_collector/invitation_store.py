@@ -21,10 +21,8 @@ from palaute_collector.tables import (
     invitations,
     responses,
 )
-from palaute_runtime.database import insert_ignoring_conflicts, rowcount
+from palaute_runtime.database import Row, insert_ignoring_conflicts, rowcount
 from palaute_runtime.privacy import table_rows
-
-Row = sa.Row[tuple[Any, ...]]
 
 
 class InvitationStore:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_consent.roles import ROLES, Role
 from palaute_consent.tables import officer_accounts, officer_sessions, officer_tokens
-from palaute_runtime.database import as_utc
+from palaute_runtime.database import as_utc, rowcount
 
 MIN_PASSWORD = 12
 MIN_PASSWORD_SCORE = 3  # zxcvbn: 0 (too guessable) to 4 (very unguessable)
@@ -319,4 +319,4 @@ async def purge_sessions(connection: AsyncConnection, *, now: datetime) -> int:
     gone = await connection.execute(
         officer_sessions.delete().where(officer_sessions.c.expires_at <= now)
     )
-    return int(gone.rowcount or 0)
+    return rowcount(gone)

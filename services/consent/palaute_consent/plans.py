@@ -18,9 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_consent.register import EntryKind, Identifier, identifiers
 from palaute_consent.tables import decisions, plans, released
-from palaute_runtime.database import as_utc
-
-Row = sa.Row[tuple[Any, ...]]
+from palaute_runtime.database import Row, as_utc, rowcount
 
 # Where each kind of register identifier stands in the released table.
 _RELEASED_BY_KIND = {
@@ -123,7 +121,7 @@ class Plans:
                 decisions.c.decided_at < before, decisions.c.outcome != "planned"
             )
         )
-        return int(gone.rowcount or 0)
+        return rowcount(gone)
 
     # ---- plans ---------------------------------------------------------------------------
 

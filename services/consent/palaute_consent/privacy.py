@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from palaute_consent import audit
 from palaute_consent.register import EntryKind, OptOutRegister, register_key
 from palaute_consent.tables import access_parts, decisions, plans, privacy_requests, released
-from palaute_runtime.database import as_utc, insert_ignoring_conflicts
+from palaute_runtime.database import as_utc, insert_ignoring_conflicts, rowcount
 from palaute_runtime.privacy import table_rows
 from palaute_schemas import (
     AccessReported,
@@ -146,9 +146,7 @@ async def _erase_own(
     actor: str,
 ) -> dict[str, int]:
     erased = {
-        table.name: int(
-            (await connection.execute(table.delete().where(person._matches(table)))).rowcount or 0
-        )
+        table.name: rowcount(await connection.execute(table.delete().where(person._matches(table))))
         for table in (plans, released, decisions)
     }
     # Access documents about the person (they hold every identifier they were filed with).
@@ -158,8 +156,8 @@ async def _erase_own(
             for _, value in person.identifiers()
         )
     )
-    erased["access_parts"] = int(
-        (await connection.execute(access_parts.delete().where(mentioned))).rowcount or 0
+    erased["access_parts"] = rowcount(
+        await connection.execute(access_parts.delete().where(mentioned))
     )
     for kind, value in person.identifiers():
         await register.keep_hashed(
@@ -288,4 +286,4 @@ async def purge(connection: AsyncConnection, keep_days: int, *, now: datetime) -
     gone = await connection.execute(
         access_parts.delete().where(access_parts.c.received_at < before)
     )
-    return int(gone.rowcount or 0)
+    return rowcount(gone)

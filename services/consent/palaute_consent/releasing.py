@@ -13,9 +13,10 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_consent.core import Core
-from palaute_consent.plans import Plans, Released, Row
+from palaute_consent.plans import Plans, Released
 from palaute_consent.register import Identifier, identifiers, serialize_with_opt_outs
 from palaute_consent.release import NoSendWindow, next_window, recipient_of
+from palaute_runtime.database import Row
 from palaute_runtime.metrics import DECISIONS
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import (

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_dispatcher.partner import DataProcessor, PartnerError
 from palaute_dispatcher.repository import Deletions
@@ -61,18 +60,6 @@ def completed(
         partner_deleted=partner_deleted,
         partner_reason=reason[:200] if reason else None,
     )
-
-
-async def schedule(
-    connection: AsyncConnection,
-    now: datetime,
-    addresses: Sequence[str],
-    *,
-    request_id: uuid.UUID | None = None,
-    erased: dict[str, int] | None = None,
-) -> None:
-    """Leave a deletion job for the worker, in the caller's transaction."""
-    await Deletions(connection).add(now, addresses, request_id, erased)
 
 
 class PartnerDeletions:

@@ -20,11 +20,10 @@ import structlog
 from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce
 from palaute_dispatcher.core import Core
 from palaute_dispatcher.deletions import PartnerDeletions
-from palaute_dispatcher.deletions import schedule as schedule_deletion
 from palaute_dispatcher.flow import CircuitBreaker, TokenBucket
 from palaute_dispatcher.messages import delivery_of, failure_of, sent_message
 from palaute_dispatcher.partner import Outgoing, Partner, PartnerError
-from palaute_dispatcher.repository import Invitations
+from palaute_dispatcher.repository import Deletions, Invitations
 from palaute_dispatcher.templates import render, survey_url, unsubscribe_url
 from palaute_dispatcher.tokens import invitation_token
 from palaute_runtime.database import as_utc
@@ -334,7 +333,7 @@ class Delivery:
         if self.deletions is None:
             return
         async with self.core.engine.begin() as connection:
-            await schedule_deletion(connection, self.core.clock.now(), addresses)
+            await Deletions(connection).add(self.core.clock.now(), addresses, None, None)
         self.deletions.due.set()
 
     def _failure_row(self, attempt: Attempt, now: datetime) -> dict[str, object]:

@@ -12,8 +12,7 @@ import structlog
 from palaute_dispatcher.core import Core
 from palaute_dispatcher.deletions import PartnerDeletions
 from palaute_dispatcher.deletions import completed as erasure_completed
-from palaute_dispatcher.deletions import schedule as schedule_deletion
-from palaute_dispatcher.repository import Invitations
+from palaute_dispatcher.repository import Deletions, Invitations
 from palaute_dispatcher.tables import inbox
 from palaute_runtime.outbox import Inbox
 from palaute_runtime.retention import purge_inbox, report
@@ -49,12 +48,8 @@ class PrivacyRequests:
                 addresses = {*held, *(a for a in given if a)}
                 erased = {"invitations": count}
                 if addresses and self.deletions is not None:
-                    await schedule_deletion(
-                        work.connection,
-                        self.core.clock.now(),
-                        sorted(addresses),
-                        request_id=request.request_id,
-                        erased=erased,
+                    await Deletions(work.connection).add(
+                        self.core.clock.now(), sorted(addresses), request.request_id, erased
                     )
                 else:
                     await work.publish(

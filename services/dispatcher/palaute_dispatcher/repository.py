@@ -17,10 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_dispatcher.tables import invitations, partner_deletions, withdrawals
-from palaute_runtime.database import insert_ignoring_conflicts, rowcount
+from palaute_runtime.database import Row, insert_ignoring_conflicts, rowcount
 from palaute_runtime.privacy import table_rows
-
-Row = sa.Row[tuple[Any, ...]]
 
 
 class Invitations:
