@@ -223,3 +223,24 @@ def sms_requests(prefix: str, count: int, first_number: int, **fields: Any) -> l
         )
         for n in range(count)
     ]
+
+
+async def publish_requests(kafka: str, requests: list[Any]) -> None:
+    """Publish SurveyRequested events as consent does (keyed by customer), and wait for the
+    broker to have them all."""
+    from aiokafka import AIOKafkaProducer
+
+    from palaute_schemas import SURVEY_REQUESTED
+
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+    await producer.start()
+    try:
+        for request in requests:
+            await producer.send(
+                SURVEY_REQUESTED.name,
+                request.model_dump_json().encode(),
+                key=(request.customer_id or "").encode(),
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from palaute_runtime.clock import Clock
+from palaute_schemas.send_window import (
+    DailyWindow,
+    SendWindow,
+    SendWindowRules,
+    parse_unit_countries,
+)
 
 EMBEDDED_BOOTSTRAP = "127.0.0.1:19092"
 
@@ -43,6 +50,18 @@ class CommonSettings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     default_region: str = "FI"
+    # When anyone may be contacted, in the recipient's local time: consent releases surveys
+    # and reminders inside it and the dispatcher hands the partner nothing outside it. The
+    # zone is the phone number's; for email (or a number of a country with several zones)
+    # the unit's country's, from UNIT=COUNTRY pairs (Malmö=SE; the others are in
+    # PALAUTE_DEFAULT_REGION), else PALAUTE_DEFAULT_TIME_ZONE. Unit countries also give a
+    # follow-up's working days.
+    send_window_weekdays: str = "09:00-20:00"
+    send_window_saturday: str = "10:00-18:00"
+    send_window_sunday: str = ""
+    send_on_public_holidays: bool = False
+    default_time_zone: str = "Europe/Helsinki"
+    unit_countries: str = ""
     # How often each service purges what it no longer needs (retention).
     purge_interval_seconds: float = Field(default=3600.0, gt=0, le=86_400)
     # Who surveys: the invitation and the survey page name it.
@@ -57,6 +76,41 @@ class CommonSettings(BaseSettings):
     trusted_proxies: str = ""
     # Development and tests only: the service's clock starts at this instant and runs on.
     clock_start: AwareDatetime | None = None
+
+    @field_validator("send_window_weekdays", "send_window_saturday", "send_window_sunday")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        DailyWindow.parse(value)
+        return value
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name like Europe/Helsinki") from None
+        return value
+
+    @field_validator("unit_countries")
+    @classmethod
+    def _unit_countries(cls, value: str) -> str:
+        parse_unit_countries(value)
+        return value
+
+    def send_window_rules(self) -> SendWindowRules:
+        """When anyone may be contacted, as these settings say."""
+        return SendWindowRules(
+            window=SendWindow(
+                DailyWindow.parse(self.send_window_weekdays),
+                DailyWindow.parse(self.send_window_saturday),
+                DailyWindow.parse(self.send_window_sunday),
+            ),
+            skip_public_holidays=not self.send_on_public_holidays,
+            default_zone=ZoneInfo(self.default_time_zone),
+            default_country=self.default_region,
+            unit_countries=parse_unit_countries(self.unit_countries),
+        )
 
     @model_validator(mode="after")
     def _heartbeat_within_the_session(self) -> CommonSettings:

@@ -20,13 +20,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
 
 from palaute_dispatcher.tables import invitations
 from palaute_runtime.database import create_engine
-from palaute_schemas import SURVEY_REQUESTED
 from palaute_stack.stack import LocalStack, StackOptions
-from tests.conftest import sms_requests, wait_until
+from tests.conftest import publish_requests, sms_requests, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
@@ -61,18 +59,7 @@ async def test_a_partner_outage_delays_every_invitation_and_loses_none(
     backlog = sms_requests("Outage", BACKLOG, 413000000)
     try:
         async with httpx.AsyncClient(timeout=30) as client:
-            producer = AIOKafkaProducer(bootstrap_servers=stack.options.kafka_bootstrap, acks="all")
-            await producer.start()
-            try:
-                for request in backlog:
-                    await producer.send(
-                        SURVEY_REQUESTED.name,
-                        request.model_dump_json().encode(),
-                        key=(request.customer_id or "").encode(),
-                    )
-                await producer.flush()
-            finally:
-                await producer.stop()
+            await publish_requests(stack.options.kafka_bootstrap, backlog)
             await asyncio.sleep(goes_down_after)
             fault = {"fail_for_seconds": OUTAGE_SECONDS, "status": status}
             assert (await client.post(f"{stack.sandbox_url}/sandbox/faults", json=fault)).is_success

@@ -22,6 +22,7 @@ from palaute_runtime.service import ServiceRuntime
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
 from palaute_schemas import DELIVERY_STATUS
+from palaute_stack.stack import LOCAL_RELEASE_RULES
 from palaute_stack.topic_reader import read_records
 from tests.conftest import sms_requests, wait_until
 
@@ -65,6 +66,7 @@ async def running(
             partner_sms_url=f"http://127.0.0.1:{sandbox.settings.sandbox_http_port}",
             partner_smtp_port=sandbox.settings.sandbox_smtp_port,
             partner_receipt_secret=SECRET,
+            **LOCAL_RELEASE_RULES,
         )
     )
     await sandbox.start()

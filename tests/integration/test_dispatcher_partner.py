@@ -29,6 +29,7 @@ from palaute_schemas import (
     SurveyWithdrawn,
     token_hash,
 )
+from palaute_stack.stack import LOCAL_RELEASE_RULES
 from tests.conftest import queued, wait_until
 
 
@@ -42,6 +43,7 @@ async def dispatcher(
         partner_sms_url=sandbox.http.url,
         partner_smtp_port=sandbox.settings.sandbox_smtp_port,
         survey_origin="https://kysely.example.fi",
+        **LOCAL_RELEASE_RULES,
     )
     engine = create_engine(settings.database_url)
     await migrate(engine, tables.MIGRATIONS)

@@ -91,6 +91,7 @@ async def consent_and_dispatcher(
             dispatcher_database_url=databases["dispatcher"],
             partner_sms_url=sandbox.http.url,
             partner_smtp_port=sandbox.settings.sandbox_smtp_port,
+            **LOCAL_RELEASE_RULES,
         )
     )
     producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")

@@ -23,6 +23,7 @@ from palaute_runtime.database import create_engine
 from palaute_runtime.migrations import migrate
 from palaute_sandbox.server import PartnerSandbox
 from palaute_schemas import InvitationFailed, SurveyRequested, SurveyWithdrawn
+from palaute_stack.stack import LOCAL_RELEASE_RULES
 from tests.conftest import sms_requests, wait_until
 
 
@@ -34,7 +35,7 @@ async def dispatcher_for(
         dispatcher_database_url=database_url,
         partner_sms_url=sandbox.http.url,
         partner_smtp_port=sandbox.settings.sandbox_smtp_port,
-        **settings,  # type: ignore[arg-type]
+        **(LOCAL_RELEASE_RULES | settings),  # type: ignore[arg-type]
     )
     engine = create_engine(config.database_url)
     await migrate(engine, tables.MIGRATIONS)

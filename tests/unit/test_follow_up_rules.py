@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 
 from palaute_collector.call_requests import wants_a_call
-from palaute_collector.followups import due_date, parse_unit_countries
+from palaute_collector.followups import due_date
+from palaute_schemas.send_window import parse_unit_countries
 
 
 def test_three_working_days_skip_the_weekend() -> None:

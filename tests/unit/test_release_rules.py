@@ -11,28 +11,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from palaute_consent.release import (
+from palaute_consent.release import ReleaseRules, first_release, is_stale
+from palaute_schemas.send_window import (
     DailyWindow,
     NoSendWindow,
     Recipient,
-    ReleaseRules,
     SendWindow,
-    first_release,
-    is_stale,
+    SendWindowRules,
+    closed_until,
     recipient_of,
 )
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
-REAL = ReleaseRules(
-    delay=timedelta(hours=1),
+SENDING = SendWindowRules(
     window=SendWindow(
         DailyWindow.parse("09:00-20:00"), DailyWindow.parse("10:00-18:00"), DailyWindow.parse("")
     ),
     skip_public_holidays=True,
-    max_age=timedelta(days=7),
     default_zone=HELSINKI,
     default_country="FI",
+    unit_countries={"Malmö": "SE", "Warszawa": "PL", "Tallinn": "EE", "Boston": "US"},
 )
+REAL = ReleaseRules(delay=timedelta(hours=1), max_age=timedelta(days=7), sending=SENDING)
 FINN = Recipient(HELSINKI, "FI")
 SWEDE = Recipient(ZoneInfo("Europe/Stockholm"), "SE")
 
@@ -62,7 +62,7 @@ def test_a_release_is_inside_the_window_never_early_never_on_a_holiday(
     assert release >= closed_at + delay
     assert release >= now
     day, minute = local_minutes(release, recipient.zone)
-    window = rules.window.on(day)
+    window = SENDING.window.on(day)
     assert window is not None, "never on a closed day (Sunday)"
     assert window.start_minute <= minute < window.end_minute
     assert day not in holidays.country_holidays(recipient.country, years=day.year)
@@ -76,7 +76,7 @@ def test_the_release_is_the_first_open_minute(closed_at: datetime, recipient: Re
     earlier = release - timedelta(minutes=1)
     if earlier >= closed_at + REAL.delay:
         day, minute = local_minutes(earlier, recipient.zone)
-        window = REAL.window.on(day)
+        window = SENDING.window.on(day)
         closed = window is None or not window.start_minute <= minute < window.end_minute
         holiday = day in holidays.country_holidays(recipient.country, years=day.year)
         assert closed or holiday
@@ -113,12 +113,67 @@ def test_saturday_evening_waits_for_monday() -> None:
 
 
 def test_the_recipients_zone_comes_from_the_number() -> None:
-    assert recipient_of("+46701234567", REAL) == SWEDE
-    assert recipient_of(None, REAL) == FINN
+    assert recipient_of("+46701234567", "Kotka", SENDING) == SWEDE
+    assert recipient_of("+358401234567", "Malmö", SENDING) == FINN, "the number says where"
+    assert recipient_of(None, "Kotka", SENDING) == FINN
+
+
+@pytest.mark.parametrize(
+    ("unit", "recipient"),
+    [
+        ("Malmö", SWEDE),
+        ("Warszawa", Recipient(ZoneInfo("Europe/Warsaw"), "PL")),
+        ("Tallinn", Recipient(ZoneInfo("Europe/Tallinn"), "EE")),
+        ("Kotka", FINN),  # a unit not listed is in the default country
+        ("Boston", Recipient(HELSINKI, "US")),  # a country of many zones: the default zone
+    ],
+)
+def test_an_email_recipient_keeps_the_hours_of_the_units_country(
+    unit: str, recipient: Recipient
+) -> None:
+    assert recipient_of(None, unit, SENDING) == recipient
+
+
+def test_an_email_for_malmo_goes_at_nine_in_sweden_not_nine_in_finland() -> None:
+    closed = datetime(2026, 11, 24, 7, 30, tzinfo=HELSINKI)  # a Tuesday, 06:30 in Malmö
+    malmo = recipient_of(None, "Malmö", SENDING)
+    release = first_release(closed, closed, malmo, REAL)
+    assert release == datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/Stockholm"))
+    assert release.astimezone(HELSINKI).hour == 10
+
+
+@settings(max_examples=300, deadline=None)
+@given(now=instants, recipient=st.sampled_from([FINN, SWEDE]))
+def test_closed_until_is_none_exactly_inside_the_window(
+    now: datetime, recipient: Recipient
+) -> None:
+    opens = closed_until(now, recipient, SENDING)
+    day, minute = local_minutes(now, recipient.zone)
+    window = SENDING.window.on(day)
+    holiday = day in holidays.country_holidays(recipient.country, years=day.year)
+    inside = window is not None and not holiday
+    inside = inside and window is not None and window.start_minute <= minute < window.end_minute
+    assert (opens is None) == inside
+    if opens is not None:
+        assert opens > now
+        assert closed_until(opens, recipient, SENDING) is None, "it opens then"
+
+
+def test_after_twenty_the_next_opening_is_nine_the_next_working_day() -> None:
+    thursday_evening = datetime(2026, 12, 10, 20, 55, tzinfo=HELSINKI)
+    assert closed_until(thursday_evening, FINN, SENDING) == datetime(
+        2026, 12, 11, 9, 0, tzinfo=HELSINKI
+    )
+    # Independence Day (Sunday 6 December 2026) aside, Saturday opens at ten.
+    friday_evening = datetime(2026, 12, 11, 20, 0, tzinfo=HELSINKI)
+    assert closed_until(friday_evening, FINN, SENDING) == datetime(
+        2026, 12, 12, 10, 0, tzinfo=HELSINKI
+    )
 
 
 def test_no_window_at_all_is_said_not_looped_forever() -> None:
-    closed_always = ReleaseRules(**{**REAL.__dict__, "window": SendWindow(None, None, None)})
+    never = SendWindowRules(**{**SENDING.__dict__, "window": SendWindow(None, None, None)})
+    closed_always = ReleaseRules(**{**REAL.__dict__, "sending": never})
     now = datetime(2026, 1, 5, tzinfo=UTC)
     with pytest.raises(NoSendWindow):
         first_release(now, now, FINN, closed_always)

@@ -180,7 +180,11 @@ class Answers:
         now = self.core.clock.now()
         settings = self.core.settings
         unit = str(invitation.unit)
-        due = due_date(now.date(), settings.follow_up_working_days, settings.country_of(unit))
+        due = due_date(
+            now.date(),
+            settings.follow_up_working_days,
+            settings.send_window_rules().country_of(unit),
+        )
         follow_up_id = uuid.uuid4()
         await FigureStore(connection).add_follow_up(follow_up_id, unit, due, now)
         await self.core.outbox.add(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from palaute_collector.followups import parse_unit_countries
 from palaute_runtime.settings import CommonSettings
 
 
@@ -27,7 +26,7 @@ class CollectorSettings(CommonSettings):
     reply_hold_minutes: int = Field(default=60, ge=0)
 
     # A follow-up the respondent asks for is due this many working days later, in the
-    # unit's country: UNIT=COUNTRY pairs (Malmö=SE), PALAUTE_DEFAULT_REGION for the others.
+    # unit's country (PALAUTE_UNIT_COUNTRIES).
     follow_up_working_days: int = Field(default=3, ge=1, le=30)
     # Retention: invitations (and their tokens) this many days after their survey closed;
     # the link of a named answer to its invitation and customer, and its comment, after
@@ -42,17 +41,6 @@ class CollectorSettings(CommonSettings):
     # invitations is open and it is this many days old: consent releases a contact within
     # 7 days (stale after that), the dispatcher sends within hours.
     figures_final_after_days: int = Field(default=8, ge=1, le=90)
-    unit_countries: str = ""
-
-    @field_validator("unit_countries")
-    @classmethod
-    def _unit_countries(cls, value: str) -> str:
-        parse_unit_countries(value)
-        return value
-
-    def country_of(self, unit: str) -> str:
-        """The country whose working days a unit keeps."""
-        return parse_unit_countries(self.unit_countries).get(unit, self.default_region)
 
     @property
     def database_url(self) -> str:

@@ -12,7 +12,7 @@ import structlog
 from palaute_consent.core import Core
 from palaute_consent.plans import Decision, PlanRow, Plans
 from palaute_consent.register import Identifier, identifiers
-from palaute_consent.release import NoSendWindow, first_release, is_stale, recipient_of
+from palaute_consent.release import first_release, is_stale
 from palaute_consent.releasing import RELEASE_BATCH, Releasing, count_suppressed
 from palaute_consent.rules import Reachable, Suppress, choose_channel, reachable
 from palaute_consent.tables import inbox
@@ -20,6 +20,7 @@ from palaute_runtime.metrics import DECISIONS
 from palaute_runtime.outbox import Inbox
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import SURVEY_SUPPRESSED, ContactClosed, SurveySuppressed
+from palaute_schemas.send_window import NoSendWindow, recipient_of
 
 log = structlog.get_logger("palaute.consent")
 
@@ -121,7 +122,8 @@ class Contacts:
         choice = choose_channel(reach)
         if isinstance(choice, Suppress):
             return choice
-        recipient = recipient_of(reach.phone if choice.channel == "sms" else None, rules)
+        phone = reach.phone if choice.channel == "sms" else None
+        recipient = recipient_of(phone, contact.unit, rules.sending)
         try:
             release_at = first_release(contact.closed_at, now, recipient, rules)
         except NoSendWindow:

@@ -64,6 +64,7 @@ class Released(TypedDict):
     email: str | None
     released_at: datetime
     channel: str
+    unit: str
     remind_at: datetime | None
 
 

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from palaute_consent.core import Core
 from palaute_consent.plans import Plans, Released
 from palaute_consent.register import Identifier, identifiers, serialize_with_opt_outs
-from palaute_consent.release import NoSendWindow, next_window, recipient_of
 from palaute_runtime.database import Row
 from palaute_runtime.metrics import DECISIONS
 from palaute_runtime.unit_of_work import uow
@@ -27,6 +26,7 @@ from palaute_schemas import (
     SurveyRequested,
     SurveySuppressed,
 )
+from palaute_schemas.send_window import NoSendWindow, next_window, recipient_of
 
 log = structlog.get_logger("palaute.consent")
 
@@ -117,13 +117,14 @@ class Releasing:
                         email=row.email,
                         released_at=now,
                         channel=row.channel,
-                        remind_at=self._reminder_time(row.channel, row.phone, now),
+                        unit=row.unit,
+                        remind_at=self._reminder_time(row.channel, row.phone, row.unit, now),
                     )
                 )
         return requested, suppressed, outcomes, remembered
 
     def _reminder_time(
-        self, channel: str, phone: str | None, released_at: datetime
+        self, channel: str, phone: str | None, unit: str, released_at: datetime
     ) -> datetime | None:
         """When a survey released now gets its reminder: the reminder delay later, at the
         first moment inside the recipient's send window; None when reminders are off."""
@@ -131,9 +132,9 @@ class Releasing:
         if not settings.reminder_after_days:
             return None
         earliest = released_at + timedelta(days=settings.reminder_after_days)
-        recipient = recipient_of(phone if channel == "sms" else None, rules)
+        recipient = recipient_of(phone if channel == "sms" else None, unit, rules.sending)
         try:
-            opens, _closes = next_window(earliest, recipient, rules)
+            opens, _closes = next_window(earliest, recipient, rules.sending)
         except NoSendWindow:
             return None
         return max(opens, earliest)
@@ -159,9 +160,11 @@ class Releasing:
             for row in rows:
                 if any(key in listed for key in identifiers(row.customer_id, row.phone, row.email)):
                     continue
-                recipient = recipient_of(row.phone if row.channel == "sms" else None, core.rules)
+                sending = core.rules.sending
+                phone = row.phone if row.channel == "sms" else None
+                recipient = recipient_of(phone, row.unit or "", sending)
                 try:
-                    opens, closes = next_window(now, recipient, core.rules)
+                    opens, closes = next_window(now, recipient, sending)
                 except NoSendWindow:
                     continue
                 if opens > now:  # the window closed while it waited (an outage): the next one

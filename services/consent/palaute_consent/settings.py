@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from palaute_consent.release import DailyWindow, ReleaseRules, SendWindow
+from palaute_consent.release import ReleaseRules
 from palaute_runtime.settings import CommonSettings
 
 
@@ -41,11 +40,6 @@ class ConsentSettings(CommonSettings):
     # An access request's document is kept this long for the officer to download.
     keep_access_reports_days: int = Field(default=7, ge=1, le=90)
     release_delay_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
-    send_window_weekdays: str = "09:00-20:00"
-    send_window_saturday: str = "10:00-18:00"
-    send_window_sunday: str = ""
-    send_on_public_holidays: bool = False
-    default_time_zone: str = "Europe/Helsinki"
     max_contact_age_days: int = Field(default=7, ge=1, le=365)
     frequency_cap_days: int = Field(default=30, ge=0, le=3650)
     # How long a released survey can still be withdrawn by an opt-out (its invitation may be
@@ -66,21 +60,6 @@ class ConsentSettings(CommonSettings):
             )
         return self
 
-    @field_validator("send_window_weekdays", "send_window_saturday", "send_window_sunday")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        DailyWindow.parse(value)
-        return value
-
-    @field_validator("default_time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not a time zone name like Europe/Helsinki") from None
-        return value
-
     @property
     def database_url(self) -> str:
         """The database this service uses."""
@@ -90,15 +69,8 @@ class ConsentSettings(CommonSettings):
         """The release rules these settings describe."""
         return ReleaseRules(
             delay=timedelta(minutes=self.release_delay_minutes),
-            window=SendWindow(
-                DailyWindow.parse(self.send_window_weekdays),
-                DailyWindow.parse(self.send_window_saturday),
-                DailyWindow.parse(self.send_window_sunday),
-            ),
-            skip_public_holidays=not self.send_on_public_holidays,
             max_age=timedelta(days=self.max_contact_age_days),
-            default_zone=ZoneInfo(self.default_time_zone),
-            default_country=self.default_region,
+            sending=self.send_window_rules(),
         )
 
     @property

@@ -84,6 +84,8 @@ released = sa.Table(
     sa.Column("email", sa.String(320), nullable=True, index=True),
     sa.Column("released_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("channel", sa.String(10), nullable=True),
+    # Whose survey it was: an email recipient's reminder keeps the unit country's hours.
+    sa.Column("unit", sa.String(100), nullable=True),
     # When its one reminder is due (inside the send window); cleared once it is asked for,
     # on an opt-out, or never set when reminders are off.
     sa.Column("remind_at", sa.DateTime(timezone=True), nullable=True, index=True),

@@ -39,6 +39,7 @@ from palaute_schemas import (
     FailureReason,
     Message,
 )
+from palaute_schemas.send_window import NoSendWindow, closed_until, recipient_of
 
 log = structlog.get_logger("palaute.dispatcher")
 
@@ -54,6 +55,8 @@ class Attempt:
     transient: bool = False
     retry_after: float | None = None
     skipped: bool = False  # not attempted: the partner's circuit opened meanwhile
+    # Not attempted: the recipient's send window is closed; due again when it opens.
+    deferred_until: datetime | None = None
     reason: FailureReason = "rejected"  # why, when it fails for good
 
 
@@ -72,6 +75,7 @@ class Delivery:
         self.deletions = deletions
         self.health = health
         settings = core.settings
+        self.sending = settings.send_window_rules()
         self._waiting_for_turn: list[float] = []  # channels the rate held back last round
         rates = {
             "sms": settings.partner_sms_rate_per_second,
@@ -169,13 +173,27 @@ class Delivery:
         return claimed
 
     async def attempt(self, invitation: Mapping[str, Any], token: str | None) -> Attempt:
-        """Render, check and hand one invitation to the partner."""
+        """Render, check and hand one invitation to the partner, inside the recipient's
+        send window only (a retry, a backlog after an outage or a requeue included)."""
         hashes = list(invitation["token_hashes"])
+        opens = self._window_closed_until(invitation)
+        if opens is not None:
+            return Attempt(invitation, hashes, deferred_until=opens)
         outgoing = self._outgoing(invitation, token)
         if isinstance(outgoing, str):
             # Settings feed the text (organization name, origin): never send, never retry.
             return Attempt(invitation, hashes, error=outgoing, reason="content_policy")
         return await self._hand_over(invitation, hashes, outgoing)
+
+    def _window_closed_until(self, invitation: Mapping[str, Any]) -> datetime | None:
+        """None while the recipient's send window is open now; else when it next opens (its
+        send-by when it never does: then it expires)."""
+        phone = invitation["address"] if invitation["channel"] == "sms" else None
+        recipient = recipient_of(phone, invitation["unit"], self.sending)
+        try:
+            return closed_until(self.core.clock.now(), recipient, self.sending)
+        except NoSendWindow:
+            return as_utc(invitation["send_by"])
 
     def _outgoing(self, invitation: Mapping[str, Any], token: str | None) -> Outgoing | str:
         """The message for the partner, or why the content policy refuses it."""
@@ -257,8 +275,13 @@ class Delivery:
         """Store every outcome of one round, and queue InvitationSent for the sent ones."""
         now = self.core.clock.now()
         sent = [a for a in attempts if a.partner_id is not None]
-        skipped = [a for a in attempts if a.skipped]
-        failed = [a for a in attempts if a.partner_id is None and not a.skipped]
+        # Never attempted: the circuit opened meanwhile, or the recipient's window is shut.
+        untried = [a for a in attempts if a.skipped or a.deferred_until is not None]
+        failed = [
+            a
+            for a in attempts
+            if a.partner_id is None and not a.skipped and a.deferred_until is None
+        ]
         async with uow(self.core.engine, self.core.outbox) as work:
             # An erasure that came during the call took the row: nothing of it is recorded
             # or announced, and the partner is told again to delete what it just got.
@@ -268,8 +291,11 @@ class Delivery:
             sent = [a for a in sent if a.invitation["id"] in kept]
             await self._record_sent(work, sent, now)
             await self._record_failed(work, failed, now)
-            # Never attempted: the claim is let go as it was, attempts untouched.
-            await repository.let_go([a.invitation["id"] for a in skipped], now)
+            # Never attempted: the claim is let go, due again now (the circuit decides) or
+            # when the recipient's window opens; attempts untouched.
+            await repository.let_go({a.invitation["id"]: a.deferred_until or now for a in untried})
+        if waiting := sum(a.deferred_until is not None for a in untried):
+            log.info("invitations_wait_for_window", count=waiting)
         if erased:
             await self._erase_at_partner_again([a.invitation["address"] for a in erased])
         for attempt in sent:

@@ -199,14 +199,15 @@ class Invitations:
                 list(outcomes),
             )
 
-    async def let_go(self, ids: Iterable[uuid.UUID], now: datetime) -> None:
-        """Claims never attempted: due again now, attempts untouched."""
-        rows = [{"b_id": key} for key in ids]
+    async def let_go(self, due_again: Mapping[uuid.UUID, datetime]) -> None:
+        """Claims never attempted: due again at the time given (id -> when), attempts
+        untouched."""
+        rows = [{"b_id": key, "b_at": at} for key, at in due_again.items()]
         if rows:
             await self.connection.execute(
                 invitations.update()
                 .where(invitations.c.id == sa.bindparam("b_id"), invitations.c.status == "pending")
-                .values(next_attempt_at=now),
+                .values(next_attempt_at=sa.bindparam("b_at")),
                 rows,
             )
 
