@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 import sqlalchemy as sa
@@ -292,10 +292,18 @@ class Answers:
     async def _first_sight(
         self, connection: AsyncConnection, message_id: str | None, received: datetime
     ) -> bool:
-        """Remember the partner's id of an inbound SMS; False when it was seen before."""
+        """Remember the partner's id of an inbound SMS; False when it was seen before.
+
+        The row shares the answer's transaction, so it keeps nothing of the message: the id
+        as a keyed hash (a reader of this database cannot look it up at the partner) and the
+        day it came (what the purge needs), never its time."""
         if message_id is None:
             return True
-        return await InvitationStore(connection).first_sight(message_id, received)
+        pepper = self.core.settings.recipient_pepper
+        day = received.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return await InvitationStore(connection).first_sight(
+            recipient_ref(pepper, f"inbound-sms:{message_id}"), day
+        )
 
     async def apply_held_replies(
         self, connection: AsyncConnection, batch: Sequence[InvitationSent]

@@ -111,7 +111,8 @@ held_replies = sa.Table(
     sa.Column("sealed", sa.Text, nullable=False),
 )
 
-# The partner's id of every inbound SMS acted on: a webhook delivered twice counts once.
+# Every inbound SMS acted on, so that a webhook delivered twice counts once: a keyed hash
+# of the partner's id and the day it came (midnight UTC; kept for the purge), nothing more.
 inbound_messages = sa.Table(
     "inbound_messages",
     metadata,
