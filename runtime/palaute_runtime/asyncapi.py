@@ -22,6 +22,7 @@ from faststream.specification import AsyncAPI
 from palaute_schemas import (
     ACCESS_REPORTED,
     ACCESS_REQUESTED,
+    AUDIT_ANCHORED,
     CONTACT_CLOSED,
     DELIVERY_STATUS,
     ERASURE_COMPLETED,
@@ -65,6 +66,7 @@ SERVICES = (
             SURVEY_REMINDER_DUE,
             ERASURE_REQUESTED,
             ACCESS_REQUESTED,
+            AUDIT_ANCHORED,
         ),
     ),
     ServiceInterface(

@@ -317,3 +317,16 @@ class AccessReported(Message):
     request_id: uuid.UUID
     service: PrivacyService
     held: dict[str, list[dict[str, str | int | float | bool | None]]]
+
+
+class AuditAnchored(Message):
+    """Consent: the head of the register's audit chain, published on a schedule so that a
+    copy lives outside consent's database. `optout verify` checks the chain against every
+    anchor: a chain that lost its newest rows, or was recomputed, no longer holds an anchored
+    row with its anchored hash. Carries no personal data."""
+
+    head_id: int = Field(ge=0, description="id of the newest audit row (0: the chain is empty)")
+    head_hash: str = Field(max_length=64, description="that row's chained hash")
+    rows: int = Field(ge=0, description="how many rows the chain had")
+    key_id: str = Field(max_length=16, description="id of the chain key that signed it")
+    signature: str = Field(max_length=64, description="HMAC-SHA256 of the fields above")

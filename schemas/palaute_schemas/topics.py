@@ -9,6 +9,7 @@ from typing import Generic, TypeVar
 from palaute_schemas.messages import (
     AccessReported,
     AccessRequested,
+    AuditAnchored,
     ContactClosed,
     DeliveryStatusChanged,
     ErasureCompleted,
@@ -198,6 +199,22 @@ ACCESS_REPORTED = Topic(
     "privacy.access-reported.v1", AccessReported, _request_key, retention_days=1, addresses=True
 )
 
+
+def _anchor_key(anchor: AuditAnchored) -> str:
+    return str(anchor.head_id)
+
+
+# The audit chain's heads, outside consent's database: compacted by head id, so every head
+# ever anchored is kept (the chain must still hold each).
+AUDIT_ANCHORED = Topic(
+    "consent.audit-anchors.v1",
+    AuditAnchored,
+    _anchor_key,
+    partitions=1,
+    retention_days=None,
+    compacted=True,
+)
+
 AnyTopic = (
     Topic[ContactClosed]
     | Topic[SurveyRequested]
@@ -218,6 +235,7 @@ AnyTopic = (
     | Topic[ErasureCompleted]
     | Topic[AccessRequested]
     | Topic[AccessReported]
+    | Topic[AuditAnchored]
 )
 
 ALL_TOPICS: tuple[AnyTopic, ...] = (
@@ -240,4 +258,5 @@ ALL_TOPICS: tuple[AnyTopic, ...] = (
     ERASURE_COMPLETED,
     ACCESS_REQUESTED,
     ACCESS_REPORTED,
+    AUDIT_ANCHORED,
 )

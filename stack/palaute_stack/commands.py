@@ -26,6 +26,7 @@ from palaute_runtime.cli import fail
 from palaute_runtime.local_broker import palaute_topics
 from palaute_runtime.logs import configure_logging
 from palaute_runtime.settings import CommonSettings
+from palaute_runtime.topic_reader import as_json_line, read_records
 from palaute_schemas import CONTACT_CLOSED, ContactClosed, parse_email, parse_phone
 from palaute_stack.demo import (
     DemoCrm,
@@ -36,7 +37,6 @@ from palaute_stack.demo import (
 )
 from palaute_stack.stack import LocalStack, StackOptions, StackSettings
 from palaute_stack.summary import PipelineTally, follow
-from palaute_stack.topic_reader import as_json_line, read_records
 
 SETTLE_SECONDS = 60.0
 

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
+from palaute_runtime.topic_reader import read_records
 from palaute_schemas import (
     CONTACT_CLOSED,
     FIGURES_PUBLISHED,
@@ -13,7 +14,6 @@ from palaute_schemas import (
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,
 )
-from palaute_stack.topic_reader import read_records
 
 
 @dataclass

@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_collector.tables import invitation_tokens, invitations
 from palaute_runtime.database import create_engine
+from palaute_runtime.topic_reader import read_records
 from palaute_schemas import CONTACT_CLOSED, ContactClosed, recipient_ref, token_hash
 from palaute_stack.stack import LocalStack, StackOptions
-from palaute_stack.topic_reader import read_records
 from tests.conftest import wait_until
 
 LINK = re.compile(r"https?://\S+")

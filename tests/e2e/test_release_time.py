@@ -18,9 +18,9 @@ from aiokafka import AIOKafkaProducer
 
 from palaute_consent.tables import plans
 from palaute_runtime.database import as_utc, create_engine
+from palaute_runtime.topic_reader import read_records
 from palaute_schemas import CONTACT_CLOSED, SURVEY_SUPPRESSED, ContactClosed
 from palaute_stack.stack import LocalStack, StackOptions
-from palaute_stack.topic_reader import read_records
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.e2e

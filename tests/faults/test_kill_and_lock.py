@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaProducer
 from palaute_collector.tables import invitations as collector_invitations
 from palaute_dispatcher.tables import invitations as dispatcher_invitations
 from palaute_runtime.database import create_engine
+from palaute_runtime.topic_reader import read_records
 from palaute_schemas import (
     ALL_TOPICS,
     CONTACT_CLOSED,
@@ -44,7 +45,6 @@ from palaute_schemas import (
     ContactClosed,
 )
 from palaute_stack.stack import LocalStack, StackOptions
-from palaute_stack.topic_reader import read_records
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 

@@ -19,11 +19,11 @@ from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.local_broker import LocalBroker, create_topics, free_port, palaute_topics
 from palaute_runtime.service import ServiceRuntime
+from palaute_runtime.topic_reader import read_records
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
 from palaute_schemas import DELIVERY_STATUS
 from palaute_stack.stack import LOCAL_RELEASE_RULES
-from palaute_stack.topic_reader import read_records
 from tests.conftest import sms_requests, wait_until
 
 SECRET = "receipt-secret-for-tests"

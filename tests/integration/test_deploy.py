@@ -45,6 +45,7 @@ OPERATOR_ENV = {
     "PALAUTE_UNSUBSCRIBE_KEY": "operator-unsubscribe-key",
     "PALAUTE_ANSWER_SEAL_KEY": "operator-answer-seal-key",
     "PALAUTE_REGISTER_AUDIT_KEY": "operator-register-audit-key",
+    "PALAUTE_AUDIT_CHAIN_KEY": "operator-audit-chain-key",
     "PALAUTE_OFFICER_SESSION_KEY": "operator-officer-session-key",
     "PALAUTE_SURVEY_ORIGIN": "https://kysely.example.fi",
 }

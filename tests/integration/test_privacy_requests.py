@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_consent import audit, privacy
-from palaute_consent.register import OptOutRegister
 from palaute_consent.service import ConsentService
 from palaute_consent.settings import ConsentSettings
 from palaute_consent.tables import (
@@ -52,12 +51,12 @@ async def test_an_erasure_keeps_the_objection_hashed_and_audited(consent: Consen
     )
     async with consent.engine.connect() as connection:
         values = list(await connection.scalars(sa.select(opt_outs.c.value)))
-        register = OptOutRegister(connection, consent.settings.register_audit_key)
+        register = consent.register(connection)
         assert await register.forbids(phone=PHONE)
         assert await register.forbids(customer_id="C-poistettava"), "made for every identifier"
         kept = await register.find("phone", PHONE)
         assert kept is not None, "the officer's lookup still finds the hashed entry"
-        verdict = await audit.verify(connection)
+        verdict = await audit.verify(connection, ConsentSettings().chain_keys)
         trail = await register.audit_trail("phone", PHONE)
         (payload,) = await connection.scalars(
             sa.select(outbox.c.payload).where(outbox.c.topic == ERASURE_REQUESTED.name)

@@ -16,7 +16,6 @@ import pytest
 import sqlalchemy as sa
 
 from palaute_consent import tables as consent_tables
-from palaute_consent.register import OptOutRegister
 from palaute_consent.service import ConsentService
 from palaute_consent.settings import ConsentSettings
 from palaute_dispatcher import tables as dispatcher_tables
@@ -118,7 +117,7 @@ async def test_the_register_is_asked_again_when_the_reminder_is_due(
     await released_and_due(consent)
     # An entry that reached the register without its withdrawal (say, restored from a backup).
     async with consent.engine.begin() as connection:
-        await OptOutRegister(connection, consent.settings.register_audit_key).add(
+        await consent.register(connection).add(
             "phone", "+358401234567", source="privacy_officer", reason="restored", actor="po"
         )
     clock_of(consent).at = FRIDAY_9AM

@@ -17,6 +17,7 @@ from palaute_collector.service import CollectorService
 from palaute_consent import tables as consent_tables
 from palaute_consent.plans import Decision, PlanRow, Plans, Released
 from palaute_consent.register import OptOutRegister
+from palaute_consent.settings import ConsentSettings
 from palaute_dispatcher.repository import Deletions, Invitations
 from palaute_runtime.database import create_engine
 from palaute_runtime.migrations import differences, migrate
@@ -49,7 +50,7 @@ class TestOptOutRegister:
         self, consent_db: AsyncEngine
     ) -> None:
         async with consent_db.begin() as connection:
-            register = OptOutRegister(connection, AUDIT_KEY)
+            register = OptOutRegister(connection, AUDIT_KEY, chain=ConsentSettings().chain_keys)
             assert await register.add(
                 "phone", "+358401234567", source="sms_stop", reason="STOP", actor="sms_stop"
             )
@@ -64,7 +65,7 @@ class TestOptOutRegister:
                 "phone", "+358401234567", source="customer_service", reason="again", actor="x"
             )
         async with consent_db.begin() as connection:
-            register = OptOutRegister(connection, AUDIT_KEY)
+            register = OptOutRegister(connection, AUDIT_KEY, chain=ConsentSettings().chain_keys)
             assert await register.forbids(customer_id="C9", phone="+358401234567", email=None)
             assert await register.forbids(customer_id=None, phone=None, email="asiakas@example.fi")
             assert not await register.forbids(customer_id="C9", phone="+358409999999", email=None)
@@ -74,7 +75,7 @@ class TestOptOutRegister:
 
     async def test_every_change_is_audited_in_order(self, consent_db: AsyncEngine) -> None:
         async with consent_db.begin() as connection:
-            register = OptOutRegister(connection, AUDIT_KEY)
+            register = OptOutRegister(connection, AUDIT_KEY, chain=ConsentSettings().chain_keys)
             await register.add(
                 "customer_id", "C1", source="privacy_officer", reason="objection", actor="po-1"
             )

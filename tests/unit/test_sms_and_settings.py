@@ -81,16 +81,25 @@ def test_production_refuses_every_development_secret() -> None:
         CollectorSettings(env="production", answer_seal_key="own-seal-key", **own)
     with pytest.raises(ValidationError, match="PALAUTE_RECIPIENT_PEPPER"):
         ConsentSettings(env="production")
+    chain = {"audit_chain_key": "own-chain-key"}
     with pytest.raises(ValidationError, match="PALAUTE_REGISTER_AUDIT_KEY still has its"):
-        ConsentSettings(env="production", officer_session_key="own-session-key", **own)
+        ConsentSettings(env="production", officer_session_key="own-session-key", **own, **chain)
     with pytest.raises(ValidationError, match="PALAUTE_OFFICER_SESSION_KEY still has its"):
-        ConsentSettings(env="production", register_audit_key="own-audit-key", **own)
+        ConsentSettings(env="production", register_audit_key="own-audit-key", **own, **chain)
+    with pytest.raises(ValidationError, match="PALAUTE_AUDIT_CHAIN_KEY still has its"):
+        ConsentSettings(
+            env="production",
+            register_audit_key="own-audit-key",
+            officer_session_key="own-session-key",
+            **own,
+        )
     assert (
         ConsentSettings(
             env="production",
             register_audit_key="own-audit-key",
             officer_session_key="own-session-key",
             **own,
+            **chain,
         ).env
         == "production"
     )

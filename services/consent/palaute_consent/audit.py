@@ -2,9 +2,18 @@
 
 Each row keeps a keyed hash of the identifier (HMAC-SHA256 with PALAUTE_REGISTER_AUDIT_KEY:
 an officer can find every change for a given phone or email, nobody can read one back) and a
-masked form for reading (`+358 40 *** **67`, `m***@example.fi`). Each row's hash covers its
-fields and the previous row's hash, so a changed, removed or inserted row breaks the chain
-at the first row after it, and `verify` names that row.
+masked form for reading (`+358 40 *** **67`, `m***@example.fi`).
+
+Each row's hash is an HMAC, under the chain key (PALAUTE_AUDIT_CHAIN_KEY, never in the
+database; its id is kept on the row so the key can be rotated), of its fields and the
+previous row's hash: a changed, removed or inserted row breaks the chain at the first row
+after it, and someone who can write the database cannot compute a new chain without the key.
+What the chain alone cannot show is that its newest rows were deleted: the head is therefore
+anchored outside the database on a schedule (an `AuditAnchored` on a Kafka topic, and a log
+line), and `verify` checks the chain against the newest anchor too.
+
+Consent migration 0010 chained the rows written before it again, keyed; a row without a key
+id does not hold.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_consent.tables import register_audit
 from palaute_runtime.database import as_utc
+from palaute_runtime.keys import Keyring
+from palaute_schemas import AuditAnchored
 
 GENESIS = "0" * 64  # the "previous hash" of the first row
 # Appends serialize on PostgreSQL, so two writers never chain to the same row.
@@ -50,10 +62,14 @@ def masked(kind: str, value: str) -> str:
     return f"{value[:2]}***{value[-2:]}" if len(value) > 6 else "***"
 
 
-def row_hash(previous: str, fields: dict[str, str]) -> str:
-    """The hash of one row: its fields (canonical JSON) chained to the previous row's."""
+def row_hash(previous: str, fields: dict[str, str], key: str | None) -> str:
+    """The hash of one row: its fields (canonical JSON) chained to the previous row's, as an
+    HMAC under the chain key (plain SHA-256 without one: only migrations write those)."""
     canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(f"{previous}\n{canonical}".encode()).hexdigest()
+    message = f"{previous}\n{canonical}".encode()
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
 def _hashed_fields(row: sa.Row[tuple[object, ...]] | dict[str, object]) -> dict[str, str]:
@@ -80,6 +96,7 @@ def _hashed_fields(row: sa.Row[tuple[object, ...]] | dict[str, object]) -> dict[
 async def append(
     connection: AsyncConnection,
     key: str,
+    chain: Keyring,
     *,
     at: datetime,
     actor: str,
@@ -108,7 +125,10 @@ async def append(
     prev = previous or GENESIS
     await connection.execute(
         register_audit.insert().values(
-            **fields, prev_hash=prev, row_hash=row_hash(prev, _hashed_fields(fields))
+            **fields,
+            prev_hash=prev,
+            row_hash=row_hash(prev, _hashed_fields(fields), chain.current),
+            key_id=chain.current_id,
         )
     )
 
@@ -120,16 +140,92 @@ class Verdict:
     rows: int
     broken_at: int | None = None  # the id of the first row that does not match
     why: str = ""
+    anchors_checked: int = 0  # valid anchors the chain was checked against
 
 
-async def verify(connection: AsyncConnection) -> Verdict:
-    """Walk the chain from the first row; the first row whose hash or link fails is named."""
+async def verify(
+    connection: AsyncConnection, chain: Keyring, anchors: Sequence[AuditAnchored] = ()
+) -> Verdict:
+    """Walk the chain from the first row; the first row whose hash or link fails is named.
+    Then every anchor made with a configured key (others are ignored): the chain must still
+    hold each anchored row, with its anchored hash."""
     rows = (await connection.execute(sa.select(register_audit).order_by(register_audit.c.id))).all()
-    previous = GENESIS
+    previous, hashes = GENESIS, {}
     for count, row in enumerate(rows, start=1):
         if row.prev_hash != previous:
             return Verdict(count, row.id, "its link to the row before it is broken")
-        if row.row_hash != row_hash(previous, _hashed_fields(row)):
+        if row.key_id is None:
+            return Verdict(count, row.id, "it names no chain key")
+        key = chain.get(row.key_id)
+        if key is None:
+            return Verdict(count, row.id, f"its chain key {row.key_id!r} is not configured")
+        if row.row_hash != row_hash(previous, _hashed_fields(row), key):
             return Verdict(count, row.id, "its content does not match its hash")
-        previous = row.row_hash
-    return Verdict(len(rows))
+        previous, hashes[row.id] = row.row_hash, row.row_hash
+    valid = sorted(
+        (anchor for anchor in anchors if _signed_by(anchor, chain)),
+        key=lambda anchor: anchor.head_id,
+    )
+    last = rows[-1].id if rows else 0
+    for anchored in valid:
+        if anchored.head_id and hashes.get(anchored.head_id) != anchored.head_hash:
+            what = (
+                f"the chain ends at row {last}"
+                if anchored.head_id > last
+                else f"row {anchored.head_id} has another hash"
+            )
+            return Verdict(
+                len(rows),
+                anchored.head_id,
+                f"the anchor of {anchored.occurred_at.isoformat()} names row "
+                f"{anchored.head_id} of {anchored.rows}, but {what} (newest rows deleted, or "
+                "the chain recomputed)",
+                len(valid),
+            )
+    return Verdict(len(rows), anchors_checked=len(valid))
+
+
+async def holds_anchor(connection: AsyncConnection, head_id: int, head_hash: str) -> bool:
+    """Whether the chain still has the row `head_id` with `head_hash` (0: the empty chain)."""
+    if not head_id:
+        return True
+    found = await connection.scalar(
+        sa.select(register_audit.c.row_hash).where(register_audit.c.id == head_id)
+    )
+    return found == head_hash
+
+
+async def anchor(connection: AsyncConnection, chain: Keyring, at: datetime) -> AuditAnchored:
+    """The chain's head now, signed with the current chain key."""
+    head = (
+        await connection.execute(
+            sa.select(register_audit.c.id, register_audit.c.row_hash)
+            .order_by(register_audit.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    rows = await connection.scalar(sa.select(sa.func.count()).select_from(register_audit)) or 0
+    head_id, head_hash = (head.id, head.row_hash) if head is not None else (0, GENESIS)
+    signature = _signature(chain.current, head_id, head_hash, rows, at)
+    return AuditAnchored(
+        occurred_at=at,
+        head_id=head_id,
+        head_hash=head_hash,
+        rows=rows,
+        key_id=chain.current_id,
+        signature=signature,
+    )
+
+
+def _signature(key: str, head_id: int, head_hash: str, rows: int, at: datetime) -> str:
+    message = f"audit-anchor\n{head_id}\n{head_hash}\n{rows}\n{as_utc(at).isoformat()}"
+    return hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def _signed_by(anchor: AuditAnchored, chain: Keyring) -> bool:
+    """An anchor made with a configured chain key (a forged one is ignored)."""
+    key = chain.get(anchor.key_id)
+    if key is None:
+        return False
+    expected = _signature(key, anchor.head_id, anchor.head_hash, anchor.rows, anchor.occurred_at)
+    return hmac.compare_digest(expected, anchor.signature)

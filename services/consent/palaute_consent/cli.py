@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from palaute_consent.register import EntryKind
     from palaute_consent.settings import ConsentSettings
     from palaute_runtime.clock import Clock
+    from palaute_schemas import AuditAnchored
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,8 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     one.add_argument("--customer-id", help="only the changes for this customer id")
     one.add_argument("--phone", help="only the changes for this phone number")
     one.add_argument("--email", help="only the changes for this email address")
-    actions.add_parser(
-        "verify", help="check the audit log's hash chain; names the first row that fails"
+    verify = actions.add_parser(
+        "verify",
+        help="check the audit log's keyed hash chain, and that it still holds the head "
+        "anchored on Kafka (newest rows not deleted, chain not recomputed); names the first "
+        "row that fails",
+    )
+    verify.add_argument(
+        "--without-anchors",
+        action="store_true",
+        help="check the chain alone, without reading the anchors from Kafka",
     )
     people = commands.add_parser(
         "accounts", help="who may sign in to the register's page (officer or auditor)"
@@ -180,7 +189,9 @@ async def _optout(
     from palaute_consent import audit
     from palaute_consent.register import OptOutRegister
 
-    register = OptOutRegister(connection, settings.register_audit_key, clock)
+    register = OptOutRegister(
+        connection, settings.register_audit_key, clock, chain=settings.chain_keys
+    )
     if args.action == "list":
         for entry in await register.entries():
             sys.stdout.write(
@@ -205,13 +216,24 @@ async def _optout(
         for row in await register.audit_trail(*who):
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
     elif args.action == "verify":
-        verdict = await audit.verify(connection)
+        anchors = [] if args.without_anchors else await _anchors(settings)
+        verdict = await audit.verify(connection, settings.chain_keys, anchors)
         if verdict.broken_at is not None:
             fail(
                 f"the audit log does not hold at row {verdict.broken_at}: {verdict.why} "
                 "(it, or a row before it, was changed, removed or inserted)."
             )
-        sys.stdout.write(f"the audit log holds: {verdict.rows} change(s), chain intact\n")
+        checked = (
+            "not checked against anchors (--without-anchors)"
+            if args.without_anchors
+            else f"checked against the newest of {verdict.anchors_checked} anchor(s)"
+            if verdict.anchors_checked
+            else "no anchor found on Kafka yet (consent anchors the head every "
+            f"{settings.audit_anchor_seconds:g} s)"
+        )
+        sys.stdout.write(
+            f"the audit log holds: {verdict.rows} change(s), chain intact, {checked}\n"
+        )
     elif args.action == "add":
         kind, value = _identifier(args, settings)
         known = await register.forbids(**{kind: value})
@@ -235,6 +257,34 @@ async def _optout(
         if not await register.remove(kind, value, reason=args.reason, actor=_actor()):
             fail(f"no opt-out is registered for that {kind.replace('_', ' ')}.")
         sys.stdout.write(f"removed: {kind}\n")
+
+
+async def _anchors(settings: ConsentSettings) -> list[AuditAnchored]:
+    """Every anchor of the audit chain on Kafka; one sentence and exit 1 when the broker
+    cannot be read."""
+    import asyncio
+
+    from palaute_runtime.topic_reader import read_records
+    from palaute_schemas import AUDIT_ANCHORED, AuditAnchored
+
+    async def read() -> list[AuditAnchored]:
+        found = []
+        async for record in read_records(
+            settings.kafka_bootstrap, [AUDIT_ANCHORED.name], until_end=True
+        ):
+            try:
+                found.append(AuditAnchored.model_validate_json(record.value or b""))
+            except ValueError:
+                continue  # not an anchor: ignored, as a forged one is
+        return found
+
+    try:
+        return await asyncio.wait_for(read(), timeout=30)
+    except Exception as exc:
+        fail(
+            f"cannot read the audit anchors from Kafka at {settings.kafka_bootstrap} "
+            f"({type(exc).__name__}); --without-anchors checks the chain alone."
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,4 +34,7 @@ class Core:
 
     def register(self, connection: AsyncConnection) -> OptOutRegister:
         """The opt-out register inside the caller's transaction, on the service's clock."""
-        return OptOutRegister(connection, self.settings.register_audit_key, self.clock)
+        settings = self.settings
+        return OptOutRegister(
+            connection, settings.register_audit_key, self.clock, chain=settings.chain_keys
+        )

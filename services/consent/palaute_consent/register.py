@@ -14,6 +14,7 @@ from palaute_consent import audit
 from palaute_consent.tables import opt_outs, register_audit
 from palaute_runtime.clock import Clock
 from palaute_runtime.database import as_utc
+from palaute_runtime.keys import Keyring
 from palaute_schemas import OptOutSource
 
 EntryKind = Literal["customer_id", "phone", "email"]
@@ -73,10 +74,16 @@ class OptOutRegister:
     """Repository of the register; every method runs inside the caller's transaction."""
 
     def __init__(
-        self, connection: AsyncConnection, audit_key: str, clock: Clock | None = None
+        self,
+        connection: AsyncConnection,
+        audit_key: str,
+        clock: Clock | None = None,
+        *,
+        chain: Keyring,
     ) -> None:
         self._connection = connection
         self._audit_key = audit_key
+        self._chain = chain
         self._clock = clock or Clock()  # the service passes its own (moved in tests)
 
     async def add(
@@ -242,6 +249,7 @@ class OptOutRegister:
         await audit.append(
             self._connection,
             self._audit_key,
+            self._chain,
             at=at,
             actor=actor,
             action=action,

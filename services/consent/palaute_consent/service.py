@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from palaute_consent.anchoring import AuditAnchoring
 from palaute_consent.contacts import Contacts
 from palaute_consent.core import Core
 from palaute_consent.opt_outs import OptOuts
@@ -53,3 +54,4 @@ class ConsentService:
         self.next_release_at = releasing.next_release_at
         self.run_release = releasing.run_release
         self.purge = requests.purge
+        self.anchor_audit_chain = AuditAnchoring(core).anchor_once

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from palaute_consent.release import ReleaseRules
+from palaute_runtime.keys import Keyring
 from palaute_runtime.settings import CommonSettings
 
 
@@ -16,11 +17,21 @@ class ConsentSettings(CommonSettings):
     The release rules' defaults are the real ones; the local stack opens them up.
     """
 
-    SECRETS = (*CommonSettings.SECRETS, "register_audit_key", "officer_session_key")
+    SECRETS = (
+        *CommonSettings.SECRETS,
+        "register_audit_key",
+        "audit_chain_key",
+        "officer_session_key",
+    )
 
     consent_database_url: str | None = None
     # Key of the audit log's identifier hashes (development default: set your own).
     register_audit_key: str = "palaute-local-development-audit-key"
+    # Key of the audit chain's hashes and anchors, never stored in the database (development
+    # default: set your own; ID:SECRET pairs rotate it, see the README). The chain's head is
+    # anchored outside the database (a Kafka topic and the log) this often, when it moved.
+    audit_chain_key: str = "palaute-local-development-audit-chain-key"
+    audit_anchor_seconds: float = Field(default=300.0, gt=0, le=86_400)
     # Where /health/live, /health/ready and /metrics are served.
     consent_host: str = "127.0.0.1"
     consent_port: int = Field(default=18001, ge=0, le=65535)
@@ -59,6 +70,17 @@ class ConsentSettings(CommonSettings):
                 "(an opt-out must still withdraw the survey when its reminder is due)"
             )
         return self
+
+    @field_validator("audit_chain_key")
+    @classmethod
+    def _chain_key(cls, value: str) -> str:
+        Keyring.parse(value)
+        return value
+
+    @property
+    def chain_keys(self) -> Keyring:
+        """The audit chain's keys (the first writes)."""
+        return Keyring.parse(self.audit_chain_key)
 
     @property
     def database_url(self) -> str:

@@ -39,6 +39,9 @@ register_audit = sa.Table(
     sa.Column("value_masked", sa.String(100), nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("row_hash", sa.String(64), nullable=False),
+    # The id of the chain key (PALAUTE_AUDIT_CHAIN_KEY) its hash was made with; none on rows
+    # written before the chain was keyed.
+    sa.Column("key_id", sa.String(16), nullable=True),
 )
 
 # One decision per CRM contact: a contact published twice is surveyed once.

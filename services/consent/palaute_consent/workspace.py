@@ -147,7 +147,7 @@ class Workspace:
         chain check."""
         async with self.core.engine.connect() as connection:
             rows = await self.core.register(connection).audit_trail(kind, identifier)
-            verdict = await audit.verify(connection)
+            verdict = await audit.verify(connection, self.core.settings.chain_keys)
         return rows, verdict
 
     # ---- erasure and access --------------------------------------------------------------

@@ -59,7 +59,7 @@ def upgrade() -> None:
             "source": row.source,
             "reason": row.reason,
         }
-        current = row_hash(previous, _hashed_fields(fields))
+        current = row_hash(previous, _hashed_fields(fields), None)
         connection.execute(
             audit.update()
             .where(audit.c.id == row.id)

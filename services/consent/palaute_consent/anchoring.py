@@ -1,0 +1,51 @@
+"""The audit chain's head, anchored outside consent's database on a schedule.
+
+Whoever can write the database could delete the chain's newest rows and leave a chain that
+still holds; an anchor (the head's id and hash, signed with the chain key) published on
+`consent.audit-anchors.v1` and written to the log puts the head where that writer cannot
+reach it. `palaute-consent optout verify` checks the chain against the newest anchor.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from palaute_consent import audit
+from palaute_consent.core import Core
+from palaute_runtime.unit_of_work import uow
+from palaute_schemas import AUDIT_ANCHORED, AuditAnchored
+
+log = structlog.get_logger("palaute.consent")
+
+
+class AuditAnchoring:
+    """Publishes the chain's head when it has moved since the last anchor (at start once)."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._last: tuple[int, str] | None = None
+
+    async def anchor_once(self) -> AuditAnchored | None:
+        """Anchor the head now, unless it is the one anchored last; returns the anchor. A
+        chain that no longer holds the head this process anchored last is not anchored again
+        (that would vouch for the loss): an error is logged, and verify names the row."""
+        chain = self.core.settings.chain_keys
+        async with uow(self.core.engine, self.core.outbox) as work:
+            anchor = await audit.anchor(work.connection, chain, self.core.clock.now())
+            if (anchor.head_id, anchor.head_hash) == self._last:
+                return None
+            if self._last is not None and not await audit.holds_anchor(
+                work.connection, *self._last
+            ):
+                log.error("audit_chain_lost_its_anchor", anchored_head_id=self._last[0])
+                return None
+            await work.publish(AUDIT_ANCHORED, anchor)
+        self._last = (anchor.head_id, anchor.head_hash)
+        log.info(
+            "audit_chain_anchored",
+            head_id=anchor.head_id,
+            head_hash=anchor.head_hash,
+            rows=anchor.rows,
+            key_id=anchor.key_id,
+        )
+        return anchor
