@@ -36,6 +36,7 @@ from palaute_schemas import (
     INVITATION_FAILED,
     INVITATION_SENT,
     OPT_OUT_REQUESTED,
+    REMINDER_SENT,
     SURVEY_REMINDER_DUE,
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,
@@ -82,6 +83,7 @@ SERVICES = (
         ),
         publishes=(
             INVITATION_SENT,
+            REMINDER_SENT,
             INVITATION_FAILED,
             DELIVERY_STATUS,
             ERASURE_COMPLETED,
@@ -93,6 +95,7 @@ SERVICES = (
         "palaute-collector",
         consumes=(
             INVITATION_SENT,
+            REMINDER_SENT,
             FOLLOW_UP_CLOSED,
             DELIVERY_STATUS,
             ERASURE_REQUESTED,

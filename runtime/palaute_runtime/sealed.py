@@ -4,6 +4,10 @@ URL-safe string, for links that must carry a personal detail without showing it.
 The dispatcher seals the recipient's address into the unsubscribe link; only the collector,
 which holds the same key (PALAUTE_UNSUBSCRIBE_KEY), can open it, and only when the person
 uses the link. Nothing is stored.
+
+The key is a key setting (palaute_runtime.keys): a sealed value names the id of the key that
+sealed it (`ID.` before the ciphertext), so a rotated key still opens what its predecessor
+sealed while that one stays listed; a value sealed before key ids is tried with every key.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from palaute_runtime.keys import Keyring
+
 _PURPOSE = b"palaute-sealed-v1"
 
 
@@ -26,19 +32,34 @@ def _cipher(key: str) -> AESGCM:
 
 
 def seal(key: str, payload: dict[str, Any]) -> str:
-    """Encrypt and authenticate `payload` into a URL-safe string."""
+    """Encrypt and authenticate `payload` into a URL-safe string, with the current key of
+    the key setting `key`."""
+    ring = Keyring.parse(key)
     nonce = os.urandom(12)
-    sealed = _cipher(key).encrypt(nonce, json.dumps(payload).encode(), _PURPOSE)
-    return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
+    sealed = _cipher(ring.current).encrypt(nonce, json.dumps(payload).encode(), _PURPOSE)
+    encoded = base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
+    return f"{ring.current_id}.{encoded}"
 
 
 def unseal(key: str, token: str) -> dict[str, Any] | None:
-    """The payload of a sealed string, or None if it was not sealed with this key."""
+    """The payload of a sealed string, or None if no key of the key setting `key` sealed it."""
     if len(token) > 2048:
         return None
+    ring = Keyring.parse(key)
+    key_id, dot, encoded = token.rpartition(".")
+    if dot:
+        secret = ring.get(key_id)
+        return _open(secret, encoded) if secret is not None else None
+    return next(
+        (opened for opened in (_open(s, token) for s in ring.secrets) if opened is not None),
+        None,
+    )
+
+
+def _open(secret: str, encoded: str) -> dict[str, Any] | None:
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        opened = _cipher(key).decrypt(raw[:12], raw[12:], _PURPOSE)
+        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        opened = _cipher(secret).decrypt(raw[:12], raw[12:], _PURPOSE)
         payload = json.loads(opened)
     except (binascii.Error, ValueError, InvalidTag, UnicodeDecodeError):
         return None

@@ -134,6 +134,14 @@ class InvitationSent(Message):
     )
 
 
+class ReminderSent(Message):
+    """The partner accepted a reminder of an email invitation: its link carries a token of
+    its own (tokens are random), announced for the invitation it reminds of. No address."""
+
+    invitation_id: uuid.UUID = Field(description="the invitation reminded of")
+    token_hashes: list[str] = Field(description="sha256 of the reminder's survey token")
+
+
 class InvitationFailed(Message):
     """An invitation the partner will never get: given up, with the reason. No address."""
 

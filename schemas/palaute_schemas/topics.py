@@ -24,6 +24,7 @@ from palaute_schemas.messages import (
     InvitationSent,
     Message,
     OptOutRequested,
+    ReminderSent,
     SurveyReminderDue,
     SurveyRequested,
     SurveySuppressed,
@@ -158,6 +159,10 @@ def _cell_key(message: FiguresPublished) -> str:
     return message.cell_key
 
 
+def _reminder_sent_key(sent: ReminderSent) -> str:
+    return str(sent.invitation_id)
+
+
 CONTACT_CLOSED = Topic("crm.contact-closed.v1", ContactClosed, _customer_key, addresses=True)
 SURVEY_REQUESTED = Topic("survey.requested.v1", SurveyRequested, _requested_key, addresses=True)
 SURVEY_SUPPRESSED = Topic("survey.suppressed.v1", SurveySuppressed, _suppressed_key)
@@ -165,6 +170,7 @@ SURVEY_WITHDRAWN = Topic("survey.withdrawn.v1", SurveyWithdrawn, _withdrawn_key)
 SURVEY_REMINDER_DUE = Topic("survey.reminder-due.v1", SurveyReminderDue, _reminder_key)
 INVITATION_ANSWERED = Topic("survey.invitation-answered.v1", InvitationAnswered, _answered_key)
 INVITATION_SENT = Topic("survey.invitation-sent.v1", InvitationSent, _invitation_key)
+REMINDER_SENT = Topic("survey.reminder-sent.v1", ReminderSent, _reminder_sent_key)
 INVITATION_FAILED = Topic("survey.invitation-failed.v1", InvitationFailed, _failed_key)
 DELIVERY_STATUS = Topic("survey.delivery-status.v1", DeliveryStatusChanged, _delivery_key)
 FOLLOW_UP_REQUESTED = Topic(
@@ -236,6 +242,7 @@ AnyTopic = (
     | Topic[AccessRequested]
     | Topic[AccessReported]
     | Topic[AuditAnchored]
+    | Topic[ReminderSent]
 )
 
 ALL_TOPICS: tuple[AnyTopic, ...] = (
@@ -259,4 +266,5 @@ ALL_TOPICS: tuple[AnyTopic, ...] = (
     ACCESS_REQUESTED,
     ACCESS_REPORTED,
     AUDIT_ANCHORED,
+    REMINDER_SENT,
 )

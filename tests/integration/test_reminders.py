@@ -5,11 +5,15 @@ for an invitation that was answered, withdrawn or not sent."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,11 +24,21 @@ from palaute_consent.service import ConsentService
 from palaute_consent.settings import ConsentSettings
 from palaute_dispatcher import tables as dispatcher_tables
 from palaute_dispatcher.service import DispatcherService
+from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.database import create_engine
 from palaute_runtime.migrations import migrate
 from palaute_sandbox.server import PartnerSandbox
-from palaute_schemas import InvitationAnswered, SurveyReminderDue, SurveyRequested, SurveyWithdrawn
+from palaute_schemas import (
+    InvitationAnswered,
+    InvitationSent,
+    ReminderSent,
+    SurveyReminderDue,
+    SurveyRequested,
+    SurveyWithdrawn,
+    token_hash,
+)
 from tests.conftest import ManualClock, sms_requests, wait_until
+from tests.integration.conftest import collector_on
 from tests.integration.test_consent_release import (
     HELSINKI,
     TUESDAY_3AM,
@@ -190,9 +204,8 @@ def email_request() -> SurveyRequested:
     )
 
 
-async def test_an_unanswered_email_is_reminded_once_with_the_same_link(
-    sandbox: PartnerSandbox,
-    database_url: str,
+async def test_an_unanswered_email_is_reminded_once_with_a_link_to_the_same_survey(
+    sandbox: PartnerSandbox, database_url: str, tmp_path: Path
 ) -> None:
     request = email_request()
     async with dispatcher_for(sandbox, database_url) as dispatcher:
@@ -203,16 +216,43 @@ async def test_an_unanswered_email_is_reminded_once_with_the_same_link(
         await dispatcher.handle_reminders_due([reminder_for(request)])
         await deliver_all(dispatcher)
         sent = await queued(dispatcher, "survey.invitation-sent.v1")
+        reminded = await queued(dispatcher, "survey.reminder-sent.v1")
         invitation, reminder = await rows(dispatcher)
     first, second = sandbox.recorder.email
     assert first["subject"].startswith("Miten onnistuimme")
     assert second["subject"].startswith("Muistutus: ")
     assert "ainoa muistutus" in second["text"]
-    assert LINK.findall(first["text"])[0] == LINK.findall(second["text"])[0], "the same survey"
     assert first["headers"]["Message-ID"] != second["headers"]["Message-ID"]
     assert "List-Unsubscribe" in second["headers"]
     assert (reminder.status, reminder.reminder_of) == ("sent", invitation.id)
     assert len(sent) == 1, "a reminder is no new invitation to the collector"
+    # Tokens are random: the reminder's link has its own, announced for the same invitation,
+    # and only hashes are kept once the partner has the messages.
+    links = [LINK.findall(message["text"])[0] for message in (first, second)]
+    tokens = [link.rsplit("/", 1)[1] for link in links]
+    assert tokens[0] != tokens[1]
+    assert sent[0]["token_hashes"] == [token_hash(tokens[0])]
+    assert reminded == [
+        {
+            **reminded[0],
+            "invitation_id": str(invitation.id),
+            "token_hashes": [token_hash(tokens[1])],
+        }
+    ]
+    assert (invitation.token_sealed, reminder.token_sealed) == (None, None)
+    # Whoever holds the dispatcher's key and reads the topic derives nothing (tokens were an
+    # HMAC of the invitation id under that key before).
+    secret = DispatcherSettings().token_secret.encode()
+    derived = hmac.new(secret, invitation.id.bytes, hashlib.sha256).digest()
+    guess = base64.urlsafe_b64encode(derived).rstrip(b"=").decode()
+    assert token_hash(guess) not in sent[0]["token_hashes"] + reminded[0]["token_hashes"]
+    async with collector_on(f"sqlite+aiosqlite:///{tmp_path}/collector.db") as collector:
+        await collector.handle_invitations_sent([InvitationSent.model_validate(sent[0])])
+        await collector.handle_reminders_sent([ReminderSent.model_validate(reminded[0])])
+        for token in tokens:
+            survey = await collector.survey_for_token(token_hash(token))
+            assert survey is not None
+            assert (survey.invitation_id, survey.state) == (invitation.id, "open")
 
 
 async def test_no_reminder_for_an_answered_withdrawn_or_unsent_invitation(

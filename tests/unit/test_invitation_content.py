@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 from hypothesis import given
@@ -19,7 +18,7 @@ from palaute_dispatcher.templates import (
     survey_url,
     unsubscribe_url,
 )
-from palaute_dispatcher.tokens import TOKEN_BITS, invitation_token
+from palaute_dispatcher.tokens import TOKEN_BITS, new_token, opened_token, sealed_token
 from palaute_schemas import token_hash
 
 ORIGIN = "https://kysely.example.fi"
@@ -27,7 +26,7 @@ SECRET = "test-token-secret"
 
 
 def issue_token() -> tuple[str, str]:
-    return invitation_token(SECRET, uuid.uuid4())
+    return new_token()
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -94,14 +93,16 @@ def test_any_link_off_the_survey_pages_is_caught(link: str, filler: str) -> None
     assert violations(Invitation("", body), allow_links_to=None)
 
 
-def test_tokens_are_256_bits_one_per_invitation_and_only_their_hash_is_kept() -> None:
+def test_tokens_are_256_random_bits_and_a_retry_opens_the_sealed_copy() -> None:
     tokens = {issue_token()[0] for _ in range(1000)}
     assert len(tokens) == 1000
-    invitation = uuid.uuid4()
-    token, digest = invitation_token(SECRET, invitation)
-    assert invitation_token(SECRET, invitation) == (token, digest), "a retry: the same link"
-    assert invitation_token("another-secret", invitation)[0] != token
-    assert TOKEN_BITS >= 128
+    token, digest = new_token()
+    sealed = sealed_token(SECRET, token)
+    assert token not in sealed
+    assert opened_token(SECRET, sealed) == token, "a retry: the same link"
+    assert opened_token("another-secret", sealed) is None
+    assert opened_token(SECRET, None) is None
+    assert TOKEN_BITS >= 256
     assert len(token) >= 43
     assert digest == token_hash(token)
     assert token not in digest

@@ -20,6 +20,7 @@ from palaute_schemas import (
     ERASURE_REQUESTED,
     FOLLOW_UP_CLOSED,
     INVITATION_SENT,
+    REMINDER_SENT,
 )
 
 
@@ -37,6 +38,7 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
         outbox_table=outbox,
         handlers=[
             Handler(INVITATION_SENT, service.handle_invitations_sent),
+            Handler(REMINDER_SENT, service.handle_reminders_sent),
             Handler(FOLLOW_UP_CLOSED, service.handle_follow_ups_closed),
             Handler(DELIVERY_STATUS, service.handle_delivery_statuses),
             Handler(ERASURE_REQUESTED, service.handle_erasure_requests),

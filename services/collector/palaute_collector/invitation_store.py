@@ -42,6 +42,26 @@ class InvitationStore:
         if tokens:
             await self.connection.execute(invitation_tokens.insert(), list(tokens))
 
+    async def add_tokens(self, tokens: Mapping[uuid.UUID, Sequence[str]]) -> int:
+        """More tokens for invitations already here (a reminder's link; invitation id ->
+        token hashes); invitations no longer here (erased, purged) get none. How many."""
+        known = set(
+            await self.connection.scalars(
+                sa.select(invitations.c.id).where(invitations.c.id.in_(list(tokens)))
+            )
+        )
+        rows = [
+            {"token_hash": digest, "invitation_id": key}
+            for key, digests in tokens.items()
+            if key in known
+            for digest in digests
+        ]
+        if rows:
+            await self.connection.execute(
+                insert_ignoring_conflicts(self.connection, invitation_tokens), rows
+            )
+        return len(rows)
+
     async def by_token(self, token_hash: str) -> Row | None:
         """The invitation behind a token's hash."""
         return (

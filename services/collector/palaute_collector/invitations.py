@@ -18,7 +18,7 @@ from palaute_collector.publishing import Publishing
 from palaute_collector.tables import inbox
 from palaute_runtime.outbox import Inbox
 from palaute_runtime.unit_of_work import uow
-from palaute_schemas import DeliveryStatusChanged, InvitationSent
+from palaute_schemas import DeliveryStatusChanged, InvitationSent, ReminderSent
 
 log = structlog.get_logger("palaute.collector")
 
@@ -45,6 +45,7 @@ class Invitations:
         self.answers = answers
         self._inbox = Inbox(inbox, "collector.invitation-sent", core.clock)
         self._delivery_inbox = Inbox(inbox, "collector.delivery-status", core.clock)
+        self._reminder_inbox = Inbox(inbox, "collector.reminder-sent", core.clock)
 
     async def handle_invitations_sent(self, batch: Sequence[InvitationSent]) -> None:
         """Remember invitations so that their tokens or SMS replies can be answered."""
@@ -53,6 +54,15 @@ class Invitations:
             if fresh:
                 await self._record(work.connection, fresh)
         log.info("invitations_recorded", invitations=len(batch), new=len(fresh))
+
+    async def handle_reminders_sent(self, batch: Sequence[ReminderSent]) -> None:
+        """A reminder's link has a token of its own: it answers the invitation reminded of."""
+        async with uow(self.core.engine, self.core.outbox, self._reminder_inbox, batch) as work:
+            tokens: dict[uuid.UUID, list[str]] = {}
+            for sent in work.fresh:
+                tokens.setdefault(sent.invitation_id, []).extend(sent.token_hashes)
+            added = await InvitationStore(work.connection).add_tokens(tokens)
+        log.info("reminder_tokens_recorded", reminders=len(batch), tokens=added)
 
     async def _record(self, connection: AsyncConnection, fresh: list[InvitationSent]) -> None:
         await InvitationStore(connection).add(

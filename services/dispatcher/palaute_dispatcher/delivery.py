@@ -25,7 +25,7 @@ from palaute_dispatcher.messages import delivery_of, failure_of, sent_message
 from palaute_dispatcher.partner import Outgoing, Partner, PartnerError
 from palaute_dispatcher.repository import Deletions, Invitations
 from palaute_dispatcher.templates import render, survey_url, unsubscribe_url
-from palaute_dispatcher.tokens import invitation_token
+from palaute_dispatcher.tokens import new_token, opened_token, sealed_token
 from palaute_runtime.database import as_utc
 from palaute_runtime.health import Health
 from palaute_runtime.messaging import wait_out_faults
@@ -36,8 +36,10 @@ from palaute_schemas import (
     DELIVERY_STATUS,
     INVITATION_FAILED,
     INVITATION_SENT,
+    REMINDER_SENT,
     FailureReason,
     Message,
+    ReminderSent,
 )
 from palaute_schemas.send_window import NoSendWindow, closed_until, recipient_of
 
@@ -154,22 +156,24 @@ class Delivery:
                 channel, limit, now, now + timedelta(seconds=settings.claim_seconds)
             )
             claimed: list[tuple[Mapping[str, Any], str | None]] = []
-            new_hashes: dict[uuid.UUID, list[str]] = {}
+            new_tokens: dict[uuid.UUID, tuple[list[str], str]] = {}
             for row in rows:
                 invitation = dict(row._mapping)
                 token: str | None = None
                 if invitation["channel"] == "email":
-                    # The same token on every attempt: its hash is stored once, before the
-                    # partner sees anything.
-                    token, token_hash = invitation_token(
-                        settings.token_secret,
-                        invitation["reminder_of"] or invitation["id"],
-                    )
-                    if token_hash not in invitation["token_hashes"]:
-                        invitation["token_hashes"] = [*invitation["token_hashes"], token_hash]
-                        new_hashes[invitation["id"]] = invitation["token_hashes"]
+                    # A retry sends the token the last attempt sent; a first attempt draws
+                    # one, and its hash and sealed copy are stored before the partner sees
+                    # anything.
+                    token = opened_token(settings.token_secret, invitation["token_sealed"])
+                    if token is None:
+                        token, digest = new_token()
+                        invitation["token_hashes"] = [*invitation["token_hashes"], digest]
+                        new_tokens[invitation["id"]] = (
+                            invitation["token_hashes"],
+                            sealed_token(settings.token_secret, token),
+                        )
                 claimed.append((invitation, token))
-            await repository.store_token_hashes(new_hashes)
+            await repository.store_tokens(new_tokens)
         return claimed
 
     async def attempt(self, invitation: Mapping[str, Any], token: str | None) -> Attempt:
@@ -318,7 +322,8 @@ class Delivery:
         await Invitations(work.connection).sent(
             {a.invitation["id"]: a.partner_id for a in sent}, now
         )
-        # Reminders are no invitations of their own to the collector and BI: unpublished.
+        # A reminder is no invitation of its own to the collector and BI: its link's token
+        # is announced for the invitation it reminds of.
         pepper = self.core.settings.recipient_pepper
         await work.publish_all(
             INVITATION_SENT,
@@ -328,6 +333,14 @@ class Delivery:
                 if a.invitation["reminder_of"] is None
             ],
         )
+        await work.publish_all(
+            REMINDER_SENT,
+            [
+                ReminderSent(invitation_id=a.invitation["reminder_of"], token_hashes=a.token_hashes)
+                for a in sent
+                if a.invitation["reminder_of"] is not None and a.token_hashes
+            ],
+        )
 
     async def _record_failed(
         self, work: UnitOfWork[Message], failed: list[Attempt], now: datetime
@@ -335,7 +348,9 @@ class Delivery:
         if not failed:
             return
         # A withdrawal that came during the call stands: not retried, not failed.
-        await Invitations(work.connection).failed([self._failure_row(a, now) for a in failed])
+        repository = Invitations(work.connection)
+        await repository.failed([self._failure_row(a, now) for a in failed])
+        await repository.drop_sealed_tokens([a.invitation["id"] for a in failed if not a.transient])
         # A reminder given up is no survey lost: only invitations are announced.
         lost = [a for a in failed if not a.transient and a.invitation["reminder_of"] is None]
         await work.publish_all(

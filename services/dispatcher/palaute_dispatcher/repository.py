@@ -60,7 +60,7 @@ class Invitations:
                 invitations.c.contact_id.in_({w["contact_id"] for w in withdrawn}),
                 invitations.c.status == "pending",
             )
-            .values(status="withdrawn", last_error="withdrawn: opted out")
+            .values(status="withdrawn", last_error="withdrawn: opted out", token_sealed=None)
         )
         return rowcount(stopped)
 
@@ -98,7 +98,11 @@ class Invitations:
         cancelled = await self.connection.execute(
             invitations.update()
             .where(invitations.c.reminder_of.in_(ids), invitations.c.status == "pending")
-            .values(status="cancelled", last_error="cancelled: the survey was answered")
+            .values(
+                status="cancelled",
+                last_error="cancelled: the survey was answered",
+                token_sealed=None,
+            )
         )
         return rowcount(cancelled)
 
@@ -111,7 +115,11 @@ class Invitations:
                 await self.connection.execute(
                     invitations.update()
                     .where(invitations.c.status == "pending", invitations.c.send_by <= now)
-                    .values(status="expired", last_error="not sent before its send-by time")
+                    .values(
+                        status="expired",
+                        last_error="not sent before its send-by time",
+                        token_sealed=None,
+                    )
                     .returning(*invitations.c)
                 )
             ).all()
@@ -149,13 +157,27 @@ class Invitations:
             ).all()
         )
 
-    async def store_token_hashes(self, hashes: Mapping[uuid.UUID, list[str]]) -> None:
-        if hashes:
+    async def store_tokens(self, tokens: Mapping[uuid.UUID, tuple[list[str], str]]) -> None:
+        """New tokens (invitation id -> every hash issued, the live token sealed)."""
+        if tokens:
             await self.connection.execute(
                 invitations.update()
                 .where(invitations.c.id == sa.bindparam("b_id"))
-                .values(token_hashes=sa.bindparam("b_hashes", type_=sa.JSON)),
-                [{"b_id": key, "b_hashes": value} for key, value in hashes.items()],
+                .values(
+                    token_hashes=sa.bindparam("b_hashes", type_=sa.JSON),
+                    token_sealed=sa.bindparam("b_sealed"),
+                ),
+                [
+                    {"b_id": key, "b_hashes": hashes, "b_sealed": sealed}
+                    for key, (hashes, sealed) in tokens.items()
+                ],
+            )
+
+    async def drop_sealed_tokens(self, ids: Collection[uuid.UUID]) -> None:
+        """These will never be tried again: their tokens' sealed copies go."""
+        if ids:
+            await self.connection.execute(
+                invitations.update().where(invitations.c.id.in_(ids)).values(token_sealed=None)
             )
 
     async def existing(self, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
@@ -176,6 +198,7 @@ class Invitations:
                 .where(invitations.c.id == sa.bindparam("b_id"))
                 .values(
                     status="sent",
+                    token_sealed=None,  # the partner has the message: only the hash stays
                     sent_at=now,
                     partner_message_id=sa.bindparam("b_partner_id"),
                     attempts=invitations.c.attempts + 1,

@@ -115,7 +115,7 @@ class InvitationRequests:
                     "status": "pending",
                     "attempts": 0,
                     "next_attempt_at": now,
-                    "token_hashes": original.token_hashes,  # the same survey link
+                    "token_hashes": [],  # its link gets a token of its own when claimed
                     "created_at": now,
                     "expires_at": original.expires_at,
                     "send_by": min(

@@ -33,7 +33,8 @@ class DispatcherSettings(CommonSettings):
     partner_smtp_starttls: bool = False
     partner_smtp_username: str | None = None
     partner_smtp_password: str | None = None
-    # Key of the survey tokens (derived per invitation, so a retry sends the same link).
+    # Key that seals a survey token (random) while its message waits for the partner, so a
+    # retry sends the same link; dropped once the partner has it.
     token_secret: str = "palaute-local-development-token-secret"  # noqa: S105
     # An alphanumeric sender id (at most 11 letters, digits or spaces, at least one letter;
     # in Finland registered with Traficom) or an E.164 number.

@@ -30,9 +30,13 @@ invitations = sa.Table(
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
-    # Hashes of every token issued for this invitation: a retry after an unknown outcome
-    # issues a new one, and whichever the partner delivered must work.
+    # Hashes of every token issued for this invitation (a token is random: one issued before
+    # a key rotation or the upgrade to random tokens stays listed, and whichever the partner
+    # delivered works).
     sa.Column("token_hashes", sa.JSON, nullable=False),
+    # The live token, sealed, while the message waits for the partner (a retry sends the
+    # same link); dropped once the partner took it or it will never go.
+    sa.Column("token_sealed", sa.Text, nullable=True),
     sa.Column("partner_message_id", sa.String(200), nullable=True, index=True),
     sa.Column("last_error", sa.String(500), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
