@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from palaute_runtime.keys import Keyring
+
 C = TypeVar("C")
 
 MAX_BODY_BYTES = 64 * 1024  # a survey answer or a webhook call is a few hundred bytes
@@ -39,13 +41,17 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 
 def bearer_matches(authorization: str | None, secret: str) -> bool:
-    """Whether an Authorization header carries `Bearer <secret>`, in constant time.
+    """Whether an Authorization header carries `Bearer <secret>`, in constant time; `secret`
+    is a key setting, so during a rotation (`2:new,1:old`) either secret is accepted.
 
     Bytes, not text: `hmac.compare_digest` refuses text with non-ASCII characters, and a
     header can hold any byte (Starlette hands them over decoded as latin-1).
     """
     given = (authorization or "").encode("latin-1", errors="replace")
-    return hmac.compare_digest(given, f"Bearer {secret}".encode())
+    found = False
+    for one in Keyring.parse(secret).secrets:
+        found |= hmac.compare_digest(given, f"Bearer {one}".encode())
+    return found
 
 
 class Hardened:

@@ -69,6 +69,14 @@ class Keyring:
             found |= hmac.compare_digest(presented.encode(), secret.encode())
         return found
 
+    def verifies(self, message: str, mac: str) -> bool:
+        """Whether `mac` is the HMAC-SHA256 (hex) of `message` under any listed key, compared
+        in constant time."""
+        found = False
+        for expected in self.hmacs(message):
+            found |= hmac.compare_digest(mac.encode(), expected.encode())
+        return found
+
     def hmacs(self, message: str) -> list[str]:
         """HMAC-SHA256 of `message` under every key, current first (hex): what a keyed hash
         made under any listed key would be."""

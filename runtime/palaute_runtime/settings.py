@@ -10,6 +10,8 @@ from pydantic import AwareDatetime, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from palaute_runtime.clock import Clock
+from palaute_runtime.keys import Keyring
+from palaute_schemas.identifiers import recipient_ref
 from palaute_schemas.send_window import (
     DailyWindow,
     SendWindow,
@@ -135,6 +137,12 @@ class CommonSettings(BaseSettings):
                     "development value; production (PALAUTE_ENV=production) needs your own"
                 )
         return self
+
+    def pseudonyms(self, value: str) -> list[str]:
+        """The keyed pseudonyms of a value (an SMS number, a customer id) under every pepper
+        listed in PALAUTE_RECIPIENT_PEPPER, the current one first: the current one is written,
+        all of them match."""
+        return [recipient_ref(p, value) for p in Keyring.parse(self.recipient_pepper).secrets]
 
     def clock(self) -> Clock:
         """The service's clock (moved when PALAUTE_CLOCK_START is set)."""

@@ -364,3 +364,23 @@ async def test_the_service_anchors_the_head_on_kafka_and_verify_finds_deleted_ro
     broken = consent_cli(tmp_path, "optout", "verify", env=env)
     assert broken.returncode == 1
     assert f"names row {newest} of 3, but the chain ends at row {newest - 1}" in broken.stderr
+
+
+async def test_a_rotated_identifier_key_still_finds_old_rows_and_honours_kept_objections(
+    consent_db: AsyncEngine,
+) -> None:
+    async with consent_db.begin() as connection:
+        old = OptOutRegister(connection, "1:old-identifier-key", chain=CHAIN)
+        await old.add("phone", PHONE, source="sms_stop", reason="STOP", actor="sms_stop")
+        await old.keep_hashed("email", EMAIL, reason="erased", actor="po")
+    async with consent_db.begin() as connection:
+        rotated = OptOutRegister(
+            connection, "2:new-identifier-key,1:old-identifier-key", chain=CHAIN
+        )
+        await rotated.remove("phone", PHONE, reason="asked back", actor="po")
+        trail = await rotated.audit_trail("phone", PHONE)
+        assert [row["action"] for row in trail] == ["add", "remove"], "both keys' rows found"
+        assert await rotated.forbids(email=EMAIL), "an objection kept hashed stays honoured"
+        assert not await OptOutRegister(connection, "2:new-identifier-key", chain=CHAIN).forbids(
+            email=EMAIL
+        ), "(only while the old key stays listed)"

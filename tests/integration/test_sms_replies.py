@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from palaute_collector import tables
 from palaute_collector.service import CollectorService
-from palaute_schemas import InvitationSent, recipient_ref
+from palaute_schemas import ErasureRequested, InvitationSent
 from tests.integration.conftest import collector_on
 
 NUMBER = "+358405551234"
@@ -43,7 +43,7 @@ def sms_invitation(
         anonymous=False,
         customer_id="C-sms",
         token_hashes=[],
-        recipient_ref=recipient_ref(collector.settings.recipient_pepper, NUMBER),
+        recipient_ref=collector.settings.pseudonyms(NUMBER)[0],
         expires_at=expires_at or sent + timedelta(days=14),
     )
 
@@ -121,3 +121,21 @@ async def test_a_held_reply_is_sealed(collector: CollectorService) -> None:
     async with collector.engine.connect() as connection:
         (row,) = (await connection.execute(sa.select(tables.held_replies))).all()
     assert "huono" not in row.sealed
+
+
+async def test_after_a_pepper_rotation_a_reply_still_answers_and_an_erasure_still_finds(
+    database_url: str,
+) -> None:
+    """An invitation pseudonymised under the old pepper, the collector since configured with
+    `2:new,1:old`: the reply answers it, and an erasure by phone finds it."""
+    async with collector_on(database_url, recipient_pepper="1:old-pepper") as before:
+        invitation = sms_invitation(before)
+    rotated = "2:new-pepper,1:old-pepper"
+    async with collector_on(database_url, recipient_pepper=rotated) as collector:
+        await collector.handle_invitations_sent([invitation])
+        assert await collector.answer_sms(NUMBER, "8", message_id="rot-1") == "recorded"
+        assert await answers(collector) == {invitation.invitation_id: 8}
+        await collector.handle_erasure_requests(
+            [ErasureRequested(request_id=uuid.uuid4(), phone=NUMBER)]
+        )
+        assert await answers(collector) == {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from palaute_consent.officers import sign_cookie, unsign_cookie
+from palaute_runtime.http import bearer_matches
 from palaute_runtime.keys import Keyring
 
 
@@ -33,3 +35,13 @@ def test_pairs_name_their_ids_and_the_first_writes() -> None:
 def test_an_empty_key_or_an_id_given_twice_is_refused(text: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         Keyring.parse(text)
+
+
+def test_a_cookie_or_a_bearer_secret_made_under_the_old_key_holds_while_it_is_listed() -> None:
+    cookie = sign_cookie("1:old-session-key", "session-1")
+    assert unsign_cookie("2:new-session-key,1:old-session-key", cookie) == "session-1"
+    assert unsign_cookie("2:new-session-key", cookie) is None, "dropped: signed out"
+    assert sign_cookie("2:new,1:old", "s") == sign_cookie("2:new", "s"), "the first signs"
+    assert bearer_matches("Bearer old-secret", "2:new-secret,1:old-secret")
+    assert bearer_matches("Bearer new-secret", "2:new-secret,1:old-secret")
+    assert not bearer_matches("Bearer old-secret", "2:new-secret")

@@ -34,7 +34,6 @@ from palaute_schemas import (
     InvitationSent,
     Language,
     OptOutRequested,
-    recipient_ref,
 )
 
 log = structlog.get_logger("palaute.collector")
@@ -268,9 +267,9 @@ class Answers:
         now: datetime,
     ) -> SmsOutcome:
         """Answer the survey the reply is for, or hold the reply (sealed) for a while."""
-        ref = recipient_ref(self.core.settings.recipient_pepper, sender)
+        refs = self.core.settings.pseudonyms(sender)
         store = InvitationStore(connection)
-        invitation_id = await store.open_for_reply(ref, received, now)
+        invitation_id = await store.open_for_reply(refs, received, now)
         if invitation_id is not None and await self.record(
             connection,
             invitation_id,
@@ -281,7 +280,7 @@ class Answers:
             return "recorded"
         # Replies past their hold are dropped by the purge (and never applied).
         await store.hold_reply(
-            ref,
+            refs[0],
             received,
             seal(
                 self.core.settings.answer_seal_key, {"score": reply.value, "comment": reply.comment}
@@ -299,10 +298,9 @@ class Answers:
         day it came (what the purge needs), never its time."""
         if message_id is None:
             return True
-        pepper = self.core.settings.recipient_pepper
         day = received.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         return await InvitationStore(connection).first_sight(
-            recipient_ref(pepper, f"inbound-sms:{message_id}"), day
+            self.core.settings.pseudonyms(f"inbound-sms:{message_id}")[0], day
         )
 
     async def apply_held_replies(

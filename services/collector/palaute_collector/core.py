@@ -3,6 +3,7 @@ how an erased person is remembered."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -12,7 +13,6 @@ from palaute_collector.settings import CollectorSettings
 from palaute_collector.tables import outbox
 from palaute_runtime.clock import Clock
 from palaute_runtime.outbox import Outbox
-from palaute_schemas import recipient_ref
 
 
 @dataclass
@@ -24,10 +24,11 @@ class Core:
     clock: Clock
     outbox: Outbox = field(default_factory=lambda: Outbox(outbox))
 
-    def pseudonyms(self, customer_id: str | None, ref: str | None) -> list[str]:
-        """How an erased person is remembered: keyed pseudonyms, never the identifiers."""
-        named = [recipient_ref(self.settings.recipient_pepper, f"customer:{customer_id}")]
-        return (named if customer_id else []) + ([ref] if ref else [])
+    def pseudonyms(self, customer_id: str | None, refs: Sequence[str]) -> list[str]:
+        """How an erased person is remembered: keyed pseudonyms (under every pepper still
+        listed), never the identifiers."""
+        named = self.settings.pseudonyms(f"customer:{customer_id}") if customer_id else []
+        return named + list(refs)
 
     def hold_cutoff(self) -> datetime:
         """SMS replies held since before this are past their hold."""

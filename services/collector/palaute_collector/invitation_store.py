@@ -100,13 +100,15 @@ class InvitationStore:
             )
         ).first()
 
-    async def open_for_reply(self, ref: str, received: datetime, now: datetime) -> uuid.UUID | None:
-        """The newest unanswered invitation sent to an SMS number's pseudonym before a reply
-        came and open then and now."""
+    async def open_for_reply(
+        self, refs: Sequence[str], received: datetime, now: datetime
+    ) -> uuid.UUID | None:
+        """The newest unanswered invitation sent to an SMS number (its pseudonyms) before a
+        reply came and open then and now."""
         found: uuid.UUID | None = await self.connection.scalar(
             sa.select(invitations.c.id)
             .where(
-                invitations.c.recipient_ref == ref,
+                invitations.c.recipient_ref.in_(refs),
                 invitations.c.answered.is_(False),
                 invitations.c.sent_at <= received,
                 invitations.c.expires_at > max(received, now),
@@ -179,13 +181,16 @@ class InvitationStore:
 
     # ---- the person's rights and retention -----------------------------------------------
 
-    async def _invitations_of(self, customer_id: str | None, ref: str | None) -> list[uuid.UUID]:
-        """The invitations to a person: by customer id (named surveys) or SMS number."""
+    async def _invitations_of(
+        self, customer_id: str | None, refs: Sequence[str]
+    ) -> list[uuid.UUID]:
+        """The invitations to a person: by customer id (named surveys) or SMS number (its
+        pseudonyms under every pepper still listed)."""
         conditions = []
         if customer_id:
             conditions.append(invitations.c.customer_id == customer_id)
-        if ref:
-            conditions.append(invitations.c.recipient_ref == ref)
+        if refs:
+            conditions.append(invitations.c.recipient_ref.in_(refs))
         if not conditions:
             return []
         return list(
@@ -200,7 +205,11 @@ class InvitationStore:
         return sa.or_(*conditions)
 
     async def erase(
-        self, customer_id: str | None, ref: str | None, pseudonyms: Sequence[str], now: datetime
+        self,
+        customer_id: str | None,
+        refs: Sequence[str],
+        pseudonyms: Sequence[str],
+        now: datetime,
     ) -> dict[str, int]:
         """Erase one person (remembered by pseudonyms only, so that a late invitation to
         them is dropped); rows per table."""
@@ -209,12 +218,12 @@ class InvitationStore:
                 insert_ignoring_conflicts(self.connection, erased_people),
                 [{"pseudonym": p, "erased_at": now} for p in pseudonyms],
             )
-        ids = await self._invitations_of(customer_id, ref)
+        ids = await self._invitations_of(customer_id, refs)
         statements = {
             "responses": responses.delete().where(self._responses_of(customer_id, ids)),
             "tokens": invitation_tokens.delete().where(invitation_tokens.c.invitation_id.in_(ids)),
             "invitations": invitations.delete().where(invitations.c.id.in_(ids)),
-            "held_replies": held_replies.delete().where(held_replies.c.recipient_ref == ref),
+            "held_replies": held_replies.delete().where(held_replies.c.recipient_ref.in_(refs)),
         }
         return {
             name: rowcount(await self.connection.execute(statement))
@@ -222,14 +231,14 @@ class InvitationStore:
         }
 
     async def of_person(
-        self, customer_id: str | None, ref: str | None
+        self, customer_id: str | None, refs: Sequence[str]
     ) -> tuple[dict[str, list[dict[str, Any]]], list[Row]]:
         """The person's invitations and named answers (as rows of JSON values), and their
         held SMS replies (sealed)."""
-        ids = await self._invitations_of(customer_id, ref)
+        ids = await self._invitations_of(customer_id, refs)
         held = (
             await self.connection.execute(
-                sa.select(held_replies).where(held_replies.c.recipient_ref == ref)
+                sa.select(held_replies).where(held_replies.c.recipient_ref.in_(refs))
             )
         ).all()
         tables = {

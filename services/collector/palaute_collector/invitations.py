@@ -93,7 +93,9 @@ class Invitations:
         wanted = {
             p: sent
             for sent in batch
-            for p in self.core.pseudonyms(sent.customer_id, sent.recipient_ref)
+            for p in self.core.pseudonyms(
+                sent.customer_id, [sent.recipient_ref] if sent.recipient_ref else []
+            )
         }
         if not wanted:
             return list(batch)

@@ -24,7 +24,6 @@ from palaute_schemas import (
     AccessRequested,
     ErasureCompleted,
     ErasureRequested,
-    recipient_ref,
 )
 
 log = structlog.get_logger("palaute.collector")
@@ -41,10 +40,9 @@ class PrivacyRequests:
         self._erasure_inbox = Inbox(inbox, "collector.erasure-requested", core.clock)
         self._access_inbox = Inbox(inbox, "collector.access-requested", core.clock)
 
-    def _ref_of(self, request: ErasureRequested | AccessRequested) -> str | None:
-        """The pseudonym the collector knows an SMS number by."""
-        pepper = self.core.settings.recipient_pepper
-        return recipient_ref(pepper, request.phone) if request.phone else None
+    def _refs_of(self, request: ErasureRequested | AccessRequested) -> list[str]:
+        """The pseudonyms the collector may know an SMS number by (one per listed pepper)."""
+        return self.core.settings.pseudonyms(request.phone) if request.phone else []
 
     async def handle_erasure_requests(self, batch: Sequence[ErasureRequested]) -> None:
         """Delete the person's invitations and tokens, named answers with their comments, and
@@ -65,11 +63,11 @@ class PrivacyRequests:
         self, connection: AsyncConnection, request: ErasureRequested
     ) -> dict[str, int]:
         """Erase one person; rows per table."""
-        ref = self._ref_of(request)
+        refs = self._refs_of(request)
         return await InvitationStore(connection).erase(
             request.customer_id,
-            ref,
-            self.core.pseudonyms(request.customer_id, ref),
+            refs,
+            self.core.pseudonyms(request.customer_id, refs),
             self.core.clock.now(),
         )
 
@@ -89,7 +87,7 @@ class PrivacyRequests:
         self, connection: AsyncConnection, request: AccessRequested
     ) -> dict[str, list[dict[str, str | int | float | bool | None]]]:
         tables, held = await InvitationStore(connection).of_person(
-            request.customer_id, self._ref_of(request)
+            request.customer_id, self._refs_of(request)
         )
         return {
             **tables,

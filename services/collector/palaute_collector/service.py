@@ -20,6 +20,7 @@ from palaute_collector.publishing import Publishing
 from palaute_collector.settings import CollectorSettings
 from palaute_collector.tables import throttle_misses
 from palaute_runtime.clock import Clock
+from palaute_runtime.keys import Keyring
 from palaute_runtime.throttle import SharedThrottle
 
 __all__ = ["CollectorService", "OpenSurvey", "SmsOutcome", "TokenState"]
@@ -50,7 +51,7 @@ class CollectorService:
             "unknown_links",
             settings.token_guesses_per_minute,
             window_seconds=60.0,
-            key=settings.recipient_pepper,
+            key=Keyring.parse(settings.recipient_pepper).current,
             clock=core.clock,
         )
         # Consumers

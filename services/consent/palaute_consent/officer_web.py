@@ -4,8 +4,6 @@ templates and the checks of what a form or a JSON body gives."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,6 +20,7 @@ from palaute_consent.officers import Principal, Session
 from palaute_consent.register import EntryKind
 from palaute_consent.settings import ConsentSettings
 from palaute_consent.workspace import Workspace
+from palaute_runtime.keys import Keyring
 from palaute_schemas import parse_email, parse_phone
 
 SESSION_COOKIE = "palaute_officer"
@@ -65,12 +64,12 @@ class OfficerWeb:
     def account_ref(self, username: str) -> str:
         """How a log names an account someone tried: a keyed hash, never the name typed
         (people type their password into the name field)."""
-        return hmac.new(self.key.encode(), username.encode(), hashlib.sha256).hexdigest()[:16]
+        return Keyring.parse(self.key).hmacs(username)[0][:16]
 
     # ---- who is asking -------------------------------------------------------------------
 
     def sso_csrf(self, principal: Principal) -> str:
-        return hmac.new(self.key.encode(), principal.actor.encode(), hashlib.sha256).hexdigest()
+        return Keyring.parse(self.key).hmacs(principal.actor)[0]
 
     async def sso_principal(self, request: Request) -> Principal | None:
         header = self.settings.officer_sso_header

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from palaute_consent.roles import ROLES, Role
 from palaute_consent.tables import officer_accounts, officer_sessions, officer_tokens
 from palaute_runtime.database import as_utc, rowcount
+from palaute_runtime.keys import Keyring
 
 MIN_PASSWORD = 12
 MIN_PASSWORD_SCORE = 3  # zxcvbn: 0 (too guessable) to 4 (very unguessable)
@@ -250,18 +251,19 @@ class Session:
 
 
 def sign_cookie(key: str, session_id: str) -> str:
-    """The cookie value: the session id and its HMAC."""
-    mac = hmac.new(key.encode(), session_id.encode(), hashlib.sha256).hexdigest()
+    """The cookie value: the session id and its HMAC under the key setting's current key."""
+    current = Keyring.parse(key).current
+    mac = hmac.new(current.encode(), session_id.encode(), hashlib.sha256).hexdigest()
     return f"{session_id}.{mac}"
 
 
 def unsign_cookie(key: str, cookie: str) -> str | None:
-    """The session id of a cookie whose signature holds."""
+    """The session id of a cookie whose signature holds under any key the setting lists
+    (a rotation signs nobody out while the old key stays listed)."""
     session_id, _, mac = cookie.rpartition(".")
     if not session_id:
         return None
-    expected = sign_cookie(key, session_id).rpartition(".")[2]
-    return session_id if hmac.compare_digest(mac.encode(), expected.encode()) else None
+    return session_id if Keyring.parse(key).verifies(session_id, mac) else None
 
 
 async def open_session(

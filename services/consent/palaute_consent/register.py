@@ -82,7 +82,9 @@ class OptOutRegister:
         chain: Keyring,
     ) -> None:
         self._connection = connection
-        self._audit_key = audit_key
+        # The key setting may list rotated keys (ID:SECRET,...): the first hashes, all match.
+        self._identifier_keys = Keyring.parse(audit_key)
+        self._audit_key = self._identifier_keys.current
         self._chain = chain
         self._clock = clock or Clock()  # the service passes its own (moved in tests)
 
@@ -129,7 +131,7 @@ class OptOutRegister:
         row = (
             await self._connection.execute(
                 sa.select(opt_outs).where(
-                    opt_outs.c.kind == kind, opt_outs.c.value.in_([key, self._hashed(kind, key)])
+                    opt_outs.c.kind == kind, opt_outs.c.value.in_([key, *self._hashed(kind, key)])
                 )
             )
         ).first()
@@ -146,21 +148,26 @@ class OptOutRegister:
         """True when any of the identifiers is in the register."""
         return bool(await self.listed(identifiers(customer_id, phone, email)))
 
-    def _hashed(self, kind: str, key: str) -> str:
-        """The form an erased person's entry is kept in: a keyed hash, never the value."""
-        return HASHED_PREFIX + audit.keyed_hash(self._audit_key, kind, key)
+    def _hashed(self, kind: str, key: str) -> list[str]:
+        """The forms an erased person's entry is kept in: a keyed hash, never the value;
+        under the current key first, then under each older key still listed."""
+        return [
+            HASHED_PREFIX + audit.keyed_hash(secret, kind, key)
+            for secret in self._identifier_keys.secrets
+        ]
 
     async def keep_hashed(self, kind: EntryKind, value: str, *, reason: str, actor: str) -> None:
         """After an erasure: the person's entry for this identifier is kept as a keyed hash
         only, and made if there was none, so their objection keeps being honoured."""
         _required(value=value, reason=reason, actor=actor)
         key = register_key(kind, value)
-        hashed = self._hashed(kind, key)
+        forms = self._hashed(kind, key)
+        hashed = forms[0]
         await self._connection.execute(
             opt_outs.delete().where(opt_outs.c.kind == kind, opt_outs.c.value == key)
         )
         kept = await self._connection.scalar(
-            sa.select(opt_outs.c.id).where(opt_outs.c.kind == kind, opt_outs.c.value == hashed)
+            sa.select(opt_outs.c.id).where(opt_outs.c.kind == kind, opt_outs.c.value.in_(forms))
         )
         now = self._clock.now()
         if kept is None:
@@ -180,9 +187,9 @@ class OptOutRegister:
         hashed: dict[tuple[str, str], Identifier] = {}
         for kind, value in wanted:
             by_kind.setdefault(kind, set()).add(value)
-            form = self._hashed(kind, value)
-            hashed[(kind, form)] = (kind, value)
-            by_kind[kind].add(form)
+            for form in self._hashed(kind, value):
+                hashed[(kind, form)] = (kind, value)
+                by_kind[kind].add(form)
         if not by_kind:
             return set()
         condition = sa.or_(
@@ -218,8 +225,11 @@ class OptOutRegister:
         (found by its keyed hash). Identifiers appear masked."""
         query = sa.select(register_audit).order_by(register_audit.c.id)
         if kind is not None and value is not None:
-            wanted = audit.keyed_hash(self._audit_key, kind, register_key(kind, value))
-            query = query.where(register_audit.c.value_hash == wanted)
+            stored = register_key(kind, value)
+            wanted = [
+                audit.keyed_hash(secret, kind, stored) for secret in self._identifier_keys.secrets
+            ]
+            query = query.where(register_audit.c.value_hash.in_(wanted))
         rows = await self._connection.execute(query)
         return [
             {

@@ -20,6 +20,7 @@ from palaute_consent.plans import Plans
 from palaute_consent.register import EntryKind
 from palaute_consent.requests import PrivacyRequests
 from palaute_consent.tables import throttle_misses
+from palaute_runtime.keys import Keyring
 from palaute_runtime.throttle import SharedThrottle
 
 log = structlog.get_logger("palaute.consent.officer")
@@ -62,7 +63,7 @@ class Workspace:
                 scope,
                 limit,
                 window_seconds=15 * 60,
-                key=settings.officer_session_key,
+                key=Keyring.parse(settings.officer_session_key).current,
                 clock=core.clock,
             )
             for scope, limit in (("sign_ins", attempts), ("sign_ins_from", 4 * attempts))

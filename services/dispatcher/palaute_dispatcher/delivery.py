@@ -28,6 +28,7 @@ from palaute_dispatcher.templates import render, survey_url, unsubscribe_url
 from palaute_dispatcher.tokens import new_token, opened_token, sealed_token
 from palaute_runtime.database import as_utc
 from palaute_runtime.health import Health
+from palaute_runtime.keys import Keyring
 from palaute_runtime.messaging import wait_out_faults
 from palaute_runtime.metrics import INVITATIONS, PARTNER_ERRORS, PARTNER_SECONDS
 from palaute_runtime.sealed import seal
@@ -324,7 +325,7 @@ class Delivery:
         )
         # A reminder is no invitation of its own to the collector and BI: its link's token
         # is announced for the invitation it reminds of.
-        pepper = self.core.settings.recipient_pepper
+        pepper = Keyring.parse(self.core.settings.recipient_pepper).current
         await work.publish_all(
             INVITATION_SENT,
             [

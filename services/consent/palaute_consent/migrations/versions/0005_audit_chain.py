@@ -34,7 +34,9 @@ def upgrade() -> None:
             batch_op.add_column(sa.Column(name, sa.String(length), nullable=True))
     # The rows so far: hashed with this installation's key, masked, chained; then the
     # plaintext goes.
-    key = ConsentSettings().register_audit_key
+    from palaute_runtime.keys import Keyring
+
+    key = Keyring.parse(ConsentSettings().register_audit_key).current
     audit = sa.table(
         "register_audit",
         sa.column("at", sa.DateTime(timezone=True)),
