@@ -25,6 +25,8 @@ T = TypeVar("T")
 # Services built inside a test serve their health endpoints on a port the system picks.
 os.environ.setdefault("PALAUTE_CONSENT_PORT", "0")
 os.environ.setdefault("PALAUTE_DISPATCHER_PORT", "0")
+for _service in ("CONSENT", "DISPATCHER", "COLLECTOR"):
+    os.environ.setdefault(f"PALAUTE_{_service}_OPS_PORT", "0")
 
 # Every consumer a test starts (in the test's process, or in a service or stack it runs:
 # they inherit this environment) shortens its waits on the local broker:

@@ -92,7 +92,7 @@ def service_main(
     description: str,
     run_help: str,
     settings_type: Callable[[], type[S]],
-    address: Callable[[S], tuple[str, int]],
+    health_address: Callable[[S], tuple[str, int]],
     build: Callable[[S], Startable],
     more_commands: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
     | None = None,
@@ -114,7 +114,7 @@ def service_main(
     args = parser.parse_args(argv)
     settings = load_settings(settings_type())
     if args.command == "health":
-        check_health(*address(settings))
+        check_health(*health_address(settings))
         return
     if args.command != "run" and other is not None:
         other(args, settings)

@@ -1,5 +1,6 @@
 """What an orchestrator and an operator ask of a running service: is it alive, is it ready
-for work, and its Prometheus metrics. Every service serves these on its HTTP port.
+for work, and its Prometheus metrics. Every service serves these on its operations port
+(PALAUTE_OPS_HOST, PALAUTE_<SERVICE>_OPS_PORT), never on its public one.
 
 - `/health/live`: 200 while the process runs its event loop.
 - `/health/ready`: 200 only when the database answers, the broker answers, migrations are
@@ -62,7 +63,7 @@ class Readiness:
 
 
 def ops_routes(readiness: Readiness) -> list[Route]:
-    """The three operations endpoints, for the service's Starlette app."""
+    """The three operations endpoints and their OpenAPI document, for the operations app."""
 
     async def live(_: Request) -> Response:
         """
@@ -108,7 +109,7 @@ def ops_routes(readiness: Readiness) -> list[Route]:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return [
-        *openapi_routes(f"Palaute {readiness.service}"),
+        *openapi_routes(f"Palaute {readiness.service}: operations"),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

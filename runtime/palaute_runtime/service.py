@@ -19,7 +19,7 @@ from palaute_runtime.database import SqliteClaim, claim_sqlite_database
 from palaute_runtime.health import Health
 from palaute_runtime.http import HttpServer
 from palaute_runtime.migrations import migrate
-from palaute_runtime.ops import CountResponses, Readiness, ops_routes
+from palaute_runtime.ops import CountResponses, Readiness, openapi_routes, ops_routes
 
 log = structlog.get_logger("palaute.service")
 
@@ -37,8 +37,9 @@ class Startable(Protocol):
 class ServiceRuntime:
     """Starts a service's parts in dependency order and stops them in reverse.
 
-    Every service serves HTTP on `host:port`: its own `routes` (if any) and the operations
-    endpoints (`/health/live`, `/health/ready`, `/metrics`).
+    Every service serves its own `routes` (and their OpenAPI document) on `host:port`, and
+    the operations endpoints (`/health/live`, `/health/ready`, `/metrics`) on an operations
+    port of their own (`ops`: host and port), never beside a public page.
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class ServiceRuntime:
         broker: KafkaBroker,
         host: str,
         port: int,
+        ops: tuple[str, int],
         routes: Sequence[BaseRoute] = (),
         health: Health | None = None,
         loops: list[Loop] | None = None,
@@ -62,10 +64,12 @@ class ServiceRuntime:
         self.broker = broker
         self.health = health or Health(name)
         self.readiness = Readiness(name, engine, broker, self.health)
-        app = Starlette(routes=[*routes, *ops_routes(self.readiness)])
+        app = Starlette(routes=[*routes, *openapi_routes(f"Palaute {name}")])
         self.http = HttpServer(
             CountResponses(app, name), host, port, trusted_proxies=trusted_proxies
         )
+        ops_app = Starlette(routes=ops_routes(self.readiness))
+        self.ops = HttpServer(ops_app, *ops, trusted_proxies=trusted_proxies)
         self._loops = loops or []
         self._closers = closers or []
         self._tasks: list[asyncio.Task[None]] = []
@@ -74,12 +78,14 @@ class ServiceRuntime:
     async def start(self) -> None:
         """Serve HTTP (live, not ready), migrate, connect to Kafka, start loops: ready."""
         self._database_claim = claim_sqlite_database(self.engine, self.name)
+        await self.ops.start()
         await self.http.start()
         try:
             await migrate(self.engine, self.migrations)
             await self.broker.start()
         except BaseException:
             await self.http.stop()
+            await self.ops.stop()
             if self._database_claim is not None:
                 self._database_claim.release()
             raise
@@ -88,7 +94,7 @@ class ServiceRuntime:
             for loop in self._loops
         ]
         self.readiness.started = True
-        log.info("service_started", service=self.name, http=self.http.url)
+        log.info("service_started", service=self.name, http=self.http.url, ops=self.ops.url)
 
     async def stop(self) -> None:
         """Stop taking work, finish what is in hand, release connections."""
@@ -102,6 +108,7 @@ class ServiceRuntime:
         for close in self._closers:
             await close()
         await self.http.stop()
+        await self.ops.stop()
         await self.engine.dispose()
         if self._database_claim is not None:
             self._database_claim.release()

@@ -76,6 +76,11 @@ class CommonSettings(BaseSettings):
     # X-Forwarded-Proto are believed; from anyone else those headers are ignored, and the
     # client is the address that connected. Empty: no proxy is trusted.
     trusted_proxies: str = ""
+    # The operations port (/health/live, /health/ready, /metrics) listens here, apart from
+    # the service's own port (never on the port the survey page is published on); each
+    # service has its own PALAUTE_<SERVICE>_OPS_PORT. Containers listen on all addresses
+    # and publish nothing: Prometheus and the orchestrator reach it on the inside network.
+    ops_host: str = "127.0.0.1"
     # Development and tests only: the service's clock starts at this instant and runs on.
     clock_start: AwareDatetime | None = None
 

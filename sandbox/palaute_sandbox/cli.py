@@ -32,6 +32,6 @@ def main(argv: list[str] | None = None) -> None:
         "what they receive, and forward inbound SMS replies to the collector.",
         run_help="serve the SMS API and the SMTP server",
         settings_type=_settings,
-        address=lambda s: (s.sandbox_host, s.sandbox_http_port),
+        health_address=lambda s: (s.sandbox_host, s.sandbox_http_port),
         build=_build,
     )

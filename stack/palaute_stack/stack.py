@@ -48,6 +48,9 @@ class StackSettings(CommonSettings):
     collector_port: int = 18000
     sandbox_http_port: int = 18080
     sandbox_smtp_port: int = 18025
+    consent_ops_port: int = 18101
+    dispatcher_ops_port: int = 18102
+    collector_ops_port: int = 18100
 
 
 @dataclass
@@ -62,6 +65,10 @@ class StackOptions:
     collector_port: int = 18000
     sandbox_http_port: int = 18080
     sandbox_smtp_port: int = 18025
+    # Each service's operations port (health, metrics), apart from its own.
+    consent_ops_port: int = 18101
+    dispatcher_ops_port: int = 18102
+    collector_ops_port: int = 18100
     database_urls: dict[str, str] = field(default_factory=dict)  # service → URL; else SQLite
     extra_settings: dict[str, Any] = field(default_factory=dict)  # more PALAUTE_* settings
     services: tuple[str, ...] = SERVICES  # which processes to run (a benchmark may want one)
@@ -79,6 +86,9 @@ class StackOptions:
             collector_port=settings.collector_port,
             sandbox_http_port=settings.sandbox_http_port,
             sandbox_smtp_port=settings.sandbox_smtp_port,
+            consent_ops_port=settings.consent_ops_port,
+            dispatcher_ops_port=settings.dispatcher_ops_port,
+            collector_ops_port=settings.collector_ops_port,
         )
 
     @classmethod
@@ -92,6 +102,9 @@ class StackOptions:
             "collector_port": 0,
             "sandbox_http_port": 0,
             "sandbox_smtp_port": 0,
+            "consent_ops_port": 0,
+            "dispatcher_ops_port": 0,
+            "collector_ops_port": 0,
         }
         return cls(**(fields | changes))
 
@@ -109,6 +122,9 @@ class StackOptions:
             collector_port=self.collector_port or free_port(),
             sandbox_http_port=self.sandbox_http_port or free_port(),
             sandbox_smtp_port=self.sandbox_smtp_port or free_port(),
+            consent_ops_port=self.consent_ops_port or free_port(),
+            dispatcher_ops_port=self.dispatcher_ops_port or free_port(),
+            collector_ops_port=self.collector_ops_port or free_port(),
             database_urls=dict(self.database_urls),
             extra_settings=dict(self.extra_settings),
             services=self.services,
@@ -143,6 +159,9 @@ class LocalStack:
             "consent_port": opts.consent_port,
             "dispatcher_port": opts.dispatcher_port,
             "collector_port": opts.collector_port,
+            "consent_ops_port": opts.consent_ops_port,
+            "dispatcher_ops_port": opts.dispatcher_ops_port,
+            "collector_ops_port": opts.collector_ops_port,
             "survey_origin": collector_url,
             "partner_sms_url": self.sandbox_url,
             "sandbox_http_port": opts.sandbox_http_port,
@@ -181,8 +200,10 @@ class LocalStack:
         self._say = say
         self._env = env
         self.supervisor: Supervisor | None = None
-        # Each process's HTTP address (health, metrics; the survey page on the collector).
+        # Each process's HTTP address (the survey page on the collector, the officer's pages
+        # on consent), and each service process's operations address (health, metrics).
         self.http_urls: dict[str, str] = {}
+        self.ops_urls: dict[str, str] = {}
 
     def _processes(self) -> list[ServiceProcess]:
         processes = []
@@ -193,11 +214,15 @@ class LocalStack:
             for replica in range(count):
                 env = dict(self._env)
                 port_key = f"PALAUTE_{name.upper()}_{'HTTP_' if name == 'sandbox' else ''}PORT"
+                ops_key = f"PALAUTE_{name.upper()}_OPS_PORT"
                 if replica > 0:
-                    # The first replica serves the known port; the others listen elsewhere.
+                    # The first replica serves the known ports; the others listen elsewhere.
                     env[port_key] = str(free_port())
+                    env[ops_key] = str(free_port())
                 label = name if count == 1 else f"{name}-{replica + 1}"
                 self.http_urls[label] = f"http://127.0.0.1:{env[port_key]}"
+                if name != "sandbox":  # the sandbox is the partner: its health is its own
+                    self.ops_urls[label] = f"http://127.0.0.1:{env[ops_key]}"
                 processes.append(ServiceProcess(label, f"palaute_{name}", env))
         return processes
 

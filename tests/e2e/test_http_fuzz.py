@@ -29,6 +29,8 @@ def surface(pipeline: Pipeline, name: str) -> tuple[str, dict[str, str]]:
         return stack.collector_url, {"Authorization": f"Bearer {secret}"}
     if name == "sandbox":
         return stack.sandbox_url, {"Authorization": "Bearer sandbox-key"}
+    if name.endswith("-ops"):  # a service's operations port: health and metrics
+        return stack.ops_urls[name.removesuffix("-ops")], {}
     return stack.http_urls[name], {}
 
 
@@ -57,7 +59,11 @@ def check(case: Any, pipeline: Pipeline, name: str) -> None:
     assert "server" not in headers
 
 
-@pytest.mark.parametrize("name", ["consent", "dispatcher", "collector", "sandbox"])
+SURFACES = ["consent", "dispatcher", "collector", "sandbox"]
+OPERATIONS = ["consent-ops", "dispatcher-ops", "collector-ops"]
+
+
+@pytest.mark.parametrize("name", SURFACES + OPERATIONS)
 def test_no_input_gets_a_5xx(pipeline: Pipeline, name: str) -> None:
     operations = [result.ok() for result in load(pipeline, name).get_all_operations()]
     assert operations, f"{name} documents its operations"
@@ -72,12 +78,16 @@ def test_no_input_gets_a_5xx(pipeline: Pipeline, name: str) -> None:
 
 
 async def test_every_surface_publishes_its_openapi_document(pipeline: Pipeline) -> None:
-    for name in ("consent", "dispatcher", "collector", "sandbox"):
+    for name in SURFACES + OPERATIONS:
         url, _ = surface(pipeline, name)
         answer = await pipeline.http.get(f"{url}/openapi.json")
         assert answer.status_code == 200
-        paths = answer.json()["paths"]
-        assert {"/health/live", "/health/ready"} <= set(paths), name
+        paths = set(answer.json()["paths"])
+        health = {"/health/live", "/health/ready", "/metrics"}
+        if name.endswith("-ops"):
+            assert paths == health, name
+        elif name != "sandbox":  # the partner's stand-in keeps its own health
+            assert not paths & health, f"{name}: operations on the public port"
     collector_paths = (
         await pipeline.http.get(f"{pipeline.stack.collector_url}/openapi.json")
     ).json()["paths"]

@@ -34,7 +34,8 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 async def test_every_process_is_live_and_ready(pipeline: Pipeline) -> None:
-    urls = pipeline.stack.http_urls
+    stack = pipeline.stack
+    urls = {**stack.ops_urls, "sandbox": stack.sandbox_url}
     assert set(urls) == {"consent", "dispatcher", "collector", "sandbox"}
     for name, url in urls.items():
         live = await pipeline.http.get(f"{url}/health/live")
@@ -48,8 +49,20 @@ async def test_every_process_is_live_and_ready(pipeline: Pipeline) -> None:
         assert body["status"] == "ready"
 
 
+async def test_health_and_metrics_are_on_the_operations_port_never_the_public_one(
+    pipeline: Pipeline,
+) -> None:
+    stack = pipeline.stack
+    for name in ("consent", "dispatcher", "collector"):
+        for path in ("/metrics", "/health/ready", "/health/live"):
+            public = await pipeline.http.get(f"{stack.http_urls[name]}{path}")
+            assert public.status_code == 404, f"{name}{path} on the public port"
+            assert (await pipeline.http.get(f"{stack.ops_urls[name]}{path}")).status_code == 200
+        assert stack.ops_urls[name] != stack.http_urls[name]
+
+
 async def test_metrics_follow_a_contact_from_decision_to_partner(pipeline: Pipeline) -> None:
-    urls = pipeline.stack.http_urls
+    urls = pipeline.stack.ops_urls
 
     async def scrape(service: str) -> str:
         answer = await pipeline.http.get(f"{urls[service]}/metrics")
@@ -85,7 +98,7 @@ async def test_metrics_follow_a_contact_from_decision_to_partner(pipeline: Pipel
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
-        ("GET", "/health/live", 200),
+        ("GET", "/openapi.json", 200),
         ("GET", "/no/such/page", 404),
         ("GET", "/s/not-a-real-token", 404),
         ("DELETE", "/s/not-a-real-token", 405),
@@ -125,7 +138,7 @@ async def test_a_body_over_the_limit_is_refused_unread(pipeline: Pipeline) -> No
 def test_the_health_command_reports_a_service_that_is_not_there() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "palaute_consent", "health"],
-        env={"PALAUTE_CONSENT_PORT": "1", "PATH": "/usr/bin:/bin"},
+        env={"PALAUTE_CONSENT_OPS_PORT": "1", "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=30,

@@ -109,6 +109,7 @@ def local_env(name: str, kafka: str, database: str) -> dict[str, str]:
     env["PALAUTE_KAFKA_ENABLE_IDEMPOTENCE"] = "false"  # Tansu fails InitProducerId
     env[f"PALAUTE_{name.upper()}_HOST"] = "127.0.0.1"
     env[f"PALAUTE_{name.upper()}_PORT"] = str(free_port())
+    env[f"PALAUTE_{name.upper()}_OPS_PORT"] = str(free_port())
     return env
 
 

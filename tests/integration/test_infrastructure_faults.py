@@ -161,7 +161,7 @@ async def _not_ready(runtime: ServiceRuntime) -> bool:
 
 async def ready_answer(runtime: ServiceRuntime) -> httpx.Response:
     async with httpx.AsyncClient(timeout=10) as client:
-        return await client.get(f"{runtime.http.url}/health/ready")
+        return await client.get(f"{runtime.ops.url}/health/ready")
 
 
 @pytest.mark.postgres

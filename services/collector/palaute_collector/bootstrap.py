@@ -46,6 +46,7 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
         ],
         health=Health("collector"),
         address=(settings.collector_host, settings.collector_port),
+        ops_port=settings.collector_ops_port,
         routes=routes(service),
         loops=[
             # Overdue follow-ups change with the date: looked at every ten minutes.

@@ -31,6 +31,6 @@ def main(argv: list[str] | None = None) -> None:
         description="The collector: survey page, SMS replies, responses and figures.",
         run_help="serve the survey page and publish the figures",
         settings_type=_settings,
-        address=lambda s: (s.collector_host, s.collector_port),
+        health_address=lambda s: (s.ops_host, s.collector_ops_port),
         build=_build,
     )

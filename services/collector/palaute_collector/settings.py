@@ -13,8 +13,10 @@ class CollectorSettings(CommonSettings):
     SECRETS = (*CommonSettings.SECRETS, "partner_webhook_secret", "answer_seal_key")
 
     collector_database_url: str | None = None
+    # The survey page and the partner's webhook; operations (health, metrics) apart.
     collector_host: str = "127.0.0.1"
     collector_port: int = 18000
+    collector_ops_port: int = Field(default=18100, ge=0, le=65535)
     # A development default (S105 is right in general): production sets its own.
     partner_webhook_secret: str = "sandbox-webhook-secret"  # noqa: S105
     min_group_size: int = Field(default=5, ge=2)

@@ -37,6 +37,7 @@ def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
         ],
         health=Health("consent"),
         address=(settings.consent_host, settings.consent_port),
+        ops_port=settings.consent_ops_port,
         routes=routes(service),
         loops=[
             service.run_release,

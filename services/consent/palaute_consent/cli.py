@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = load_settings(ConsentSettings)
     if args.command == "health":
-        check_health(settings.consent_host, settings.consent_port)
+        check_health(settings.ops_host, settings.consent_ops_port)
         return
     if args.command == "run":
         from palaute_consent.bootstrap import build

@@ -32,9 +32,10 @@ class ConsentSettings(CommonSettings):
     # anchored outside the database (a Kafka topic and the log) this often, when it moved.
     audit_chain_key: str = "palaute-local-development-audit-chain-key"
     audit_anchor_seconds: float = Field(default=300.0, gt=0, le=86_400)
-    # Where /health/live, /health/ready and /metrics are served.
+    # Where its own HTTP surface is served; operations (health, metrics) on the ops port.
     consent_host: str = "127.0.0.1"
     consent_port: int = Field(default=18001, ge=0, le=65535)
+    consent_ops_port: int = Field(default=18101, ge=0, le=65535)
     # The officer's workspace (pages and API on the consent port): the key that signs
     # session cookies (development default: set your own), how long a session lasts, failed
     # sign-ins allowed per address and per account within 15 minutes, and single sign-on:

@@ -62,6 +62,7 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         ],
         health=health,
         address=(settings.dispatcher_host, settings.dispatcher_port),
+        ops_port=settings.dispatcher_ops_port,
         routes=routes(service),
         loops=[
             service.run_delivery,

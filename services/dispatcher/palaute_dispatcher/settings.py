@@ -20,9 +20,10 @@ class DispatcherSettings(CommonSettings):
     )
 
     dispatcher_database_url: str | None = None
-    # Where /health/live, /health/ready and /metrics are served.
+    # Where its own HTTP surface is served; operations (health, metrics) on the ops port.
     dispatcher_host: str = "127.0.0.1"
     dispatcher_port: int = Field(default=18002, ge=0, le=65535)
+    dispatcher_ops_port: int = Field(default=18102, ge=0, le=65535)
     partner_sms_url: str = "http://127.0.0.1:18080"
     partner_api_key: str = "sandbox-key"
     # Bearer secret the partner sends with its delivery receipts (development default).
