@@ -124,3 +124,48 @@ async def test_the_consent_api_document_is_exact(pipeline: Pipeline) -> None:
     status = document["paths"]["/api/v1/requests/{request_id}"]["get"]
     assert "requestBody" not in status
     assert status["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
+
+
+async def test_the_collector_and_dispatcher_documents_are_exact(pipeline: Pipeline) -> None:
+    """The partner's two webhooks name the bearer scheme they check, the limits their
+    handlers enforce and the answers they give; the survey form says which scores count."""
+    stack = pipeline.stack
+    collector = (await pipeline.http.get(f"{stack.collector_url}/openapi.json")).json()
+    dispatcher = (await pipeline.http.get(f"{stack.http_urls['dispatcher']}/openapi.json")).json()
+    inbound = collector["paths"]["/partner/sms-inbound"]["post"]
+    receipt = dispatcher["paths"]["/partner/delivery-receipts"]["post"]
+    for document, operation in ((collector, inbound), (dispatcher, receipt)):
+        assert operation["security"] == [{"bearer": []}]
+        assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    sms = inbound["requestBody"]["content"]["application/json"]["schema"]
+    assert sms["required"] == ["from", "text"]
+    assert sms["properties"]["from"]["maxLength"] == 64
+    assert (sms["properties"]["id"]["minLength"], sms["properties"]["id"]["maxLength"]) == (1, 200)
+    answered = inbound["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(answered["properties"]["status"]["enum"]) == {
+        "recorded",
+        "opted_out",
+        "unreadable",
+        "held",
+        "duplicate",
+    }
+    body = receipt["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["id", "status"]
+    assert (body["properties"]["id"]["minLength"], body["properties"]["id"]["maxLength"]) == (
+        1,
+        200,
+    )
+    assert body["properties"]["status"]["enum"] == ["delivered", "undelivered", "expired"]
+    form = collector["paths"]["/s/{token}"]["post"]["requestBody"]["content"]
+    fields = form["application/x-www-form-urlencoded"]["schema"]
+    assert fields["properties"]["score"]["pattern"] == "^([0-9]|10)$"
+    assert fields["properties"]["csat"]["pattern"] == "^[1-5]$"
+    assert fields["anyOf"] == [{"required": ["score"]}, {"required": ["csat"]}]
+    # What the documents promise, the handlers keep: a sender over 64 characters is refused.
+    secret = stack.collector_settings.partner_webhook_secret
+    refused = await pipeline.http.post(
+        f"{stack.collector_url}/partner/sms-inbound",
+        json={"from": "+358" + "4" * 70, "text": "9"},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert refused.status_code == 422

@@ -14,6 +14,7 @@ from palaute_schemas import parse_phone
 
 MAX_SMS_TEXT = 1600  # ten concatenated SMS segments; a reply is a digit or STOP
 MAX_MESSAGE_ID = 200
+MAX_SENDER = 64  # a phone number in any common format, with room for spaces and dashes
 
 
 async def inbound_sms(web: WebContext, request: Request) -> Response:
@@ -23,6 +24,7 @@ async def inbound_sms(web: WebContext, request: Request) -> Response:
     description: >-
       Authenticated with `Authorization: Bearer <PALAUTE_PARTNER_WEBHOOK_SECRET>`. A
       digit answers the sender's open survey; STOP opts the sender out.
+    security: [{bearer: []}]
     requestBody:
       required: true
       content:
@@ -31,18 +33,31 @@ async def inbound_sms(web: WebContext, request: Request) -> Response:
             type: object
             required: [from, text]
             properties:
-              from: {type: string, description: the sender's phone number}
+              from:
+                type: string
+                maxLength: 64
+                description: the sender's phone number (E.164, or national in the default region)
               text: {type: string, maxLength: 1600}
               id:
                 type: string
+                minLength: 1
                 maxLength: 200
                 description: the partner's message id (a delivery repeated counts once)
               received_at:
                 type: string
                 format: date-time
+                maxLength: 40
                 description: when the partner received it (ISO 8601 with offset)
     responses:
-      "200": {description: "status: recorded, opted_out, unreadable, held or duplicate"}
+      "200":
+        description: what became of the reply
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status]
+              properties:
+                status: {type: string, enum: [recorded, opted_out, unreadable, held, duplicate]}
       "400": {description: not a JSON object with string fields from and text}
       "401": {description: missing or wrong webhook secret}
       "413": {description: body over the limit}
@@ -65,6 +80,8 @@ async def inbound_sms(web: WebContext, request: Request) -> Response:
     if len(text) > MAX_SMS_TEXT or not is_text(text) or not is_text(sender):
         return _unprocessable(f'"text" must be valid text of at most {MAX_SMS_TEXT} characters')
     try:
+        if len(sender) > MAX_SENDER:
+            raise ValueError
         phone = parse_phone(sender, settings.default_region)
     except ValueError:
         return _unprocessable('"from" is not a valid phone number')

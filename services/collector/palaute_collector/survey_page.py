@@ -23,16 +23,23 @@ async def show_page(web: WebContext, request: Request) -> Response:
     ---
     summary: The survey page behind an invitation's link
     description: >-
-      Shows the questions; `score` preselects a score (the email's 0-10 links). Never
-      records anything: only the form's POST does.
+      Shows the questions; `score` preselects a score (the email's 0-10 links; any other
+      value preselects nothing). Never records anything: only the form's POST does.
     parameters:
-      - {name: token, in: path, required: true, schema: {type: string}}
-      - {name: score, in: query, required: false, schema: {type: string}}
+      - name: token
+        in: path
+        required: true
+        description: the invitation's token (43 URL-safe characters); any other is unknown
+        schema: {type: string}
+      - name: score
+        in: query
+        required: false
+        schema: {type: string, description: "0 to 10; anything else preselects nothing"}
     responses:
       "200": {description: the page, content: {text/html: {}}}
-      "404": {description: no such survey link}
-      "409": {description: already answered}
-      "410": {description: the survey has closed}
+      "404": {description: no such survey link, content: {text/html: {}}}
+      "409": {description: already answered, content: {text/html: {}}}
+      "410": {description: the survey has closed, content: {text/html: {}}}
       "429": {description: too many unknown links from this address; see Retry-After}
     """
     return await _survey(web, request)
@@ -50,17 +57,24 @@ async def submit_answer(web: WebContext, request: Request) -> Response:
         application/x-www-form-urlencoded:
           schema:
             type: object
+            description: an NPS score, a CSAT score or both
             properties:
-              score: {type: string, description: "NPS, 0-10"}
-              csat: {type: string, description: "CSAT, 1-5"}
-              follow_up: {type: string, description: "yes: contact me (named surveys)"}
+              score: {type: string, pattern: "^([0-9]|10)$", description: "NPS, 0-10"}
+              csat: {type: string, pattern: "^[1-5]$", description: "CSAT, 1-5"}
+              follow_up:
+                type: string
+                enum: ["yes"]
+                description: contact me (honoured on a named survey only)
               comment: {type: string, maxLength: 2000}
+            anyOf:
+              - {required: [score]}
+              - {required: [csat]}
     responses:
       "200": {description: thanks, content: {text/html: {}}}
       "400": {description: "neither a valid NPS nor CSAT score, or a comment too long"}
-      "404": {description: no such survey link}
-      "409": {description: already answered}
-      "410": {description: the survey has closed}
+      "404": {description: no such survey link, content: {text/html: {}}}
+      "409": {description: already answered, content: {text/html: {}}}
+      "410": {description: the survey has closed, content: {text/html: {}}}
       "413": {description: body over the limit}
       "429": {description: too many unknown links from this address; see Retry-After}
     """

@@ -23,6 +23,7 @@ async def delivery_receipt(service: DispatcherService, request: Request) -> Resp
       Authenticated with `Authorization: Bearer <PALAUTE_PARTNER_RECEIPT_SECRET>`. The
       invitation's delivery status is set once; a late or replayed receipt changes
       nothing and is answered `unchanged`.
+    security: [{bearer: []}]
     requestBody:
       required: true
       content:
@@ -31,11 +32,25 @@ async def delivery_receipt(service: DispatcherService, request: Request) -> Resp
             type: object
             required: [id, status]
             properties:
-              id: {type: string, description: the partner's id of the message}
+              id:
+                type: string
+                minLength: 1
+                maxLength: 200
+                description: the partner's id of the message
               status: {type: string, enum: [delivered, undelivered, expired]}
-              reason: {type: string, maxLength: 200}
+              reason:
+                type: string
+                description: the partner's reason (kept to its first 200 characters)
     responses:
-      "200": {description: "status: recorded or unchanged"}
+      "200":
+        description: whether the receipt changed the invitation's delivery status
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status]
+              properties:
+                status: {type: string, enum: [recorded, unchanged]}
       "400": {description: not the expected JSON}
       "401": {description: missing or wrong receipt secret}
       "404": {description: no message of ours has that id}
