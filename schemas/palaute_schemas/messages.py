@@ -30,7 +30,12 @@ FailureReason = Literal["expired", "rejected", "content_policy"]
 # What the partner's delivery receipt said of a message it took.
 DeliveryStatus = Literal["delivered", "undelivered", "expired"]
 OptOutSource = Literal[
-    "privacy_officer", "customer_profile", "customer_service", "sms_stop", "email_unsubscribe"
+    "privacy_officer",
+    "customer_profile",
+    "customer_service",
+    "sms_stop",
+    "email_unsubscribe",
+    "self_service",  # the customer, in the organisation's own app (its self-service token)
 ]
 
 

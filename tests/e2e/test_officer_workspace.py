@@ -407,3 +407,81 @@ async def test_single_sign_on_trusts_the_header_only_from_the_proxy(
         headers=as_anna,
     )
     assert looked.status_code == 200
+
+
+async def test_the_customers_own_app_sets_reads_and_lifts_their_ban_and_nothing_else(
+    pipeline: Pipeline, people: dict[str, str]
+) -> None:
+    """The backend of a mobile bank, with a self_service token made by the operator: it
+    reads, sets and lifts one named customer's ban; a contact while banned is suppressed and
+    one after the lift is surveyed; every other operation is 403 to it, and its endpoints
+    are 403 to every staff token; the audit chain names the app and the channel."""
+    made = consent(pipeline, "tokens", "create", "mobile-bank", "--role", "self_service")
+    assert made.returncode == 0, made.stderr
+    app = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    auditor = {"Authorization": f"Bearer {people['bi']}"}
+    customer, phone = f"C-app-{uuid.uuid4().hex[:8]}", mobile()
+    who = {"customer_id": customer}
+
+    async def ban(path: str, headers: dict[str, str] = app) -> httpx.Response:
+        return await pipeline.http.post(
+            url(pipeline, f"/api/v1/self-service/ban{path}"), json=who, headers=headers
+        )
+
+    assert (await ban("")).json() == {
+        "customer_id": customer,
+        "banned": False,
+        "source": None,
+        "since": None,
+    }
+    banned = await ban("/set")
+    assert (banned.status_code, banned.json()["banned"]) == (200, True)
+    assert banned.json()["source"] == "self_service"
+    looked = await pipeline.http.post(
+        url(pipeline, "/api/v1/register/lookup"),
+        json={"kind": "customer_id", "identifier": customer},
+        headers=auditor,
+    )
+    assert looked.json()["entry"]["source"] == "self_service", "the officer sees the channel"
+    while_banned = contact(customer_id=customer, phone=phone)
+    await pipeline.publish(while_banned)
+
+    async def suppressed() -> str | None:
+        for record in await pipeline.records(SURVEY_SUPPRESSED.name):
+            if record["value"]["contact_id"] == while_banned.contact_id:
+                return str(record["value"]["reason"])
+        return None
+
+    assert await wait_until(suppressed, what="the banned customer's contact") == "opted_out"
+    lifted = await ban("/lift")
+    assert (lifted.json()["banned"], lifted.json()["lifted"]) == (False, True)
+    await pipeline.publish(contact(customer_id=customer, phone=phone))
+    await pipeline.messages_to(e164(phone))  # surveyed again: the customer's own choice
+    # Nothing else is open to the app, and the app's endpoints to nobody else.
+    identifier = {"kind": "customer_id", "identifier": customer, "reason": "app"}
+    for method, path, body in (
+        ("POST", "/api/v1/register/lookup", identifier),
+        ("POST", "/api/v1/register/add", identifier),
+        ("POST", "/api/v1/register/remove", identifier),
+        ("POST", "/api/v1/audit", {}),
+        ("POST", "/api/v1/requests", {"kind": "erasure", "customer_id": customer, "reason": "x"}),
+        ("GET", f"/api/v1/requests/{uuid.uuid4()}", None),
+        ("GET", f"/api/v1/requests/{uuid.uuid4()}/access", None),
+    ):
+        refused = await pipeline.http.request(method, url(pipeline, path), json=body, headers=app)
+        assert refused.status_code == 403, f"{method} {path}: {refused.text}"
+    for path in ("", "/set", "/lift"):
+        assert (await ban(path, auditor)).status_code == 403
+    trail = await pipeline.http.post(
+        url(pipeline, "/api/v1/audit"),
+        json={"kind": "customer_id", "identifier": customer},
+        headers=auditor,
+    )
+    assert trail.json()["intact"] is True
+    by_app = [c for c in trail.json()["changes"] if c["actor"] == "app:mobile-bank"]
+    assert [(c["action"], c["source"]) for c in by_app] == [
+        ("read", "self_service"),
+        ("add", "self_service"),
+        ("remove", "self_service"),
+    ]
+    assert "the customer's own choice" in by_app[2]["reason"]

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, get_args
 
-from palaute_consent.roles import ROLES
+from palaute_consent.roles import ACCOUNT_ROLES, ROLES
 from palaute_runtime.cli import add_health_command, check_health, fail, load_settings, serve
 from palaute_schemas import OptOutSource
 
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     people_actions = people.add_subparsers(dest="action", required=True)
     add = people_actions.add_parser("add", help="create an account")
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--role", required=True, choices=ACCOUNT_ROLES)
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
@@ -89,7 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     token_actions = machines.add_subparsers(dest="action", required=True)
     create = token_actions.add_parser("create", help="create a token and print it (only once)")
     create.add_argument("name")
-    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=ROLES,
+        help="officer or auditor; self_service: the organisation's own app, which may only "
+        "read, set and lift one named customer's survey ban",
+    )
     revoke = token_actions.add_parser("revoke", help="revoke a token")
     revoke.add_argument("name")
     token_actions.add_parser("list", help="print the tokens (names and roles) as JSON lines")

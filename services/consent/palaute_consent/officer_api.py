@@ -15,20 +15,32 @@ from starlette.responses import JSONResponse, Response
 from palaute_consent.officer_web import OfficerWeb, Refused, reason_of, request_id_of
 from palaute_consent.officers import Principal
 from palaute_consent.register import EntryKind
+from palaute_consent.roles import Role
 
 Body = dict[str, Any]
 ApiHandler = Callable[[OfficerWeb, Request, Principal, Body], Awaitable[Response]]
 
 
+STAFF: frozenset[Role] = frozenset({"officer", "auditor"})
+APPS: frozenset[Role] = frozenset({"self_service"})
+
+
 def authorised(
-    handler: ApiHandler, web: OfficerWeb, *, writes: bool = False
+    handler: ApiHandler,
+    web: OfficerWeb,
+    *,
+    writes: bool = False,
+    roles: frozenset[Role] = STAFF,
 ) -> Callable[[Request], Awaitable[Response]]:
-    """An API endpoint: 401 without valid credentials, 403 for a write by the auditor role,
-    400 for a body that is not a JSON object; a refusal as `{"error": ...}`."""
+    """An API endpoint: 401 without valid credentials, 403 for a role the endpoint is not
+    for or a write by the auditor role, 400 for a body that is not a JSON object; a refusal
+    as `{"error": ...}`."""
 
     async def guarded(request: Request) -> Response:
         try:
             principal = await web.api_principal(request)
+            if principal.role not in roles:
+                raise Refused(403, f"the {principal.role} role may not use {request.url.path}")
             if writes and not principal.may_write:
                 raise Refused(403, "the auditor role reads only")
             body: Body = {}
@@ -118,3 +130,44 @@ async def audit_log(web: OfficerWeb, _: Request, __: Principal, body: Body) -> R
             "changes": rows,
         }
     )
+
+
+# ---- the customer's own ban, for the organisation's app (the self_service role) ---------
+
+
+def _customer(body: Body) -> str:
+    (customer_id,) = _fields(body, "customer_id")
+    customer_id = customer_id.strip()
+    if not 0 < len(customer_id) <= 100:
+        raise Refused(400, "customer_id is 1 to 100 characters")
+    return customer_id
+
+
+def _ban_json(found: dict[str, Any], **more: object) -> dict[str, Any]:
+    entry = found.get("entry")
+    return {
+        "customer_id": found["identifier"],
+        "banned": entry is not None,
+        "source": entry["source"] if entry else None,
+        "since": entry["since"] if entry else None,
+        **more,
+    }
+
+
+async def read_ban(web: OfficerWeb, _: Request, app: Principal, body: Body) -> Response:
+    found = await web.workspace.ban(app, _customer(body))
+    return JSONResponse(_ban_json(found.as_json()))
+
+
+async def set_ban(web: OfficerWeb, _: Request, app: Principal, body: Body) -> Response:
+    customer_id = _customer(body)
+    withdrawn = await web.workspace.set_ban(app, customer_id)
+    found = await web.workspace.look_up("customer_id", customer_id)
+    return JSONResponse(_ban_json(found.as_json(), withdrawn=withdrawn))
+
+
+async def lift_ban(web: OfficerWeb, _: Request, app: Principal, body: Body) -> Response:
+    customer_id = _customer(body)
+    lifted = await web.workspace.lift_ban(app, customer_id)
+    found = await web.workspace.look_up("customer_id", customer_id)
+    return JSONResponse(_ban_json(found.as_json(), lifted=lifted))

@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from palaute_consent.roles import ROLES, Role
+from palaute_consent.roles import ACCOUNT_ROLES, ROLES, Role
 from palaute_consent.tables import officer_accounts, officer_sessions, officer_tokens
 from palaute_runtime.database import as_utc, rowcount
 from palaute_runtime.keys import Keyring
@@ -59,12 +59,12 @@ def check_name(name: str, what: str = "username") -> str:
     return name
 
 
-def check_role(role: str) -> Role:
-    """One of the roles."""
-    for known in ROLES:
+def check_role(role: str, roles: tuple[Role, ...] = ROLES) -> Role:
+    """One of the roles (of `roles`: a person's account is never a self-service app)."""
+    for known in roles:
         if role == known:
             return known
-    raise ValueError(f"a role is one of {', '.join(ROLES)}, not {role!r}")
+    raise ValueError(f"a role is one of {', '.join(roles)}, not {role!r}")
 
 
 def check_password(password: str, username: str = "") -> str:
@@ -101,7 +101,7 @@ async def add_account(
         officer_accounts.insert().values(
             username=username,
             password_hash=_hasher.hash(password),
-            role=check_role(role),
+            role=check_role(role, ACCOUNT_ROLES),
             created_at=now,
             disabled=False,
         )
@@ -239,7 +239,11 @@ async def token_principal(connection: AsyncConnection, token: str) -> Principal 
             )
         )
     ).first()
-    return None if row is None else Principal(f"token:{row.name}", check_role(row.role))
+    if row is None:
+        return None
+    role = check_role(row.role)
+    # The organisation's own app acts for its customer: the audit log says which app.
+    return Principal(f"{'app' if role == 'self_service' else 'token'}:{row.name}", role)
 
 
 @dataclass(frozen=True)

@@ -65,11 +65,14 @@ class OptOuts:
                 work.connection, kind, value, source=source, reason=reason, actor=actor
             )
 
-    async def remove_opt_out(self, kind: EntryKind, value: str, *, reason: str, actor: str) -> bool:
-        """Lift an opt-out (audited); False when there was none."""
+    async def remove_opt_out(
+        self, kind: EntryKind, value: str, *, reason: str, actor: str, source: str | None = None
+    ) -> bool:
+        """Lift an opt-out (audited, through `source` when given); False when there was
+        none."""
         async with uow(self.core.engine, self.core.outbox) as work:
             return await self.core.register(work.connection).remove(
-                kind, value, reason=reason, actor=actor
+                kind, value, reason=reason, actor=actor, source=source
             )
 
     async def register_opt_out(

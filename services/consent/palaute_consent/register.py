@@ -106,9 +106,12 @@ class OptOutRegister:
         await self._audit("add", kind, key, source=source, reason=reason, actor=actor, at=now)
         return True
 
-    async def remove(self, kind: EntryKind, value: str, *, reason: str, actor: str) -> bool:
-        """Remove an entry; False when there was none. An empty identifier, reason or actor
-        is refused (ValueError)."""
+    async def remove(
+        self, kind: EntryKind, value: str, *, reason: str, actor: str, source: str | None = None
+    ) -> bool:
+        """Remove an entry; False when there was none. The audit row names `source` (the
+        channel the lift came through), else the entry's own. An empty identifier, reason or
+        actor is refused (ValueError)."""
         _required(value=value, reason=reason, actor=actor)
         entry = await self.find(kind, value)
         if entry is None:
@@ -118,7 +121,7 @@ class OptOutRegister:
             "remove",
             kind,
             register_key(kind, value),
-            source=entry.source,
+            source=source or entry.source,
             reason=reason,
             actor=actor,
             at=self._clock.now(),

@@ -62,14 +62,14 @@ _API = """
     summary: "{summary}"
     description: >-
       Authorization: Bearer <API token> (or the single sign-on proxy's header); 401
-      without, 403 for a write by the auditor role.{more}
+      without, 403 for a write by the auditor role or for a self_service token.{more}
     security: [{{bearer: []}}]
 {body}    responses:
       "200": {{description: the result (JSON)}}
       "201": {{description: added or filed (JSON)}}
       "400": {{description: a field is missing or malformed}}
       "401": {{description: no valid credentials}}
-      "403": {{description: the auditor role may not change anything}}
+      "403": {{description: "the auditor role may not change anything; not for self_service"}}
       "404": {{description: nothing to remove, or no such request}}
     """
 # The JSON bodies, exactly: what the handlers refuse, the documents refuse too.
@@ -98,6 +98,35 @@ _FILED = _json_body(
     reason=_TEXT,
 )
 _FILTER = _json_body([], kind=_KIND, identifier=_TEXT).replace("required: true", "required: false")
+_CUSTOMER = _json_body(["customer_id"], customer_id="{type: string, minLength: 1, maxLength: 100}")
+_SELF_SERVICE = """
+    ---
+    summary: "{summary}"
+    description: >-
+      For the organisation's own app (its backend): Authorization: Bearer <token of the
+      self_service role>; every other role gets 403, and this role gets 403 everywhere
+      else. Names one customer by id in the body; audited with the actor app:<token name>
+      and the source self_service.{more}
+    security: [{{bearer: []}}]
+{body}    responses:
+      "200":
+        description: the customer's ban as it stands now
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [customer_id, banned]
+              properties:
+                customer_id: {{type: string}}
+                banned: {{type: boolean}}
+                source: {{type: string, nullable: true, description: who set the ban}}
+                since: {{type: string, nullable: true, format: date-time}}
+                withdrawn: {{type: integer, description: surveys withdrawn by this ban}}
+                lifted: {{type: boolean, description: false when there was no ban}}
+      "400": {{description: customer_id is missing or malformed}}
+      "401": {{description: no valid credentials}}
+      "403": {{description: not a self_service token}}
+    """
 _REQUEST_ID = (
     "    parameters:\n"
     "      - {name: request_id, in: path, required: true, schema: {type: string, format: uuid}}\n"
@@ -128,6 +157,9 @@ def routes(service: ConsentService) -> list[Route]:
 
     def call(handler: api.ApiHandler, *, writes: bool = False) -> Endpoint:
         return api.authorised(handler, web, writes=writes)
+
+    def app(handler: api.ApiHandler) -> Endpoint:
+        return api.authorised(handler, web, roles=api.APPS)
 
     officer_only = "; officer role"
     return [
@@ -236,6 +268,32 @@ def routes(service: ConsentService) -> list[Route]:
             "Remove an opt-out",
             " Officer role.",
             _CHANGE,
+        ),
+        _route(
+            "/api/v1/self-service/ban",
+            ["POST"],
+            app(api.read_ban),
+            _SELF_SERVICE,
+            "Whether one customer has banned surveys (a read: audited)",
+            body=_CUSTOMER,
+        ),
+        _route(
+            "/api/v1/self-service/ban/set",
+            ["POST"],
+            app(api.set_ban),
+            _SELF_SERVICE,
+            "The customer bans surveys",
+            " Withdraws the surveys released to them that are not sent yet.",
+            _CUSTOMER,
+        ),
+        _route(
+            "/api/v1/self-service/ban/lift",
+            ["POST"],
+            app(api.lift_ban),
+            _SELF_SERVICE,
+            "The customer lifts their ban",
+            " Their own choice: recorded as such. Later contacts are surveyed again.",
+            _CUSTOMER,
         ),
         _route(
             "/api/v1/audit",

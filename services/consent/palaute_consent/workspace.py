@@ -17,7 +17,7 @@ from palaute_consent.core import Core
 from palaute_consent.officers import Principal, Session
 from palaute_consent.opt_outs import OptOuts
 from palaute_consent.plans import Plans
-from palaute_consent.register import EntryKind
+from palaute_consent.register import EntryKind, OptOut
 from palaute_consent.requests import PrivacyRequests
 from palaute_consent.tables import throttle_misses
 from palaute_runtime.keys import Keyring
@@ -114,14 +114,7 @@ class Workspace:
             made = await Plans(connection).decisions_of(identifier) if kind == "customer_id" else []
             if reader is not None:
                 await register.record_read(kind, identifier, what="lookup", actor=reader.actor)
-        entry = None
-        if listed is not None:
-            entry = {
-                "source": listed.source,
-                "reason": listed.reason,
-                "since": listed.created_at.isoformat(timespec="seconds"),
-            }
-        return Found(kind, identifier, entry, made)
+        return Found(kind, identifier, _entry(listed), made)
 
     async def add(self, principal: Principal, kind: EntryKind, identifier: str, reason: str) -> int:
         """Add an opt-out (audited); how many released surveys were withdrawn."""
@@ -139,6 +132,43 @@ class Workspace:
             kind, identifier, reason=reason, actor=principal.actor
         )
         log.info("register_changed", action="remove", kind=kind, actor=principal.actor)
+        return removed
+
+    # ---- the customer's own ban, from the organisation's app (self-service) -------------
+
+    async def ban(self, app: Principal, customer_id: str) -> Found:
+        """Whether one customer has banned surveys; a read through the app, audited."""
+        async with self.core.engine.begin() as connection:
+            register = self.core.register(connection)
+            listed = await register.find("customer_id", customer_id)
+            await register.record_read(
+                "customer_id", customer_id, what="self_service", actor=app.actor
+            )
+        return Found("customer_id", customer_id, _entry(listed), [])
+
+    async def set_ban(self, app: Principal, customer_id: str) -> int:
+        """The customer bans surveys in the app (audited, source self_service); how many
+        released surveys were withdrawn."""
+        withdrawn = await self.opt_outs.add_opt_out(
+            "customer_id",
+            customer_id,
+            source="self_service",
+            reason=f"set by the customer in {app.actor}",
+            actor=app.actor,
+        )
+        log.info("register_changed", action="add", kind="customer_id", actor=app.actor)
+        return withdrawn
+
+    async def lift_ban(self, app: Principal, customer_id: str) -> bool:
+        """The customer lifts their ban in the app: their own choice, recorded as such."""
+        removed = await self.opt_outs.remove_opt_out(
+            "customer_id",
+            customer_id,
+            reason=f"lifted by the customer in {app.actor}: the customer's own choice",
+            actor=app.actor,
+            source="self_service",
+        )
+        log.info("register_changed", action="remove", kind="customer_id", actor=app.actor)
         return removed
 
     async def audit_trail(
@@ -185,3 +215,14 @@ class Workspace:
         if document is not None:
             log.info("access_document_downloaded", actor=principal.actor)
         return document
+
+
+def _entry(listed: OptOut | None) -> dict[str, str] | None:
+    """A register entry as the workspace shows it: who set it, why, since when."""
+    if listed is None:
+        return None
+    return {
+        "source": listed.source,
+        "reason": listed.reason,
+        "since": listed.created_at.isoformat(timespec="seconds"),
+    }
