@@ -27,6 +27,9 @@ os.environ.setdefault("PALAUTE_CONSENT_PORT", "0")
 os.environ.setdefault("PALAUTE_DISPATCHER_PORT", "0")
 for _service in ("CONSENT", "DISPATCHER", "COLLECTOR"):
     os.environ.setdefault(f"PALAUTE_{_service}_OPS_PORT", "0")
+# The tests' partner sandboxes speak plain SMTP on loopback, unless a test makes one a real
+# relay (tests/integration/test_smtp_relay.py).
+os.environ.setdefault("PALAUTE_PARTNER_SMTP_SECURITY", "none")
 
 # Every consumer a test starts (in the test's process, or in a service or stack it runs:
 # they inherit this environment) shortens its waits on the local broker:

@@ -7,12 +7,15 @@ import asyncio
 import email
 import email.policy
 import functools
+import hmac
+import ssl
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import Any
 
 import structlog
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,8 +35,18 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class _SmtpHandler:
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, *, login_required: bool = False) -> None:
         self._recorder = recorder
+        self._login_required = login_required
+
+    async def handle_MAIL(
+        self, _server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self._login_required and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -56,6 +69,44 @@ class _SmtpHandler:
         return "250 Message accepted for delivery"
 
 
+def smtp_security(settings: SandboxSettings) -> dict[str, Any]:
+    """The SMTP server's TLS and AUTH, as a real relay has them (aiosmtpd's parameters)."""
+    options: dict[str, Any] = {}
+    if settings.sandbox_smtp_security != "none":
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(
+            str(settings.sandbox_smtp_cert_file), str(settings.sandbox_smtp_key_file)
+        )
+        if settings.sandbox_smtp_security == "tls":
+            options["ssl_context"] = context
+            # aiosmtpd's start-up self-check connects by name: the certificate's.
+            options["server_hostname"] = settings.sandbox_host
+        else:
+            options |= {"tls_context": context, "require_starttls": True}
+    if settings.sandbox_smtp_username:
+        user, password = settings.sandbox_smtp_username, settings.sandbox_smtp_password or ""
+
+        def authenticator(
+            _server: Any, _session: Any, _envelope: Any, mechanism: str, data: Any
+        ) -> AuthResult:
+            given = (getattr(data, "login", b"") or b"", getattr(data, "password", b"") or b"")
+            ok = mechanism in ("PLAIN", "LOGIN") and (
+                hmac.compare_digest(given[0], user.encode())
+                & hmac.compare_digest(given[1], password.encode())
+            )
+            return AuthResult(success=ok, handled=False)
+
+        # Under implicit TLS every byte is encrypted already, but aiosmtpd's TLS check knows
+        # only STARTTLS (it would hide AUTH): there the handler requires the login instead.
+        starttls = settings.sandbox_smtp_security == "starttls"
+        options |= {
+            "authenticator": authenticator,
+            "auth_required": starttls,
+            "auth_require_tls": starttls,
+        }
+    return options
+
+
 class PartnerSandbox:
     """Runs both servers; `recorder` holds what arrived."""
 
@@ -71,9 +122,10 @@ class PartnerSandbox:
         self.recorder: Recorder = self.state.recorder
         self.http = HttpServer(self._app(), settings.sandbox_host, settings.sandbox_http_port)
         self._smtp = Controller(
-            _SmtpHandler(self.recorder),
+            _SmtpHandler(self.recorder, login_required=bool(settings.sandbox_smtp_username)),
             hostname=settings.sandbox_host,
             port=settings.sandbox_smtp_port,
+            **smtp_security(settings),
         )
 
     async def start(self) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from palaute_runtime.settings import CommonSettings
 
@@ -20,6 +23,14 @@ class SandboxSettings(CommonSettings):
     sandbox_host: str = "127.0.0.1"
     sandbox_http_port: int = 18080
     sandbox_smtp_port: int = 18025
+    # The SMTP server as a real relay: STARTTLS required (starttls) or TLS from the first
+    # byte (tls), with this certificate chain and key (PEM); and AUTH (PLAIN, LOGIN) required,
+    # over TLS only, when a user is set. Plain and open by default (this machine only).
+    sandbox_smtp_security: Literal["none", "starttls", "tls"] = "none"
+    sandbox_smtp_cert_file: Path | None = None
+    sandbox_smtp_key_file: Path | None = None
+    sandbox_smtp_username: str | None = None
+    sandbox_smtp_password: str | None = None
     partner_api_key: str = "sandbox-key"
     # The contracted SMS rate the sandbox enforces (429 above it); 0: no limit.
     sandbox_sms_rate_per_second: float = Field(default=0.0, ge=0, le=100_000)
@@ -35,6 +46,17 @@ class SandboxSettings(CommonSettings):
     partner_receipt_secret: str = "sandbox-receipt-secret"  # noqa: S105
     sandbox_receipt_delay_seconds: float = Field(default=0.5, ge=0, le=3600)
     sandbox_receipt_mix: str = "delivered=100"
+
+    @model_validator(mode="after")
+    def _tls_needs_a_certificate(self) -> SandboxSettings:
+        if self.sandbox_smtp_security != "none" and not (
+            self.sandbox_smtp_cert_file and self.sandbox_smtp_key_file
+        ):
+            raise ValueError(
+                "PALAUTE_SANDBOX_SMTP_SECURITY starttls or tls needs "
+                "PALAUTE_SANDBOX_SMTP_CERT_FILE and PALAUTE_SANDBOX_SMTP_KEY_FILE"
+            )
+        return self
 
     @field_validator("sandbox_receipt_mix")
     @classmethod

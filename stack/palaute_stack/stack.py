@@ -183,6 +183,8 @@ class LocalStack:
                 if f"PALAUTE_{name.upper()}" not in os.environ
             }
         )
+        if "PALAUTE_PARTNER_SMTP_SECURITY" not in os.environ:
+            shared["partner_smtp_security"] = "none"  # the stack's sandbox: plain, loopback
         if "PALAUTE_FIGURES_PUBLISH_SECONDS" not in os.environ:
             shared["figures_publish_seconds"] = LOCAL_FIGURES_SECONDS
         shared.update(opts.extra_settings)

@@ -6,9 +6,11 @@ A partner gets the address and the message text, nothing else.
 from __future__ import annotations
 
 import email.utils
+import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Protocol
+from pathlib import Path
+from typing import Literal, Protocol
 
 import aiohttp
 import aiosmtplib
@@ -130,7 +132,13 @@ class HttpSmsPartner:
 
 class SmtpEmailPartner:
     """The partner's SMTP relay. The Message-ID is derived from the idempotency key, so a
-    retry after an uncertain hand-over is recognisably the same message."""
+    retry after an uncertain hand-over is recognisably the same message.
+
+    `security`: `starttls` (required: a relay that does not offer it is refused), `tls`
+    (implicit TLS from the first byte, port 465) or `none` (a relay on this machine). The
+    certificate is always verified, against `ca_file` alone when given. A relay that cannot
+    be reached, will not do TLS, or refuses our login is an infrastructure fault: transient,
+    retried, never the message's failure."""
 
     def __init__(
         self,
@@ -139,7 +147,8 @@ class SmtpEmailPartner:
         sender: str,
         timeout: float = 10.0,
         *,
-        starttls: bool = False,
+        security: Literal["starttls", "tls", "none"] = "none",
+        ca_file: Path | None = None,
         username: str | None = None,
         password: str | None = None,
         clock: Clock | None = None,
@@ -149,20 +158,76 @@ class SmtpEmailPartner:
         self._port = port
         self._sender = sender
         self._timeout = timeout
-        self._starttls = starttls
+        self._security = security
+        self._tls = (
+            ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+            if security != "none"
+            else None
+        )
         self._username = username
         self._password = password if username else None
         self._domain = email.utils.parseaddr(sender)[1].rpartition("@")[2] or "palaute.invalid"
 
     async def send(self, message: Outgoing) -> str:
         """Hand one email to the relay."""
+        mail = self._mail(message)
+        try:
+            await aiosmtplib.send(
+                mail,
+                hostname=self._host,
+                port=self._port,
+                timeout=self._timeout,
+                use_tls=self._security == "tls",
+                start_tls=self._security == "starttls",
+                tls_context=self._tls,
+                username=self._username,
+                password=self._password,
+            )
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise PartnerError(
+                f"SMTP relay refused our login ({exc.code}): check "
+                "PALAUTE_PARTNER_SMTP_USERNAME and PALAUTE_PARTNER_SMTP_PASSWORD",
+                transient=True,
+            ) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise PartnerError(
+                f"SMTP relay answered {exc.code}", transient=400 <= exc.code < 500
+            ) from exc
+        except ssl.SSLError as exc:
+            raise PartnerError(
+                f"SMTP relay's TLS failed ({exc.reason or type(exc).__name__}): is its "
+                "certificate trusted (PALAUTE_PARTNER_SMTP_CA_FILE)?",
+                transient=True,
+            ) from exc
+        except aiosmtplib.SMTPException as exc:
+            if isinstance(exc.__cause__, ssl.SSLError) or "CERTIFICATE_VERIFY" in str(exc):
+                raise PartnerError(
+                    "SMTP relay's TLS failed (certificate not verified): is its certificate "
+                    "trusted (PALAUTE_PARTNER_SMTP_CA_FILE)?",
+                    transient=True,
+                ) from exc
+            if "STARTTLS" in str(exc):
+                raise PartnerError(
+                    "SMTP relay offers no STARTTLS, which PALAUTE_PARTNER_SMTP_SECURITY="
+                    "starttls requires: nothing is sent in clear",
+                    transient=True,
+                ) from exc
+            raise PartnerError(
+                f"SMTP relay unreachable: {type(exc).__name__}", transient=True
+            ) from exc
+        except OSError as exc:
+            raise PartnerError(
+                f"SMTP relay unreachable: {type(exc).__name__}", transient=True
+            ) from exc
+        return str(mail["Message-ID"])
+
+    def _mail(self, message: Outgoing) -> EmailMessage:
         mail = EmailMessage()
         mail["From"] = self._sender
         mail["To"] = message.address
         mail["Subject"] = message.subject
         mail["Date"] = email.utils.format_datetime(self._clock.now())
-        message_id = f"<{message.idempotency_key}@{self._domain}>"
-        mail["Message-ID"] = message_id
+        mail["Message-ID"] = f"<{message.idempotency_key}@{self._domain}>"
         mail.set_content(message.text)
         if message.html:
             mail.add_alternative(message.html, subtype="html")
@@ -171,25 +236,7 @@ class SmtpEmailPartner:
         if message.unsubscribe_url:
             mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
             mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        try:
-            await aiosmtplib.send(
-                mail,
-                hostname=self._host,
-                port=self._port,
-                timeout=self._timeout,
-                start_tls=self._starttls,
-                username=self._username,
-                password=self._password,
-            )
-        except aiosmtplib.SMTPResponseException as exc:
-            raise PartnerError(
-                f"SMTP relay answered {exc.code}", transient=400 <= exc.code < 500
-            ) from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise PartnerError(
-                f"SMTP relay unreachable: {type(exc).__name__}", transient=True
-            ) from exc
-        return message_id
+        return mail
 
     async def close(self) -> None:
         """Nothing to release: one connection per message."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from palaute_runtime.settings import CommonSettings
 
@@ -30,8 +32,12 @@ class DispatcherSettings(CommonSettings):
     partner_receipt_secret: str = "sandbox-receipt-secret"  # noqa: S105
     partner_smtp_host: str = "127.0.0.1"
     partner_smtp_port: int = 18025
-    # Every real relay wants TLS and a login: STARTTLS, and a user when one is set.
-    partner_smtp_starttls: bool = False
+    # TLS to the relay: starttls (submission, 587: STARTTLS required), tls (implicit TLS,
+    # 465) or none (a relay on this machine only, such as the sandbox). The relay's
+    # certificate is always verified: against the system's CAs, or only the CA in
+    # PALAUTE_PARTNER_SMTP_CA_FILE (PEM) when set. A user logs in (AUTH) over TLS only.
+    partner_smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    partner_smtp_ca_file: Path | None = None
     partner_smtp_username: str | None = None
     partner_smtp_password: str | None = None
     # Key that seals a survey token (random) while its message waits for the partner, so a
@@ -72,6 +78,17 @@ class DispatcherSettings(CommonSettings):
     def database_url(self) -> str:
         """The database this service uses."""
         return self.dispatcher_database_url or self.sqlite_url("dispatcher")
+
+    @model_validator(mode="after")
+    def _login_over_tls_only(self) -> DispatcherSettings:
+        if self.partner_smtp_username and self.partner_smtp_security == "none":
+            raise ValueError(
+                "PALAUTE_PARTNER_SMTP_USERNAME needs PALAUTE_PARTNER_SMTP_SECURITY starttls or "
+                "tls: without TLS the password would cross the network in clear"
+            )
+        if self.partner_smtp_ca_file is not None and not self.partner_smtp_ca_file.is_file():
+            raise ValueError(f"PALAUTE_PARTNER_SMTP_CA_FILE {self.partner_smtp_ca_file} is no file")
+        return self
 
     @field_validator("sms_sender")
     @classmethod
