@@ -16,11 +16,14 @@ from cryptography.x509.oid import NameOID
 
 @dataclass(frozen=True)
 class Certificates:
-    """PEM files: the CA's certificate, and a server's certificate and key."""
+    """PEM files: the CA's certificate, a server's certificate and key, and a client's
+    (signed by the same CA: for a server that asks clients for a certificate)."""
 
     ca: Path
     cert: Path
     key: Path
+    client_cert: Path
+    client_key: Path
 
 
 def _name(common_name: str) -> x509.Name:
@@ -28,7 +31,8 @@ def _name(common_name: str) -> x509.Name:
 
 
 def make_certificates(folder: Path, name: str = "server") -> Certificates:
-    """A fresh CA and a certificate it signs for 127.0.0.1 and localhost (a day valid)."""
+    """A fresh CA, and a server and a client certificate it signs for 127.0.0.1 and
+    localhost (a day valid)."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
@@ -56,37 +60,50 @@ def make_certificates(folder: Path, name: str = "server") -> Certificates:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("127.0.0.1"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
+    made = Certificates(
+        folder / "ca.pem",
+        folder / f"{name}.pem",
+        folder / f"{name}-key.pem",
+        folder / "client.pem",
+        folder / "client-key.pem",
     )
-    made = Certificates(folder / "ca.pem", folder / f"{name}.pem", folder / f"{name}-key.pem")
     made.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    made.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    made.key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+    for cert_path, key_path, common_name in (
+        (made.cert, made.key, "127.0.0.1"),
+        (made.client_cert, made.client_key, "palaute-client"),
+    ):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(common_name))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [
+                        x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
+                        x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH,
+                    ]
+                ),
+                critical=False,
+            )
+            .sign(ca_key, hashes.SHA256())
         )
-    )
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
     return made

@@ -30,15 +30,21 @@ def create_topics(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import asyncio
 
+    from palaute_runtime.cli import load_settings
     from palaute_runtime.create_topics import create_when_reachable
+    from palaute_runtime.kafka_security import security_options
     from palaute_runtime.local_broker import palaute_topics
     from palaute_runtime.settings import CommonSettings
 
-    settings = CommonSettings()
+    settings = load_settings(CommonSettings)
     bootstrap = args.bootstrap or settings.kafka_bootstrap
     asyncio.run(
         create_when_reachable(
-            bootstrap, args.replication_factor, args.wait, settings.personal_data_retention_days
+            bootstrap,
+            args.replication_factor,
+            args.wait,
+            settings.personal_data_retention_days,
+            security_options(settings),
         )
     )
     sys.stdout.write(f"{len(palaute_topics())} topics present on {bootstrap}\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from aiokafka.errors import KafkaConnectionError
 
@@ -13,14 +15,21 @@ from palaute_runtime.local_broker import create_topics, palaute_topics
 
 
 async def create_when_reachable(
-    bootstrap: str, replication: int, wait_seconds: float, personal_data_days: int
+    bootstrap: str,
+    replication: int,
+    wait_seconds: float,
+    personal_data_days: int,
+    client: Mapping[str, Any] | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while True:
         try:
             await create_topics(
-                bootstrap, palaute_topics(personal_data_days), replication=replication
+                bootstrap,
+                palaute_topics(personal_data_days),
+                replication=replication,
+                client=client,
             )
             return
         except KafkaConnectionError:

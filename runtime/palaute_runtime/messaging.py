@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from palaute_runtime.faults import is_infrastructure_fault
 from palaute_runtime.health import Health
+from palaute_runtime.kafka_security import kafka_security
 from palaute_runtime.metrics import CONSUMER_LAG, DEAD_LETTERS, MESSAGES_CONSUMED
 from palaute_runtime.settings import CommonSettings
 from palaute_schemas import Message, Topic, dead_letter_topic
@@ -50,6 +51,7 @@ def create_broker(settings: CommonSettings, client_id: str) -> KafkaBroker:
     """A FastStream Kafka broker configured the Palaute way (acks=all, commit by hand)."""
     return KafkaBroker(
         settings.kafka_bootstrap,
+        security=kafka_security(settings),
         client_id=client_id,
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,

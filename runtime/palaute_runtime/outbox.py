@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from palaute_runtime.clock import Clock
 from palaute_runtime.database import insert_ignoring_conflicts
+from palaute_runtime.kafka_security import client_options
 from palaute_runtime.messaging import STOP_GRACE_SECONDS, wait_out_faults
 from palaute_runtime.service import run_when_woken
 from palaute_runtime.settings import CommonSettings
@@ -129,7 +130,7 @@ class OutboxRelay:
         self._outbox = outbox
         self._table = table
         self._producer_options: dict[str, Any] = {
-            "bootstrap_servers": settings.kafka_bootstrap,
+            **client_options(settings),
             "client_id": f"{client_id}-relay",
             "acks": "all",
             "enable_idempotence": settings.kafka_enable_idempotence,

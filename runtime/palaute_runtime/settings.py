@@ -33,6 +33,17 @@ class CommonSettings(BaseSettings):
     SECRETS: ClassVar[tuple[str, ...]] = ("recipient_pepper", "unsubscribe_key")
 
     kafka_bootstrap: str = EMBEDDED_BOOTSTRAP
+    # How every client connects (services, relay, topic job, CLIs, `palaute tail`): PLAINTEXT
+    # (the local broker), SSL (TLS: the broker verified against PALAUTE_KAFKA_SSL_CA_FILE, or
+    # the system's CAs; a client certificate and key when the broker asks for one),
+    # SASL_PLAINTEXT or SASL_SSL (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with a user).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_ssl_ca_file: Path | None = None
+    kafka_ssl_cert_file: Path | None = None
+    kafka_ssl_key_file: Path | None = None
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
     # Tansu fails InitProducerId; Apache Kafka in production turns this on.
     kafka_enable_idempotence: bool = False
     # Tansu answers a waiting fetch only at its deadline: keep the deadline short.
@@ -118,6 +129,26 @@ class CommonSettings(BaseSettings):
             default_country=self.default_region,
             unit_countries=parse_unit_countries(self.unit_countries),
         )
+
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> CommonSettings:
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"PALAUTE_KAFKA_SECURITY_PROTOCOL={protocol} needs PALAUTE_KAFKA_SASL_USERNAME "
+                "and PALAUTE_KAFKA_SASL_PASSWORD"
+            )
+        files = (self.kafka_ssl_ca_file, self.kafka_ssl_cert_file, self.kafka_ssl_key_file)
+        for path in files:
+            if path is not None and not path.is_file():
+                raise ValueError(f"the Kafka TLS file {path} is not a file")
+        if (self.kafka_ssl_cert_file is None) != (self.kafka_ssl_key_file is None):
+            raise ValueError(
+                "PALAUTE_KAFKA_SSL_CERT_FILE and PALAUTE_KAFKA_SSL_KEY_FILE go together"
+            )
+        return self
 
     @model_validator(mode="after")
     def _heartbeat_within_the_session(self) -> CommonSettings:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -16,6 +16,7 @@ async def read_records(
     from_beginning: bool = True,
     idle_timeout: float | None = None,
     until_end: bool = False,
+    client: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Yield records of the topics without joining a group (nothing is committed).
 
@@ -25,7 +26,7 @@ async def read_records(
     """
     consumer = AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=bootstrap,
+        **{"bootstrap_servers": bootstrap, **(client or {})},
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",

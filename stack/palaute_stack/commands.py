@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from palaute_consent.rules import reachable
 from palaute_runtime.cli import fail
+from palaute_runtime.kafka_security import security_options
 from palaute_runtime.local_broker import palaute_topics
 from palaute_runtime.logs import configure_logging
 from palaute_runtime.settings import CommonSettings
@@ -46,6 +47,8 @@ def run(args: argparse.Namespace) -> None:
     settings = CommonSettings()
     if getattr(args, "bootstrap", "") is None:
         args.bootstrap = settings.kafka_bootstrap
+    # TLS and SASL (PALAUTE_KAFKA_SECURITY_PROTOCOL ...), as the services connect.
+    args.kafka_client = security_options(settings)
     if args.command != "up":
         configure_logging(settings.log_format, "warning")
         # The one-sentence error below says it all; aiokafka would add its own lines.
@@ -122,12 +125,12 @@ async def _demo(stack: LocalStack, args: argparse.Namespace, stop: asyncio.Event
         f"demo: {len(customers)} customers, {opted_out} opted out through customer service; "
         f"{args.rate:g} events/s" + (f", {args.events} events" if args.events else "")
     )
-    crm = DemoCrm(stack.options.kafka_bootstrap, customers, rng)
+    crm = DemoCrm(stack.options.kafka_bootstrap, customers, rng, stack.kafka_client)
     respondents = DemoRespondents(stack, random.Random(rng.random()), customers)
     tally = PipelineTally()
     await crm.start()
     background = [
-        asyncio.create_task(follow(stack.options.kafka_bootstrap, tally)),
+        asyncio.create_task(follow(stack.options.kafka_bootstrap, tally, stack.kafka_client)),
         asyncio.create_task(_answer_forever(respondents, stop)),
     ]
     try:
@@ -240,7 +243,9 @@ def _warn(sentence: str) -> None:
 
 async def _publish(args: argparse.Namespace, contact: ContactClosed) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=args.bootstrap, acks="all", request_timeout_ms=10000
+        **{"bootstrap_servers": args.bootstrap, **args.kafka_client},
+        acks="all",
+        request_timeout_ms=10000,
     )
     try:
         await producer.start()
@@ -272,6 +277,7 @@ async def _tail(args: argparse.Namespace) -> None:
         [args.topic],
         idle_timeout=None if args.follow else args.idle_timeout,
         until_end=not args.follow,
+        client=args.kafka_client,
     )
     try:
         async for record in records:

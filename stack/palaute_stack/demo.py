@@ -92,7 +92,9 @@ async def register_opt_outs(stack: LocalStack, customers: list[DemoCustomer]) ->
         for customer in customers
         if customer.opted_out
     ]
-    producer = AIOKafkaProducer(bootstrap_servers=stack.options.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        **{"bootstrap_servers": stack.options.kafka_bootstrap, **stack.kafka_client}, acks="all"
+    )
     await producer.start()
     try:
         for request in requests:
@@ -110,8 +112,16 @@ async def register_opt_outs(stack: LocalStack, customers: list[DemoCustomer]) ->
 class DemoCrm:
     """Publishes ContactClosed events like a CRM: mostly good, some duplicates, some broken."""
 
-    def __init__(self, bootstrap: str, customers: list[DemoCustomer], rng: random.Random) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    def __init__(
+        self,
+        bootstrap: str,
+        customers: list[DemoCustomer],
+        rng: random.Random,
+        client: dict[str, Any] | None = None,
+    ) -> None:
+        self._producer = AIOKafkaProducer(
+            **{"bootstrap_servers": bootstrap, **(client or {})}, acks="all"
+        )
         self._customers = customers
         self._rng = rng
         self._clock = Clock()

@@ -17,6 +17,7 @@ import structlog
 from palaute_collector.settings import CollectorSettings
 from palaute_consent.settings import ConsentSettings
 from palaute_dispatcher.settings import DispatcherSettings
+from palaute_runtime.kafka_security import security_options
 from palaute_runtime.local_broker import LocalBroker, create_topics, free_port, palaute_topics
 from palaute_runtime.settings import EMBEDDED_BOOTSTRAP, CommonSettings
 from palaute_stack.supervisor import ServiceProcess, Supervisor
@@ -237,7 +238,9 @@ class LocalStack:
         try:
             if self.broker is not None:
                 await self.broker.start()
-            await create_topics(self.options.kafka_bootstrap, palaute_topics())
+            await create_topics(
+                self.options.kafka_bootstrap, palaute_topics(), client=self.kafka_client
+            )
             self.supervisor = Supervisor(self._processes(), self._sink, self._say)
             await self.supervisor.start()
         except BaseException:
@@ -254,6 +257,11 @@ class LocalStack:
         if self._own_sink and self._sink is not None:
             self._sink.close()
             self._sink = None
+
+    @property
+    def kafka_client(self) -> dict[str, Any]:
+        """aiokafka options for this stack's Kafka (TLS and SASL as the services connect)."""
+        return security_options(self.consent_settings)
 
     def release_rules_note(self) -> str:
         """One line on the release rules in force, for the banner."""

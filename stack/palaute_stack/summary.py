@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from palaute_runtime.topic_reader import read_records
 from palaute_schemas import (
@@ -60,7 +61,9 @@ class PipelineTally:
         )
 
 
-async def follow(bootstrap: str, tally: PipelineTally) -> None:
+async def follow(
+    bootstrap: str, tally: PipelineTally, client: dict[str, Any] | None = None
+) -> None:
     """Keep the tally up to date until cancelled."""
     topics = [
         CONTACT_CLOSED.name,
@@ -70,5 +73,5 @@ async def follow(bootstrap: str, tally: PipelineTally) -> None:
         INVITATION_SENT.name,
         FIGURES_PUBLISHED.name,
     ]
-    async for record in read_records(bootstrap, topics):
+    async for record in read_records(bootstrap, topics, client=client):
         tally.count(record.topic, record.value or b"")

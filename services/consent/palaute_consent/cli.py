@@ -270,13 +270,17 @@ async def _anchors(settings: ConsentSettings) -> list[AuditAnchored]:
     cannot be read."""
     import asyncio
 
+    from palaute_runtime.kafka_security import security_options
     from palaute_runtime.topic_reader import read_records
     from palaute_schemas import AUDIT_ANCHORED, AuditAnchored
 
     async def read() -> list[AuditAnchored]:
         found = []
         async for record in read_records(
-            settings.kafka_bootstrap, [AUDIT_ANCHORED.name], until_end=True
+            settings.kafka_bootstrap,
+            [AUDIT_ANCHORED.name],
+            until_end=True,
+            client=security_options(settings),
         ):
             try:
                 found.append(AuditAnchored.model_validate_json(record.value or b""))
