@@ -48,16 +48,24 @@ def load_settings(settings_type: type[S]) -> S:
     return settings
 
 
-def serve(*services: Startable) -> None:
-    """Run services until SIGINT or SIGTERM; a refused start is one sentence and exit 1."""
+def serve(*services: Startable, settings: CommonSettings | None = None) -> None:
+    """Run services until SIGINT or SIGTERM; a refused start, or a Kafka that cannot be used
+    at start (unreachable, TLS or SASL refused), is one sentence and exit 1."""
     import asyncio
 
+    from aiokafka.errors import KafkaError
+
+    from palaute_runtime.kafka_security import unreachable
     from palaute_runtime.service import run_until_signalled
 
     try:
         asyncio.run(run_until_signalled(*services))
     except RefusedStart as exc:
         fail(f"{exc}.")
+    except KafkaError as exc:
+        if settings is None:
+            raise
+        fail(unreachable(settings, settings.kafka_bootstrap, exc))
 
 
 HEALTH_HELP = "exit 0 if the running service says it is ready (container health checks)"
@@ -123,4 +131,4 @@ def service_main(
         service = build(settings)
     except RefusedStart as exc:
         fail(f"{exc}.")
-    serve(service)
+    serve(service, settings=settings)

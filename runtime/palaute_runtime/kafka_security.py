@@ -61,3 +61,19 @@ def security_options(settings: CommonSettings) -> dict[str, Any]:
 def client_options(settings: CommonSettings) -> dict[str, Any]:
     """Keyword arguments for any aiokafka client: the bootstrap and the security."""
     return {"bootstrap_servers": settings.kafka_bootstrap, **security_options(settings)}
+
+
+def unreachable(settings: CommonSettings, bootstrap: str, error: BaseException) -> str:
+    """One sentence for a Kafka that could not be used, with what to check."""
+    protocol = settings.kafka_security_protocol
+    check = "is it running and reachable"
+    if protocol in ("SSL", "SASL_SSL"):
+        check += (
+            ", and is PALAUTE_KAFKA_SSL_CA_FILE the CA that signed its certificate (and the "
+            "client certificate one it accepts)"
+        )
+    if protocol.startswith("SASL"):
+        check += ", and are PALAUTE_KAFKA_SASL_USERNAME and _PASSWORD right"
+    return (
+        f"Kafka at {bootstrap} could not be used over {protocol} ({type(error).__name__}): {check}?"
+    )

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from palaute_consent.rules import reachable
 from palaute_runtime.cli import fail
-from palaute_runtime.kafka_security import security_options
+from palaute_runtime.kafka_security import security_options, unreachable
 from palaute_runtime.local_broker import palaute_topics
 from palaute_runtime.logs import configure_logging
 from palaute_runtime.settings import CommonSettings
@@ -63,10 +63,7 @@ def run(args: argparse.Namespace) -> None:
         else:
             asyncio.run(_tail(args))
     except KafkaError as exc:
-        fail(
-            f"Kafka is not reachable or refused the request ({type(exc).__name__}); "
-            "is the stack running (palaute up)?"
-        )
+        fail(unreachable(settings, args.bootstrap, exc).rstrip("?") + " (palaute up runs one)?")
     except KeyboardInterrupt:
         pass
 

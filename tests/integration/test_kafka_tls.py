@@ -170,3 +170,34 @@ async def test_a_client_without_its_certificate_or_trust_gets_nothing(
             await producer.start()
     finally:
         await producer.stop()
+
+
+async def test_a_wrong_ca_is_one_clear_sentence_from_a_service_and_from_tail(
+    tls_kafka: tuple[str, Certificates], tmp_path: Path
+) -> None:
+    """Another CA than the one that signed the proxy's certificate: `palaute tail` and a
+    service's `run` exit 1 with one sentence that names the setting to check."""
+    bootstrap, certificates = tls_kafka
+    (tmp_path / "other").mkdir()
+    other = make_certificates(tmp_path / "other")
+    env = os.environ | {
+        f"PALAUTE_{name.upper()}": str(value)
+        for name, value in tls_settings(bootstrap, certificates).items()
+    }
+    env |= {"PALAUTE_KAFKA_SSL_CA_FILE": str(other.ca), "PALAUTE_DATA_DIR": str(tmp_path)}
+    for command in (
+        ["palaute_stack", "tail", SURVEY_REQUESTED.name],
+        ["palaute_consent", "run"],
+    ):
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert done.returncode == 1, done.stderr[-2000:]
+        assert len(lines) == 1, done.stderr[-2000:]
+        assert "PALAUTE_KAFKA_SSL_CA_FILE" in lines[0]

@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
         from palaute_consent.bootstrap import build
 
         runtime, _ = build(settings)
-        serve(runtime)
+        serve(runtime, settings=settings)
         return
 
     clock = settings.clock()
