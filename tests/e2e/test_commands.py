@@ -196,7 +196,8 @@ def test_tail_and_publish_without_a_broker_say_so_in_one_sentence(tmp_path: Path
     for args in (("tail", "survey.figures.v1"), ("publish", str(path))):
         result = palaute(*args, "--bootstrap", f"127.0.0.1:{free_port()}")
         assert result.returncode == 1
-        assert result.stderr.startswith("error: Kafka is not reachable")
+        assert result.stderr.startswith("error: Kafka at 127.0.0.1:")
+        assert "could not be used over PLAINTEXT" in result.stderr
         assert result.stderr.count("\n") == 1, result.stderr
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.async_api import Browser, BrowserContext, Page
 
+from palaute_consent import officers
 from palaute_runtime.database import create_engine
 from palaute_schemas import SURVEY_SUPPRESSED
 from tests.conftest import wait_until
@@ -41,26 +43,33 @@ def consent(pipeline: Pipeline, *args: str, stdin: str = "") -> subprocess.Compl
 
 
 @pytest.fixture(scope="module")
-def people(pipeline: Pipeline) -> dict[str, str]:
-    """Two accounts and two API tokens, made as an operator would."""
-    for name, role in (("anna", "officer"), ("tarmo", "auditor")):
-        made = consent(
-            pipeline,
-            "accounts",
-            "add",
-            name,
-            "--role",
-            role,
-            "--password-stdin",
-            stdin=PASSWORDS[name] + "\n",
-        )
-        assert made.returncode == 0, made.stderr
-    tokens = {}
-    for name, role in (("crm", "officer"), ("bi", "auditor")):
-        made = consent(pipeline, "tokens", "create", name, "--role", role)
-        assert made.returncode == 0, made.stderr
-        tokens[name] = made.stdout.strip()
-    return tokens
+async def people(pipeline: Pipeline) -> dict[str, str]:
+    """Two accounts and two API tokens. The first account is made as an operator would
+    (the CLI, its own process); the rest straight in consent's database, through the same
+    functions the CLI calls (each CLI run costs seconds, and the module's fixture is made on
+    every worker that draws one of its tests)."""
+    made = consent(
+        pipeline,
+        "accounts",
+        "add",
+        "anna",
+        "--role",
+        "officer",
+        "--password-stdin",
+        stdin=PASSWORDS["anna"] + "\n",
+    )
+    assert made.returncode == 0, made.stderr
+    engine = create_engine(pipeline.stack.consent_settings.database_url)
+    now = datetime.now(UTC)
+    try:
+        async with engine.begin() as connection:
+            await officers.add_account(connection, "tarmo", PASSWORDS["tarmo"], "auditor", now=now)
+            return {
+                name: await officers.create_token(connection, name, role, now=now)
+                for name, role in (("crm", "officer"), ("bi", "auditor"))
+            }
+    finally:
+        await engine.dispose()
 
 
 def url(pipeline: Pipeline, path: str) -> str:
