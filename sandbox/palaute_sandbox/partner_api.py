@@ -4,6 +4,7 @@ sandbox's state and the request."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.requests import Request
@@ -53,6 +54,8 @@ async def send_sms(sandbox: Sandbox, request: Request) -> Response:
             {"error": 'expected JSON with non-empty strings "from", "to", "text"'},
             status_code=400,
         )
+    if sandbox.settings.sandbox_response_ms:  # a real partner's answer takes its time
+        await asyncio.sleep(sandbox.settings.sandbox_response_ms / 1000)
     if sandbox.failing():
         sandbox.recorder.reject("sms")
         return JSONResponse(

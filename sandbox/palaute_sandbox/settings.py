@@ -34,6 +34,9 @@ class SandboxSettings(CommonSettings):
     partner_api_key: str = "sandbox-key"
     # The contracted SMS rate the sandbox enforces (429 above it); 0: no limit.
     sandbox_sms_rate_per_second: float = Field(default=0.0, ge=0, le=100_000)
+    # How long the SMS API takes to answer each send, as a real partner's does (the bench
+    # measures the dispatcher at 50, 150 and 400 ms); 0: at once.
+    sandbox_response_ms: float = Field(default=0.0, ge=0, le=30_000)
     collector_webhook_url: str = "http://127.0.0.1:18000/partner/sms-inbound"
     # A development default (S105 is right in general): production sets its own.
     partner_webhook_secret: str = "sandbox-webhook-secret"  # noqa: S105

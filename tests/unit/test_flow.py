@@ -25,6 +25,32 @@ def test_the_bucket_hands_out_a_tenth_of_a_second_at_once_then_the_rate() -> Non
     assert bucket.take(1000) == 5
 
 
+def test_a_slow_partners_long_rounds_widen_the_burst_to_a_round_at_most_a_second() -> None:
+    """A round waits for its slowest call: with a partner answering in 400 ms, a tenth of a
+    second of turns per round would send a quarter of the contracted rate."""
+    clock = Clock()
+    bucket = TokenBucket(100, clock=clock)
+    assert bucket.take(1000) == 10
+    bucket.round_took(0.4)  # the burst covers the round and half as long again
+    clock.now += 0.4
+    assert bucket.take(1000) == 40, "a round's worth: the contracted rate is kept"
+    bucket.round_took(5.0)
+    clock.now += 5
+    assert bucket.take(1000) == 100, "never more than a second of sends at once"
+    bucket.round_took(0.01)  # a partner failing fast: back to a tenth of a second
+    clock.now += 5
+    assert bucket.take(1000) == 10
+
+
+def test_an_empty_bucket_waits_for_a_worthwhile_round_not_one_turn() -> None:
+    clock = Clock()
+    bucket = TokenBucket(100, clock=clock)
+    bucket.take(1000)
+    assert bucket.worthwhile(64) == 10
+    assert bucket.worthwhile(3) == 3, "no more than is wanted"
+    assert bucket.seconds_until_turn(bucket.worthwhile(64)) == 0.1
+
+
 def test_a_429_halves_the_rate_and_pauses_then_success_creeps_back() -> None:
     clock = Clock()
     bucket = TokenBucket(200, clock=clock)

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import math
 import random
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ class Delivery:
         """Give up the invitations past their send-by time, claim the due ones whose
         channel's circuit lets them go, call the partner for each at the contracted rate,
         and record the outcomes in one transaction; returns how many were handled."""
+        started = time.monotonic()
         expired = await self._expire_overdue()
         claimed: list[tuple[Mapping[str, Any], str | None]] = []
         self._waiting_for_turn = []
@@ -107,7 +109,7 @@ class Delivery:
             wanted = breaker.capacity(limit or self.core.settings.delivery_batch_size)
             turns = bucket.take(wanted)
             if wanted and not turns:
-                self._waiting_for_turn.append(bucket.seconds_until_turn())
+                self._waiting_for_turn.append(bucket.seconds_until_turn(bucket.worthwhile(wanted)))
             if turns:
                 mine = await self.claim_due(channel, turns)
                 bucket.give_back(turns - len(mine))
@@ -124,6 +126,8 @@ class Delivery:
         # The partner has spoken: keep what it said even through a database outage, rather
         # than let the claims expire and ask it again.
         await wait_out_faults(lambda: self.record(attempts), health=self.health, part="delivery")
+        for bucket in self.buckets.values():  # the next round may send what this one took
+            bucket.round_took(time.monotonic() - started)
         return expired + len(attempts)
 
     async def _expire_overdue(self) -> int:

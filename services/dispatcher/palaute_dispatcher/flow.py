@@ -19,6 +19,9 @@ import structlog
 log = structlog.get_logger("palaute.dispatcher.flow")
 
 Clock = Callable[[], float]
+# The burst, in seconds of the rate: a tenth at least (the partner's own bucket, a second of
+# sends, absorbs it), as long as a delivery round at most a second.
+MIN_WINDOW, MAX_WINDOW = 0.1, 1.0
 
 
 class TokenBucket:
@@ -27,14 +30,17 @@ class TokenBucket:
     Turns are taken before invitations are claimed, never waited for while holding a claim:
     an invitation goes to the partner the moment it is claimed, so an opt-out that reaches it
     before then still stops it. The partner's own bucket (a second of sends) absorbs any
-    jitter on the way. The burst is a tenth of a
-    second of sends: what reaches a partner that has just gone down before the breaker opens.
+    jitter on the way. The burst is a tenth of a second of sends (what reaches a partner that
+    has just gone down before the breaker opens), widened to the length of a delivery round
+    when rounds take longer, up to a second: a round waits for its slowest call, and a partner
+    that answers in 400 ms would otherwise get a tenth of a second of sends every 400 ms.
     """
 
     def __init__(self, rate: float, clock: Clock = time.monotonic) -> None:
         self.contracted = rate
         self.rate = rate
         self._clock = clock
+        self._window = MIN_WINDOW
         self._tokens = self.burst
         self._stamp = clock()
         self._paused_until = 0.0
@@ -42,14 +48,27 @@ class TokenBucket:
     @property
     def burst(self) -> float:
         """The most sends that may go at once."""
-        return max(1.0, self.rate / 10)
+        return max(1.0, self.rate * self._window)
 
-    def seconds_until_turn(self) -> float:
-        """How long until one more turn is free (0 when one is free now)."""
+    def round_took(self, seconds: float) -> None:
+        """A delivery round (claim, calls, record) took this long: the burst covers it and
+        half as long again (rounds vary; a burst a little short loses the difference)."""
+        self._window = min(MAX_WINDOW, max(MIN_WINDOW, 1.5 * seconds))
+
+    def seconds_until_turn(self, turns: int = 1) -> float:
+        """How long until `turns` turns are free (0 when they are now; never more than the
+        burst)."""
         now = self._clock()
+        wanted = min(float(turns), self.burst)
         tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+        wait = 0.0 if tokens >= wanted else (wanted - tokens) / self.rate
         return max(wait, self._paused_until - now)
+
+    def worthwhile(self, wanted: int) -> int:
+        """How many turns a round should wait for: a tenth of a second of sends (or what is
+        wanted, if fewer). A round lasts as long as its slowest call, so one begun with a
+        single turn would hold the next ones back for a whole response time."""
+        return max(1, min(wanted, int(self.rate * MIN_WINDOW)))
 
     def take(self, wanted: int) -> int:
         """Take up to `wanted` turns available now (none while paused); returns how many."""
