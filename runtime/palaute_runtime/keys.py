@@ -11,6 +11,7 @@ A bare secret is the key with id `0`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -27,6 +28,7 @@ class Keyring:
     keys: tuple[tuple[str, str], ...]
 
     @classmethod
+    @functools.cache  # a key setting is parsed on hot paths (every seal, cookie, bearer)
     def parse(cls, text: str) -> Keyring:
         """'secret', or 'id:secret,id:secret' (current first); ValueError on an empty secret
         or an id given twice."""

@@ -174,11 +174,19 @@ class CommonSettings(BaseSettings):
                 )
         return self
 
+    @property
+    def peppers(self) -> Keyring:
+        """PALAUTE_RECIPIENT_PEPPER's keys: the current one pseudonymises, all match."""
+        return Keyring.parse(self.recipient_pepper)
+
+    def pseudonym(self, value: str) -> str:
+        """The keyed pseudonym of a value (an SMS number, a customer id) written now."""
+        return recipient_ref(self.peppers.current, value)
+
     def pseudonyms(self, value: str) -> list[str]:
-        """The keyed pseudonyms of a value (an SMS number, a customer id) under every pepper
-        listed in PALAUTE_RECIPIENT_PEPPER, the current one first: the current one is written,
-        all of them match."""
-        return [recipient_ref(p, value) for p in Keyring.parse(self.recipient_pepper).secrets]
+        """Its pseudonyms under every pepper still listed, the current one first: what a
+        pseudonym written under any of them may be."""
+        return [recipient_ref(p, value) for p in self.peppers.secrets]
 
     def clock(self) -> Clock:
         """The service's clock (moved when PALAUTE_CLOCK_START is set)."""

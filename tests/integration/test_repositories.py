@@ -18,7 +18,8 @@ from palaute_consent import tables as consent_tables
 from palaute_consent.plans import Decision, PlanRow, Plans, Released
 from palaute_consent.register import OptOutRegister
 from palaute_consent.settings import ConsentSettings
-from palaute_dispatcher.repository import Deletions, Invitations
+from palaute_dispatcher.deletion_jobs import Deletions
+from palaute_dispatcher.repository import Invitations
 from palaute_runtime.database import create_engine
 from palaute_runtime.migrations import differences, migrate
 from palaute_runtime.outbox import Inbox, Outbox

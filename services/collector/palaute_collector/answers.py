@@ -300,7 +300,7 @@ class Answers:
             return True
         day = received.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         return await InvitationStore(connection).first_sight(
-            self.core.settings.pseudonyms(f"inbound-sms:{message_id}")[0], day
+            self.core.settings.pseudonym(f"inbound-sms:{message_id}"), day
         )
 
     async def apply_held_replies(

@@ -20,7 +20,6 @@ from palaute_collector.publishing import Publishing
 from palaute_collector.settings import CollectorSettings
 from palaute_collector.tables import throttle_misses
 from palaute_runtime.clock import Clock
-from palaute_runtime.keys import Keyring
 from palaute_runtime.throttle import SharedThrottle
 
 __all__ = ["CollectorService", "OpenSurvey", "SmsOutcome", "TokenState"]
@@ -51,7 +50,7 @@ class CollectorService:
             "unknown_links",
             settings.token_guesses_per_minute,
             window_seconds=60.0,
-            key=Keyring.parse(settings.recipient_pepper).current,
+            key=settings.peppers.current,
             clock=core.clock,
         )
         # Consumers

@@ -155,7 +155,9 @@ def _ban_json(found: dict[str, Any], **more: object) -> dict[str, Any]:
 
 
 async def read_ban(web: OfficerWeb, _: Request, app: Principal, body: Body) -> Response:
-    found = await web.workspace.ban(app, _customer(body))
+    found = await web.workspace.look_up(
+        "customer_id", _customer(body), reader=app, channel="self_service"
+    )
     return JSONResponse(_ban_json(found.as_json()))
 
 

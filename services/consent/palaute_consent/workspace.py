@@ -104,16 +104,22 @@ class Workspace:
     # ---- the register --------------------------------------------------------------------
 
     async def look_up(
-        self, kind: EntryKind, identifier: str, *, reader: Principal | None = None
+        self,
+        kind: EntryKind,
+        identifier: str,
+        *,
+        reader: Principal | None = None,
+        channel: str = "lookup",
     ) -> Found:
         """The register's entry for one identifier and, for a customer id, the decisions.
-        A lookup by a `reader` is a read of personal data: audited in the same transaction."""
+        A lookup by a `reader` is a read of personal data: audited in the same transaction,
+        with the channel it came through as the source."""
         async with self.core.engine.begin() as connection:
             register = self.core.register(connection)
             listed = await register.find(kind, identifier)
             made = await Plans(connection).decisions_of(identifier) if kind == "customer_id" else []
             if reader is not None:
-                await register.record_read(kind, identifier, what="lookup", actor=reader.actor)
+                await register.record_read(kind, identifier, what=channel, actor=reader.actor)
         return Found(kind, identifier, _entry(listed), made)
 
     async def add(self, principal: Principal, kind: EntryKind, identifier: str, reason: str) -> int:
@@ -135,16 +141,6 @@ class Workspace:
         return removed
 
     # ---- the customer's own ban, from the organisation's app (self-service) -------------
-
-    async def ban(self, app: Principal, customer_id: str) -> Found:
-        """Whether one customer has banned surveys; a read through the app, audited."""
-        async with self.core.engine.begin() as connection:
-            register = self.core.register(connection)
-            listed = await register.find("customer_id", customer_id)
-            await register.record_read(
-                "customer_id", customer_id, what="self_service", actor=app.actor
-            )
-        return Found("customer_id", customer_id, _entry(listed), [])
 
     async def set_ban(self, app: Principal, customer_id: str) -> int:
         """The customer bans surveys in the app (audited, source self_service); how many

@@ -18,8 +18,8 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from palaute_dispatcher.deletion_jobs import Deletions
 from palaute_dispatcher.partner import DataProcessor, PartnerError
-from palaute_dispatcher.repository import Deletions
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.clock import Clock
 from palaute_runtime.faults import DependencyUnavailable

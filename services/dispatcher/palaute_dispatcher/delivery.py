@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 import time
 import uuid
@@ -18,21 +17,19 @@ from typing import Any
 
 import structlog
 
-from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce
 from palaute_dispatcher.core import Core
+from palaute_dispatcher.deletion_jobs import Deletions
 from palaute_dispatcher.deletions import PartnerDeletions
 from palaute_dispatcher.flow import CircuitBreaker, TokenBucket
 from palaute_dispatcher.messages import delivery_of, failure_of, sent_message
+from palaute_dispatcher.outgoing import outgoing_for
 from palaute_dispatcher.partner import Outgoing, Partner, PartnerError
-from palaute_dispatcher.repository import Deletions, Invitations
-from palaute_dispatcher.templates import render, survey_url, unsubscribe_url
-from palaute_dispatcher.tokens import new_token, opened_token, sealed_token
+from palaute_dispatcher.repository import Invitations
+from palaute_dispatcher.tokens import token_to_send
 from palaute_runtime.database import as_utc
 from palaute_runtime.health import Health
-from palaute_runtime.keys import Keyring
 from palaute_runtime.messaging import wait_out_faults
 from palaute_runtime.metrics import INVITATIONS, PARTNER_ERRORS, PARTNER_SECONDS
-from palaute_runtime.sealed import seal
 from palaute_runtime.unit_of_work import UnitOfWork, uow
 from palaute_schemas import (
     DELIVERY_STATUS,
@@ -166,17 +163,12 @@ class Delivery:
                 invitation = dict(row._mapping)
                 token: str | None = None
                 if invitation["channel"] == "email":
-                    # A retry sends the token the last attempt sent; a first attempt draws
-                    # one, and its hash and sealed copy are stored before the partner sees
-                    # anything.
-                    token = opened_token(settings.token_secret, invitation["token_sealed"])
-                    if token is None:
-                        token, digest = new_token()
+                    token, digest, sealed = token_to_send(
+                        settings.token_secret, invitation["token_sealed"]
+                    )
+                    if digest is not None and sealed is not None:
                         invitation["token_hashes"] = [*invitation["token_hashes"], digest]
-                        new_tokens[invitation["id"]] = (
-                            invitation["token_hashes"],
-                            sealed_token(settings.token_secret, token),
-                        )
+                        new_tokens[invitation["id"]] = (invitation["token_hashes"], sealed)
                 claimed.append((invitation, token))
             await repository.store_tokens(new_tokens)
         return claimed
@@ -188,7 +180,7 @@ class Delivery:
         opens = self._window_closed_until(invitation)
         if opens is not None:
             return Attempt(invitation, hashes, deferred_until=opens)
-        outgoing = self._outgoing(invitation, token)
+        outgoing = outgoing_for(invitation, token, self.core.settings, self.core.clock.now())
         if isinstance(outgoing, str):
             # Settings feed the text (organization name, origin): never send, never retry.
             return Attempt(invitation, hashes, error=outgoing, reason="content_policy")
@@ -203,43 +195,6 @@ class Delivery:
             return closed_until(self.core.clock.now(), recipient, self.sending)
         except NoSendWindow:
             return as_utc(invitation["send_by"])
-
-    def _outgoing(self, invitation: Mapping[str, Any], token: str | None) -> Outgoing | str:
-        """The message for the partner, or why the content policy refuses it."""
-        origin = self.core.settings.survey_origin
-        leave = (
-            unsubscribe_url(
-                origin,
-                seal(
-                    self.core.settings.unsubscribe_key,
-                    {"email": invitation["address"], "language": invitation["language"]},
-                ),
-            )
-            if token
-            else None
-        )
-        message = render(
-            invitation["channel"],
-            invitation["language"],
-            organization=self.core.settings.organization_name,
-            survey_url=survey_url(origin, token) if token else None,
-            valid_days=days_left(invitation, self.core.clock.now()),
-            unsubscribe_url=leave,
-            reminder=invitation["reminder_of"] is not None,
-        )
-        try:
-            enforce(message, allow_links_to=origin if token else None)
-        except ContentPolicyViolation as exc:
-            return f"content policy: {exc}"
-        return Outgoing(
-            address=invitation["address"],
-            subject=message.subject,
-            text=message.text,
-            idempotency_key=str(invitation["id"]),
-            html=message.html,
-            language=invitation["language"],
-            unsubscribe_url=leave or "",
-        )
 
     async def _hand_over(
         self, invitation: Mapping[str, Any], hashes: list[str], outgoing: Outgoing
@@ -329,7 +284,7 @@ class Delivery:
         )
         # A reminder is no invitation of its own to the collector and BI: its link's token
         # is announced for the invitation it reminds of.
-        pepper = Keyring.parse(self.core.settings.recipient_pepper).current
+        pepper = self.core.settings.peppers.current
         await work.publish_all(
             INVITATION_SENT,
             [
@@ -424,9 +379,3 @@ class Delivery:
             wait = min([poll_seconds, *self._waiting_for_turn])
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.core.due.wait(), max(0.001, wait))
-
-
-def days_left(invitation: Mapping[str, Any], now: datetime) -> int:
-    """Whole days its survey stays open from now (the text says so)."""
-    left = as_utc(invitation["expires_at"]) - now
-    return max(1, math.ceil(left / timedelta(days=1)))

@@ -10,9 +10,10 @@ from datetime import timedelta
 import structlog
 
 from palaute_dispatcher.core import Core
+from palaute_dispatcher.deletion_jobs import Deletions
 from palaute_dispatcher.deletions import PartnerDeletions
 from palaute_dispatcher.deletions import completed as erasure_completed
-from palaute_dispatcher.repository import Deletions, Invitations
+from palaute_dispatcher.repository import Invitations
 from palaute_dispatcher.tables import inbox
 from palaute_runtime.outbox import Inbox
 from palaute_runtime.retention import purge_inbox, report

@@ -1,22 +1,18 @@
-"""The dispatcher's repositories: every statement on its tables, inside the caller's
-transaction.
-
-- `Invitations`: invitations and reminders (with their addresses until the purge) and the
-  withdrawals that stop them;
-- `Deletions`: the partner deletion jobs an erasure leaves (deletions.py works them off).
-"""
+"""The dispatcher's invitations repository: every statement on its invitations, reminders
+(with their addresses until the purge) and the withdrawals that stop them, inside the
+caller's transaction. The partner deletion jobs have theirs in deletion_jobs.py."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from palaute_dispatcher.tables import invitations, partner_deletions, withdrawals
+from palaute_dispatcher.tables import invitations, withdrawals
 from palaute_runtime.database import Row, insert_ignoring_conflicts, rowcount
 from palaute_runtime.privacy import table_rows
 
@@ -354,66 +350,3 @@ class Invitations:
             withdrawals.delete().where(withdrawals.c.withdrawn_at < withdrawn_before)
         )
         return {"invitations": rowcount(gone), "withdrawals": rowcount(forgotten)}
-
-
-class Deletions:
-    """The partner deletion jobs in one transaction."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.connection = connection
-
-    async def add(
-        self,
-        now: datetime,
-        addresses: Sequence[str],
-        request_id: uuid.UUID | None,
-        erased: dict[str, int] | None,
-    ) -> None:
-        await self.connection.execute(
-            partner_deletions.insert().values(
-                id=uuid.uuid4(),
-                request_id=request_id,
-                addresses=sorted(set(addresses)),
-                erased=erased or {},
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-
-    async def claim_due(self, now: datetime, limit: int, claim_seconds: float) -> list[Row]:
-        """Take the due jobs for one claim period; a job another replica took at the same
-        moment is left to it."""
-        rows = (
-            await self.connection.execute(
-                sa.select(partner_deletions)
-                .where(partner_deletions.c.next_attempt_at <= now)
-                .order_by(partner_deletions.c.next_attempt_at)
-                .limit(limit)
-            )
-        ).all()
-        claimed = []
-        for row in rows:
-            taken = await self.connection.execute(
-                partner_deletions.update()
-                .where(
-                    partner_deletions.c.id == row.id,
-                    partner_deletions.c.next_attempt_at == row.next_attempt_at,
-                )
-                .values(next_attempt_at=now + timedelta(seconds=claim_seconds))
-            )
-            if taken.rowcount == 1:
-                claimed.append(row)
-        return claimed
-
-    async def done(self, job_id: uuid.UUID) -> None:
-        await self.connection.execute(
-            partner_deletions.delete().where(partner_deletions.c.id == job_id)
-        )
-
-    async def retry_at(self, job_id: uuid.UUID, attempts: int, at: datetime, error: str) -> None:
-        await self.connection.execute(
-            partner_deletions.update()
-            .where(partner_deletions.c.id == job_id)
-            .values(attempts=attempts, next_attempt_at=at, last_error=error[:200])
-        )

@@ -18,6 +18,17 @@ from palaute_schemas import token_hash
 TOKEN_BITS = 256
 
 
+def token_to_send(key: str, sealed: str | None) -> tuple[str, str | None, str | None]:
+    """The token an attempt sends: the one the last attempt sent (still sealed), else a new
+    one, returned with its hash and its sealed copy, to be stored before the partner sees
+    anything: (token, new hash, new sealed copy)."""
+    token = opened_token(key, sealed)
+    if token is not None:
+        return token, None, None
+    token, digest = new_token()
+    return token, digest, sealed_token(key, token)
+
+
 def new_token() -> tuple[str, str]:
     """A fresh URL-safe token and the hash that is all we keep of it once it is sent."""
     token = secrets.token_urlsafe(TOKEN_BITS // 8)
