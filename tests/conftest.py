@@ -7,8 +7,9 @@ import json
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -104,6 +105,12 @@ class ManualClock(Clock):
 
     def now(self) -> datetime:
         return self.at.astimezone(UTC)
+
+
+# The programme file the demo ships: three programmes over the default (tests use it too).
+EXAMPLE_PROGRAMMES = (
+    Path(__file__).parents[1] / "stack" / "palaute_stack" / "programmes.example.toml"
+)
 
 
 async def wait_until(
@@ -231,20 +238,23 @@ def sms_requests(prefix: str, count: int, first_number: int, **fields: Any) -> l
 
 
 async def publish_requests(kafka: str, requests: list[Any]) -> None:
-    """Publish SurveyRequested events as consent does (keyed by customer), and wait for the
-    broker to have them all."""
-    from aiokafka import AIOKafkaProducer
-
+    """Publish SurveyRequested events as consent does, and wait for the broker to have them."""
     from palaute_schemas import SURVEY_REQUESTED
+
+    await publish(kafka, SURVEY_REQUESTED, requests)
+
+
+async def publish(kafka: str, topic: Any, messages: Sequence[Any]) -> None:
+    """Publish messages on a topic, keyed as its producers key them, and wait for the broker
+    to have them all."""
+    from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
     await producer.start()
     try:
-        for request in requests:
+        for message in messages:
             await producer.send(
-                SURVEY_REQUESTED.name,
-                request.model_dump_json().encode(),
-                key=(request.customer_id or "").encode(),
+                topic.name, message.model_dump_json().encode(), key=topic.key(message).encode()
             )
         await producer.flush()
     finally:

@@ -98,6 +98,7 @@ SERVICES = (
             REMINDER_SENT,
             FOLLOW_UP_CLOSED,
             DELIVERY_STATUS,
+            SURVEY_SUPPRESSED,
             ERASURE_REQUESTED,
             ACCESS_REQUESTED,
         ),

@@ -6,11 +6,17 @@ from pathlib import Path
 from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from palaute_runtime.clock import Clock
 from palaute_runtime.keys import Keyring
+from palaute_runtime.programmes import (
+    ProgrammeFileError,
+    Programmes,
+    check_sms_sender,
+    load_programmes,
+)
 from palaute_schemas.identifiers import recipient_ref
 from palaute_schemas.send_window import (
     DailyWindow,
@@ -77,8 +83,27 @@ class CommonSettings(BaseSettings):
     unit_countries: str = ""
     # How often each service purges what it no longer needs (retention).
     purge_interval_seconds: float = Field(default=3600.0, gt=0, le=86_400)
+    # Survey programmes per unit (a TOML file, see the README): each names who surveys, the
+    # senders and the rules below for its units. The settings below are the default
+    # programme's (the units no programme names), and what a programme leaves out.
+    programmes_file: Path | None = None
     # Who surveys: the invitation and the survey page name it.
     organization_name: str = Field(default="Palaute", min_length=1, max_length=60)
+    # An alphanumeric SMS sender id (at most 11 letters, digits or spaces, at least one
+    # letter; in Finland registered with Traficom) or an E.164 number; the email From and an
+    # optional Reply-To.
+    sms_sender: str = "Palaute"
+    email_sender: str = "Palaute <kysely@palaute.invalid>"
+    email_reply_to: str | None = None
+    # Consent: a survey is released this long after its contact closed (inside the send
+    # window), at most one per person in this many days (0: no cap), and reminded once this
+    # many days after its release (0: never).
+    release_delay_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    frequency_cap_days: int = Field(default=30, ge=0, le=3650)
+    reminder_after_days: int = Field(default=0, ge=0, le=60)
+    # Collector: a follow-up the respondent asks for is due this many working days later,
+    # in the unit's country (PALAUTE_UNIT_COUNTRIES).
+    follow_up_working_days: int = Field(default=3, ge=1, le=30)
     # Keyed pseudonym of SMS numbers, shared by dispatcher and collector. Set it in production.
     recipient_pepper: str = "palaute-local-development-pepper"
     # Key of the unsubscribe links, shared by dispatcher and collector. Set it in production.
@@ -94,6 +119,13 @@ class CommonSettings(BaseSettings):
     ops_host: str = "127.0.0.1"
     # Development and tests only: the service's clock starts at this instant and runs on.
     clock_start: AwareDatetime | None = None
+
+    _programmes: Programmes | None = PrivateAttr(default=None)
+
+    @field_validator("sms_sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return check_sms_sender(value)
 
     @field_validator("send_window_weekdays", "send_window_saturday", "send_window_sunday")
     @classmethod
@@ -149,6 +181,40 @@ class CommonSettings(BaseSettings):
                 "PALAUTE_KAFKA_SSL_CERT_FILE and PALAUTE_KAFKA_SSL_KEY_FILE go together"
             )
         return self
+
+    @model_validator(mode="after")
+    def _programmes_hold(self) -> CommonSettings:
+        try:
+            self._programmes = load_programmes(
+                self.programmes_file,
+                {
+                    "organization_name": self.organization_name,
+                    "sms_sender": self.sms_sender,
+                    "email_from": self.email_sender,
+                    "reply_to": self.email_reply_to,
+                    "questions": ("nps", "csat"),
+                    "languages": ("fi", "sv", "en"),
+                    "send_window": {
+                        "weekdays": self.send_window_weekdays,
+                        "saturday": self.send_window_saturday,
+                        "sunday": self.send_window_sunday,
+                    },
+                    "send_on_public_holidays": self.send_on_public_holidays,
+                    "release_delay_minutes": self.release_delay_minutes,
+                    "reminder_after_days": self.reminder_after_days,
+                    "frequency_cap_days": self.frequency_cap_days,
+                    "follow_up_working_days": self.follow_up_working_days,
+                },
+            )
+        except ProgrammeFileError as exc:
+            raise ValueError(f"PALAUTE_PROGRAMMES_FILE: {exc}") from None
+        return self
+
+    @property
+    def programmes(self) -> Programmes:
+        """The survey programmes (the default alone without a file)."""
+        assert self._programmes is not None  # set by the validator
+        return self._programmes
 
     @model_validator(mode="after")
     def _heartbeat_within_the_session(self) -> CommonSettings:

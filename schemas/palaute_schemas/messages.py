@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -21,7 +21,21 @@ SuppressionReason = Literal[
     "stale",  # the contact would be older than the maximum age at its first release time
     "no_send_window",  # the send window never opens (settings leave no sending time)
     "duplicate_contact",  # this contact id was decided before
+    "not_sampled",  # eligible, but outside its programme's sample (decided from the contact id)
 ]
+
+
+def _programme() -> Any:
+    """The programme a survey belongs to (the programme file; "default" for the units it
+    does not name)."""
+    return Field(
+        default="default",
+        min_length=1,
+        max_length=40,
+        description="the survey programme of the contact's unit",
+    )
+
+
 WithdrawalReason = Literal["opted_out"]
 # Why an invitation was never delivered: its survey would close (or it waited longer than
 # allowed) before the partner took it, the partner refused it for good, or its text broke
@@ -88,13 +102,19 @@ class SurveyRequested(Message):
     unit: str
     contact_day: date
     anonymous: bool
+    programme: str = _programme()
 
 
 class SurveySuppressed(Message):
-    """Consent's decision not to survey a contact. Carries no personal data."""
+    """Consent's decision not to survey a contact. Carries no personal data. A contact left
+    out of its programme's sample (`not_sampled`) names the programme, the channel it would
+    have been surveyed on and its day, for the funnel."""
 
     contact_id: str
     reason: SuppressionReason
+    programme: str | None = Field(default=None, max_length=40)
+    channel: Channel | None = None
+    contact_day: date | None = None
 
 
 class SurveyWithdrawn(Message):
@@ -137,6 +157,7 @@ class InvitationSent(Message):
     contact_id: str | None = Field(
         default=None, description="the CRM contact (for a follow-up); never when anonymous"
     )
+    programme: str = _programme()
 
 
 class ReminderSent(Message):
@@ -160,6 +181,7 @@ class InvitationFailed(Message):
     reason: FailureReason
     attempts: int = Field(ge=0, description="partner calls made for it")
     error: str = Field(default="", max_length=500, description="the last error, no personal data")
+    programme: str = _programme()
 
 
 class DeliveryStatusChanged(Message):
@@ -175,6 +197,7 @@ class DeliveryStatusChanged(Message):
     status: DeliveryStatus
     reason: str = Field(default="", max_length=200, description="the partner's reason")
     reported_at: AwareDatetime
+    programme: str = _programme()
 
 
 class FollowUpRequested(Message):
@@ -208,13 +231,15 @@ class FollowUpFigures(Message):
 
 
 class FunnelPublished(Message):
-    """How far one contact day's invitations on one survey channel got: sent, delivered or
-    undelivered (the partner's receipts; an email relayed counts as sent only), opened (the
-    survey page shown), answered, and the response rate (% of sent). The answer-derived
-    figures are null under the minimum group size."""
+    """How far one contact day's invitations on one survey channel in one programme got:
+    left out of the sample, sent, delivered or undelivered (the partner's receipts; an email
+    relayed counts as sent only), opened (the survey page shown), answered, and the response
+    rate (% of sent). The answer-derived figures are null under the minimum group size."""
 
     day: date
     channel: Channel
+    programme: str = _programme()
+    not_sampled: int = Field(default=0, ge=0, description="eligible contacts not sampled")
     sent: int = Field(ge=0)
     delivered: int = Field(ge=0)
     undelivered: int = Field(ge=0, description="undelivered or expired, per the receipts")
@@ -225,7 +250,7 @@ class FunnelPublished(Message):
     @property
     def cell_key(self) -> str:
         """The compaction key of this funnel cell."""
-        return f"{self.day.isoformat()}|{self.channel}"
+        return f"{self.day.isoformat()}|{self.channel}|{self.programme}"
 
 
 class OptOutRequested(Message):
@@ -241,7 +266,7 @@ class OptOutRequested(Message):
 
 
 Grain = Literal["day", "week", "month"]
-Dimension = Literal["total", "contact_channel", "survey_channel", "language", "unit"]
+Dimension = Literal["total", "contact_channel", "survey_channel", "language", "unit", "programme"]
 
 
 class FiguresPublished(Message):

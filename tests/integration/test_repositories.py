@@ -156,9 +156,11 @@ class TestPlans:
                 ]
             )
             since = now - timedelta(days=30)
-            assert await plans.recently_released([("customer_id", customer)], since) == {
-                ("customer_id", customer),
-                ("email", f"{customer.lower()}@example.fi"),
+            last = await plans.last_released([("customer_id", customer)], since)
+            # The newest release within the period, by each of its identifiers.
+            assert last == {
+                ("customer_id", customer): now - timedelta(days=1),
+                ("email", f"{customer.lower()}@example.fi"): now - timedelta(days=1),
             }
             assert await plans.released_to("customer_id", customer, since) == [f"{run}-0"]
         async with consent_db.begin() as connection:
@@ -445,6 +447,7 @@ class TestCollectorStore:
                 "survey_channel|email",
                 "language|fi",
                 "unit|Kotka",
+                "programme|default",
             )
         }
         assert all(p.responses == 10 for p in published if p.revision == 2)

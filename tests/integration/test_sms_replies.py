@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from palaute_collector import tables
 from palaute_collector.service import CollectorService
 from palaute_schemas import ErasureRequested, InvitationSent
+from tests.conftest import EXAMPLE_PROGRAMMES
 from tests.integration.conftest import collector_on
 
 NUMBER = "+358405551234"
@@ -139,3 +140,24 @@ async def test_after_a_pepper_rotation_a_reply_still_answers_and_an_erasure_stil
             [ErasureRequested(request_id=uuid.uuid4(), phone=NUMBER)]
         )
         assert await answers(collector) == {}
+
+
+async def test_a_reply_to_a_csat_only_programme_answers_csat_and_a_number_past_five_nothing(
+    database_url: str,
+) -> None:
+    async with collector_on(database_url, programmes_file=EXAMPLE_PROGRAMMES) as collector:
+        csat_only = sms_invitation(
+            collector, sent_at=datetime.now(UTC) - timedelta(minutes=5)
+        ).model_copy(update={"unit": "Kierrätyskeskus Kotka", "programme": "kierratys"})
+        await collector.handle_invitations_sent([csat_only])
+        assert await collector.answer_sms(NUMBER, "7", message_id="in-7") == "unreadable"
+        assert await collector.answer_sms(NUMBER, "4 kiitos", message_id="in-4") == "recorded"
+        async with collector.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(tables.responses.c.score, tables.responses.c.csat).where(
+                        tables.responses.c.invitation_id == csat_only.invitation_id
+                    )
+                )
+            ).one()
+        assert (row.score, row.csat) == (None, 4)

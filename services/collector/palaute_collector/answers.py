@@ -54,6 +54,7 @@ class OpenSurvey:
     contact_channel: str  # what the survey is about: the contact's channel and day
     contact_day: date
     anonymous: bool = False  # an anonymous survey offers no follow-up
+    programme: str = "default"  # whose name it is asked in, and which questions
 
 
 class Answers:
@@ -75,7 +76,13 @@ class Answers:
         elif as_utc(row.expires_at) <= self.core.clock.now():
             state = "expired"
         return OpenSurvey(
-            row.id, row.language, state, row.contact_channel, row.contact_day, row.anonymous
+            row.id,
+            row.language,
+            state,
+            row.contact_channel,
+            row.contact_day,
+            row.anonymous,
+            row.programme,
         )
 
     async def answer(
@@ -114,7 +121,9 @@ class Answers:
         if invitation is None:
             return False
         await self.publishing.count_in_funnel(
-            connection, invitation.contact_day, invitation.channel, answered=1
+            connection,
+            (invitation.contact_day, invitation.channel, invitation.programme),
+            answered=1,
         )
         # The dispatcher sends no reminder for it; nothing of the answer goes with it.
         await self.core.outbox.add(
@@ -129,6 +138,7 @@ class Answers:
             score=score,
             csat=csat,
             anonymous=invitation.anonymous,
+            programme=invitation.programme,
         )
         await self._seal_for_release(connection, answer, comment)
         if invitation.anonymous:
@@ -179,10 +189,11 @@ class Answers:
         now = self.core.clock.now()
         settings = self.core.settings
         unit = str(invitation.unit)
+        programme = settings.programmes.of(str(invitation.programme), unit)
         due = due_date(
             now.date(),
-            settings.follow_up_working_days,
-            settings.send_window_rules().country_of(unit),
+            programme.follow_up_working_days,
+            programme.follow_up_country or settings.send_window_rules().country_of(unit),
         )
         follow_up_id = uuid.uuid4()
         await FigureStore(connection).add_follow_up(follow_up_id, unit, due, now)
@@ -269,15 +280,21 @@ class Answers:
         """Answer the survey the reply is for, or hold the reply (sealed) for a while."""
         refs = self.core.settings.pseudonyms(sender)
         store = InvitationStore(connection)
-        invitation_id = await store.open_for_reply(refs, received, now)
-        if invitation_id is not None and await self.record(
-            connection,
-            invitation_id,
-            reply.value,
-            reply.comment,
-            follow_up=wants_a_call(reply.comment),
-        ):
-            return "recorded"
+        found = await store.open_for_reply(refs, received, now)
+        if found is not None:
+            invitation_id, programme = found
+            score, csat = self._reply_answers(programme, reply.value)
+            if score is None and csat is None:
+                return "unreadable"  # a 7 to a 1-5 question: nothing recorded, still open
+            if await self.record(
+                connection,
+                invitation_id,
+                score,
+                reply.comment,
+                csat,
+                follow_up=wants_a_call(reply.comment),
+            ):
+                return "recorded"
         # Replies past their hold are dropped by the purge (and never applied).
         await store.hold_reply(
             refs[0],
@@ -335,9 +352,16 @@ class Answers:
             if opened is None:
                 log.error("held_reply_unreadable")
                 continue
-            await self.record(
-                connection,
-                by_ref[ref].invitation_id,
-                int(opened["score"]),
-                str(opened["comment"]),
-            )
+            score, csat = self._reply_answers(by_ref[ref].programme, int(opened["score"]))
+            if score is not None or csat is not None:
+                await self.record(
+                    connection, by_ref[ref].invitation_id, score, str(opened["comment"]), csat
+                )
+
+    def _reply_answers(self, programme: str, value: int) -> tuple[int | None, int | None]:
+        """What an SMS reply's number answers: the SMS asked the programme's first question,
+        NPS (0-10) or, for a programme that asks CSAT only, CSAT (1-5; any other number
+        answers nothing)."""
+        if self.core.settings.programmes.of(programme, "").asks_nps:
+            return value, None
+        return None, value if 1 <= value <= 5 else None

@@ -21,6 +21,7 @@ from palaute_schemas import (
     FOLLOW_UP_CLOSED,
     INVITATION_SENT,
     REMINDER_SENT,
+    SURVEY_SUPPRESSED,
 )
 
 
@@ -41,6 +42,7 @@ def build(settings: CollectorSettings) -> tuple[ServiceRuntime, CollectorService
             Handler(REMINDER_SENT, service.handle_reminders_sent),
             Handler(FOLLOW_UP_CLOSED, service.handle_follow_ups_closed),
             Handler(DELIVERY_STATUS, service.handle_delivery_statuses),
+            Handler(SURVEY_SUPPRESSED, service.handle_suppressions),
             Handler(ERASURE_REQUESTED, service.handle_erasure_requests),
             Handler(ACCESS_REQUESTED, service.handle_access_requests),
         ],

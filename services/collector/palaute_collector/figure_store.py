@@ -27,6 +27,10 @@ from palaute_schemas import Grain
 _FIGURES_LOCK = 0x616E_6F6E_666F_6C64
 
 
+# A funnel cell: contact day, survey channel, programme.
+FunnelCell = tuple[date, str, str]
+
+
 class FigureStore:
     """Sealed answers, figures, the funnel and follow-ups in one transaction."""
 
@@ -112,15 +116,16 @@ class FigureStore:
 
     # ---- the funnel ----------------------------------------------------------------------
 
-    async def count_in_funnel(self, day: date, channel: str, **counts: int) -> None:
+    async def count_in_funnel(self, cell: FunnelCell, **counts: int) -> None:
         """Add to one funnel cell's counts and mark it for publishing."""
         cells = funnel_cells.c
+        day, channel, programme = cell
         statement = upsert(self.connection, funnel_cells).values(
-            day=day, channel=channel, changed=True, **counts
+            day=day, channel=channel, programme=programme, changed=True, **counts
         )
         await self.connection.execute(
             statement.on_conflict_do_update(
-                index_elements=[cells.day, cells.channel],
+                index_elements=[cells.day, cells.channel, cells.programme],
                 set_={
                     "changed": True,
                     **{name: getattr(cells, name) + value for name, value in counts.items()},

@@ -31,7 +31,13 @@ from typing import Any
 from palaute_collector.scores import category, is_satisfied, net_promoter_score, satisfaction
 from palaute_schemas import Dimension, Grain
 
-BREAKDOWNS: tuple[Dimension, ...] = ("contact_channel", "survey_channel", "language", "unit")
+BREAKDOWNS: tuple[Dimension, ...] = (
+    "contact_channel",
+    "survey_channel",
+    "language",
+    "unit",
+    "programme",
+)
 DIMENSIONS: tuple[Dimension, ...] = ("total", *BREAKDOWNS)
 GRAINS: tuple[Grain, ...] = ("day", "week", "month")
 _UNKNOWN = "unknown"
@@ -49,6 +55,7 @@ class Answer:
     score: int | None  # NPS 0-10
     csat: int | None  # CSAT 1-5
     anonymous: bool
+    programme: str = "default"
 
     def value(self, dimension: Dimension) -> str:
         """The answer's value in one breakdown ("" in the total)."""
@@ -65,6 +72,7 @@ class Answer:
             "score": self.score,
             "csat": self.csat,
             "anonymous": self.anonymous,
+            "programme": self.programme,
         }
 
     @classmethod
@@ -81,6 +89,7 @@ class Answer:
             score=None if opened["score"] is None else int(opened["score"]),
             csat=None if opened.get("csat") is None else int(opened["csat"]),
             anonymous=bool(opened.get("anonymous", True)),
+            programme=str(opened.get("programme", "default")),
         )
 
 

@@ -73,14 +73,16 @@ class InvitationStore:
         ).first()
 
     async def opened(self, invitation_id: uuid.UUID) -> Row | None:
-        """Mark an invitation's page opened: its contact day and channel the first time,
-        else None."""
+        """Mark an invitation's page opened: its funnel cell (contact day, channel,
+        programme) the first time, else None."""
         return (
             await self.connection.execute(
                 invitations.update()
                 .where(invitations.c.id == invitation_id, invitations.c.opened.is_(False))
                 .values(opened=True)
-                .returning(invitations.c.contact_day, invitations.c.channel)
+                .returning(
+                    invitations.c.contact_day, invitations.c.channel, invitations.c.programme
+                )
             )
         ).first()
 
@@ -102,21 +104,23 @@ class InvitationStore:
 
     async def open_for_reply(
         self, refs: Sequence[str], received: datetime, now: datetime
-    ) -> uuid.UUID | None:
+    ) -> tuple[uuid.UUID, str] | None:
         """The newest unanswered invitation sent to an SMS number (its pseudonyms) before a
-        reply came and open then and now."""
-        found: uuid.UUID | None = await self.connection.scalar(
-            sa.select(invitations.c.id)
-            .where(
-                invitations.c.recipient_ref.in_(refs),
-                invitations.c.answered.is_(False),
-                invitations.c.sent_at <= received,
-                invitations.c.expires_at > max(received, now),
+        reply came and open then and now: its id and programme."""
+        found = (
+            await self.connection.execute(
+                sa.select(invitations.c.id, invitations.c.programme)
+                .where(
+                    invitations.c.recipient_ref.in_(refs),
+                    invitations.c.answered.is_(False),
+                    invitations.c.sent_at <= received,
+                    invitations.c.expires_at > max(received, now),
+                )
+                .order_by(invitations.c.sent_at.desc())
+                .limit(1)
             )
-            .order_by(invitations.c.sent_at.desc())
-            .limit(1)
-        )
-        return found
+        ).first()
+        return None if found is None else (found.id, found.programme)
 
     async def open_contact_days(self, now: datetime) -> set[Any]:
         """The contact days some invitation of which is still open."""

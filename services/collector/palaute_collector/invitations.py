@@ -18,7 +18,7 @@ from palaute_collector.publishing import Publishing
 from palaute_collector.tables import inbox
 from palaute_runtime.outbox import Inbox
 from palaute_runtime.unit_of_work import uow
-from palaute_schemas import DeliveryStatusChanged, InvitationSent, ReminderSent
+from palaute_schemas import DeliveryStatusChanged, InvitationSent, ReminderSent, SurveySuppressed
 
 log = structlog.get_logger("palaute.collector")
 
@@ -33,6 +33,7 @@ _COPIED_FROM_INVITATION = {
     "recipient_ref",
     "expires_at",
     "contact_id",
+    "programme",
 }
 
 
@@ -46,6 +47,7 @@ class Invitations:
         self._inbox = Inbox(inbox, "collector.invitation-sent", core.clock)
         self._delivery_inbox = Inbox(inbox, "collector.delivery-status", core.clock)
         self._reminder_inbox = Inbox(inbox, "collector.reminder-sent", core.clock)
+        self._suppressed_inbox = Inbox(inbox, "collector.survey-suppressed", core.clock)
 
     async def handle_invitations_sent(self, batch: Sequence[InvitationSent]) -> None:
         """Remember invitations so that their tokens or SMS replies can be answered."""
@@ -82,9 +84,9 @@ class Invitations:
             ],
         )
         await self.answers.apply_held_replies(connection, fresh)
-        sent = Counter((one.contact_day, one.channel) for one in fresh)
-        for (day, channel), count in sent.items():
-            await self.publishing.count_in_funnel(connection, day, channel, sent=count)
+        sent = Counter((one.contact_day, one.channel, one.programme) for one in fresh)
+        for cell, count in sent.items():
+            await self.publishing.count_in_funnel(connection, cell, sent=count)
 
     async def _not_erased(
         self, connection: AsyncConnection, batch: Sequence[InvitationSent]
@@ -109,17 +111,14 @@ class Invitations:
         """The partner's receipts, as the dispatcher published them: counted in the funnel."""
         async with uow(self.core.engine, self.core.outbox, self._delivery_inbox, batch) as work:
             outcomes = Counter(
-                (one.contact_day, one.channel, one.status == "delivered") for one in work.fresh
+                ((one.contact_day, one.channel, one.programme), one.status == "delivered")
+                for one in work.fresh
             )
-            for (day, channel, delivered), count in outcomes.items():
+            for (cell, delivered), count in outcomes.items():
                 if delivered:
-                    await self.publishing.count_in_funnel(
-                        work.connection, day, channel, delivered=count
-                    )
+                    await self.publishing.count_in_funnel(work.connection, cell, delivered=count)
                 else:
-                    await self.publishing.count_in_funnel(
-                        work.connection, day, channel, undelivered=count
-                    )
+                    await self.publishing.count_in_funnel(work.connection, cell, undelivered=count)
         log.info("delivery_statuses_counted", statuses=len(batch), new=len(work.fresh))
 
     async def mark_opened(self, invitation_id: uuid.UUID) -> None:
@@ -128,5 +127,20 @@ class Invitations:
             row = await InvitationStore(work.connection).opened(invitation_id)
             if row is not None:
                 await self.publishing.count_in_funnel(
-                    work.connection, row.contact_day, row.channel, opened=1
+                    work.connection, (row.contact_day, row.channel, row.programme), opened=1
                 )
+
+    async def handle_suppressions(self, batch: Sequence[SurveySuppressed]) -> None:
+        """Consent's suppressions: those left out of their programme's sample are counted
+        in the funnel (the rest are not surveys of any cell)."""
+        async with uow(self.core.engine, self.core.outbox, self._suppressed_inbox, batch) as work:
+            left_out = Counter(
+                (one.contact_day, one.channel, one.programme or "default")
+                for one in work.fresh
+                if one.reason == "not_sampled"
+                and one.contact_day is not None
+                and one.channel is not None
+            )
+            for cell, count in left_out.items():
+                await self.publishing.count_in_funnel(work.connection, cell, not_sampled=count)
+        log.info("suppressions_counted", suppressions=len(batch), not_sampled=left_out.total())

@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_collector.core import Core
-from palaute_collector.figure_store import FigureStore
+from palaute_collector.figure_store import FigureStore, FunnelCell
 from palaute_collector.figures import COUNT_FIELDS, Answer, Cell, Counts, period_end, release
 from palaute_collector.invitation_store import InvitationStore
 from palaute_collector.tables import inbox
@@ -47,10 +47,10 @@ class Publishing:
     # The funnel --------------------------------------------------------------------------
 
     async def count_in_funnel(
-        self, connection: AsyncConnection, day: date, channel: str, **counts: int
+        self, connection: AsyncConnection, cell: FunnelCell, **counts: int
     ) -> None:
-        """Add to one funnel cell's counts and mark it for publishing."""
-        await FigureStore(connection).count_in_funnel(day, channel, **counts)
+        """Add to one funnel cell's counts (day, channel, programme); published soon."""
+        await FigureStore(connection).count_in_funnel(cell, **counts)
 
     async def publish_funnel(self) -> int:
         """Publish every funnel cell that changed since it was last published; the counts
@@ -64,6 +64,8 @@ class Publishing:
                     FunnelPublished(
                         day=cell.day,
                         channel=cell.channel,
+                        programme=cell.programme,
+                        not_sampled=cell.not_sampled,
                         sent=cell.sent,
                         delivered=cell.delivered,
                         undelivered=cell.undelivered,

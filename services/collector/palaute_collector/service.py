@@ -56,6 +56,7 @@ class CollectorService:
         # Consumers
         self.handle_invitations_sent = self.invitations.handle_invitations_sent
         self.handle_reminders_sent = self.invitations.handle_reminders_sent
+        self.handle_suppressions = self.invitations.handle_suppressions
         self.handle_delivery_statuses = self.invitations.handle_delivery_statuses
         self.handle_follow_ups_closed = self.publishing.handle_follow_ups_closed
         self.handle_erasure_requests = self.privacy.handle_erasure_requests

@@ -27,9 +27,6 @@ class CollectorSettings(CommonSettings):
     # How long a scored SMS reply waits for an invitation the collector has not seen yet.
     reply_hold_minutes: int = Field(default=60, ge=0)
 
-    # A follow-up the respondent asks for is due this many working days later, in the
-    # unit's country (PALAUTE_UNIT_COUNTRIES).
-    follow_up_working_days: int = Field(default=3, ge=1, le=30)
     # Retention: invitations (and their tokens) this many days after their survey closed;
     # the link of a named answer to its invitation and customer, and its comment, after
     # this many months (the scores stay in the counts).

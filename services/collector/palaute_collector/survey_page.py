@@ -35,6 +35,10 @@ async def show_page(web: WebContext, request: Request) -> Response:
         in: query
         required: false
         schema: {type: string, description: "0 to 10; anything else preselects nothing"}
+      - name: csat
+        in: query
+        required: false
+        schema: {type: string, description: "1 to 5; anything else preselects nothing"}
     responses:
       "200": {description: the page, content: {text/html: {}}}
       "404": {description: no such survey link, content: {text/html: {}}}
@@ -98,10 +102,14 @@ async def _survey(web: WebContext, request: Request) -> Response:
         if request.method == "GET":
             await web.service.mark_opened(survey.invitation_id)
         selected = _score(request.query_params.get("score"))
-        return page(survey.language, **shown, selected=selected, selected_csat=None, comment="")
+        selected_csat = _score(request.query_params.get("csat"), highest=5, lowest=1)
+        return page(
+            survey.language, **shown, selected=selected, selected_csat=selected_csat, comment=""
+        )
     form = await request.form()
-    score = _score(form.get("score"))
-    csat = _score(form.get("csat"), highest=5, lowest=1)
+    # Only the questions its programme asks are read.
+    score = _score(form.get("score")) if shown["asks_nps"] else None
+    csat = _score(form.get("csat"), highest=5, lowest=1) if shown["asks_csat"] else None
     follow_up = shown["offer_follow_up"] is not None and form.get("follow_up") == "yes"
     comment = str(form.get("comment") or "").strip()
     if not is_text(comment):
@@ -131,24 +139,31 @@ class Shown(TypedDict):
     action: str
     about: str
     offer_follow_up: str | None
+    asks_nps: bool
+    asks_csat: bool
+    csat_question: str
 
 
 def _shown(web: WebContext, survey: OpenSurvey, action: str) -> Shown:
-    """What the form says: who asks, about which contact, and whether a follow-up is
-    offered (a named survey may ask for one; an anonymous one never offers it)."""
-    settings = web.service.settings
+    """What the form says: who asks (its programme's name), about which contact, the
+    programme's questions, and whether a follow-up is offered (a named survey may ask for
+    one; an anonymous one never offers it)."""
+    programme = web.service.settings.programmes.of(survey.programme, "")
     t = TEXTS[survey.language]
     day = survey.contact_day
     return Shown(
         action=action,
+        asks_nps=programme.asks_nps,
+        asks_csat=programme.asks_csat,
+        csat_question=programme.csat_question.get(survey.language, t["csat_question"]),
         about=t["about"].format(
-            organization=settings.organization_name,
+            organization=programme.organization_name,
             channel=t.get(survey.contact_channel, survey.contact_channel),
             day=f"{day.day}.{day.month}.{day.year}",
         ),
         offer_follow_up=None
         if survey.anonymous
-        else t["follow_up"].format(days=settings.follow_up_working_days),
+        else t["follow_up"].format(days=programme.follow_up_working_days),
     )
 
 

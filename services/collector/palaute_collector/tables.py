@@ -28,6 +28,8 @@ invitations = sa.Table(
     sa.Column("answered", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("contact_id", sa.String(100), nullable=True),  # named surveys only
     sa.Column("opened", sa.Boolean, nullable=False, server_default=sa.false()),  # page shown
+    # The survey programme (its name, questions and rules; the programme file).
+    sa.Column("programme", sa.String(40), nullable=False, server_default="default"),
 )
 
 invitation_tokens = sa.Table(
@@ -55,6 +57,7 @@ responses = sa.Table(
     sa.Column("invitation_id", sa.Uuid, nullable=True),
     sa.Column("customer_id", sa.String(100), nullable=True),
     sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("programme", sa.String(40), nullable=False, server_default="default"),
 )
 
 # Every answer waiting to join the figures (see figures.py), sealed (AES-256-GCM,
@@ -120,17 +123,20 @@ inbound_messages = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
-# The funnel of one contact day and survey channel; `changed` until published.
+# The funnel of one contact day, survey channel and programme; `changed` until published.
 funnel_cells = sa.Table(
     "funnel_cells",
     metadata,
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("channel", sa.String(10), primary_key=True),
+    sa.Column("programme", sa.String(40), primary_key=True, server_default="default"),
     sa.Column("sent", sa.Integer, nullable=False, server_default="0"),
     sa.Column("delivered", sa.Integer, nullable=False, server_default="0"),
     sa.Column("undelivered", sa.Integer, nullable=False, server_default="0"),
     sa.Column("opened", sa.Integer, nullable=False, server_default="0"),
     sa.Column("answered", sa.Integer, nullable=False, server_default="0"),
+    # Eligible contacts its programme's sample left out (consent's not_sampled).
+    sa.Column("not_sampled", sa.Integer, nullable=False, server_default="0"),
     sa.Column("changed", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 

@@ -97,9 +97,7 @@ class Contacts:
         for contact in contacts:
             outcome = self._plan(contact, who[contact.contact_id], listed, now)
             if isinstance(outcome, Suppress):
-                suppressed.append(
-                    SurveySuppressed(contact_id=contact.contact_id, reason=outcome.reason)
-                )
+                suppressed.append(outcome.event(contact))
             else:
                 new_plans.append(outcome)
             outcomes.append(
@@ -115,13 +113,17 @@ class Contacts:
     def _plan(
         self, contact: ContactClosed, reach: Reachable, listed: set[Identifier], now: datetime
     ) -> Suppress | PlanRow:
-        """A plan row for one contact, or why it is not surveyed."""
-        rules = self.core.rules
+        """A plan row for one contact, or why it is not surveyed: in its unit's programme,
+        with that programme's rules, if it falls in the programme's sample."""
+        programme = self.core.programme(contact.unit)
+        rules = self.core.rules[programme.name]
         if any(key in listed for key in identifiers(contact.customer_id, reach.phone, reach.email)):
             return Suppress("opted_out")
         choice = choose_channel(reach)
         if isinstance(choice, Suppress):
             return choice
+        if not programme.sampled(contact.contact_id):
+            return Suppress("not_sampled", programme.name, choice.channel)
         phone = reach.phone if choice.channel == "sms" else None
         recipient = recipient_of(phone, contact.unit, rules.sending)
         try:
@@ -137,8 +139,10 @@ class Contacts:
             email=reach.email,
             channel=choice.channel,
             address=choice.address,
-            anonymous=contact.anonymous,
-            language=contact.language,
+            # A programme's surveys may be anonymous whatever the event says; an event can
+            # only make a survey more anonymous.
+            anonymous=contact.anonymous or programme.anonymous,
+            language=programme.language_for(contact.language),
             contact_channel=contact.contact_channel,
             unit=contact.unit,
             contact_day=contact.closed_at.date(),

@@ -14,6 +14,7 @@ from palaute_consent.settings import ConsentSettings
 from palaute_consent.tables import outbox
 from palaute_runtime.clock import Clock
 from palaute_runtime.outbox import Outbox
+from palaute_runtime.programmes import Programme
 
 
 @dataclass
@@ -27,10 +28,18 @@ class Core:
     # Set when a plan is made that is not due yet: the release loop may need to wake sooner.
     planned: asyncio.Event = field(default_factory=asyncio.Event)
 
-    rules: ReleaseRules = field(init=False)
+    rules: dict[str, ReleaseRules] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.rules = self.settings.release_rules()
+        self.rules = {p.name: self.settings.release_rules(p) for p in self.settings.programmes.all}
+
+    def programme(self, unit: str) -> Programme:
+        """The programme a unit's contacts are surveyed in."""
+        return self.settings.programmes.for_unit(unit)
+
+    def rules_of(self, unit: str) -> ReleaseRules:
+        """The release rules of a unit's programme."""
+        return self.rules[self.programme(unit).name]
 
     def register(self, connection: AsyncConnection) -> OptOutRegister:
         """The opt-out register inside the caller's transaction, on the service's clock."""

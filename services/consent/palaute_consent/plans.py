@@ -163,17 +163,19 @@ class Plans:
     async def forget_released(self, before: datetime) -> None:
         await self.connection.execute(released.delete().where(released.c.released_at < before))
 
-    async def recently_released(
+    async def last_released(
         self, keys: Iterable[Identifier], since: datetime
-    ) -> set[Identifier]:
-        """Which of these identifiers were surveyed since `since`."""
+    ) -> dict[Identifier, datetime]:
+        """When each of these identifiers was last surveyed, if since `since`."""
         by_kind: dict[str, set[str]] = {}
         for kind, value in keys:
             by_kind.setdefault(kind, set()).add(value)
         if not by_kind:
-            return set()
+            return {}
         rows = await self.connection.execute(
-            sa.select(released.c.customer_id, released.c.phone, released.c.email).where(
+            sa.select(
+                released.c.customer_id, released.c.phone, released.c.email, released.c.released_at
+            ).where(
                 released.c.released_at > since,
                 sa.or_(
                     *(
@@ -183,7 +185,12 @@ class Plans:
                 ),
             )
         )
-        return {key for row in rows for key in identifiers(row.customer_id, row.phone, row.email)}
+        last: dict[Identifier, datetime] = {}
+        for row in rows:
+            at = as_utc(row.released_at)
+            for key in identifiers(row.customer_id, row.phone, row.email):
+                last[key] = max(at, last.get(key, at))
+        return last
 
     async def released_to(self, kind: EntryKind, key: str, since: datetime) -> list[str]:
         """Contact ids of the surveys released to one identifier since `since`; none of

@@ -17,6 +17,7 @@ from palaute_consent.plans import Plans, Released
 from palaute_consent.register import Identifier, identifiers, serialize_with_opt_outs
 from palaute_runtime.database import Row
 from palaute_runtime.metrics import DECISIONS
+from palaute_runtime.programmes import Programme
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import (
     SURVEY_REMINDER_DUE,
@@ -62,14 +63,12 @@ class Releasing:
             return 0
         keys = [key for row in due for key in identifiers(row.customer_id, row.phone, row.email)]
         listed = await core.register(connection).listed(keys)
-        capped = (
-            await repository.recently_released(
-                keys, now - timedelta(days=core.settings.frequency_cap_days)
-            )
-            if core.settings.frequency_cap_days
-            else set()
+        # Each programme caps its own: look as far back as the longest cap among these plans.
+        longest = max(core.programme(row.unit).frequency_cap_days for row in due)
+        last_released = (
+            await repository.last_released(keys, now - timedelta(days=longest)) if longest else {}
         )
-        requested, suppressed, outcomes, remembered = self._decide(due, listed, capped, now)
+        requested, suppressed, outcomes, remembered = self._decide(due, listed, last_released, now)
         await repository.set_outcomes(outcomes, now)
         await repository.remember_released(remembered)
         if now >= self._next_purge:  # forgetting old releases is housekeeping: once a minute
@@ -86,28 +85,34 @@ class Releasing:
         return len(due)
 
     def _decide(
-        self, due: Sequence[Row], listed: set[Identifier], capped: set[Identifier], now: datetime
+        self,
+        due: Sequence[Row],
+        listed: set[Identifier],
+        last_released: dict[Identifier, datetime],
+        now: datetime,
     ) -> tuple[list[SurveyRequested], list[SurveySuppressed], dict[str, str], list[Released]]:
         """What becomes of each claimed plan: released, or suppressed (opted out since, or
-        capped by a survey released to the same person, in this batch too)."""
+        capped by a survey released to the same person within its programme's cap, in this
+        batch too)."""
         requested: list[SurveyRequested] = []
         suppressed: list[SurveySuppressed] = []
         outcomes: dict[str, str] = {}
         remembered: list[Released] = []
         for row in due:
             own = identifiers(row.customer_id, row.phone, row.email)
+            programme = self.core.programme(row.unit)
+            cap = timedelta(days=programme.frequency_cap_days)
             if any(key in listed for key in own):
                 suppressed.append(SurveySuppressed(contact_id=row.contact_id, reason="opted_out"))
                 outcomes[row.contact_id] = "opted_out"
-            elif any(key in capped for key in own):
+            elif cap and any(now - last_released.get(key, now - cap) < cap for key in own):
                 suppressed.append(
                     SurveySuppressed(contact_id=row.contact_id, reason="frequency_cap")
                 )
                 outcomes[row.contact_id] = "frequency_cap"
             else:
-                if self.core.settings.frequency_cap_days:
-                    capped.update(own)  # the next plan of the same person in this batch
-                requested.append(request_of(row))
+                last_released.update(dict.fromkeys(own, now))  # the next plan of the person
+                requested.append(request_of(row, programme.name))
                 outcomes[row.contact_id] = row.channel
                 remembered.append(
                     Released(
@@ -118,23 +123,24 @@ class Releasing:
                         released_at=now,
                         channel=row.channel,
                         unit=row.unit,
-                        remind_at=self._reminder_time(row.channel, row.phone, row.unit, now),
+                        remind_at=self._reminder_time(row, programme, now),
                     )
                 )
         return requested, suppressed, outcomes, remembered
 
     def _reminder_time(
-        self, channel: str, phone: str | None, unit: str, released_at: datetime
+        self, row: Row, programme: Programme, released_at: datetime
     ) -> datetime | None:
-        """When a survey released now gets its reminder: the reminder delay later, at the
-        first moment inside the recipient's send window; None when reminders are off."""
-        settings, rules = self.core.settings, self.core.rules
-        if not settings.reminder_after_days:
+        """When a survey released now gets its reminder: its programme's reminder delay
+        later, at the first moment inside the recipient's send window; None when the
+        programme sends none."""
+        if not programme.reminder_after_days:
             return None
-        earliest = released_at + timedelta(days=settings.reminder_after_days)
-        recipient = recipient_of(phone if channel == "sms" else None, unit, rules.sending)
+        earliest = released_at + timedelta(days=programme.reminder_after_days)
+        sending = self.core.rules[programme.name].sending
+        recipient = recipient_of(row.phone if row.channel == "sms" else None, row.unit, sending)
         try:
-            opens, _closes = next_window(earliest, recipient, rules.sending)
+            opens, _closes = next_window(earliest, recipient, sending)
         except NoSendWindow:
             return None
         return max(opens, earliest)
@@ -160,7 +166,7 @@ class Releasing:
             for row in rows:
                 if any(key in listed for key in identifiers(row.customer_id, row.phone, row.email)):
                     continue
-                sending = core.rules.sending
+                sending = core.rules_of(row.unit or "").sending
                 phone = row.phone if row.channel == "sms" else None
                 recipient = recipient_of(phone, row.unit or "", sending)
                 try:
@@ -212,9 +218,10 @@ def count_suppressed(suppressed: Sequence[SurveySuppressed]) -> None:
         DECISIONS.labels(outcome="suppressed", reason=event.reason).inc()
 
 
-def request_of(plan: Row) -> SurveyRequested:
+def request_of(plan: Row, programme: str) -> SurveyRequested:
     """The dispatcher's request for a released plan; an anonymous one has no customer id."""
     return SurveyRequested(
+        programme=programme,
         contact_id=plan.contact_id,
         customer_id=None if plan.anonymous else plan.customer_id,
         channel=plan.channel,

@@ -11,6 +11,7 @@ from palaute_schemas import (
     Channel,
     ContactClosed,
     SuppressionReason,
+    SurveySuppressed,
     is_mobile_number,
     parse_email,
     parse_phone,
@@ -27,9 +28,24 @@ class Survey:
 
 @dataclass(frozen=True)
 class Suppress:
-    """Send nothing, for this reason."""
+    """Send nothing, for this reason (a contact left out of its programme's sample names
+    the programme and the channel it would have had, for the funnel)."""
 
     reason: SuppressionReason
+    programme: str | None = None
+    channel: Channel | None = None
+
+    def event(self, contact: ContactClosed) -> SurveySuppressed:
+        """The suppression as published."""
+        if self.programme is None:
+            return SurveySuppressed(contact_id=contact.contact_id, reason=self.reason)
+        return SurveySuppressed(
+            contact_id=contact.contact_id,
+            reason=self.reason,
+            programme=self.programme,
+            channel=self.channel,
+            contact_day=contact.closed_at.date(),
+        )
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ class ConsentService:
     def __init__(self, engine: AsyncEngine, settings: ConsentSettings, clock: Clock) -> None:
         core = Core(engine, settings, clock)
         self.engine, self.settings, self.clock = engine, settings, clock
-        self.outbox, self.rules, self.planned = core.outbox, core.rules, core.planned
+        self.outbox, self.planned = core.outbox, core.planned
         self.register = core.register
         releasing = Releasing(core)
         contacts = Contacts(core, releasing)

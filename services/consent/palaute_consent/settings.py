@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from palaute_consent.release import ReleaseRules
 from palaute_runtime.keys import Keyring
+from palaute_runtime.programmes import Programme
 from palaute_runtime.settings import CommonSettings
 
 
@@ -51,25 +52,26 @@ class ConsentSettings(CommonSettings):
     officer_sso_proxies: str = ""
     # An access request's document is kept this long for the officer to download.
     keep_access_reports_days: int = Field(default=7, ge=1, le=90)
-    release_delay_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
     max_contact_age_days: int = Field(default=7, ge=1, le=365)
-    frequency_cap_days: int = Field(default=30, ge=0, le=3650)
     # How long a released survey can still be withdrawn by an opt-out (its invitation may be
     # retrying that long); at least the dispatcher's invitation validity.
     withdraw_within_days: int = Field(default=15, ge=1, le=365)
-    # One reminder this many days after a survey's release, inside the send window, unless
-    # it was answered, withdrawn or opted out of; 0 sends none. Keep it well inside the
-    # dispatcher's PALAUTE_INVITATION_VALID_DAYS: the dispatcher skips a reminder whose
-    # survey closes within a day.
-    reminder_after_days: int = Field(default=0, ge=0, le=60)
+    # A programme's reminder (PALAUTE_REMINDER_AFTER_DAYS for the default) goes that many
+    # days after its survey's release, inside the send window, unless it was answered,
+    # withdrawn or opted out of. Keep it well inside the dispatcher's
+    # PALAUTE_INVITATION_VALID_DAYS: the dispatcher skips a reminder whose survey closes
+    # within a day.
 
     @model_validator(mode="after")
     def _reminder_within_withdrawal(self) -> ConsentSettings:
-        if self.reminder_after_days >= self.withdraw_within_days:
-            raise ValueError(
-                "PALAUTE_REMINDER_AFTER_DAYS must be less than PALAUTE_WITHDRAW_WITHIN_DAYS "
-                "(an opt-out must still withdraw the survey when its reminder is due)"
-            )
+        for programme in self.programmes.all:
+            if programme.reminder_after_days >= self.withdraw_within_days:
+                raise ValueError(
+                    f"the reminder of programme {programme.name!r} "
+                    f"({programme.reminder_after_days} days; PALAUTE_REMINDER_AFTER_DAYS for "
+                    "the default) must come sooner than PALAUTE_WITHDRAW_WITHIN_DAYS (an "
+                    "opt-out must still withdraw the survey when its reminder is due)"
+                )
         return self
 
     @field_validator("audit_chain_key")
@@ -88,15 +90,17 @@ class ConsentSettings(CommonSettings):
         """The database this service uses."""
         return self.consent_database_url or self.sqlite_url("consent")
 
-    def release_rules(self) -> ReleaseRules:
-        """The release rules these settings describe."""
+    def release_rules(self, programme: Programme | None = None) -> ReleaseRules:
+        """The release rules of a programme (the default one's when none is named)."""
+        programme = programme or self.programmes.default
         return ReleaseRules(
-            delay=timedelta(minutes=self.release_delay_minutes),
+            delay=timedelta(minutes=programme.release_delay_minutes),
             max_age=timedelta(days=self.max_contact_age_days),
-            sending=self.send_window_rules(),
+            sending=programme.send_window_rules(self.send_window_rules()),
         )
 
     @property
     def remember_released(self) -> timedelta:
-        """How long a released survey is remembered (cap and withdrawal)."""
-        return timedelta(days=max(self.frequency_cap_days, self.withdraw_within_days))
+        """How long a released survey is remembered (every programme's cap, withdrawal)."""
+        longest_cap = max(p.frequency_cap_days for p in self.programmes.all)
+        return timedelta(days=max(longest_cap, self.withdraw_within_days))

@@ -28,10 +28,12 @@ from palaute_schemas import (
 
 def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherService]:
     """Wire the dispatcher: database, partner adapters, consumer, delivery loop, relay."""
-    report_sms_cost(settings.organization_name)
+    for programme in settings.programmes.all:
+        report_sms_cost(programme.organization_name, programme.questions, programme.name)
     engine = create_engine(settings.database_url)
     clock = settings.clock()
     sms = HttpSmsPartner(settings.partner_sms_url, settings.partner_api_key, settings.sms_sender)
+    # The default programme's senders; a message of another programme names its own.
     email = SmtpEmailPartner(
         settings.partner_smtp_host,
         settings.partner_smtp_port,

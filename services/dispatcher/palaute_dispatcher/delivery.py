@@ -76,7 +76,8 @@ class Delivery:
         self.deletions = deletions
         self.health = health
         settings = core.settings
-        self.sending = settings.send_window_rules()
+        shared = settings.send_window_rules()
+        self.sending = {p.name: p.send_window_rules(shared) for p in settings.programmes.all}
         self._waiting_for_turn: list[float] = []  # channels the rate held back last round
         rates = {
             "sms": settings.partner_sms_rate_per_second,
@@ -190,9 +191,11 @@ class Delivery:
         """None while the recipient's send window is open now; else when it next opens (its
         send-by when it never does: then it expires)."""
         phone = invitation["address"] if invitation["channel"] == "sms" else None
-        recipient = recipient_of(phone, invitation["unit"], self.sending)
+        programme = self.core.settings.programmes.of(invitation["programme"], invitation["unit"])
+        sending = self.sending[programme.name]
+        recipient = recipient_of(phone, invitation["unit"], sending)
         try:
-            return closed_until(self.core.clock.now(), recipient, self.sending)
+            return closed_until(self.core.clock.now(), recipient, sending)
         except NoSendWindow:
             return as_utc(invitation["send_by"])
 

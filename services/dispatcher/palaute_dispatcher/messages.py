@@ -27,6 +27,7 @@ def counted_by(invitation: Mapping[str, Any]) -> dict[str, Any]:
         "contact_channel": invitation["contact_channel"],
         "unit": invitation["unit"],
         "contact_day": invitation["contact_day"],
+        "programme": invitation["programme"],
     }
 
 
@@ -71,4 +72,5 @@ def sent_message(
         recipient_ref=recipient_ref(pepper, invitation["address"]) if channel == "sms" else None,
         expires_at=as_utc(invitation["expires_at"]),
         contact_id=None if invitation["anonymous"] else invitation["contact_id"],
+        programme=invitation["programme"],
     )

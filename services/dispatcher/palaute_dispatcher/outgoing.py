@@ -20,8 +20,11 @@ from palaute_runtime.sealed import seal
 def outgoing_for(
     invitation: Mapping[str, Any], token: str | None, settings: DispatcherSettings, now: datetime
 ) -> Outgoing | str:
-    """The message for the partner, or why the content policy refuses it."""
+    """The message for the partner, in the name, sender and questions of the invitation's
+    programme, or why the content policy refuses it."""
     origin = settings.survey_origin
+    programme = settings.programmes.of(invitation["programme"], invitation["unit"])
+    language = invitation["language"]
     leave = (
         unsubscribe_url(
             origin,
@@ -36,11 +39,13 @@ def outgoing_for(
     message = render(
         invitation["channel"],
         invitation["language"],
-        organization=settings.organization_name,
+        organization=programme.organization_name,
         survey_url=survey_url(origin, token) if token else None,
         valid_days=days_left(invitation, now),
         unsubscribe_url=leave,
         reminder=invitation["reminder_of"] is not None,
+        questions=programme.questions,
+        csat_question=programme.csat_question.get(language),
     )
     try:
         enforce(message, allow_links_to=origin if token else None)
@@ -54,6 +59,8 @@ def outgoing_for(
         html=message.html,
         language=invitation["language"],
         unsubscribe_url=leave or "",
+        sender=programme.sms_sender if invitation["channel"] == "sms" else programme.email_from,
+        reply_to=programme.reply_to or "",
     )
 
 

@@ -47,6 +47,8 @@ class Outgoing:
     html: str = ""  # email: the HTML alternative
     language: str = ""  # email: Content-Language
     unsubscribe_url: str = ""  # email: List-Unsubscribe, one click (RFC 8058)
+    sender: str = ""  # the programme's SMS sender id or email From; else the partner's own
+    reply_to: str = ""  # email: Reply-To
 
 
 class Partner(Protocol):
@@ -78,7 +80,11 @@ class HttpSmsPartner:
         try:
             async with self._session.post(
                 f"{self._base_url}/v1/sms",
-                json={"from": self._sender, "to": message.address, "text": message.text},
+                json={
+                    "from": message.sender or self._sender,
+                    "to": message.address,
+                    "text": message.text,
+                },
                 headers={"Idempotency-Key": message.idempotency_key},
             ) as response:
                 status = response.status
@@ -223,8 +229,10 @@ class SmtpEmailPartner:
 
     def _mail(self, message: Outgoing) -> EmailMessage:
         mail = EmailMessage()
-        mail["From"] = self._sender
+        mail["From"] = message.sender or self._sender
         mail["To"] = message.address
+        if message.reply_to:
+            mail["Reply-To"] = message.reply_to
         mail["Subject"] = message.subject
         mail["Date"] = email.utils.format_datetime(self._clock.now())
         mail["Message-ID"] = f"<{message.idempotency_key}@{self._domain}>"

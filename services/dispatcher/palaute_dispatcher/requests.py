@@ -32,6 +32,7 @@ _COPIED_FROM_REQUEST = {
     "contact_day",
     "anonymous",
     "customer_id",
+    "programme",
 }
 # A reminder goes only while its survey stays open at least this long after it.
 REMINDER_LEAST_OPEN = timedelta(days=1)

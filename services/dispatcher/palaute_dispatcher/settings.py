@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from palaute_runtime.settings import CommonSettings
 
@@ -43,10 +42,6 @@ class DispatcherSettings(CommonSettings):
     # Key that seals a survey token (random) while its message waits for the partner, so a
     # retry sends the same link; dropped once the partner has it.
     token_secret: str = "palaute-local-development-token-secret"  # noqa: S105
-    # An alphanumeric sender id (at most 11 letters, digits or spaces, at least one letter;
-    # in Finland registered with Traficom) or an E.164 number.
-    sms_sender: str = "Palaute"
-    email_sender: str = "Palaute <kysely@palaute.invalid>"
     survey_origin: str = "http://127.0.0.1:18000"
     invitation_valid_days: int = Field(default=14, ge=1, le=90)
     delivery_concurrency: int = Field(default=32, ge=1, le=256)
@@ -89,15 +84,3 @@ class DispatcherSettings(CommonSettings):
         if self.partner_smtp_ca_file is not None and not self.partner_smtp_ca_file.is_file():
             raise ValueError(f"PALAUTE_PARTNER_SMTP_CA_FILE {self.partner_smtp_ca_file} is no file")
         return self
-
-    @field_validator("sms_sender")
-    @classmethod
-    def _sender(cls, value: str) -> str:
-        if re.fullmatch(r"\+[1-9]\d{6,14}", value):
-            return value
-        if not re.fullmatch(r"[A-Za-z0-9 ]{1,11}", value) or not re.search(r"[A-Za-z]", value):
-            raise ValueError(
-                "an SMS sender is an alphanumeric id of at most 11 letters, digits or spaces "
-                "with at least one letter, or an E.164 number such as +358401234567"
-            )
-        return value

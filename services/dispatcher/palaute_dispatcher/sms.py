@@ -14,6 +14,7 @@ from typing import Literal
 import structlog
 
 from palaute_dispatcher.templates import LANGUAGES, render
+from palaute_runtime.programmes import Question
 from palaute_schemas import Language
 
 log = structlog.get_logger("palaute.dispatcher")
@@ -48,10 +49,12 @@ def segments(text: str) -> Segments:
     return Segments(encoding, units, count)
 
 
-def report_sms_cost(organization: str) -> dict[Language, Segments]:
+def report_sms_cost(
+    organization: str, questions: tuple[Question, ...] = ("nps", "csat"), programme: str = ""
+) -> dict[Language, Segments]:
     """What the SMS invitation (or its reminder, the dearer of the two) costs in each
-    language with this organisation name; a text longer than one segment is said at
-    start-up (the partner bills per segment)."""
+    language with this organisation name and questions; a text longer than one segment is
+    said at start-up (the partner bills per segment)."""
     costs = {
         language: max(
             (
@@ -63,6 +66,7 @@ def report_sms_cost(organization: str) -> dict[Language, Segments]:
                         survey_url=None,
                         valid_days=1,
                         reminder=reminder,
+                        questions=questions,
                     ).text
                 )
                 for reminder in (False, True)
@@ -76,9 +80,11 @@ def report_sms_cost(organization: str) -> dict[Language, Segments]:
             log.warning(
                 "sms_invitation_longer_than_one_segment",
                 language=language,
+                programme=programme or "default",
                 segments=cost.count,
                 encoding=cost.encoding,
                 units=cost.units,
-                hint="shorten PALAUTE_ORGANIZATION_NAME (or avoid characters outside GSM-7)",
+                hint="shorten the organisation name (PALAUTE_ORGANIZATION_NAME, or the "
+                "programme's organization_name), or avoid characters outside GSM-7",
             )
     return costs

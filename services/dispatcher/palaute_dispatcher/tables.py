@@ -25,6 +25,8 @@ invitations = sa.Table(
     sa.Column("contact_day", sa.Date, nullable=False),
     sa.Column("anonymous", sa.Boolean, nullable=False),
     sa.Column("customer_id", sa.String(100), nullable=True),
+    # The survey programme: its name, sender and rules (the programme file).
+    sa.Column("programme", sa.String(40), nullable=False, server_default="default"),
     # pending | sent | failed (refused for good) | expired (not sent in time) | withdrawn |
     # cancelled (a reminder whose invitation was answered before it went)
     sa.Column("status", sa.String(10), nullable=False),

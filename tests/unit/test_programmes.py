@@ -1,0 +1,193 @@
+"""Survey programmes: the file, which unit falls where, what a programme inherits, sampling,
+and a bad file named by line and field."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from palaute_collector.settings import CollectorSettings
+from palaute_consent.settings import ConsentSettings
+from palaute_dispatcher.sms import report_sms_cost
+from palaute_dispatcher.templates import LANGUAGES, render
+from palaute_runtime.programmes import ProgrammeFileError, load_programmes
+from palaute_runtime.settings import CommonSettings
+from tests.conftest import EXAMPLE_PROGRAMMES
+
+
+def test_the_shipped_example_holds_three_programmes_over_the_settings() -> None:
+    settings = CommonSettings(programmes_file=EXAMPLE_PROGRAMMES, organization_name="Ryhmä")
+    programmes = settings.programmes
+    assert [p.name for p in programmes.all] == [
+        "op-helsinki",
+        "op-pohjanmaa",
+        "kierratys",
+        "default",
+    ]
+    assert programmes.for_unit("OP Helsinki").name == "op-helsinki"
+    assert programmes.for_unit("OP Helsinki Kamppi").name == "op-helsinki"
+    assert programmes.for_unit("OP Pohjanmaa Seinäjoki").name == "op-pohjanmaa"
+    assert programmes.for_unit("Kierrätyskeskus Kotka").name == "kierratys"
+    assert programmes.for_unit("Kotka").name == "default"
+    assert programmes.for_unit("OP Helsinkix").name == "default"  # no pattern matches it
+    kierratys = programmes.named("kierratys")
+    assert kierratys is not None
+    assert kierratys.questions == ("csat",)
+    assert kierratys.anonymous
+    assert kierratys.sampling_share == 0.5
+    # What a programme leaves out is the default programme's: the settings.
+    assert kierratys.languages == ("fi", "sv", "en")
+    assert kierratys.follow_up_working_days == settings.follow_up_working_days
+    assert programmes.default.organization_name == "Ryhmä"
+    pohjanmaa = programmes.named("op-pohjanmaa")
+    assert pohjanmaa is not None
+    assert pohjanmaa.language_for("en") == "fi"
+    assert pohjanmaa.language_for("sv") == "sv"
+
+
+def test_without_a_file_the_settings_are_the_one_programme() -> None:
+    settings = CommonSettings(sms_sender="Kymensahko", release_delay_minutes=5)
+    (only,) = settings.programmes.all
+    assert only.name == "default"
+    assert only.sms_sender == "Kymensahko"
+    assert only.release_delay_minutes == 5
+    assert only.sampling_share == 1.0
+    assert settings.programmes.for_unit("anything") is only
+
+
+def test_a_file_default_overrides_the_settings_for_every_programme(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[programmes.default]\norganization_name = "Kymenlaakson Sähkö"\nlanguages = ["fi"]\n'
+        '[programmes.kouvola]\nunits = ["Kouvola"]\nsms_sender = "KSS Kouvola"\n'
+    )
+    programmes = load_programmes(path, CommonSettings().programmes.default.model_dump())
+    kouvola = programmes.for_unit("Kouvola")
+    assert kouvola.organization_name == "Kymenlaakson Sähkö"
+    assert kouvola.languages == ("fi",)
+    assert kouvola.sms_sender == "KSS Kouvola"
+    assert programmes.default.sms_sender == "Palaute"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (
+            '[programmes.a]\nunits = ["X"]\n\n\nsms_sender = "Far too long a sender"\n',
+            "line 5, programmes.a.sms_sender",
+        ),
+        (
+            '[programmes.a]\nunits = ["X"]\nsampling_share = 1.5\n',
+            "line 3, programmes.a.sampling_share",
+        ),
+        (
+            '[programmes.a]\nunits = ["X"]\nquestions = ["nps", "ces"]\n',
+            "line 3, programmes.a.questions",
+        ),
+        (
+            '[programmes.a]\nunits = ["X"]\nsend_window = { weekdays = "9-17" }\n',
+            "line 3, programmes.a.send_window",
+        ),
+        ('[programmes.a]\nunits = ["X"]\ncolour = "blue"\n', "line 3, programmes.a.colour"),
+        (
+            '[programmes.a]\nunits = ["X"]\n[programmes.b]\nunits = ["Y", "X"]\n',
+            "line 4: unit 'X' is in programme 'a'",
+        ),
+        ('[programmes.a]\nsms_sender = "A"\n', "line 1: programme 'a' needs units"),
+        ('[programmes.default]\nunits = ["X"]\n', "line 2: the default programme"),
+        ('[programmes."Big Bank"]\nunits = ["X"]\n', "line 1: programme name 'Big Bank'"),
+        ("[programmes.a\n", "not TOML"),
+    ],
+)
+def test_a_bad_file_is_named_by_line_and_field(tmp_path: Path, text: str, named: str) -> None:
+    path = tmp_path / "programmes.toml"
+    path.write_text(text)
+    with pytest.raises(ProgrammeFileError) as failure:
+        load_programmes(path, CommonSettings().programmes.default.model_dump())
+    assert str(path) in str(failure.value)
+    assert named in str(failure.value)
+
+
+def test_a_service_with_a_bad_file_stops_with_one_sentence_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "programmes.toml"
+    path.write_text('[programmes.a]\nunits = ["X"]\nreminder_after_days = 20\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "palaute_consent", "run"],
+        env={"PALAUTE_PROGRAMMES_FILE": str(path), "PALAUTE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "programme 'a'" in done.stderr
+    assert "PALAUTE_WITHDRAW_WITHIN_DAYS" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@given(st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=50))
+def test_sampling_is_decided_by_the_contact_id_alone(contact_ids: list[str]) -> None:
+    programme = CommonSettings(programmes_file=EXAMPLE_PROGRAMMES).programmes.named("kierratys")
+    assert programme is not None
+    assert [programme.sampled(c) for c in contact_ids] == [
+        programme.sampled(c) for c in contact_ids
+    ]
+
+
+def test_sampling_takes_its_share_within_a_binomial_tolerance() -> None:
+    programme = CommonSettings(programmes_file=EXAMPLE_PROGRAMMES).programmes.named("kierratys")
+    assert programme is not None
+    n, share = 10_000, programme.sampling_share
+    taken = sum(programme.sampled(f"K-{i:06d}") for i in range(n))
+    tolerance = 4 * math.sqrt(n * share * (1 - share))  # four standard deviations
+    assert abs(taken - n * share) <= tolerance
+
+
+def test_every_programme_and_language_fits_one_sms_segment() -> None:
+    settings = CommonSettings(programmes_file=EXAMPLE_PROGRAMMES)
+    for programme in settings.programmes.all:
+        costs = report_sms_cost(programme.organization_name, programme.questions, programme.name)
+        assert all(cost.count == 1 for cost in costs.values()), (programme.name, costs)
+
+
+def test_a_csat_only_programme_asks_csat_in_its_own_wording() -> None:
+    kierratys = CommonSettings(programmes_file=EXAMPLE_PROGRAMMES).programmes.named("kierratys")
+    assert kierratys is not None
+    for language in LANGUAGES:
+        sms = render(
+            "sms",
+            language,
+            organization="K",
+            survey_url=None,
+            valid_days=3,
+            questions=kierratys.questions,
+        )
+        assert "1-5" in sms.text
+        assert "0-10" not in sms.text
+        email = render(
+            "email",
+            language,
+            organization="K",
+            survey_url="https://k.example/s/t",
+            valid_days=3,
+            questions=kierratys.questions,
+            csat_question=kierratys.csat_question[language],
+        )
+        assert kierratys.csat_question[language] in email.text
+        assert "?csat=5" in email.html
+        assert "?score=" not in email.html
+
+
+def test_per_service_rules_come_from_the_programme() -> None:
+    consent = ConsentSettings(programmes_file=EXAMPLE_PROGRAMMES)
+    helsinki = consent.programmes.for_unit("OP Helsinki")
+    assert consent.release_rules(helsinki).delay.total_seconds() == 3600
+    assert consent.remember_released.days == 60  # op-pohjanmaa's cap is the longest
+    collector = CollectorSettings(programmes_file=EXAMPLE_PROGRAMMES)
+    assert collector.programmes.for_unit("OP Helsinki").follow_up_working_days == 2
