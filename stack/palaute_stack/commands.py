@@ -30,6 +30,7 @@ from palaute_runtime.settings import CommonSettings
 from palaute_runtime.topic_reader import as_json_line, read_records
 from palaute_schemas import CONTACT_CLOSED, ContactClosed, parse_email, parse_phone
 from palaute_stack.demo import (
+    DEMO_PROGRAMMES,
     DemoCrm,
     DemoRespondents,
     make_customers,
@@ -40,6 +41,7 @@ from palaute_stack.stack import LocalStack, StackOptions, StackSettings
 from palaute_stack.summary import PipelineTally, follow
 
 SETTLE_SECONDS = 60.0
+FIGURES_WORTH_WAITING_FOR = 20  # answers: enough for a group of five in every breakdown
 
 
 def run(args: argparse.Namespace) -> None:
@@ -83,9 +85,11 @@ def _up(args: argparse.Namespace) -> None:
 async def _run_stack(
     settings: StackSettings, args: argparse.Namespace, log_path: Path, log_file: TextIO
 ) -> None:
-    stack = LocalStack(
-        StackOptions.from_settings(settings, broker=args.broker), log_sink=log_file, say=_say
-    )
+    options = StackOptions.from_settings(settings, broker=args.broker)
+    if args.demo and settings.programmes_file is None:
+        # The demo runs the example programmes: three units in their own names and rules.
+        options.extra_settings["programmes_file"] = str(DEMO_PROGRAMMES)
+    stack = LocalStack(options, log_sink=log_file, say=_say)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -103,6 +107,8 @@ async def _run_stack(
             _say(f"  {name:<16} {address}")
         _say(f"  {'log':<16} {log_path}")
         _say(stack.release_rules_note())
+        if note := stack.programmes_note():
+            _say(note)
         if args.demo:
             await _demo(stack, args, stop)
         else:
@@ -142,7 +148,7 @@ async def _demo(stack: LocalStack, args: argparse.Namespace, stop: asyncio.Event
                 _say(tally.render(respondents.responses))
             await pace(args.rate)
         if args.events is not None and not stop.is_set():
-            settled = await _settle(crm, tally, respondents, stop)
+            settled = await _settle(stack, crm, tally, respondents, stop)
             _say(
                 ""
                 if settled
@@ -174,14 +180,19 @@ async def _answer_forever(respondents: DemoRespondents, stop: asyncio.Event) -> 
 
 
 async def _settle(
-    crm: DemoCrm, tally: PipelineTally, respondents: DemoRespondents, stop: asyncio.Event
+    stack: LocalStack,
+    crm: DemoCrm,
+    tally: PipelineTally,
+    respondents: DemoRespondents,
+    stop: asyncio.Event,
 ) -> bool:
-    """Wait until every good event has a decision, every invitation was read by its customer
-    and no dead letter is missing."""
+    """Wait until every good event has a decision (or waits for its programme's send window),
+    every invitation was read by its customer and no dead letter is missing."""
     deadline = time.monotonic() + SETTLE_SECONDS
     last_print = 0.0
     while time.monotonic() < deadline and not stop.is_set():
-        decided = tally.requested + sum(tally.suppressed.values())
+        waiting = await stack.waiting_plans()
+        decided = tally.requested + sum(tally.suppressed.values()) + waiting
         sent = sum(tally.invitations.values())
         if (
             decided >= crm.published["good"]
@@ -189,7 +200,12 @@ async def _settle(
             and tally.dead_lettered >= crm.published["malformed"]
             and respondents.received >= sent
             and await respondents.answer_new() == 0
+            # The figures follow the answers within a publishing round or two, once enough
+            # answers stand together to be shown.
+            and (tally.figures > 0 or respondents.responses < FIGURES_WORTH_WAITING_FOR)
         ):
+            if waiting:
+                _say(f"{waiting} contacts wait for their programme's send window to open")
             return True
         if time.monotonic() - last_print > 2:
             last_print = time.monotonic()

@@ -10,6 +10,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,9 +36,14 @@ CONTACT_CHANNELS: tuple[ContactChannel, ...] = (
     "web_form",
     "social_media",
 )
-UNITS = ("Helsinki", "Kotka", "Elimäki", "Online")
+# The first three fall in the example programmes (programmes.example.toml): two member banks
+# and a recycling centre that asks CSAT only of half its contacts; the rest in the default.
+UNITS = ("OP Helsinki", "OP Pohjanmaa Vaasa", "Kierrätyskeskus Kotka", "Kotka", "Online")
+DEMO_PROGRAMMES = Path(__file__).with_name("programmes.example.toml")
 # Weights of NPS scores 0-10: roughly 55 % promoters, 25 % passives, 20 % detractors.
 SCORE_WEIGHTS = (2, 1, 1, 2, 2, 5, 7, 10, 15, 25, 30)
+# Weights of CSAT scores 1-5: most satisfied, some not.
+CSAT_WEIGHTS = (5, 7, 15, 35, 38)
 SMS_REPLIES = (
     "{score}",
     "{score} kiitos",
@@ -144,7 +150,8 @@ class DemoCrm:
             contact_channel=self._rng.choice(CONTACT_CHANNELS),
             language=customer.language,
             unit=self._rng.choice(UNITS),
-            closed_at=self._clock.now() - timedelta(seconds=self._rng.randrange(60, 600)),
+            # Closed a while ago: past the release delay a programme keeps (up to an hour).
+            closed_at=self._clock.now() - timedelta(seconds=self._rng.randrange(3700, 4600)),
             phone=customer.phone,
             email=customer.email,
             anonymous=self._rng.random() < 0.2,
@@ -250,11 +257,16 @@ class DemoRespondents:
     def _score(self) -> int:
         return self._rng.choices(range(11), SCORE_WEIGHTS)[0]
 
+    def _csat(self) -> int:
+        return self._rng.choices(range(1, 6), CSAT_WEIGHTS)[0]
+
     async def _reply_sms(self, message: dict[str, Any]) -> None:
+        # The SMS asks NPS (0-10), or CSAT (1-5) for a programme that asks only that.
+        score = self._csat() if "1-5" in message["text"] else self._score()
         text = (
             "STOP"
             if self._rng.random() < 0.03
-            else self._rng.choice(SMS_REPLIES).format(score=self._score())
+            else self._rng.choice(SMS_REPLIES).format(score=score)
         )
         answer = await self._client.post(
             f"{self._stack.sandbox_url}/sandbox/inbound-sms",
@@ -273,9 +285,13 @@ class DemoRespondents:
             self.answered["unmatched"] += 1
             return
         comment = self._rng.choice(("", "", "Nopea palvelu.", "Snabb service!", "Hard to reach."))
-        answer = await self._client.post(
-            link.group(0), data={"score": str(self._score()), "comment": comment}
-        )
+        # Both questions where the page asks both (most answer the second too), else one.
+        form = {"comment": comment}
+        if 'name="score"' in page.text:
+            form["score"] = str(self._score())
+        if 'name="csat"' in page.text and ("score" not in form or self._rng.random() < 0.7):
+            form["csat"] = str(self._csat())
+        answer = await self._client.post(link.group(0), data=form)
         self.answered["email" if answer.status_code == 200 else "unmatched"] += 1
 
     @property

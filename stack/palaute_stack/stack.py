@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import sqlalchemy as sa
 import structlog
 
 from palaute_collector.settings import CollectorSettings
 from palaute_consent.settings import ConsentSettings
+from palaute_consent.tables import plans
 from palaute_dispatcher.settings import DispatcherSettings
+from palaute_runtime.database import create_engine
 from palaute_runtime.kafka_security import security_options
 from palaute_runtime.local_broker import LocalBroker, create_topics, free_port, palaute_topics
 from palaute_runtime.settings import EMBEDDED_BOOTSTRAP, CommonSettings
@@ -279,6 +282,28 @@ class LocalStack:
             f"Sat {rules.send_window_saturday or 'closed'}, "
             f"Sun {rules.send_window_sunday or 'closed'} (recipient's time); {holidays}"
         )
+
+    def programmes_note(self) -> str:
+        """One line per programme of the programme file (none without one), for the banner."""
+        return "\n".join(
+            f"programme {p.name}: units {', '.join(p.units)} as {p.organization_name!r}; "
+            f"asks {' and '.join(q.upper() for q in p.questions)}; "
+            f"{round(p.sampling_share * 100)} % sampled; {p.release_delay_minutes} min after "
+            f"the contact, Mon-Fri {p.send_window.weekdays or 'closed'}"
+            + ("; anonymous" if p.anonymous else "")
+            for p in self.consent_settings.programmes.others
+        )
+
+    async def waiting_plans(self) -> int:
+        """Contacts consent has planned but not released yet (their window is closed)."""
+        engine = create_engine(self.consent_settings.database_url)
+        try:
+            async with engine.connect() as connection:
+                return int(
+                    await connection.scalar(sa.select(sa.func.count()).select_from(plans)) or 0
+                )
+        finally:
+            await engine.dispose()
 
     def addresses(self) -> dict[str, str]:
         """What a person at the terminal wants to open or point a client at."""

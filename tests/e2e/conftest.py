@@ -25,7 +25,7 @@ from palaute_runtime.database import create_engine
 from palaute_runtime.topic_reader import read_records
 from palaute_schemas import CONTACT_CLOSED, ContactClosed, recipient_ref, token_hash
 from palaute_stack.stack import LocalStack, StackOptions
-from tests.conftest import wait_until
+from tests.conftest import EXAMPLE_PROGRAMMES, wait_until
 
 LINK = re.compile(r"https?://\S+")
 
@@ -159,6 +159,9 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
                 # Single sign-on, trusted from 127.0.0.1 only (tests call from 127.0.0.2 too).
                 "officer_sso_header": "X-Palaute-User",
                 "officer_sso_proxies": "127.0.0.1",
+                # The example programmes: their units (OP ..., Kierrätyskeskus ...) are
+                # surveyed in their own names; every other unit in the default programme.
+                "programmes_file": str(EXAMPLE_PROGRAMMES),
             },
         ),
         say=said.append,

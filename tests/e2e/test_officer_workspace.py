@@ -175,6 +175,16 @@ async def test_the_auditor_reads_but_cannot_change_anything(
     )
     assert refused.status == 403
     assert "reads only" in await refused.text()
+    # The programmes and their rules, read-only, and which one a unit falls in.
+    await page.get_by_role("link", name="Survey programmes").click()
+    await page.get_by_label("Unit").fill("OP Helsinki Kamppi")
+    await page.get_by_role("button", name="Show the unit's programme").click()
+    await page.wait_for_load_state()
+    assert "falls in programme op-helsinki" in await page.locator("#falls-in").inner_text()
+    kierratys = await page.locator("#programme-kierratys").inner_text()
+    assert "sampling_share\t0.5" in kierratys
+    assert "csat" in kierratys
+    assert await page.locator("form[method=post]").count() == 1, "only sign-out posts"
 
 
 async def test_a_forged_form_without_its_csrf_token_is_refused(

@@ -324,3 +324,21 @@ async def access_json(
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="access-{request_id}.json"'},
     )
+
+
+async def programmes(
+    web: OfficerWeb, request: Request, current: Session, _: FormData | None
+) -> Response:
+    """Every survey programme and its rules, read-only (the programme file decides them);
+    `?unit=` says which programme a unit falls in."""
+    unit = request.query_params.get("unit", "").strip()[:100]
+    all_programmes = web.settings.programmes
+    return page(
+        request,
+        "officer_programmes.html",
+        session=current,
+        programmes=all_programmes.all,
+        unit=unit,
+        falls_in=all_programmes.for_unit(unit).name if unit else None,
+        source=str(web.settings.programmes_file or ""),
+    )

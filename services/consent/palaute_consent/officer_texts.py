@@ -9,6 +9,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "reason_short": "Peruste",
         "newest_rows": "Uusimmat {shown} / {total}; CSV-tiedostossa kaikki.",
         "requests": "Poisto- ja tietopyynnöt",
+        "programmes": "Kyselyohjelmat",
+        "programmes_note": (
+            "Ohjelmatiedosto päättää, millä nimellä, lähettäjällä ja säännöillä kunkin "
+            "yksikön asiakkaita kysytään. Sivu näyttää ne; muutos tehdään tiedostoon."
+        ),
+        "unit": "Yksikkö",
+        "falls_in": "kuuluu ohjelmaan",
+        "find_unit": "Näytä yksikön ohjelma",
+        "units": "Yksiköt",
+        "default_units": "kaikki muut yksiköt",
         "file_request": "Kirjaa pyyntö",
         "request_kind": "Pyyntö",
         "erasure": "Poistopyyntö (tietojen poisto)",
@@ -78,6 +88,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "reason_short": "Motivering",
         "newest_rows": "De senaste {shown} av {total}; CSV-filen har alla.",
         "requests": "Begäran om radering och registerutdrag",
+        "programmes": "Enkätprogram",
+        "programmes_note": (
+            "Programfilen avgör med vilket namn, vilken avsändare och vilka regler varje "
+            "enhets kunder tillfrågas. Sidan visar dem; ändringar görs i filen."
+        ),
+        "unit": "Enhet",
+        "falls_in": "hör till programmet",
+        "find_unit": "Visa enhetens program",
+        "units": "Enheter",
+        "default_units": "alla andra enheter",
         "file_request": "Registrera begäran",
         "request_kind": "Begäran",
         "erasure": "Radering",
@@ -147,6 +167,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "reason_short": "Reason",
         "newest_rows": "The newest {shown} of {total}; the CSV has them all.",
         "requests": "Erasure and access requests",
+        "programmes": "Survey programmes",
+        "programmes_note": (
+            "The programme file decides in which name, from which sender and by which rules "
+            "each unit's customers are surveyed. This page shows them; changes go in the file."
+        ),
+        "unit": "Unit",
+        "falls_in": "falls in programme",
+        "find_unit": "Show the unit's programme",
+        "units": "Units",
+        "default_units": "every other unit",
         "file_request": "File a request",
         "request_kind": "Request",
         "erasure": "Erasure (right to be forgotten)",

@@ -202,6 +202,14 @@ def routes(service: ConsentService) -> list[Route]:
         ),
         _route("/officer/audit.csv", ["GET"], page(pages.audit_csv), _PAGE, "The audit log as CSV"),
         _route(
+            "/officer/programmes",
+            ["GET"],
+            page(pages.programmes),
+            _PAGE,
+            "The survey programmes and their rules, read-only",
+            " ?unit= names the programme a unit falls in.",
+        ),
+        _route(
             "/officer/requests",
             ["GET", "POST"],
             page(pages.requests, writes=True),
