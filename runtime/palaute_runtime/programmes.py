@@ -91,6 +91,9 @@ class Programme(BaseModel):
     name: str
     units: tuple[str, ...] = ()
     organization_name: str = Field(min_length=1, max_length=60)
+    # Where a respondent asks about their data (an email address or a web address), named in
+    # the privacy notice; unset: the notice points to the organisation's customer service.
+    privacy_contact: str | None = Field(default=None, max_length=200)
     sms_sender: str
     email_from: str
     reply_to: str | None = None
@@ -183,6 +186,7 @@ class _Spec(BaseModel):
         default_factory=list, max_length=1000
     )
     organization_name: Any = None
+    privacy_contact: Any = None
     sms_sender: Any = None
     email_from: Any = None
     reply_to: Any = None

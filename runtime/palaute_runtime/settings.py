@@ -81,6 +81,9 @@ class CommonSettings(BaseSettings):
     send_on_public_holidays: bool = False
     default_time_zone: str = "Europe/Helsinki"
     unit_countries: str = ""
+    # The dispatcher deletes an invitation (and its address) this many days after its survey
+    # closed; the collector's privacy notice says so.
+    keep_addresses_days: int = Field(default=30, ge=1, le=3650)
     # How often each service purges what it no longer needs (retention).
     purge_interval_seconds: float = Field(default=3600.0, gt=0, le=86_400)
     # Survey programmes per unit (a TOML file, see the README): each names who surveys, the

@@ -27,7 +27,8 @@ from palaute_schemas import CONTACT_CLOSED, ContactClosed, recipient_ref, token_
 from palaute_stack.stack import LocalStack, StackOptions
 from tests.conftest import EXAMPLE_PROGRAMMES, wait_until
 
-LINK = re.compile(r"https?://\S+")
+LINK = re.compile(r"https?://\S+/s/\S+")  # an email's survey link (it links its notice too)
+ANY_LINK = re.compile(r"https?://\S+")
 
 
 @dataclass

@@ -133,8 +133,9 @@ async def test_email_link_carries_a_token_whose_hash_reaches_the_collector(
     assert await dispatcher.deliver_due() == 1
     email = sandbox.recorder.snapshot()["email"][0]
     links = re.findall(r"https?://\S+", email["text"])
-    assert len(links) == 1
+    assert len(links) == 2, "the survey and the privacy notice"
     assert links[0].startswith("https://kysely.example.fi/s/")
+    assert links[1] == "https://kysely.example.fi/privacy/default/sv"
     token = links[0].rsplit("/", 1)[1]
     sent = await sent_messages(dispatcher)
     assert sent[0].token_hashes == [token_hash(token)]
@@ -165,9 +166,10 @@ async def test_an_email_is_a_proper_multipart_message_and_a_retry_is_the_same_me
     assert headers["Message-ID"] == f"<{first.id}@palaute.invalid>", "stable per invitation"
     assert headers["Content-Language"] == "sv"
     assert parsedate_to_datetime(headers["Date"]).tzinfo is not None
-    (link,) = re.findall(r"https?://\S+", email["text"])
+    link, notice = re.findall(r"https?://\S+", email["text"])
     token = link.rsplit("/", 1)[1]
-    *scale, leave = re.findall(r'href="([^"]+)"', email["html"])
+    *scale, notice_link, leave = re.findall(r'href="([^"]+)"', email["html"])
+    assert notice_link == notice
     assert scale == [f"{link}?score={n}" for n in range(11)], "the same token in both parts"
     assert leave == headers["List-Unsubscribe"].strip("<>")
     sent = await sent_messages(dispatcher)

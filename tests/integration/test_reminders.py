@@ -48,7 +48,7 @@ from tests.integration.test_consent_release import (
 )
 from tests.integration.test_partner_flow import dispatcher_for
 
-LINK = re.compile(r"https?://\S+")
+LINK = re.compile(r"https?://\S+/s/\S+")
 FRIDAY_9AM = TUESDAY_3AM.replace(day=27, hour=9)  # release Tuesday 09:00, three days later
 
 
@@ -331,6 +331,6 @@ async def test_an_sms_reminder_says_so_and_one_not_sent_before_its_window_closes
     assert by_contact[(on_time.contact_id, True)] == "sent"
     texts = [m["text"] for m in sandbox.recorder.sms if m["to"] == on_time.address]
     assert len(texts) == 2
-    assert texts[1].startswith("Påminnelse:")
+    assert texts[1].startswith("Påminnelse från")
     assert len([m for m in sandbox.recorder.sms if m["to"] == too_late.address]) == 1
     assert failed == [], "a reminder not sent loses no survey: no InvitationFailed"

@@ -14,6 +14,7 @@ from palaute_dispatcher.templates import (
     CHANNELS,
     LANGUAGES,
     Invitation,
+    notice_url,
     render,
     survey_url,
     unsubscribe_url,
@@ -48,9 +49,13 @@ def test_email_invitation_links_only_to_the_survey_page(language: str) -> None:
         organization="Palaute",  # type: ignore[arg-type]
         survey_url=survey_url(ORIGIN, token),
         valid_days=14,
+        notice_url=notice_url(ORIGIN, "default", language),  # type: ignore[arg-type]
     )
     assert violations(email, allow_links_to=ORIGIN) == []
-    assert re.findall(r"https?://\S+", email.text) == [f"{ORIGIN}/s/{token}"]
+    assert re.findall(r"https?://\S+", email.text) == [
+        f"{ORIGIN}/s/{token}",
+        f"{ORIGIN}/privacy/default/{language}",
+    ]
 
 
 def test_sms_with_a_link_cannot_be_rendered() -> None:

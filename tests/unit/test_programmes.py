@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from palaute_collector.settings import CollectorSettings
 from palaute_consent.settings import ConsentSettings
-from palaute_dispatcher.sms import report_sms_cost
+from palaute_dispatcher.sms import report_sms_cost, segments
 from palaute_dispatcher.templates import LANGUAGES, render
 from palaute_runtime.programmes import ProgrammeFileError, load_programmes
 from palaute_runtime.settings import CommonSettings
@@ -191,3 +191,25 @@ def test_per_service_rules_come_from_the_programme() -> None:
     assert consent.remember_released.days == 60  # op-pohjanmaa's cap is the longest
     collector = CollectorSettings(programmes_file=EXAMPLE_PROGRAMMES)
     assert collector.programmes.for_unit("OP Helsinki").follow_up_working_days == 2
+
+
+def test_every_programmes_sms_says_who_asks_and_whether_it_is_anonymous() -> None:
+    programmes = CommonSettings(programmes_file=EXAMPLE_PROGRAMMES).programmes
+    for programme in programmes.all:
+        for language in programme.languages:
+            for anonymous in (True, False):
+                for reminder in (False, True):
+                    sms = render(
+                        "sms",
+                        language,
+                        organization=programme.organization_name,
+                        survey_url=None,
+                        valid_days=3,
+                        questions=programme.questions,
+                        anonymous=anonymous,
+                        reminder=reminder,
+                    ).text
+                    assert programme.organization_name in sms
+                    told = ("nimetön", "anonymt", "anonymous")
+                    assert any(word in sms for word in told) == anonymous, sms
+                    assert segments(sms).count == 1, (programme.name, language, sms)

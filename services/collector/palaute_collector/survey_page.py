@@ -13,6 +13,7 @@ from palaute_collector.texts import TEXTS
 from palaute_collector.web_context import UNKNOWN, WebContext, is_text, page
 from palaute_runtime.sealed import unseal
 from palaute_schemas import token_hash
+from palaute_schemas.notices import ANONYMITY, notice_path
 
 MAX_COMMENT = 2000
 _STATUS = {"answered": 409, "expired": 410, "unknown": 404}
@@ -142,12 +143,15 @@ class Shown(TypedDict):
     asks_nps: bool
     asks_csat: bool
     csat_question: str
+    anonymity: str
+    notice: str
 
 
 def _shown(web: WebContext, survey: OpenSurvey, action: str) -> Shown:
-    """What the form says: who asks (its programme's name), about which contact, the
-    programme's questions, and whether a follow-up is offered (a named survey may ask for
-    one; an anonymous one never offers it)."""
+    """What the form says: who asks (its programme's name), about which contact, whether the
+    answer is anonymous or linked to the customer record (with the programme's privacy
+    notice), the programme's questions, and whether a follow-up is offered (a named survey
+    may ask for one, saying that the answer is linked; an anonymous one never offers it)."""
     programme = web.service.settings.programmes.of(survey.programme, "")
     t = TEXTS[survey.language]
     day = survey.contact_day
@@ -156,6 +160,8 @@ def _shown(web: WebContext, survey: OpenSurvey, action: str) -> Shown:
         asks_nps=programme.asks_nps,
         asks_csat=programme.asks_csat,
         csat_question=programme.csat_question.get(survey.language, t["csat_question"]),
+        anonymity=ANONYMITY[survey.language][not survey.anonymous],
+        notice=notice_path(programme.name, survey.language),
         about=t["about"].format(
             organization=programme.organization_name,
             channel=t.get(survey.contact_channel, survey.contact_channel),

@@ -19,7 +19,11 @@ TEXTS: dict[Language, dict[str, str]] = {
         ),
         "about": "Kysely koskee yhteydenottoasi: {organization}, {channel}, {day}.",
         "csat_question": "Kuinka tyytyväinen olit saamaasi palveluun?",
-        "follow_up": "Ottakaa minuun yhteyttä palautteeni vuoksi ({days} arkipäivän kuluessa).",
+        "follow_up": (
+            "Ottakaa minuun yhteyttä palautteeni vuoksi ({days} arkipäivän kuluessa). "
+            "Vastaukseni on liitetty asiakastietoihini."
+        ),
+        "notice_link": "Tietosuojaseloste",
         "csat_low": "1 = erittäin tyytymätön",
         "csat_high": "5 = erittäin tyytyväinen",
         "phone": "puhelin",
@@ -54,7 +58,11 @@ TEXTS: dict[Language, dict[str, str]] = {
         ),
         "about": "Enkäten gäller din kontakt: {organization}, {channel}, {day}.",
         "csat_question": "Hur nöjd var du med servicen?",
-        "follow_up": "Kontakta mig om min respons (inom {days} arbetsdagar).",
+        "follow_up": (
+            "Kontakta mig om min respons (inom {days} arbetsdagar). "
+            "Mitt svar är kopplat till mina kunduppgifter."
+        ),
+        "notice_link": "Dataskyddsbeskrivning",
         "csat_low": "1 = mycket missnöjd",
         "csat_high": "5 = mycket nöjd",
         "phone": "telefon",
@@ -88,7 +96,11 @@ TEXTS: dict[Language, dict[str, str]] = {
         ),
         "about": "This survey is about your contact: {organization}, {channel}, {day}.",
         "csat_question": "How satisfied were you with the service?",
-        "follow_up": "Please contact me about my feedback (within {days} working days).",
+        "follow_up": (
+            "Please contact me about my feedback (within {days} working days). "
+            "My answer is linked to my customer record."
+        ),
+        "notice_link": "Privacy notice",
         "csat_low": "1 = very dissatisfied",
         "csat_high": "5 = very satisfied",
         "phone": "phone",

@@ -1,11 +1,13 @@
 """The collector's HTTP surface, listed in one place: the survey page and unsubscribe links
-(survey_page.py) and the partner's SMS webhook (sms_webhook.py). Each handler is a
+(survey_page.py), each programme's privacy notice (notice.py) and the partner's SMS webhook
+(sms_webhook.py). Each handler is a
 top-level function of the context and the request that calls the service."""
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
+from palaute_collector.notice import privacy_notice
 from palaute_collector.service import CollectorService
 from palaute_collector.sms_webhook import inbound_sms
 from palaute_collector.survey_page import show_page, submit_answer, unsubscribe
@@ -21,4 +23,5 @@ def routes(service: CollectorService) -> list[Route]:
         Route("/s/{token}", bound(show_page, web), methods=["GET"]),  # HEAD too, recording nothing
         Route("/s/{token}", bound(submit_answer, web), methods=["POST"]),
         Route("/partner/sms-inbound", bound(inbound_sms, web), methods=["POST"]),
+        Route("/privacy/{programme}/{language}", bound(privacy_notice, web), methods=["GET"]),
     ]

@@ -3,8 +3,9 @@
 
 Two rules, checked on every part of an invitation (subject and text):
 
-- **Links: an allow-list.** The only links allowed are the survey origin's own survey and
-  unsubscribe paths (`<origin>/s/<token>`, `<origin>/u/<token>`), and only in email; SMS
+- **Links: an allow-list.** The only links allowed are the survey origin's own survey,
+  unsubscribe and privacy-notice paths (`<origin>/s/<token>`, `<origin>/u/<token>`,
+  `<origin>/privacy/<programme>/<language>`), and only in email; SMS
   carries none. Any other URL-like text, with
   or without a scheme (`https://…`, `www.…`, `bit.ly/x`, `kysely.example.fi.evil.io`, an IP
   address), is refused.
@@ -124,9 +125,11 @@ def fold(text: str) -> str:
 
 
 def _survey_link(origin: str) -> re.Pattern[str]:
-    # The survey page (with a chosen score) and the unsubscribe page.
+    # The survey page (with a chosen score), the unsubscribe page and a privacy notice.
     return re.compile(
-        re.escape(origin.rstrip("/")) + r"/(?:s|u)/[A-Za-z0-9_\-]+(?:\?score=\d{1,2})?"
+        re.escape(origin.rstrip("/"))
+        + r"(?:/(?:s|u)/[A-Za-z0-9_\-]+(?:\?(?:score|csat)=\d{1,2})?"
+        + r"|/privacy/[a-z0-9_\-]{1,40}/(?:fi|sv|en))"
     )
 
 

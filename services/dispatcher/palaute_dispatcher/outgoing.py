@@ -12,7 +12,7 @@ from typing import Any
 from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce
 from palaute_dispatcher.partner import Outgoing
 from palaute_dispatcher.settings import DispatcherSettings
-from palaute_dispatcher.templates import render, survey_url, unsubscribe_url
+from palaute_dispatcher.templates import notice_url, render, survey_url, unsubscribe_url
 from palaute_runtime.database import as_utc
 from palaute_runtime.sealed import seal
 
@@ -46,6 +46,8 @@ def outgoing_for(
         reminder=invitation["reminder_of"] is not None,
         questions=programme.questions,
         csat_question=programme.csat_question.get(language),
+        anonymous=invitation["anonymous"],
+        notice_url=notice_url(origin, programme.name, language) if token else "",
     )
     try:
         enforce(message, allow_links_to=origin if token else None)

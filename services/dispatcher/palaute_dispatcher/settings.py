@@ -51,8 +51,6 @@ class DispatcherSettings(CommonSettings):
     # An invitation not taken by the partner this long after it was requested is given up
     # (expired), however long the outage; never later than its survey closes.
     max_send_delay_hours: float = Field(default=48, gt=0, le=24 * 90)
-    # An invitation (and its address) is deleted this many days after its survey closed.
-    keep_addresses_days: int = Field(default=30, ge=1, le=3650)
     # The partner's contracted rate per channel (per process: divide it among replicas).
     partner_sms_rate_per_second: float = Field(default=50.0, gt=0, le=10_000)
     partner_email_rate_per_second: float = Field(default=20.0, gt=0, le=10_000)

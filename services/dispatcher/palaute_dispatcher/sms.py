@@ -52,7 +52,7 @@ def segments(text: str) -> Segments:
 def report_sms_cost(
     organization: str, questions: tuple[Question, ...] = ("nps", "csat"), programme: str = ""
 ) -> dict[Language, Segments]:
-    """What the SMS invitation (or its reminder, the dearer of the two) costs in each
+    """What the SMS invitation (or its reminder, anonymous or named: the dearest) costs in each
     language with this organisation name and questions; a text longer than one segment is
     said at start-up (the partner bills per segment)."""
     costs = {
@@ -67,9 +67,11 @@ def report_sms_cost(
                         valid_days=1,
                         reminder=reminder,
                         questions=questions,
+                        anonymous=anonymous,
                     ).text
                 )
                 for reminder in (False, True)
+                for anonymous in (False, True)
             ),
             key=lambda cost: (cost.count, cost.units),
         )

@@ -1,4 +1,5 @@
-"""Invitation texts per language and channel. SMS carries no link; email links one survey page."""
+"""Invitation texts per language and channel. SMS carries no link; email links its survey
+page and its programme's privacy notice (both on the survey origin)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from html import escape
 
 from palaute_runtime.programmes import Question
 from palaute_schemas import Channel, Language
+from palaute_schemas.notices import ANONYMITY, notice_path
 
 
 @dataclass(frozen=True)
@@ -18,67 +20,51 @@ class Invitation:
     html: str = ""
 
 
-# One GSM-7 segment (160 characters) with an organisation name of up to 20 characters; a
-# longer name is said at start-up with the cost (palaute_dispatcher.sms).
-_SMS: dict[Language, str] = {
-    "fi": (
-        "Kiitos yhteydenotostasi, {organization}! Suosittelisitko meitä? Vastaa 0-10 "
-        "(0 = en lainkaan, 10 = erittäin todennäköisesti). Ei kyselyjä: vastaa STOP"
-    ),
-    "sv": (
-        "Tack för att du kontaktade {organization}! Skulle du rekommendera oss? Svara 0-10 "
-        "(0 = inte alls, 10 = mycket troligt). Inga enkäter: svara STOPP"
-    ),
-    "en": (
-        "Thank you for contacting {organization}! Would you recommend us? Reply 0-10 "
-        "(0 = not at all, 10 = extremely likely). No more surveys: reply STOP"
-    ),
+# An SMS is one GSM-7 segment (160 characters) with an organisation name of up to 20
+# characters, a reminder and a named survey's longer notice included; a longer name is said
+# at start-up with the cost (palaute_dispatcher.sms). It says who asks, the question with its
+# scale, whether the answer is anonymous or linked to the customer record, and how to stop.
+_SMS_OPENING: dict[Language, tuple[str, str]] = {  # (invitation, reminder)
+    "fi": ("{organization} kiittää!", "{organization} muistuttaa:"),
+    "sv": ("Tack från {organization}!", "Påminnelse från {organization}:"),
+    "en": ("Thanks from {organization}!", "Reminder from {organization}:"),
+}
+_SMS_QUESTION: dict[Question, dict[Language, str]] = {
+    "nps": {
+        "fi": "Suosittelisitko meitä? Vastaa 0-10 (0 = en lainkaan, 10 = varmasti).",
+        "sv": "Rekommenderar du oss? Svara 0-10 (0 = nej, 10 = absolut).",
+        "en": "Would you recommend us? Reply 0-10 (0 = not at all, 10 = extremely likely).",
+    },
+    "csat": {
+        "fi": "Olitko tyytyväinen? Vastaa 1-5 (1 = tyytymätön, 5 = tyytyväinen).",
+        "sv": "Hur nöjd var du? Svara 1-5 (1 = missnöjd, 5 = mycket nöjd).",
+        "en": "How satisfied were you? Reply 1-5 (1 = very poor, 5 = excellent).",
+    },
+}
+_SMS_ANONYMITY: dict[Language, tuple[str, str]] = {  # (anonymous, named)
+    "fi": ("Vastaus on nimetön.", "Vastaus liitetään asiakastietoihisi."),
+    "sv": ("Svaret är anonymt.", "Svaret kopplas till dina kunduppgifter."),
+    "en": ("Your answer is anonymous.", "Linked to your customer record."),
+}
+_SMS_STOP: dict[Language, str] = {
+    "fi": "Ei kyselyjä: STOP",
+    "sv": "Inga enkäter: STOPP",
+    "en": "No surveys: STOP",
 }
 
-# A programme that asks CSAT only: the 1-5 question.
-_SMS_CSAT: dict[Language, str] = {
+# Who asks, on whose behalf the message is sent, and where the privacy notice is (email).
+CONTROLLER: dict[Language, str] = {
     "fi": (
-        "Kiitos yhteydenotostasi, {organization}! Kuinka tyytyväinen olit palveluun? Vastaa "
-        "1-5 (1 = hyvin tyytymätön, 5 = hyvin tyytyväinen). Ei kyselyjä: STOP"
+        "Kyselyn rekisterinpitäjä on {organization}; viestin lähettää sen lukuun "
+        "henkilötietojen käsittelijä. Tietosuojaseloste: {notice_url}"
     ),
     "sv": (
-        "Tack för att du kontaktade {organization}! Hur nöjd var du med servicen? Svara 1-5 "
-        "(1 = mycket missnöjd, 5 = mycket nöjd). Inga enkäter: svara STOPP"
+        "Personuppgiftsansvarig för enkäten är {organization}; meddelandet skickas för dess "
+        "räkning av ett personuppgiftsbiträde. Dataskyddsbeskrivning: {notice_url}"
     ),
     "en": (
-        "Thank you for contacting {organization}! How satisfied were you with us? Reply 1-5 "
-        "(1 = very dissatisfied, 5 = very satisfied). No more surveys: STOP"
-    ),
-}
-
-_SMS_CSAT_REMINDER: dict[Language, str] = {
-    "fi": (
-        "Muistutus: {organization} kiittää yhteydenotostasi! Kuinka tyytyväinen olit? Vastaa "
-        "1-5 (1 = hyvin tyytymätön, 5 = hyvin tyytyväinen). Ei kyselyjä: STOP"
-    ),
-    "sv": (
-        "Påminnelse: tack för att du kontaktade {organization}! Hur nöjd var du? Svara 1-5 "
-        "(1 = mycket missnöjd, 5 = mycket nöjd). Inga enkäter: STOPP"
-    ),
-    "en": (
-        "Reminder: thank you for contacting {organization}! How satisfied were you? Reply "
-        "1-5 (1 = very dissatisfied, 5 = very satisfied). No more surveys: STOP"
-    ),
-}
-
-# The one reminder: the same question, said to be a reminder and the last one.
-_SMS_REMINDER: dict[Language, str] = {
-    "fi": (
-        "Muistutus: {organization} kiittää yhteydenotostasi! Suosittelisitko meitä? Vastaa "
-        "0-10 (0 = en lainkaan, 10 = erittäin todennäköisesti). Ei kyselyjä: STOP"
-    ),
-    "sv": (
-        "Påminnelse: tack för att du kontaktade {organization}! Rekommenderar du oss? Svara "
-        "0-10 (0 = inte alls, 10 = mycket troligt). Inga enkäter: STOPP"
-    ),
-    "en": (
-        "Reminder: thank you for contacting {organization}! Would you recommend us? Reply "
-        "0-10 (0 = not at all, 10 = extremely likely). No more surveys: STOP"
+        "The controller of this survey is {organization}; the message is sent on its behalf "
+        "by a processor. Privacy notice: {notice_url}"
     ),
 }
 
@@ -113,18 +99,19 @@ _EMAIL_BODY: dict[Language, str] = {
     "fi": (
         "Hei,\n\nkiitos yhteydenotostasi! {organization} kysyy: {question} Vastaaminen vie "
         "alle minuutin eikä vaadi tunnistautumista:\n\n{survey_url}\n\nVastaaminen on "
-        "vapaaehtoista, ja linkki on voimassa {valid_days} päivää.\n\nYstävällisin "
+        "vapaaehtoista, ja linkki on voimassa {valid_days} päivää.\n\n{notice}\n\nYstävällisin "
         "terveisin,\n{organization}\n"
     ),
     "sv": (
         "Hej,\n\ntack för att du kontaktade {organization}. {question} Det tar under en minut "
         "och kräver ingen identifiering:\n\n{survey_url}\n\nDet är frivilligt att svara, och "
-        "länken gäller i {valid_days} dagar.\n\nMed vänliga hälsningar,\n{organization}\n"
+        "länken gäller i {valid_days} dagar.\n\n{notice}\n\nMed vänliga hälsningar,\n"
+        "{organization}\n"
     ),
     "en": (
         "Hello,\n\nthank you for contacting {organization}. {question} It takes less than a "
         "minute and needs no identification:\n\n{survey_url}\n\nAnswering is voluntary, and "
-        "the link is valid for {valid_days} days.\n\nKind regards,\n{organization}\n"
+        "the link is valid for {valid_days} days.\n\n{notice}\n\nKind regards,\n{organization}\n"
     ),
 }
 
@@ -174,6 +161,7 @@ def _html(
     text: str,
     links: tuple[str, str | None],
     question: Question,
+    notice_url: str = "",
 ) -> str:
     """The HTML part: the text's paragraphs, with the survey link as the question's scale
     (0-10, or 1-5 for CSAT), each number a link that opens the page with that answer chosen
@@ -194,7 +182,12 @@ def _html(
                 f"<p><small>{escape(_SCALE[question][language])}</small></p>"
             )
         else:
-            paragraphs.append("<p>" + escape(paragraph).replace("\n", "<br>") + "</p>")
+            html = escape(paragraph).replace("\n", "<br>")
+            if notice_url and notice_url in paragraph:  # the privacy notice, as a link
+                html = html.replace(
+                    escape(notice_url), f'<a href="{escape(notice_url)}">{escape(notice_url)}</a>'
+                )
+            paragraphs.append(f"<p>{html}</p>")
     if unsubscribe_url:
         paragraphs.append(
             f'<p><small><a href="{escape(unsubscribe_url)}">'
@@ -218,42 +211,61 @@ def render(
     reminder: bool = False,
     questions: tuple[Question, ...] = ("nps", "csat"),
     csat_question: str | None = None,
+    anonymous: bool = False,
+    notice_url: str = "",
 ) -> Invitation:
     """Render one invitation, or its one reminder; an email needs its survey URL (and may
     carry its unsubscribe link in the HTML part), an SMS must have neither. The message asks
     the programme's first question: NPS, or CSAT for a programme that asks CSAT only (in its
-    own wording in email, when the programme has one)."""
+    own wording by email); it says whether the answer is anonymous or linked to the customer
+    record, and an email names the controller and links its privacy notice."""
     question: Question = "nps" if "nps" in questions else "csat"
     if channel == "sms":
         if survey_url is not None:
             raise ValueError("an SMS invitation carries no link")
-        texts = {
-            ("nps", False): _SMS,
-            ("nps", True): _SMS_REMINDER,
-            ("csat", False): _SMS_CSAT,
-            ("csat", True): _SMS_CSAT_REMINDER,
-        }[question, reminder]
-        return Invitation(subject="", text=texts[language].format(organization=organization))
+        text = " ".join(
+            (
+                _SMS_OPENING[language][reminder].format(organization=organization),
+                _SMS_QUESTION[question][language],
+                _SMS_ANONYMITY[language][not anonymous],
+                _SMS_STOP[language],
+            )
+        )
+        return Invitation(subject="", text=text)
     if survey_url is None:
         raise ValueError("an email invitation needs its survey URL")
     subject = _EMAIL_SUBJECT[language]
     asked = _EMAIL_QUESTION[question][language]
     if question == "csat" and csat_question:
         asked = csat_question
+    notice = ANONYMITY[language][not anonymous]
+    if notice_url:
+        notice += " " + CONTROLLER[language].format(
+            organization=organization, notice_url=notice_url
+        )
     text = _EMAIL_BODY[language].format(
-        organization=organization, question=asked, survey_url=survey_url, valid_days=valid_days
+        organization=organization,
+        question=asked,
+        survey_url=survey_url,
+        valid_days=valid_days,
+        notice=notice,
     )
     if reminder:
         subject = _REMINDER_SUBJECT[language] + subject
         greeting, rest = text.split("\n\n", 1)
         text = f"{greeting}\n\n{_REMINDER_INTRO[language]}\n\n{rest[:1].upper()}{rest[1:]}"
-    html = _html(language, subject, text, (survey_url, unsubscribe_url), question)
+    html = _html(language, subject, text, (survey_url, unsubscribe_url), question, notice_url)
     return Invitation(subject, text, html)
 
 
 def survey_url(origin: str, token: str) -> str:
     """The survey link of an email invitation."""
     return f"{origin.rstrip('/')}/s/{token}"
+
+
+def notice_url(origin: str, programme: str, language: Language) -> str:
+    """The privacy notice of a programme, in a language (served by the collector)."""
+    return origin.rstrip("/") + notice_path(programme, language)
 
 
 def unsubscribe_url(origin: str, sealed: str) -> str:
