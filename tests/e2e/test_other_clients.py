@@ -1,19 +1,23 @@
 """A CRM and a BI tool that do not use Python's aiokafka: confluent-kafka (librdkafka, the
 client family that Java-, Go- and .NET-based integrations resemble) publishes contacts and
-reads the figures from the local stack, with a consumer group."""
+reads the figures from the local stack, with a consumer group; and the README's two BI
+readers, run as the README writes them."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
 from palaute_schemas import CONTACT_CLOSED, FIGURES_PUBLISHED
+from tests.conftest import wait_until
 from tests.e2e.conftest import Pipeline, contact, e164, mobile
 
 
@@ -71,3 +75,46 @@ async def test_confluent_kafka_publishes_contacts_and_reads_the_figures(
         read_cell, pipeline.stack.options.kafka_bootstrap, day, "chat", 60.0
     )
     assert (cell["promoters"], cell["passives"], cell["detractors"]) == (3, 1, 1)
+
+
+def readme_function(name: str) -> Any:
+    """A function as the README writes it: its Python block, run as it stands."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    (block,) = [
+        code for code in re.findall(r"```python\n(.*?)```", readme, re.S) if f"def {name}(" in code
+    ]
+    scope: dict[str, Any] = {}
+    exec(compile(block, f"README.md:{name}", "exec"), scope)  # noqa: S102 (our own README)
+    return scope[name]
+
+
+async def test_the_readmes_bi_readers_read_the_figures_topic_to_its_end(
+    pipeline: Pipeline,
+) -> None:
+    """aiokafka and confluent-kafka, as the README shows them: each reads every cell's newest
+    revision, as many as the topic holds, however many fetches that takes."""
+    day = date(2026, 4, 8)
+    phones = [mobile() for _ in range(5)]
+    for phone in phones:
+        await pipeline.publish(contact(day=day, contact_channel="web_form", phone=phone))
+    for phone in phones:
+        await pipeline.messages_to(e164(phone))
+        assert (await pipeline.reply_sms(e164(phone), "8"))["status"] == "recorded"
+
+    async def published() -> dict[str, dict[str, Any]] | None:
+        newest: dict[str, dict[str, Any]] = {}
+        for record in await pipeline.records(FIGURES_PUBLISHED.name):
+            cell = record["value"]
+            if record["key"] not in newest or cell["revision"] > newest[record["key"]]["revision"]:
+                newest[record["key"]] = cell
+        return newest if f"day|{day}|contact_channel|web_form" in newest else None
+
+    expected = await wait_until(published, within=60, what="the day's figures")
+    bootstrap = pipeline.stack.options.kafka_bootstrap
+    by_aiokafka = await readme_function("newest_figures")(bootstrap)
+    by_confluent = await asyncio.to_thread(readme_function("newest_figures_confluent"), bootstrap)
+    for read in (by_aiokafka, by_confluent):
+        # Every cell published by then, each at its newest revision (or a newer one since).
+        assert set(expected) <= set(read)
+        assert all(read[key]["revision"] >= cell["revision"] for key, cell in expected.items())
+        assert read[f"day|{day}|contact_channel|web_form"]["passives"] == 5

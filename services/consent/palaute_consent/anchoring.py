@@ -25,6 +25,23 @@ class AuditAnchoring:
         self.core = core
         self._last: tuple[int, str] | None = None
 
+    async def anchor_and_check(self) -> AuditAnchored | None:
+        """The scheduled round: anchor the head, then check the whole chain and record what
+        the check found (the officer's overview shows the newest)."""
+        anchored = await self.anchor_once()
+        await self.check_once()
+        return anchored
+
+    async def check_once(self) -> audit.Verdict:
+        """Verify the chain (keys and links; the anchors are `optout verify`'s) and record
+        the result; a broken chain is logged as an error."""
+        async with self.core.engine.begin() as connection:
+            verdict = await audit.verify(connection, self.core.settings.chain_keys)
+            await audit.record_check(connection, verdict, self.core.clock.now())
+        if verdict.broken_at is not None:
+            log.error("audit_chain_broken", row=verdict.broken_at, why=verdict.why)
+        return verdict
+
     async def anchor_once(self) -> AuditAnchored | None:
         """Anchor the head now, unless it is the one anchored last; returns the anchor. A
         chain that no longer holds the head this process anchored last is not anchored again

@@ -24,13 +24,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from palaute_consent.tables import register_audit
-from palaute_runtime.database import as_utc
+from palaute_consent.tables import audit_checks, register_audit
+from palaute_runtime.database import as_utc, upsert
 from palaute_runtime.keys import Keyring
 from palaute_schemas import AuditAnchored
 
@@ -183,6 +184,45 @@ async def verify(
                 len(valid),
             )
     return Verdict(len(rows), anchors_checked=len(valid))
+
+
+async def changes_since(connection: AsyncConnection, since: datetime) -> dict[str, int]:
+    """How many entries were added and removed since `since`, by action (reads apart)."""
+    rows = await connection.execute(
+        sa.select(register_audit.c.action, sa.func.count())
+        .where(register_audit.c.at >= since, register_audit.c.action.in_(("add", "remove")))
+        .group_by(register_audit.c.action)
+    )
+    return {str(action): int(count) for action, count in rows}
+
+
+async def record_check(connection: AsyncConnection, verdict: Verdict, at: datetime) -> None:
+    """Keep the newest scheduled check's result (one row)."""
+    values = {
+        "checked_at": at,
+        "rows": verdict.rows,
+        "broken_at": verdict.broken_at,
+        "why": verdict.why[:500],
+    }
+    await connection.execute(
+        upsert(connection, audit_checks)
+        .values(id=1, **values)
+        .on_conflict_do_update(index_elements=[audit_checks.c.id], set_=values)
+    )
+
+
+async def last_check(connection: AsyncConnection) -> dict[str, Any] | None:
+    """The newest scheduled check: when, rows, and what broke (None: never checked)."""
+    row = (await connection.execute(sa.select(audit_checks))).first()
+    if row is None:
+        return None
+    return {
+        "checked_at": as_utc(row.checked_at).isoformat(timespec="seconds"),
+        "rows": row.rows,
+        "holds": row.broken_at is None,
+        "broken_at": row.broken_at,
+        "why": row.why,
+    }
 
 
 async def holds_anchor(connection: AsyncConnection, head_id: int, head_hash: str) -> bool:

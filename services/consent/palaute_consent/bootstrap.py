@@ -42,7 +42,9 @@ def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
         loops=[
             service.run_release,
             periodic("purge", settings.purge_interval_seconds, service.purge),
-            periodic("audit_anchor", settings.audit_anchor_seconds, service.anchor_audit_chain),
+            periodic(
+                "audit_anchor", settings.audit_anchor_seconds, service.anchor_and_check_audit_chain
+            ),
         ],
     )
     return runtime, service

@@ -215,6 +215,8 @@ async def _register_page(
         found=found,
         done=done,
         withdrawn=withdrawn,
+        # The landing page: what needs attention, above the search.
+        overview=await web.workspace.overview() if found is None and not done else None,
     )
 
 

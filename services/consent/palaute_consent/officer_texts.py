@@ -10,6 +10,19 @@ TEXTS: dict[str, dict[str, str]] = {
         "newest_rows": "Uusimmat {shown} / {total}; CSV-tiedostossa kaikki.",
         "requests": "Poisto- ja tietopyynnöt",
         "programmes": "Kyselyohjelmat",
+        "at_a_glance": "Tilanne",
+        "open_requests": "Avoimet poisto- ja tietopyynnöt",
+        "deadline": "Määräaika",
+        "waiting_for": "Vastausta odotetaan",
+        "overdue": "myöhässä",
+        "none_open": "Ei avoimia pyyntöjä.",
+        "chain_check": "Lokiketjun viimeisin tarkistus",
+        "chain_not_checked": "Ketjua ei ole vielä tarkistettu.",
+        "entries_by_source": "Kiellot lähteittäin",
+        "changes_30": "Muutokset 30 päivässä",
+        "added": "lisätty",
+        "removed": "poistettu",
+        "suppressions_30": "Kyselyttä jääneet 30 päivässä syittäin",
         "programmes_note": (
             "Ohjelmatiedosto päättää, millä nimellä, lähettäjällä ja säännöillä kunkin "
             "yksikön asiakkaita kysytään. Sivu näyttää ne; muutos tehdään tiedostoon."
@@ -89,6 +102,19 @@ TEXTS: dict[str, dict[str, str]] = {
         "newest_rows": "De senaste {shown} av {total}; CSV-filen har alla.",
         "requests": "Begäran om radering och registerutdrag",
         "programmes": "Enkätprogram",
+        "at_a_glance": "Läget",
+        "open_requests": "Öppna begäranden om radering och registerutdrag",
+        "deadline": "Tidsfrist",
+        "waiting_for": "Svar väntas från",
+        "overdue": "försenad",
+        "none_open": "Inga öppna begäranden.",
+        "chain_check": "Loggkedjans senaste kontroll",
+        "chain_not_checked": "Kedjan har inte kontrollerats än.",
+        "entries_by_source": "Förbud per källa",
+        "changes_30": "Ändringar de senaste 30 dagarna",
+        "added": "tillagda",
+        "removed": "borttagna",
+        "suppressions_30": "Ej tillfrågade de senaste 30 dagarna, per orsak",
         "programmes_note": (
             "Programfilen avgör med vilket namn, vilken avsändare och vilka regler varje "
             "enhets kunder tillfrågas. Sidan visar dem; ändringar görs i filen."
@@ -168,6 +194,19 @@ TEXTS: dict[str, dict[str, str]] = {
         "newest_rows": "The newest {shown} of {total}; the CSV has them all.",
         "requests": "Erasure and access requests",
         "programmes": "Survey programmes",
+        "at_a_glance": "At a glance",
+        "open_requests": "Open erasure and access requests",
+        "deadline": "Deadline",
+        "waiting_for": "Waiting for",
+        "overdue": "overdue",
+        "none_open": "No open requests.",
+        "chain_check": "The audit chain's last check",
+        "chain_not_checked": "The chain has not been checked yet.",
+        "entries_by_source": "Entries by source",
+        "changes_30": "Changes in the last 30 days",
+        "added": "added",
+        "removed": "removed",
+        "suppressions_30": "Not surveyed in the last 30 days, by reason",
         "programmes_note": (
             "The programme file decides in which name, from which sender and by which rules "
             "each unit's customers are surveyed. This page shows them; changes go in the file."

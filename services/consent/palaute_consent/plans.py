@@ -115,6 +115,16 @@ class Plans:
             for r in rows
         ]
 
+    async def suppressions_since(self, since: datetime) -> dict[str, int]:
+        """Contacts not surveyed since `since`, by reason (the officer's overview)."""
+        surveyed = ("planned", "sms", "email")
+        rows = await self.connection.execute(
+            sa.select(decisions.c.outcome, sa.func.count())
+            .where(decisions.c.decided_at >= since, decisions.c.outcome.not_in(surveyed))
+            .group_by(decisions.c.outcome)
+        )
+        return {str(outcome): int(count) for outcome, count in rows}
+
     async def forget_decisions(self, before: datetime) -> int:
         """Forget decisions made before `before`, except plans still waiting."""
         gone = await self.connection.execute(

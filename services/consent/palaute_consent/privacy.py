@@ -11,9 +11,10 @@ request's row shows each service's answer. Only masked identifiers stay in the r
 
 from __future__ import annotations
 
+import calendar
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -287,3 +288,30 @@ async def purge(connection: AsyncConnection, keep_days: int, *, now: datetime) -
         access_parts.delete().where(access_parts.c.received_at < before)
     )
     return rowcount(gone)
+
+
+def deadline(filed_at: datetime) -> date:
+    """A request's legal deadline: one month from receipt (GDPR art. 12(3)), the same day of
+    the next month, or its last day when it has none (31 January -> 28 or 29 February)."""
+    day = filed_at.date()
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+async def open_requests(connection: AsyncConnection) -> list[dict[str, Any]]:
+    """Every request some service has not answered, oldest first, with its deadline and
+    the services still waited for."""
+    rows = await connection.execute(
+        sa.select(privacy_requests).order_by(privacy_requests.c.filed_at)
+    )
+    found = []
+    for row in rows:
+        filed = _request(row)
+        if filed["complete"]:
+            continue
+        filed["deadline"] = deadline(as_utc(row.filed_at)).isoformat()
+        filed["waiting_for"] = [
+            name for name, answer in filed["services"].items() if answer is None
+        ]
+        found.append(filed)
+    return found

@@ -140,6 +140,13 @@ class OptOutRegister:
         ).first()
         return None if row is None else _entry(row)
 
+    async def by_source(self) -> dict[str, int]:
+        """How many entries each source has made (the officer's overview)."""
+        rows = await self._connection.execute(
+            sa.select(opt_outs.c.source, sa.func.count()).group_by(opt_outs.c.source)
+        )
+        return {str(source): int(count) for source, count in rows}
+
     async def entries(self) -> list[OptOut]:
         """All entries, oldest first."""
         rows = await self._connection.execute(sa.select(opt_outs).order_by(opt_outs.c.id))

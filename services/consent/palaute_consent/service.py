@@ -54,4 +54,6 @@ class ConsentService:
         self.next_release_at = releasing.next_release_at
         self.run_release = releasing.run_release
         self.purge = requests.purge
-        self.anchor_audit_chain = AuditAnchoring(core).anchor_once
+        anchoring = AuditAnchoring(core)
+        self.anchor_audit_chain = anchoring.anchor_once
+        self.anchor_and_check_audit_chain = anchoring.anchor_and_check

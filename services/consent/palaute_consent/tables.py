@@ -44,6 +44,18 @@ register_audit = sa.Table(
     sa.Column("key_id", sa.String(16), nullable=True),
 )
 
+# The newest scheduled check of the audit chain (one row, id 1): when, how many rows, and the
+# first row that did not hold (the officer's overview shows it).
+audit_checks = sa.Table(
+    "audit_checks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("broken_at", sa.Integer, nullable=True),
+    sa.Column("why", sa.String(500), nullable=False, server_default=""),
+)
+
 # One decision per CRM contact: a contact published twice is surveyed once.
 decisions = sa.Table(
     "decisions",

@@ -26,6 +26,9 @@ from palaute_runtime.throttle import SharedThrottle
 log = structlog.get_logger("palaute.consent.officer")
 
 
+OVERVIEW_DAYS = 30  # the officer's overview looks this far back
+
+
 @dataclass(frozen=True)
 class Found:
     """What the register and the decisions say of one identifier."""
@@ -176,6 +179,21 @@ class Workspace:
             rows = await self.core.register(connection).audit_trail(kind, identifier)
             verdict = await audit.verify(connection, self.core.settings.chain_keys)
         return rows, verdict
+
+    async def overview(self) -> dict[str, Any]:
+        """What needs the officer's attention, at a glance: entries by source, changes and
+        suppressions of the last 30 days, open requests with their deadline and the
+        services not answered yet, and the chain's newest scheduled check."""
+        since = self.core.clock.now() - timedelta(days=OVERVIEW_DAYS)
+        async with self.core.engine.connect() as connection:
+            return {
+                "by_source": await self.core.register(connection).by_source(),
+                "changes": await audit.changes_since(connection, since),
+                "suppressions": await Plans(connection).suppressions_since(since),
+                "open_requests": await privacy.open_requests(connection),
+                "chain": await audit.last_check(connection),
+                "today": self.core.clock.now().date().isoformat(),
+            }
 
     # ---- erasure and access --------------------------------------------------------------
 
