@@ -185,6 +185,15 @@ async def test_an_outage_ending_at_2055_sends_nothing_until_nine_the_next_workin
                     within=60,
                     what="everything at nine",
                 )
+
+                # A round records its outcomes once all its calls have answered: the partner
+                # may hold the last message a moment before its invitation says sent.
+                async def recorded() -> bool:
+                    wanted = {r.address for r in [*finnish, *kotka_mail]}
+                    found = [r for r in await rows(postgres_url) if r["address"] in wanted]
+                    return all(r["status"] != "pending" for r in found)
+
+                await wait_until(recorded, within=30, what="the last round's record")
             got = await partner("messages")
         finally:
             await sandbox.stop()
