@@ -89,7 +89,9 @@ class Programme(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    units: tuple[str, ...] = ()
+    units: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = Field(
+        default=(), max_length=1000
+    )
     organization_name: str = Field(min_length=1, max_length=60)
     # Where a respondent asks about their data (an email address or a web address), named in
     # the privacy notice; unset: the notice points to the organisation's customer service.
@@ -177,38 +179,11 @@ class Programme(BaseModel):
         return self.model_dump(mode="json", exclude={"name", "units"})
 
 
-class _Spec(BaseModel):
-    """A programme as the file writes it: only what differs from the default."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    units: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
-        default_factory=list, max_length=1000
-    )
-    organization_name: Any = None
-    privacy_contact: Any = None
-    sms_sender: Any = None
-    email_from: Any = None
-    reply_to: Any = None
-    questions: Any = None
-    csat_question: Any = None
-    languages: Any = None
-    send_window: Any = None
-    send_on_public_holidays: Any = None
-    holiday_country: Any = None
-    release_delay_minutes: Any = None
-    reminder_after_days: Any = None
-    frequency_cap_days: Any = None
-    anonymous: Any = None
-    sampling_share: Any = None
-    follow_up_working_days: Any = None
-    follow_up_country: Any = None
-
-
 class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    programmes: dict[str, _Spec] = Field(default_factory=dict)
+    # Each programme as the file writes it: only what differs from the default.
+    programmes: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class ProgrammeFileError(ValueError):
@@ -276,22 +251,23 @@ def load_programmes(path: Path | None, default: Mapping[str, Any]) -> Programmes
         if name == DEFAULT:
             continue
         where = ("programmes", name)
-        if not spec.units:
+        programme = _programme(path, lines, base, name, spec)
+        if not programme.units:
             raise ProgrammeFileError(
                 f"{path}, line {_line(lines, where)}: programme {name!r} needs units"
             )
-        for unit in spec.units:
+        for unit in programme.units:
             if not _is_pattern(unit) and owner.setdefault(unit, name) != name:
                 raise ProgrammeFileError(
                     f"{path}, line {_line(lines, (*where, 'units'))}: unit {unit!r} is in "
                     f"programme {owner[unit]!r} already"
                 )
-        programmes.append(_programme(path, lines, base, name, spec))
+        programmes.append(programme)
     return Programmes(base, tuple(programmes))
 
 
 def _programme(
-    path: Path, lines: Sequence[str], base: Programme, name: str, spec: _Spec
+    path: Path, lines: Sequence[str], base: Programme, name: str, spec: dict[str, Any]
 ) -> Programme:
     """One programme of the file: its fields over the default's."""
     where = ("programmes", name)
@@ -300,16 +276,19 @@ def _programme(
             f"{path}, line {_line(lines, where)}: programme name {name!r} must be lowercase "
             "letters, digits, - and _ (at most 40)"
         )
-    if name == DEFAULT and spec.units:
+    if "name" in spec:
+        raise ProgrammeFileError(
+            f"{path}, line {_line(lines, (*where, 'name'))}: a programme's name is its "
+            "table's name ([programmes.NAME])"
+        )
+    if name == DEFAULT and spec.get("units"):
         raise ProgrammeFileError(
             f"{path}, line {_line(lines, (*where, 'units'))}: the default programme covers "
             "every unit no other names; it lists none"
         )
-    given = spec.model_dump(exclude_none=True)
     try:
-        return Programme.model_validate(
-            base.model_dump() | given | {"name": name, "units": tuple(spec.units)}
-        )
+        # Programme forbids unknown fields: a mistyped one is named by its line.
+        return Programme.model_validate(base.model_dump() | {"units": ()} | spec | {"name": name})
     except ValidationError as exc:
         raise _located(path, lines, exc, where) from None
 

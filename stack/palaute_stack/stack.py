@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_collector.settings import CollectorSettings
 from palaute_consent.settings import ConsentSettings
@@ -210,6 +211,7 @@ class LocalStack:
         # on consent), and each service process's operations address (health, metrics).
         self.http_urls: dict[str, str] = {}
         self.ops_urls: dict[str, str] = {}
+        self._consent_db: AsyncEngine | None = None  # waiting_plans's reader
 
     def _processes(self) -> list[ServiceProcess]:
         processes = []
@@ -252,6 +254,9 @@ class LocalStack:
 
     async def stop(self) -> None:
         """Stop the service processes, then the broker."""
+        if self._consent_db is not None:
+            await self._consent_db.dispose()
+            self._consent_db = None
         if self.supervisor is not None:
             await self.supervisor.stop()
             self.supervisor = None
@@ -296,14 +301,10 @@ class LocalStack:
 
     async def waiting_plans(self) -> int:
         """Contacts consent has planned but not released yet (their window is closed)."""
-        engine = create_engine(self.consent_settings.database_url)
-        try:
-            async with engine.connect() as connection:
-                return int(
-                    await connection.scalar(sa.select(sa.func.count()).select_from(plans)) or 0
-                )
-        finally:
-            await engine.dispose()
+        if self._consent_db is None:  # made once; the demo asks every quarter second
+            self._consent_db = create_engine(self.consent_settings.database_url)
+        async with self._consent_db.connect() as connection:
+            return int(await connection.scalar(sa.select(sa.func.count()).select_from(plans)) or 0)
 
     def addresses(self) -> dict[str, str]:
         """What a person at the terminal wants to open or point a client at."""

@@ -132,12 +132,25 @@ def test_a_service_with_a_bad_file_stops_with_one_sentence_naming_it(tmp_path: P
 
 
 @given(st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=50))
-def test_sampling_is_decided_by_the_contact_id_alone(contact_ids: list[str]) -> None:
+def test_sampling_is_decided_by_programme_and_contact_id_alone(contact_ids: list[str]) -> None:
     programme = CommonSettings(programmes_file=EXAMPLE_PROGRAMMES).programmes.named("kierratys")
     assert programme is not None
+    # The same programme under other rules and units (another file, another replica) takes
+    # the same contacts: nothing but its name, the share and the id decides.
+    elsewhere = programme.model_copy(
+        update={"units": ("Other",), "organization_name": "Other", "questions": ("nps",)}
+    )
     assert [programme.sampled(c) for c in contact_ids] == [
-        programme.sampled(c) for c in contact_ids
+        elsewhere.sampled(c) for c in contact_ids
     ]
+
+
+def test_another_programme_samples_other_contacts() -> None:
+    kierratys = CommonSettings(programmes_file=EXAMPLE_PROGRAMMES).programmes.named("kierratys")
+    assert kierratys is not None
+    renamed = kierratys.model_copy(update={"name": "kierratys-2"})
+    ids = [f"K-{n}" for n in range(200)]
+    assert [kierratys.sampled(c) for c in ids] != [renamed.sampled(c) for c in ids]
 
 
 def test_sampling_takes_its_share_within_a_binomial_tolerance() -> None:
