@@ -38,6 +38,8 @@ async def stats(sandbox: Sandbox, _: Request) -> Response:
     """
     ---
     summary: Counts of accepted, replayed and rejected messages
+    description: rejected_at lists when each injected failure was answered, in seconds
+      since the fault was set.
     responses:
       "200": {description: the counts}
       "401": {description: missing or wrong admin token}
@@ -46,6 +48,7 @@ async def stats(sandbox: Sandbox, _: Request) -> Response:
         {
             **sandbox.recorder.counts(),
             "outage_seconds_left": max(0.0, sandbox.failing_until - time.monotonic()),
+            "rejected_at": list(sandbox.rejected_at),
         }
     )
 
@@ -117,9 +120,11 @@ async def faults(sandbox: Sandbox, request: Request) -> Response:
     """
     try:
         body = await request.json()
-        sandbox.failures_left = int(body.get("fail_next", 0))
-        sandbox.failure_status = int(body.get("status", 503))
-        sandbox.failing_until = time.monotonic() + float(body.get("fail_for_seconds", 0))
+        sandbox.set_fault(
+            int(body.get("fail_next", 0)),
+            int(body.get("status", 503)),
+            float(body.get("fail_for_seconds", 0)),
+        )
         if "rate_per_second" in body:
             sandbox.rate_limit = RateLimit(float(body["rate_per_second"]))
     except (json.JSONDecodeError, TypeError, ValueError, AttributeError):

@@ -56,15 +56,28 @@ class Sandbox:
         self.failures_left = 0
         self.failure_status = 503
         self.failing_until = 0.0
+        self.fault_set_at = time.monotonic()
+        # When each injected failure was answered, in seconds since the fault was set: how
+        # a test sees a circuit breaker's probes, one at a time and a cool-down apart.
+        self.rejected_at: list[float] = []
         self.rate_limit = RateLimit(settings.sandbox_sms_rate_per_second)
         self.client = httpx.AsyncClient(timeout=10)
         self._tasks: set[asyncio.Task[None]] = set()
         self._receipt_slots = asyncio.Semaphore(8)
 
+    def set_fault(self, fail_next: int, status: int, fail_for_seconds: float) -> None:
+        """Fail the next `fail_next` sends, and every send for `fail_for_seconds`."""
+        self.failures_left, self.failure_status = fail_next, status
+        self.fault_set_at = time.monotonic()
+        self.failing_until = self.fault_set_at + fail_for_seconds
+        self.rejected_at = []
+
     def failing(self) -> bool:
         """Whether the next send fails by an injected fault (and counts it down)."""
-        if self.failures_left > 0 or time.monotonic() < self.failing_until:
+        now = time.monotonic()
+        if self.failures_left > 0 or now < self.failing_until:
             self.failures_left = max(0, self.failures_left - 1)
+            self.rejected_at.append(round(now - self.fault_set_at, 4))
             return True
         return False
 

@@ -11,6 +11,7 @@ Run with `./dev test-faults` (CI runs it after `./dev test`).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from collections import Counter
@@ -31,10 +32,18 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 BACKLOG = 300
 OUTAGE_SECONDS = 15.0
 BREAKER = {"breaker_cool_down_seconds": 0.5, "breaker_longest_cool_down_seconds": 7.5}
-# Calls the partner may see while down: the burst in flight when it went (a tenth of a
-# second at the contracted rate), the failures that open the breaker, then probes at 0.5,
-# 1, 2, 4 and 7.5 s apart.
-MOST_CALLS_WHILE_DOWN = 15
+RATE = 50
+# What the partner sees while down. First the calls already under way when it went: one
+# delivery round's burst (a tenth to a whole second of sends at the contracted rate, as long
+# as the machine makes a round), all within 1.5 s of the first failure. Then one call at a
+# time, each at least 0.5 s after the one before: until the breaker opens (5 failures in a
+# row), the calls the partner's Retry-After of 1 s lets through, at most four; then probes
+# after cool-downs of 0.5 s doubling to 7.5 s, at most six in 15 s. In the outage's second
+# half only the probes after cool-downs of 4 s and more: at most two.
+OPENING_SECONDS = 1.5
+MOST_IN_FLIGHT = RATE
+MOST_AFTER_OPENING = 4 + 6
+MOST_IN_SECOND_HALF = 2
 
 
 async def stats(client: httpx.AsyncClient, stack: LocalStack) -> dict[str, Any]:
@@ -52,7 +61,7 @@ async def test_a_partner_outage_delays_every_invitation_and_loses_none(
         StackOptions.ephemeral(
             tmp_path,
             services=("dispatcher", "sandbox"),
-            extra_settings=BREAKER | {"partner_sms_rate_per_second": 50},
+            extra_settings=BREAKER | {"partner_sms_rate_per_second": RATE},
         )
     )
     await stack.start()
@@ -80,16 +89,21 @@ async def test_a_partner_outage_delays_every_invitation_and_loses_none(
             drained_in = time.monotonic() - came_back
             after = await stats(client, stack)
             received = (await client.get(f"{stack.sandbox_url}/sandbox/messages")).json()
-        calls_while_down = while_down["rejected"]["sms"] + while_down["throttled"]["sms"]
-        calls_while_down -= before["rejected"]["sms"] + before["throttled"]["sms"]
+        failed_at = while_down["rejected_at"]  # seconds since the fault was set
+        opening = [t for t in failed_at if t < failed_at[0] + OPENING_SECONDS]
+        probes = failed_at[len(opening) :]
         print(
             f"{OUTAGE_SECONDS:g} s of {status} from {goes_down_after:.2f} s on: "
-            f"{before['accepted']['sms']} accepted before it, "
-            f"{calls_while_down} partner calls while down, "
+            f"{before['accepted']['sms']} accepted before it, {len(opening)} calls "
+            f"failed in its first {OPENING_SECONDS:g} s, then one at a time at {probes}; "
             f"backlog of {BACKLOG} drained {drained_in:.1f} s after "
             f"({time.monotonic() - went_down:.1f} s in all)"
         )
-        assert 0 < calls_while_down <= MOST_CALLS_WHILE_DOWN
+        assert 0 < len(opening) <= MOST_IN_FLIGHT
+        assert len(probes) <= MOST_AFTER_OPENING
+        gaps = [later - earlier for earlier, later in itertools.pairwise(probes)]
+        assert all(gap >= BREAKER["breaker_cool_down_seconds"] for gap in gaps), gaps
+        assert len([t for t in failed_at if t >= OUTAGE_SECONDS / 2]) <= MOST_IN_SECOND_HALF
         assert Counter(m["to"] for m in received["sms"]) == Counter(r.address for r in backlog)
         assert after["throttled"]["sms"] == while_down["throttled"]["sms"], "no 429 after"
         engine = create_engine(stack.dispatcher_settings.database_url)
