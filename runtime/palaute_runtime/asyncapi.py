@@ -25,6 +25,7 @@ from palaute_schemas import (
     AUDIT_ANCHORED,
     CONTACT_CLOSED,
     DELIVERY_STATUS,
+    EMAIL_BOUNCED,
     ERASURE_COMPLETED,
     ERASURE_REQUESTED,
     FIGURES_PUBLISHED,
@@ -59,7 +60,13 @@ SERVICES = (
     ServiceInterface(
         "consent",
         "palaute-consent",
-        consumes=(CONTACT_CLOSED, OPT_OUT_REQUESTED, ERASURE_COMPLETED, ACCESS_REPORTED),
+        consumes=(
+            CONTACT_CLOSED,
+            OPT_OUT_REQUESTED,
+            ERASURE_COMPLETED,
+            ACCESS_REPORTED,
+            EMAIL_BOUNCED,
+        ),
         publishes=(
             SURVEY_REQUESTED,
             SURVEY_SUPPRESSED,
@@ -86,6 +93,7 @@ SERVICES = (
             REMINDER_SENT,
             INVITATION_FAILED,
             DELIVERY_STATUS,
+            EMAIL_BOUNCED,
             ERASURE_COMPLETED,
             ACCESS_REPORTED,
         ),

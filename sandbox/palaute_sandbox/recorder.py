@@ -24,6 +24,7 @@ class Recorder:
         self.replays = {"sms": 0, "email": 0}
         self.rejected = {"sms": 0, "email": 0}  # calls answered with an injected failure
         self.throttled = {"sms": 0, "email": 0}  # calls over the contracted rate (429)
+        self.bounces: dict[str, int] = {}  # DSNs the relay sent, by action and status
         self.receipts: list[dict[str, str]] = []  # every receipt the collector took
         # Deletion instructions carried out (a processor must keep proof): never an address.
         self.deletions: list[dict[str, Any]] = []
@@ -84,6 +85,12 @@ class Recorder:
             if message is not None:
                 message["delivery"] = receipt["status"]
 
+    def bounced(self, status: str, action: str) -> None:
+        """Count a DSN the relay sent back."""
+        with self._lock:
+            key = f"{action} {status}"
+            self.bounces[key] = self.bounces.get(key, 0) + 1
+
     def throttle(self, channel: str) -> None:
         """Count a call refused for going over the contracted rate."""
         with self._lock:
@@ -111,4 +118,5 @@ class Recorder:
                 "replays": dict(self.replays),
                 "rejected": dict(self.rejected),
                 "throttled": dict(self.throttled),
+                "bounces": dict(self.bounces),
             }

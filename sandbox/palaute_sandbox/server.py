@@ -9,6 +9,7 @@ import email.policy
 import functools
 import hmac
 import ssl
+import threading
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import Any
@@ -25,6 +26,7 @@ from palaute_runtime.errors import RefusedStart
 from palaute_runtime.http import HttpServer, bearer_matches, bound
 from palaute_runtime.ops import openapi_routes
 from palaute_sandbox import control, partner_api
+from palaute_sandbox.bounces import BounceMailbox, dsn, simulated
 from palaute_sandbox.recorder import Recorder
 from palaute_sandbox.settings import SandboxSettings
 from palaute_sandbox.state import Sandbox
@@ -35,9 +37,18 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class _SmtpHandler:
-    def __init__(self, recorder: Recorder, *, login_required: bool = False) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        *,
+        login_required: bool = False,
+        bounces: BounceMailbox | None = None,
+        bounce_delay: float = 0.0,
+    ) -> None:
         self._recorder = recorder
         self._login_required = login_required
+        self._bounces = bounces
+        self._bounce_delay = bounce_delay
 
     async def handle_MAIL(
         self, _server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -66,7 +77,28 @@ class _SmtpHandler:
                 "headers": {name: str(value) for name, value in parsed.items()},
             },
         )
+        self._bounce(envelope)
         return "250 Message accepted for delivery"
+
+    def _bounce(self, envelope: Any) -> None:
+        """As a relay does after accepting: a DSN to the return path for each recipient
+        that cannot be delivered (in a thread of its own, after the configured delay)."""
+        if self._bounces is None or not envelope.mail_from:  # <>: nobody to tell
+            return
+        for recipient in envelope.rcpt_tos:
+            outcome = simulated(recipient)
+            if outcome is None:
+                continue
+            report = dsn(envelope.mail_from, recipient, outcome, envelope.content)
+            self._recorder.bounced(outcome.status, outcome.action)
+            threading.Timer(self._bounce_delay, self._file, (report,)).start()
+
+    def _file(self, report: bytes) -> None:
+        assert self._bounces is not None
+        try:
+            self._bounces.file(report)
+        except Exception as exc:  # the relay logs it; a test sees the DSN never arrive
+            log.error("sandbox_bounce_not_filed", error=type(exc).__name__)
 
 
 def smtp_security(settings: SandboxSettings) -> dict[str, Any]:
@@ -121,8 +153,14 @@ class PartnerSandbox:
         self.state = Sandbox(settings)
         self.recorder: Recorder = self.state.recorder
         self.http = HttpServer(self._app(), settings.sandbox_host, settings.sandbox_http_port)
+        mailbox = BounceMailbox(settings)
         self._smtp = Controller(
-            _SmtpHandler(self.recorder, login_required=bool(settings.sandbox_smtp_username)),
+            _SmtpHandler(
+                self.recorder,
+                login_required=bool(settings.sandbox_smtp_username),
+                bounces=mailbox if mailbox.configured else None,
+                bounce_delay=settings.sandbox_bounce_delay_seconds,
+            ),
             hostname=settings.sandbox_host,
             port=settings.sandbox_smtp_port,
             **smtp_security(settings),

@@ -18,6 +18,7 @@ class SandboxSettings(CommonSettings):
         "partner_api_key",
         "partner_webhook_secret",
         "partner_receipt_secret",
+        "sandbox_bounce_imap_password",
     )
 
     sandbox_host: str = "127.0.0.1"
@@ -49,6 +50,16 @@ class SandboxSettings(CommonSettings):
     partner_receipt_secret: str = "sandbox-receipt-secret"  # noqa: S105
     sandbox_receipt_delay_seconds: float = Field(default=0.5, ge=0, le=3600)
     sandbox_receipt_mix: str = "delivered=100"
+    # The relay's bounces (see bounces.py for the simulated addresses): filed as RFC 3464
+    # DSNs in this IMAP mailbox (IMAPS, the certificate verified against the CA file or the
+    # system's), after this delay; unset host: simulated addresses are simply delivered.
+    sandbox_bounce_imap_host: str = ""
+    sandbox_bounce_imap_port: int = Field(default=993, ge=1, le=65535)
+    sandbox_bounce_imap_username: str = ""
+    sandbox_bounce_imap_password: str = ""
+    sandbox_bounce_imap_mailbox: str = "INBOX"
+    sandbox_bounce_imap_ca_file: Path | None = None
+    sandbox_bounce_delay_seconds: float = Field(default=0.2, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _tls_needs_a_certificate(self) -> SandboxSettings:

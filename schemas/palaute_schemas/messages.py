@@ -22,6 +22,7 @@ SuppressionReason = Literal[
     "no_send_window",  # the send window never opens (settings leave no sending time)
     "duplicate_contact",  # this contact id was decided before
     "not_sampled",  # eligible, but outside its programme's sample (decided from the contact id)
+    "undeliverable_address",  # email only, and its address bounced (hard, or soft N in a row)
 ]
 
 
@@ -198,6 +199,22 @@ class DeliveryStatusChanged(Message):
     reason: str = Field(default="", max_length=200, description="the partner's reason")
     reported_at: AwareDatetime
     programme: str = _programme()
+
+
+BounceKind = Literal["hard", "soft"]
+
+
+class EmailBounced(Message):
+    """The dispatcher, for consent: the mail system said an invitation's email cannot be
+    delivered (an RFC 3464 delivery status notification that failed it): for good (`hard`,
+    a 5.x.x status) or for now (`soft`, 4.x.x). No address: consent knows the contact's."""
+
+    invitation_id: uuid.UUID
+    contact_id: str = Field(min_length=1, max_length=100)
+    kind: BounceKind
+    status: str = Field(pattern=r"^[245]\.\d{1,3}\.\d{1,3}$", description="the DSN's status code")
+    reason: str = Field(default="", max_length=200, description="the DSN's diagnostic, cut")
+    bounced_at: AwareDatetime
 
 
 class FollowUpRequested(Message):

@@ -12,6 +12,7 @@ from palaute_schemas.messages import (
     AuditAnchored,
     ContactClosed,
     DeliveryStatusChanged,
+    EmailBounced,
     ErasureCompleted,
     ErasureRequested,
     FiguresPublished,
@@ -129,6 +130,10 @@ def _delivery_key(message: DeliveryStatusChanged) -> str:
     return str(message.invitation_id)
 
 
+def _bounce_key(message: EmailBounced) -> str:
+    return message.contact_id
+
+
 def _follow_up_key(message: FollowUpRequested) -> str:
     return message.customer_id
 
@@ -173,6 +178,7 @@ INVITATION_SENT = Topic("survey.invitation-sent.v1", InvitationSent, _invitation
 REMINDER_SENT = Topic("survey.reminder-sent.v1", ReminderSent, _reminder_sent_key)
 INVITATION_FAILED = Topic("survey.invitation-failed.v1", InvitationFailed, _failed_key)
 DELIVERY_STATUS = Topic("survey.delivery-status.v1", DeliveryStatusChanged, _delivery_key)
+EMAIL_BOUNCED = Topic("survey.email-bounced.v1", EmailBounced, _bounce_key)
 FOLLOW_UP_REQUESTED = Topic(
     "survey.follow-up-requested.v1", FollowUpRequested, _follow_up_key, retention_days=30
 )
@@ -231,6 +237,7 @@ AnyTopic = (
     | Topic[InvitationSent]
     | Topic[InvitationFailed]
     | Topic[DeliveryStatusChanged]
+    | Topic[EmailBounced]
     | Topic[FollowUpRequested]
     | Topic[FollowUpClosed]
     | Topic[FollowUpFigures]
@@ -267,4 +274,5 @@ ALL_TOPICS: tuple[AnyTopic, ...] = (
     ACCESS_REPORTED,
     AUDIT_ANCHORED,
     REMINDER_SENT,
+    EMAIL_BOUNCED,
 )

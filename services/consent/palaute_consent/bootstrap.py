@@ -14,7 +14,13 @@ from palaute_runtime.messaging import Handler
 from palaute_runtime.retention import periodic
 from palaute_runtime.service import ServiceRuntime
 from palaute_runtime.wiring import assemble
-from palaute_schemas import ACCESS_REPORTED, CONTACT_CLOSED, ERASURE_COMPLETED, OPT_OUT_REQUESTED
+from palaute_schemas import (
+    ACCESS_REPORTED,
+    CONTACT_CLOSED,
+    EMAIL_BOUNCED,
+    ERASURE_COMPLETED,
+    OPT_OUT_REQUESTED,
+)
 
 
 def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
@@ -34,6 +40,7 @@ def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
             Handler(OPT_OUT_REQUESTED, service.handle_opt_out_requests),
             Handler(ERASURE_COMPLETED, service.handle_erasures_completed),
             Handler(ACCESS_REPORTED, service.handle_access_reports),
+            Handler(EMAIL_BOUNCED, service.handle_bounces),
         ],
         health=Health("consent"),
         address=(settings.consent_host, settings.consent_port),

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import structlog
 
+from palaute_consent.bounces import BouncedAddresses
 from palaute_consent.core import Core
 from palaute_consent.plans import Decision, PlanRow, Plans
 from palaute_consent.register import Identifier, identifiers
@@ -16,6 +17,7 @@ from palaute_consent.release import first_release, is_stale
 from palaute_consent.releasing import RELEASE_BATCH, Releasing, count_suppressed
 from palaute_consent.rules import Reachable, Suppress, choose_channel, reachable
 from palaute_consent.tables import inbox
+from palaute_runtime.keys import Keyring
 from palaute_runtime.metrics import DECISIONS
 from palaute_runtime.outbox import Inbox
 from palaute_runtime.unit_of_work import uow
@@ -62,7 +64,10 @@ class Contacts:
                     c.customer_id, who[c.contact_id].phone, who[c.contact_id].email
                 )
             )
-            new_plans, outcomes = self._decide(to_decide, who, listed, now, suppressed)
+            bounced = await BouncedAddresses(
+                connection, Keyring.parse(core.settings.register_audit_key)
+            ).suppressed((who[c.contact_id].email for c in to_decide), now)
+            new_plans, outcomes = self._decide(to_decide, who, listed, bounced, now, suppressed)
             await repository.decide(outcomes)
             await repository.add(new_plans)
             await core.outbox.add_all(connection, SURVEY_SUPPRESSED, suppressed)
@@ -87,6 +92,7 @@ class Contacts:
         contacts: Sequence[ContactClosed],
         who: dict[str, Reachable],
         listed: set[Identifier],
+        bounced: set[str],
         now: datetime,
         suppressed: list[SurveySuppressed],
     ) -> tuple[list[PlanRow], list[Decision]]:
@@ -95,7 +101,7 @@ class Contacts:
         new_plans: list[PlanRow] = []
         outcomes: list[Decision] = []
         for contact in contacts:
-            outcome = self._plan(contact, who[contact.contact_id], listed, now)
+            outcome = self._plan(contact, who[contact.contact_id], listed, bounced, now)
             if isinstance(outcome, Suppress):
                 suppressed.append(outcome.event(contact))
             else:
@@ -111,7 +117,12 @@ class Contacts:
         return new_plans, outcomes
 
     def _plan(
-        self, contact: ContactClosed, reach: Reachable, listed: set[Identifier], now: datetime
+        self,
+        contact: ContactClosed,
+        reach: Reachable,
+        listed: set[Identifier],
+        bounced: set[str],
+        now: datetime,
     ) -> Suppress | PlanRow:
         """A plan row for one contact, or why it is not surveyed: in its unit's programme,
         with that programme's rules, if it falls in the programme's sample."""
@@ -119,7 +130,7 @@ class Contacts:
         rules = self.core.rules[programme.name]
         if any(key in listed for key in identifiers(contact.customer_id, reach.phone, reach.email)):
             return Suppress("opted_out")
-        choice = choose_channel(reach)
+        choice = choose_channel(reach, undeliverable_email=reach.email in bounced)
         if isinstance(choice, Suppress):
             return choice
         if not programme.sampled(contact.contact_id):

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_consent import audit
+from palaute_consent.bounces import BouncedAddresses
 from palaute_consent.register import EntryKind, OptOutRegister, register_key
 from palaute_consent.tables import access_parts, decisions, plans, privacy_requests, released
 from palaute_runtime.database import as_utc, insert_ignoring_conflicts, rowcount
@@ -146,10 +147,15 @@ async def _erase_own(
     reason: str,
     actor: str,
 ) -> dict[str, int]:
+    # The addresses the person was surveyed at: their bounce entries go too.
+    emails = await _emails_of(connection, person)
     erased = {
         table.name: rowcount(await connection.execute(table.delete().where(person._matches(table))))
         for table in (plans, released, decisions)
     }
+    erased["bounced_addresses"] = await BouncedAddresses(
+        connection, register.identifier_keys
+    ).erase(emails)
     # Access documents about the person (they hold every identifier they were filed with).
     mentioned = sa.or_(
         *(
@@ -168,6 +174,20 @@ async def _erase_own(
     return erased
 
 
+async def _emails_of(connection: AsyncConnection, person: Person) -> set[str]:
+    """The person's email address as given, and every one consent surveyed them at."""
+    emails = {person.email} if person.email else set()
+    for table in (plans, released):
+        emails.update(
+            email
+            for email in await connection.scalars(
+                sa.select(table.c.email).where(person._matches(table), table.c.email.is_not(None))
+            )
+            if email
+        )
+    return emails
+
+
 async def _held_by_consent(
     connection: AsyncConnection, register: OptOutRegister, person: Person
 ) -> dict[str, list[dict[str, Any]]]:
@@ -177,6 +197,9 @@ async def _held_by_consent(
         )
         for table in (plans, released, decisions)
     }
+    held["bounced_addresses"] = await BouncedAddresses(connection, register.identifier_keys).held(
+        await _emails_of(connection, person)
+    )
     stored = [(kind, register_key(kind, value)) for kind, value in person.identifiers()]
     held["opt_outs"] = [
         {"kind": kind, "value": value} for kind, value in sorted(await register.listed(stored))

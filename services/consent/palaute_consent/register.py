@@ -158,6 +158,11 @@ class OptOutRegister:
         """True when any of the identifiers is in the register."""
         return bool(await self.listed(identifiers(customer_id, phone, email)))
 
+    @property
+    def identifier_keys(self) -> Keyring:
+        """The keys identifiers are hashed under (the first writes, all match)."""
+        return self._identifier_keys
+
     def _hashed(self, kind: str, key: str) -> list[str]:
         """The forms an erased person's entry is kept in: a keyed hash, never the value;
         under the current key first, then under each older key still listed."""

@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from palaute_consent.bounces import BouncedAddresses
 from palaute_consent.core import Core
 from palaute_consent.plans import Plans, Released
 from palaute_consent.register import Identifier, identifiers, serialize_with_opt_outs
 from palaute_runtime.database import Row
+from palaute_runtime.keys import Keyring
 from palaute_runtime.metrics import DECISIONS
 from palaute_runtime.programmes import Programme
 from palaute_runtime.unit_of_work import uow
@@ -68,7 +70,12 @@ class Releasing:
         last_released = (
             await repository.last_released(keys, now - timedelta(days=longest)) if longest else {}
         )
-        requested, suppressed, outcomes, remembered = self._decide(due, listed, last_released, now)
+        bounced = await BouncedAddresses(
+            connection, Keyring.parse(core.settings.register_audit_key)
+        ).suppressed((row.email for row in due if row.channel == "email"), now)
+        requested, suppressed, outcomes, remembered = self._decide(
+            due, listed, last_released, bounced, now
+        )
         await repository.set_outcomes(outcomes, now)
         await repository.remember_released(remembered)
         if now >= self._next_purge:  # forgetting old releases is housekeeping: once a minute
@@ -89,11 +96,12 @@ class Releasing:
         due: Sequence[Row],
         listed: set[Identifier],
         last_released: dict[Identifier, datetime],
+        bounced: set[str],
         now: datetime,
     ) -> tuple[list[SurveyRequested], list[SurveySuppressed], dict[str, str], list[Released]]:
-        """What becomes of each claimed plan: released, or suppressed (opted out since, or
-        capped by a survey released to the same person within its programme's cap, in this
-        batch too)."""
+        """What becomes of each claimed plan: released, or suppressed (opted out since, its
+        email address bounced since, or capped by a survey released to the same person
+        within its programme's cap, in this batch too)."""
         requested: list[SurveyRequested] = []
         suppressed: list[SurveySuppressed] = []
         outcomes: dict[str, str] = {}
@@ -105,6 +113,11 @@ class Releasing:
             if any(key in listed for key in own):
                 suppressed.append(SurveySuppressed(contact_id=row.contact_id, reason="opted_out"))
                 outcomes[row.contact_id] = "opted_out"
+            elif row.channel == "email" and row.email in bounced:
+                suppressed.append(
+                    SurveySuppressed(contact_id=row.contact_id, reason="undeliverable_address")
+                )
+                outcomes[row.contact_id] = "undeliverable_address"
             elif cap and any(now - last_released.get(key, now - cap) < cap for key in own):
                 suppressed.append(
                     SurveySuppressed(contact_id=row.contact_id, reason="frequency_cap")

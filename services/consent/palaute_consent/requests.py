@@ -11,11 +11,13 @@ from datetime import timedelta
 import structlog
 
 from palaute_consent import officers, privacy
+from palaute_consent.bounces import BouncedAddresses
 from palaute_consent.core import Core
 from palaute_consent.opt_outs import OptOuts
 from palaute_consent.plans import Plans
 from palaute_consent.register import serialize_with_opt_outs
 from palaute_consent.tables import inbox
+from palaute_runtime.keys import Keyring
 from palaute_runtime.outbox import Inbox
 from palaute_runtime.retention import purge_inbox, report
 from palaute_runtime.unit_of_work import uow
@@ -100,6 +102,9 @@ class PrivacyRequests:
                     connection, core.settings.keep_access_reports_days, now=now
                 ),
                 "inbox": await purge_inbox(connection, inbox, now),
+                "bounced_addresses": await BouncedAddresses(
+                    connection, Keyring.parse(core.settings.register_audit_key)
+                ).purge(now, timedelta(days=core.settings.bounce_suppression_days)),
             }
         report("consent", counts)
         return counts

@@ -75,12 +75,15 @@ def reachable(contact: ContactClosed, default_region: str) -> Reachable:
     return Reachable(phone, email, phone_unusable, email_unusable)
 
 
-def choose_channel(who: Reachable) -> Survey | Suppress:
-    """A mobile number means SMS, else an email address means email, else the reason why not."""
+def choose_channel(who: Reachable, *, undeliverable_email: bool = False) -> Survey | Suppress:
+    """A mobile number means SMS, else an email address means email (unless the mail system
+    bounced it: on the suppression list), else the reason why not."""
     if who.phone is not None and is_mobile_number(who.phone):
         return Survey("sms", who.phone)
     if who.email is not None:
-        return Survey("email", who.email)
+        return (
+            Suppress("undeliverable_address") if undeliverable_email else Survey("email", who.email)
+        )
     if who.phone_unusable:
         return Suppress("invalid_phone")
     if who.email_unusable:

@@ -4,6 +4,7 @@ consumers, the web layer, the command line and the background loops call.
 - contacts.py: what happens to a ContactClosed event (a plan, or a suppression now);
 - releasing.py: the release loop (plans decided again when due) and reminders;
 - opt_outs.py: opt-outs by message or by the officer, withdrawing what was released;
+- bounces.py: the suppression list of email addresses the mail system bounced;
 - requests.py: erasure and access requests, the others' answers, retention;
 - workspace.py: the privacy officer's workspace (what its pages and API call).
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_consent.anchoring import AuditAnchoring
+from palaute_consent.bounces import Bounces
 from palaute_consent.contacts import Contacts
 from palaute_consent.core import Core
 from palaute_consent.opt_outs import OptOuts
@@ -43,6 +45,7 @@ class ConsentService:
         self.handle_opt_out_requests = opt_outs.handle_opt_out_requests
         self.handle_erasures_completed = requests.handle_erasures_completed
         self.handle_access_reports = requests.handle_access_reports
+        self.handle_bounces = Bounces(core).handle_bounces
         # The register and privacy requests (the workspace and the command line)
         self.add_opt_out = opt_outs.add_opt_out
         self.remove_opt_out = opt_outs.remove_opt_out

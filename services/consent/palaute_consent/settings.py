@@ -53,6 +53,11 @@ class ConsentSettings(CommonSettings):
     # An access request's document is kept this long for the officer to download.
     keep_access_reports_days: int = Field(default=7, ge=1, le=90)
     max_contact_age_days: int = Field(default=7, ge=1, le=365)
+    # An email address the mail system bounced for good (a 5.x.x DSN), or this many times
+    # in a row for now (4.x.x, none more than the period apart), is not mailed for this
+    # many days (the contact gets an SMS when it has a mobile number, else nothing).
+    bounce_suppression_days: int = Field(default=180, ge=1, le=3650)
+    soft_bounces_to_suppress: int = Field(default=3, ge=1, le=100)
     # How long a released survey can still be withdrawn by an opt-out (its invitation may be
     # retrying that long); at least the dispatcher's invitation validity.
     withdraw_within_days: int = Field(default=15, ge=1, le=365)

@@ -106,6 +106,21 @@ released = sa.Table(
     sa.Column("remind_at", sa.DateTime(timezone=True), nullable=True, index=True),
 )
 
+# Email addresses the mail system bounced (RFC 3464 DSNs the dispatcher read), as a keyed
+# hash of the address only (the register's identifier key): a hard bounce, or soft ones in
+# a row, keep the address from being mailed until `suppressed_until`.
+bounced_addresses = sa.Table(
+    "bounced_addresses",
+    metadata,
+    sa.Column("address_hash", sa.String(64), primary_key=True),
+    sa.Column("hard", sa.Boolean, nullable=False),
+    sa.Column("soft_in_row", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("status", sa.String(12), nullable=False),  # the last DSN's, e.g. 5.1.1
+    sa.Column("reason", sa.String(200), nullable=False, server_default=""),
+    sa.Column("last_bounced_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("suppressed_until", sa.DateTime(timezone=True), nullable=True, index=True),
+)
+
 # People who may sign in to the register's page, with a role: officer (read and write) or
 # auditor (read only). Disabled, never deleted: the audit log names them.
 officer_accounts = sa.Table(

@@ -4,6 +4,7 @@ command line (and tests that run the service whole)."""
 
 from __future__ import annotations
 
+from palaute_dispatcher.bounces import BounceMailbox, ImapSettings
 from palaute_dispatcher.partner import HttpSmsPartner, SmtpEmailPartner
 from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.settings import DispatcherSettings
@@ -45,8 +46,29 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         clock=clock,
     )
     health = Health("dispatcher")
+    mailbox = (
+        BounceMailbox(
+            ImapSettings(
+                settings.bounce_imap_host,
+                settings.bounce_imap_port,
+                settings.bounce_imap_security,
+                settings.bounce_imap_username,
+                settings.bounce_imap_password,
+                settings.bounce_imap_mailbox,
+                settings.bounce_imap_ca_file,
+            )
+        )
+        if settings.bounce_imap_host
+        else None
+    )
     service = DispatcherService(
-        engine, settings, {"sms": sms, "email": email}, health, processor=sms, clock=clock
+        engine,
+        settings,
+        {"sms": sms, "email": email},
+        health,
+        processor=sms,
+        clock=clock,
+        bounce_mailbox=mailbox,
     )
     runtime = assemble(
         "dispatcher",
@@ -71,6 +93,11 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
             service.run_delivery,
             *([service.deletions.run] if service.deletions is not None else []),
             periodic("purge", settings.purge_interval_seconds, service.purge),
+            *(
+                [periodic("bounces", settings.bounce_poll_seconds, service.bounces.read_mailbox)]
+                if service.bounces is not None
+                else []
+            ),
         ],
         closers=[sms.close],
     )

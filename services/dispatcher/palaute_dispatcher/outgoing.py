@@ -5,15 +5,18 @@ policy before anything is sent."""
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from palaute_dispatcher.bounces import Verp
 from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce
 from palaute_dispatcher.partner import Outgoing
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_dispatcher.templates import notice_url, render, survey_url, unsubscribe_url
 from palaute_runtime.database import as_utc
+from palaute_runtime.keys import Keyring
 from palaute_runtime.sealed import seal
 
 
@@ -63,6 +66,21 @@ def outgoing_for(
         unsubscribe_url=leave or "",
         sender=programme.sms_sender if invitation["channel"] == "sms" else programme.email_from,
         reply_to=programme.reply_to or "",
+        return_path=(
+            bounce_return_path(settings, invitation["id"])
+            if invitation["channel"] == "email"
+            else ""
+        ),
+    )
+
+
+def bounce_return_path(settings: DispatcherSettings, invitation_id: uuid.UUID) -> str:
+    """The envelope sender that ties a bounce to its invitation (VERP), when bounces are
+    read; else empty (the relay uses the From address)."""
+    if not settings.bounce_address:
+        return ""
+    return Verp(settings.bounce_address, Keyring.parse(settings.bounce_secret)).return_path(
+        invitation_id
     )
 
 

@@ -49,6 +49,7 @@ class Outgoing:
     unsubscribe_url: str = ""  # email: List-Unsubscribe, one click (RFC 8058)
     sender: str = ""  # the programme's SMS sender id or email From; else the partner's own
     reply_to: str = ""  # email: Reply-To
+    return_path: str = ""  # email: the envelope sender (VERP, for bounces); else From
 
 
 class Partner(Protocol):
@@ -180,6 +181,7 @@ class SmtpEmailPartner:
         try:
             await aiosmtplib.send(
                 mail,
+                sender=message.return_path or None,
                 hostname=self._host,
                 port=self._port,
                 timeout=self._timeout,

@@ -256,6 +256,25 @@ class Invitations:
         )
         return bool(known)
 
+    async def bounced(self, invitation_id: uuid.UUID, reason: str, now: datetime) -> Row | None:
+        """An email the mail system bounced: undelivered, once, from sent (a second DSN for
+        it, or a DSN read again, changes nothing: None)."""
+        return (
+            await self.connection.execute(
+                invitations.update()
+                .where(
+                    invitations.c.id == invitation_id,
+                    invitations.c.channel == "email",
+                    invitations.c.status == "sent",
+                    invitations.c.delivery.is_(None),
+                )
+                .values(
+                    delivery="undelivered", delivery_reason=reason[:200], delivery_reported_at=now
+                )
+                .returning(*invitations.c)
+            )
+        ).first()
+
     # ---- the operator's requeue ----------------------------------------------------------
 
     async def requeue(

@@ -3,7 +3,7 @@ consumers, the web layer and the background loops call.
 
 - requests.py: SurveyRequested, SurveyWithdrawn, SurveyReminderDue, InvitationAnswered;
 - delivery.py: claiming due invitations, the partner call, recording its outcome;
-- receipts.py: the partner's delivery receipts;
+- receipts.py: the partner's delivery receipts; bounces.py: the bounce mailbox's DSNs;
 - privacy.py and deletions.py: erasure (the partner's deletion as a job), access, retention.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from palaute_dispatcher.bounces import BounceMailbox, Bounces, Verp
 from palaute_dispatcher.core import Core
 from palaute_dispatcher.deletions import PartnerDeletions
 from palaute_dispatcher.delivery import Attempt, Delivery
@@ -21,6 +22,7 @@ from palaute_dispatcher.requests import InvitationRequests
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.clock import Clock
 from palaute_runtime.health import Health
+from palaute_runtime.keys import Keyring
 
 __all__ = ["Attempt", "DispatcherService"]
 
@@ -36,6 +38,7 @@ class DispatcherService:
         health: Health | None = None,
         processor: DataProcessor | None = None,
         clock: Clock | None = None,
+        bounce_mailbox: BounceMailbox | None = None,
     ) -> None:
         core = Core(engine, settings, clock or settings.clock())
         self.engine, self.settings, self.clock, self.outbox = (
@@ -54,6 +57,16 @@ class DispatcherService:
         self.requests = InvitationRequests(core)
         self.delivery = Delivery(core, partners, self.deletions, health)
         self.receipts = Receipts(core)
+        # The bounce mailbox, when one is read.
+        self.bounces = (
+            Bounces(
+                core,
+                Verp(settings.bounce_address, Keyring.parse(settings.bounce_secret)),
+                bounce_mailbox,
+            )
+            if bounce_mailbox is not None
+            else None
+        )
         self.privacy = PrivacyRequests(core, self.deletions)
         # Consumers
         self.handle_survey_requests = self.requests.handle_survey_requests

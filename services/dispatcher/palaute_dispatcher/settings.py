@@ -7,7 +7,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from palaute_runtime.keys import Keyring
 from palaute_runtime.settings import CommonSettings
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 class DispatcherSettings(CommonSettings):
@@ -67,6 +70,22 @@ class DispatcherSettings(CommonSettings):
     partner_deletion_retry_seconds: float = Field(default=2.0, gt=0, le=600)
     partner_deletion_longest_retry_seconds: float = Field(default=300.0, gt=0, le=86_400)
 
+    # Email bounces (RFC 3464 DSNs). Each email leaves with its own return path,
+    # local+<invitation>-<tag>@domain of this address (VERP; empty: no return path of our
+    # own, bounces unread); the tag is a MAC under this key (ID:SECRET list, current first).
+    bounce_address: str = Field(default="", max_length=200)
+    bounce_secret: str = ""
+    # The mailbox the bounces land in, read over IMAP (empty host: not read). TLS is
+    # verified against the system's CAs, or only PALAUTE_BOUNCE_IMAP_CA_FILE when set.
+    bounce_imap_host: str = ""
+    bounce_imap_port: int = Field(default=993, ge=1, le=65535)
+    bounce_imap_security: Literal["tls", "starttls", "none"] = "tls"
+    bounce_imap_username: str = ""
+    bounce_imap_password: str = ""
+    bounce_imap_mailbox: str = Field(default="INBOX", min_length=1, max_length=200)
+    bounce_imap_ca_file: Path | None = None
+    bounce_poll_seconds: float = Field(default=60.0, gt=0, le=86_400)
+
     @property
     def database_url(self) -> str:
         """The database this service uses."""
@@ -81,4 +100,41 @@ class DispatcherSettings(CommonSettings):
             )
         if self.partner_smtp_ca_file is not None and not self.partner_smtp_ca_file.is_file():
             raise ValueError(f"PALAUTE_PARTNER_SMTP_CA_FILE {self.partner_smtp_ca_file} is no file")
+        return self
+
+    @model_validator(mode="after")
+    def _bounces_readable(self) -> DispatcherSettings:
+        local, at, domain = self.bounce_address.rpartition("@")
+        if self.bounce_address and not (at and local and "." in domain and "+" not in local):
+            raise ValueError(
+                "PALAUTE_BOUNCE_ADDRESS must be an address like bounces@example.fi (no '+')"
+            )
+        if len(local) > 64 - 50:  # the VERP part adds 50 characters; a local part holds 64
+            raise ValueError("PALAUTE_BOUNCE_ADDRESS's local part must be 14 characters or fewer")
+        if self.bounce_address:
+            try:
+                Keyring.parse(self.bounce_secret)
+            except ValueError as exc:
+                raise ValueError(
+                    "PALAUTE_BOUNCE_ADDRESS needs PALAUTE_BOUNCE_SECRET, the key of its tags: "
+                    f"{exc}"
+                ) from exc
+        if self.bounce_imap_host:
+            if not self.bounce_address:
+                raise ValueError(
+                    "PALAUTE_BOUNCE_IMAP_HOST needs PALAUTE_BOUNCE_ADDRESS: without a return "
+                    "path of ours no bounce can be tied to its invitation"
+                )
+            if not self.bounce_imap_username or not self.bounce_imap_password:
+                raise ValueError(
+                    "PALAUTE_BOUNCE_IMAP_HOST needs PALAUTE_BOUNCE_IMAP_USERNAME and "
+                    "PALAUTE_BOUNCE_IMAP_PASSWORD"
+                )
+            if self.bounce_imap_security == "none" and self.bounce_imap_host not in LOOPBACK:
+                raise ValueError(
+                    "PALAUTE_BOUNCE_IMAP_SECURITY=none only for a mailbox on this machine: "
+                    "the password would cross the network in clear"
+                )
+        if self.bounce_imap_ca_file is not None and not self.bounce_imap_ca_file.is_file():
+            raise ValueError(f"PALAUTE_BOUNCE_IMAP_CA_FILE {self.bounce_imap_ca_file} is no file")
         return self
