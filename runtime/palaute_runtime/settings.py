@@ -107,6 +107,21 @@ class CommonSettings(BaseSettings):
     # Collector: a follow-up the respondent asks for is due this many working days later,
     # in the unit's country (PALAUTE_UNIT_COUNTRIES).
     follow_up_working_days: int = Field(default=3, ge=1, le=30)
+    # Whose SMS API the dispatcher sends through and whose webhooks the dispatcher (delivery
+    # reports) and the collector (incoming SMS) take: `sandbox` (the sandbox's own API:
+    # PALAUTE_PARTNER_SMS_URL, _API_KEY, _RECEIPT_SECRET, _WEBHOOK_SECRET) or `twilio`.
+    sms_provider: Literal["sandbox", "twilio"] = "sandbox"
+    # Twilio: the account, its Auth Token (ID:SECRET list: the primary first, the secondary
+    # after it while it is promoted), the API's base URL, a Messaging Service to send from
+    # (else From is the programme's sender), and the public URLs Twilio calls, exactly as
+    # configured there (the signature covers them): the dispatcher's status callback and the
+    # collector's incoming-message webhook.
+    twilio_account_sid: str = Field(default="", max_length=64)
+    twilio_auth_token: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+    twilio_messaging_service_sid: str = Field(default="", max_length=64)
+    twilio_status_callback_url: str = ""
+    twilio_inbound_url: str = ""
     # Keyed pseudonym of SMS numbers, shared by dispatcher and collector. Set it in production.
     recipient_pepper: str = "palaute-local-development-pepper"
     # Key of the unsubscribe links, shared by dispatcher and collector. Set it in production.
@@ -226,6 +241,19 @@ class CommonSettings(BaseSettings):
                 "PALAUTE_KAFKA_HEARTBEAT_INTERVAL_MS must be at most a third of "
                 "PALAUTE_KAFKA_SESSION_TIMEOUT_MS (a consumer beats several times a session)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _provider_configured(self) -> CommonSettings:
+        if self.sms_provider == "twilio":
+            missing = [
+                f"PALAUTE_{name.upper()}"
+                for name in ("twilio_account_sid", "twilio_auth_token")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"PALAUTE_SMS_PROVIDER=twilio needs {' and '.join(missing)}")
+            Keyring.parse(self.twilio_auth_token)
         return self
 
     @model_validator(mode="after")

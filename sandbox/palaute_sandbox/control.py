@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from palaute_runtime.clock import Clock
+from palaute_sandbox import twilio_api
 from palaute_sandbox.state import RateLimit, Sandbox
 
 _clock = Clock()  # the partner's own clock: real time
@@ -85,11 +86,25 @@ async def inbound_sms(sandbox: Sandbox, request: Request) -> Response:
         }
     except (json.JSONDecodeError, KeyError, TypeError):
         return JSONResponse({"error": 'expected JSON with "from" and "text"'}, status_code=400)
+    settings = sandbox.settings
+    if settings.sms_provider == "twilio":  # as Twilio's incoming-message webhook
+        sid = reply["id"] if reply["id"].startswith("SM") else f"SM{uuid.uuid4().hex}"
+        form = twilio_api.incoming_form(
+            settings.twilio_account_sid, reply["from"], settings.sms_sender, reply["text"], sid
+        )
+        forwarded = await twilio_api.post_signed(sandbox, settings.twilio_inbound_url, form)
+        if forwarded is None:
+            return JSONResponse({"error": "collector unreachable"}, status_code=502)
+        return Response(
+            forwarded.content,
+            status_code=forwarded.status_code,
+            media_type=forwarded.headers.get("content-type"),
+        )
     try:
         answer = await sandbox.client.post(
-            sandbox.settings.collector_webhook_url,
+            settings.collector_webhook_url,
             json=reply,
-            headers={"Authorization": f"Bearer {sandbox.settings.partner_webhook_secret}"},
+            headers={"Authorization": f"Bearer {settings.partner_webhook_secret}"},
         )
     except httpx.HTTPError as exc:
         return JSONResponse(

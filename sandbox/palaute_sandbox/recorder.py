@@ -29,15 +29,18 @@ class Recorder:
         # Deletion instructions carried out (a processor must keep proof): never an address.
         self.deletions: list[dict[str, Any]] = []
 
-    def record(self, channel: str, key: str, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """Store a message under its key; returns it and whether the key was seen before."""
+    def record(
+        self, channel: str, key: str, fields: dict[str, Any], *, message_id: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Store a message under its key (and id, when the API names it); returns it and
+        whether the key was seen before."""
         with self._lock:
             self.requests[channel] += 1
             if key in self._by_key:
                 self.replays[channel] += 1
                 return self._by_key[key], True
             message = {
-                "id": f"{channel}-{uuid.uuid4()}",
+                "id": message_id or f"{channel}-{uuid.uuid4()}",
                 "idempotency_key": key,
                 "received_at": _clock.now().isoformat(),
                 **fields,
@@ -46,6 +49,22 @@ class Recorder:
             self._by_id[message["id"]] = message
             (self.sms if channel == "sms" else self.email).append(message)
             return message, False
+
+    def sms_to(self, number: str) -> list[dict[str, Any]]:
+        """The SMS messages to one number, oldest first (an API's listing by recipient)."""
+        with self._lock:
+            return [m for m in self.sms if m.get("to") == number]
+
+    def delete_message(self, message_id: str) -> bool:
+        """Delete one message by its id (an API's deletion of a message resource)."""
+        with self._lock:
+            message = self._by_id.pop(message_id, None)
+            if message is None:
+                return False
+            self._by_key.pop(message["idempotency_key"], None)
+            self.sms = [m for m in self.sms if m["id"] != message_id]
+            self.email = [m for m in self.email if m["id"] != message_id]
+            return True
 
     def erase(self, addresses: set[str]) -> dict[str, Any]:
         """Delete every message to any of these addresses (case-insensitive); returns the

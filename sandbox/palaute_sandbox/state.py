@@ -63,7 +63,7 @@ class Sandbox:
         self.rate_limit = RateLimit(settings.sandbox_sms_rate_per_second)
         self.client = httpx.AsyncClient(timeout=10)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._receipt_slots = asyncio.Semaphore(8)
+        self.receipt_slots = asyncio.Semaphore(8)
 
     def set_fault(self, fail_next: int, status: int, fail_for_seconds: float) -> None:
         """Fail the next `fail_next` sends, and every send for `fail_for_seconds`."""
@@ -113,7 +113,7 @@ class Sandbox:
         url = self.settings.sandbox_receipt_url
         assert url is not None
         try:
-            async with self._receipt_slots:  # a few at a time, as a partner's webhook client
+            async with self.receipt_slots:  # a few at a time, as a partner's webhook client
                 answer = await self.client.post(
                     url,
                     json=receipt,

@@ -137,6 +137,11 @@ class StackOptions:
         )
 
 
+# The local stack's Twilio account (the sandbox speaks Twilio's API with it).
+LOCAL_TWILIO_ACCOUNT = "AC" + "0" * 31 + "1"
+LOCAL_TWILIO_TOKEN = "palaute-local-twilio-token"  # noqa: S105
+
+
 class LocalStack:
     """The broker, then each service and the sandbox as its own supervised process.
 
@@ -193,6 +198,19 @@ class LocalStack:
         if "PALAUTE_FIGURES_PUBLISH_SECONDS" not in os.environ:
             shared["figures_publish_seconds"] = LOCAL_FIGURES_SECONDS
         shared.update(opts.extra_settings)
+        provider = shared.get("sms_provider", os.environ.get("PALAUTE_SMS_PROVIDER", "sandbox"))
+        if provider == "twilio":
+            # The sandbox speaks Twilio's API; the webhooks Twilio would call are ours here.
+            dispatcher_url = f"http://127.0.0.1:{opts.dispatcher_port}"
+            for name, value in {
+                "twilio_api_url": self.sandbox_url,
+                "twilio_account_sid": LOCAL_TWILIO_ACCOUNT,
+                "twilio_auth_token": LOCAL_TWILIO_TOKEN,
+                "twilio_status_callback_url": f"{dispatcher_url}/partner/twilio/status",
+                "twilio_inbound_url": f"{collector_url}/partner/twilio/inbound",
+            }.items():
+                if f"PALAUTE_{name.upper()}" not in os.environ:
+                    shared.setdefault(name, value)
         self.consent_settings = ConsentSettings(**shared)
         self.dispatcher_settings = DispatcherSettings(**shared)
         self.collector_settings = CollectorSettings(**shared)

@@ -161,6 +161,13 @@ async def test_the_collector_and_dispatcher_documents_are_exact(pipeline: Pipeli
         200,
     )
     assert body["properties"]["status"]["enum"] == ["delivered", "undelivered", "expired"]
+    # Twilio's webhooks: form-encoded, signed (403 without), in either provider mode.
+    for operation in (
+        collector["paths"]["/partner/twilio/inbound"]["post"],
+        dispatcher["paths"]["/partner/twilio/status"]["post"],
+    ):
+        assert list(operation["requestBody"]["content"]) == ["application/x-www-form-urlencoded"]
+        assert "403" in operation["responses"]
     form = collector["paths"]["/s/{token}"]["post"]["requestBody"]["content"]
     fields = form["application/x-www-form-urlencoded"]["schema"]
     assert fields["properties"]["score"]["pattern"] == "^([0-9]|10)$"

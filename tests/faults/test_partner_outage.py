@@ -1,5 +1,7 @@
 """A partner that fails, in real time, against the dispatcher as its own process reading the
-real broker: 15 s of 503s, and 15 s of 429s, starting at a moment drawn from the session's
+real broker: 15 s of 503s from the sandbox's own API, and 15 s of 429s from Twilio's
+(PALAUTE_SMS_PROVIDER=twilio: the sandbox answers in Twilio's error format, and the adapter
+looks each message up before sending it), starting at a moment drawn from the session's
 seed while 300 invitations wait. Nothing is lost, nothing is sent twice, and while the
 partner is down it sees only a handful of calls (the ones before the circuit opened, then
 one probe at a time). The outage is a quarter of a minute, and the breaker's cool-downs a
@@ -51,9 +53,9 @@ async def stats(client: httpx.AsyncClient, stack: LocalStack) -> dict[str, Any]:
     return dict(answer.json())
 
 
-@pytest.mark.parametrize("status", [503, 429])
+@pytest.mark.parametrize(("provider", "status"), [("sandbox", 503), ("twilio", 429)])
 async def test_a_partner_outage_delays_every_invitation_and_loses_none(
-    tmp_path: Path, status: int, fault_seed: int
+    tmp_path: Path, provider: str, status: int, fault_seed: int
 ) -> None:
     # The partner goes down while the backlog arrives, at a moment drawn from the seed.
     goes_down_after = random.Random(fault_seed + status).uniform(0.0, 1.5)
@@ -61,7 +63,8 @@ async def test_a_partner_outage_delays_every_invitation_and_loses_none(
         StackOptions.ephemeral(
             tmp_path,
             services=("dispatcher", "sandbox"),
-            extra_settings=BREAKER | {"partner_sms_rate_per_second": RATE},
+            extra_settings=BREAKER
+            | {"partner_sms_rate_per_second": RATE, "sms_provider": provider},
         )
     )
     await stack.start()

@@ -1,4 +1,5 @@
-"""The partner's inbound-SMS webhook: a reply to a survey SMS (a score, or STOP)."""
+"""The partner's inbound-SMS webhook: a reply to a survey SMS (a score, or STOP), in the
+sandbox API's JSON or as Twilio's signed incoming-message webhook."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from palaute_collector.web_context import WebContext, is_text
 from palaute_runtime.http import bearer_matches
+from palaute_runtime.twilio import signed_form, twiml
 from palaute_schemas import parse_phone
 
 MAX_SMS_TEXT = 1600  # ten concatenated SMS segments; a reply is a digit or STOP
@@ -77,19 +79,68 @@ async def inbound_sms(web: WebContext, request: Request) -> Response:
             {"error": 'expected a JSON object with string fields "from" and "text"'},
             status_code=400,
         )
+    refused, message_id, received = _id_and_time(body)
+    if refused is not None:
+        return refused
+    answered = await _answer(web, sender, text, message_id, received)
+    return answered if isinstance(answered, Response) else JSONResponse({"status": answered})
+
+
+async def _answer(
+    web: WebContext, sender: str, text: str, message_id: str | None, received: datetime | None
+) -> str | Response:
+    """The reply recorded (its outcome), or the 422 that says why it cannot be."""
     if len(text) > MAX_SMS_TEXT or not is_text(text) or not is_text(sender):
         return _unprocessable(f'"text" must be valid text of at most {MAX_SMS_TEXT} characters')
     try:
         if len(sender) > MAX_SENDER:
             raise ValueError
-        phone = parse_phone(sender, settings.default_region)
+        phone = parse_phone(sender, web.service.settings.default_region)
     except ValueError:
         return _unprocessable('"from" is not a valid phone number')
-    refused, message_id, received = _id_and_time(body)
+    return await web.service.answer_sms(phone, text, message_id=message_id, received_at=received)
+
+
+async def twilio_inbound(web: WebContext, request: Request) -> Response:
+    """
+    ---
+    summary: Twilio's incoming-message webhook (PALAUTE_SMS_PROVIDER=twilio)
+    description: >-
+      Signed by Twilio in `X-Twilio-Signature` (HMAC-SHA1 with the Auth Token over
+      PALAUTE_TWILIO_INBOUND_URL and the sorted form parameters), compared in constant time.
+      A digit answers the sender's open survey; STOP opts the sender out. Answered with an
+      empty TwiML document (nothing is sent back).
+    requestBody:
+      required: true
+      content:
+        application/x-www-form-urlencoded:
+          schema:
+            type: object
+            required: [From, Body]
+            properties:
+              From: {type: string, maxLength: 64}
+              Body: {type: string, maxLength: 1600}
+              MessageSid: {type: string, maxLength: 200}
+    responses:
+      "200": {description: the reply taken (an empty TwiML Response)}
+      "400": {description: not a form with From and Body}
+      "403": {description: missing or wrong signature, or Twilio is not the SMS provider}
+      "413": {description: body over the limit}
+      "422": {description: not a valid phone number, text too long, or a bad MessageSid}
+    """
+    settings = web.service.settings
+    if settings.sms_provider != "twilio":
+        return JSONResponse({"error": "Twilio is not the SMS provider"}, status_code=403)
+    form = await signed_form(request, settings.twilio_inbound_url, settings.twilio_auth_token)
+    if isinstance(form, Response):
+        return form
+    if "From" not in form or "Body" not in form:
+        return JSONResponse({"error": "expected a form with From and Body"}, status_code=400)
+    refused, message_id, _ = _id_and_time({"id": form.get("MessageSid") or None})
     if refused is not None:
         return refused
-    outcome = await web.service.answer_sms(phone, text, message_id=message_id, received_at=received)
-    return JSONResponse({"status": outcome})
+    answered = await _answer(web, form["From"], form["Body"], message_id, None)
+    return answered if isinstance(answered, Response) else twiml()
 
 
 def _id_and_time(body: Any) -> tuple[Response | None, str | None, datetime | None]:

@@ -10,6 +10,7 @@ from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_dispatcher.sms import report_sms_cost
 from palaute_dispatcher.tables import MIGRATIONS, outbox
+from palaute_dispatcher.twilio import TwilioSmsPartner
 from palaute_dispatcher.web import routes
 from palaute_runtime.database import create_engine
 from palaute_runtime.health import Health
@@ -33,7 +34,18 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         report_sms_cost(programme.organization_name, programme.questions, programme.name)
     engine = create_engine(settings.database_url)
     clock = settings.clock()
-    sms = HttpSmsPartner(settings.partner_sms_url, settings.partner_api_key, settings.sms_sender)
+    sms: HttpSmsPartner | TwilioSmsPartner = (
+        TwilioSmsPartner(
+            settings.twilio_api_url,
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.sms_sender,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            status_callback_url=settings.twilio_status_callback_url,
+        )
+        if settings.sms_provider == "twilio"
+        else HttpSmsPartner(settings.partner_sms_url, settings.partner_api_key, settings.sms_sender)
+    )
     # The default programme's senders; a message of another programme names its own.
     email = SmtpEmailPartner(
         settings.partner_smtp_host,

@@ -128,7 +128,7 @@ def _survey_link(origin: str) -> re.Pattern[str]:
     # The survey page (with a chosen score), the unsubscribe page and a privacy notice.
     return re.compile(
         re.escape(origin.rstrip("/"))
-        + r"(?:/(?:s|u)/[A-Za-z0-9_\-]+(?:\?(?:score|csat)=\d{1,2})?"
+        + r"(?:/(?:s|u)/[A-Za-z0-9_\-.]+(?:\?(?:score|csat)=\d{1,2})?"
         + r"|/privacy/[a-z0-9_\-]{1,40}/(?:fi|sv|en))"
     )
 

@@ -66,6 +66,7 @@ def outgoing_for(
         unsubscribe_url=leave or "",
         sender=programme.sms_sender if invitation["channel"] == "sms" else programme.email_from,
         reply_to=programme.reply_to or "",
+        made_at=as_utc(invitation["created_at"]),
         return_path=(
             bounce_return_path(settings, invitation["id"])
             if invitation["channel"] == "email"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import email.utils
 import ssl
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Literal, Protocol
@@ -50,6 +51,7 @@ class Outgoing:
     sender: str = ""  # the programme's SMS sender id or email From; else the partner's own
     reply_to: str = ""  # email: Reply-To
     return_path: str = ""  # email: the envelope sender (VERP, for bounces); else From
+    made_at: datetime | None = None  # when its invitation was made (a partner may look back)
 
 
 class Partner(Protocol):

@@ -1,4 +1,5 @@
-"""HTTP entry point of the dispatcher: the partner's delivery receipts."""
+"""HTTP entry point of the dispatcher: the partner's delivery receipts (the sandbox's API's,
+or Twilio's status callbacks)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.routing import Route
 
 from palaute_dispatcher.service import DispatcherService
 from palaute_runtime.http import bearer_matches, bound
+from palaute_runtime.twilio import FINAL_STATUSES, PERMANENT_ERRORS, signed_form
 from palaute_schemas import DeliveryStatus
 
 _STATUSES = get_args(DeliveryStatus)
@@ -88,8 +90,73 @@ async def delivery_receipt(service: DispatcherService, request: Request) -> Resp
     return JSONResponse({"status": outcome})
 
 
+async def twilio_status(service: DispatcherService, request: Request) -> Response:
+    """
+    ---
+    summary: Twilio's status callback for one message it took (PALAUTE_SMS_PROVIDER=twilio)
+    description: >-
+      Signed by Twilio in `X-Twilio-Signature` (HMAC-SHA1 with the Auth Token over
+      PALAUTE_TWILIO_STATUS_CALLBACK_URL and the sorted form parameters), compared in
+      constant time. A final status (delivered; undelivered or failed, with its error code)
+      sets the invitation's delivery once; other statuses (queued, sent, ...) and replays
+      change nothing.
+    requestBody:
+      required: true
+      content:
+        application/x-www-form-urlencoded:
+          schema:
+            type: object
+            required: [MessageSid, MessageStatus]
+            properties:
+              MessageSid: {type: string, maxLength: 200}
+              MessageStatus: {type: string}
+              ErrorCode: {type: string}
+    responses:
+      "200":
+        description: whether the callback changed the invitation's delivery status
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status]
+              properties:
+                status: {type: string, enum: [recorded, unchanged]}
+      "400": {description: not a form with MessageSid and MessageStatus}
+      "403": {description: missing or wrong signature, or Twilio is not the SMS provider}
+      "404": {description: no message of ours has that sid}
+      "413": {description: body over the limit}
+    """
+    settings = service.settings
+    if settings.sms_provider != "twilio":
+        return JSONResponse({"error": "Twilio is not the SMS provider"}, status_code=403)
+    form = await signed_form(
+        request, settings.twilio_status_callback_url, settings.twilio_auth_token
+    )
+    if isinstance(form, Response):
+        return form
+    sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
+    if not (0 < len(sid) <= 200 and sid.isprintable() and status):
+        return JSONResponse(
+            {"error": "expected a form with MessageSid and MessageStatus"}, status_code=400
+        )
+    final = FINAL_STATUSES.get(status)
+    if final is None:
+        return JSONResponse({"status": "unchanged"})
+    code = form.get("ErrorCode", "")
+    reason = ""
+    if final != "delivered":
+        known = PERMANENT_ERRORS.get(int(code)) if code.isdigit() else None
+        reason = f"Twilio {status}" + (f", error {code[:10]}" if code else "")
+        reason += f": {known}" if known else ""
+    outcome = await service.record_receipt(sid, final, reason)
+    if outcome == "unknown":
+        return JSONResponse({"error": "no message of ours has that sid"}, status_code=404)
+    return JSONResponse({"status": outcome})
+
+
 def routes(service: DispatcherService) -> list[Route]:
     """The dispatcher's public surface: the partner's delivery receipts."""
     return [
         Route("/partner/delivery-receipts", bound(delivery_receipt, service), methods=["POST"]),
+        Route("/partner/twilio/status", bound(twilio_status, service), methods=["POST"]),
     ]

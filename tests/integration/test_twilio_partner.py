@@ -1,0 +1,148 @@
+"""The Twilio adapter against the sandbox speaking Twilio's documented wire format over real
+HTTP: a send, Twilio's error answers as our outcomes, a hand-over whose answer was lost sent
+once all the same, deletion on instruction; and the signature from Twilio's documentation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from palaute_dispatcher.partner import Outgoing, PartnerError
+from palaute_dispatcher.twilio import TwilioSmsPartner
+from palaute_runtime.keys import Keyring
+from palaute_runtime.local_broker import free_port
+from palaute_runtime.twilio import signature, verifies
+from palaute_sandbox.server import PartnerSandbox
+from palaute_sandbox.settings import SandboxSettings
+from tests.conftest import wait_until
+
+ACCOUNT = "AC" + "1" * 32
+TOKEN = "twilio-test-token"
+
+
+def test_the_signature_of_twilios_documented_example() -> None:
+    # https://www.twilio.com/docs/usage/webhooks/webhooks-security (the request validation
+    # example every Twilio helper library tests against).
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+12349013030",
+        "Digits": "1234",
+        "From": "+12349013030",
+        "To": "+18005551212",
+    }
+    assert signature("12345", url, params.items()) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    tokens = Keyring.parse("2:new-token,1:12345")  # the secondary token still verifies
+    assert verifies(tokens, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=", url, params.items())
+    assert not verifies(tokens, None, url, params.items())
+    assert not verifies(tokens, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=", url + "&x=1", params.items())
+    changed = params | {"Digits": "1235"}
+    assert not verifies(tokens, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=", url, changed.items())
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[PartnerSandbox]:
+    sandbox = PartnerSandbox(
+        SandboxSettings(
+            sandbox_http_port=free_port(),
+            sandbox_smtp_port=free_port(),
+            sms_provider="twilio",
+            twilio_account_sid=ACCOUNT,
+            twilio_auth_token=TOKEN,
+        )
+    )
+    await sandbox.start()
+    yield sandbox
+    await sandbox.stop()
+
+
+def partner(sandbox: PartnerSandbox, token: str = TOKEN, timeout: float = 10.0) -> TwilioSmsPartner:
+    return TwilioSmsPartner(sandbox.http.url, ACCOUNT, token, "Palaute", timeout=timeout)
+
+
+def sms(to: str = "+358401234567", text: str = "Miten onnistuimme? Vastaa 0-10.") -> Outgoing:
+    return Outgoing(
+        address=to, subject="", text=text, idempotency_key="k", made_at=datetime.now(UTC)
+    )
+
+
+async def control(sandbox: PartnerSandbox, path: str, **body: object) -> None:
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(f"{sandbox.http.url}/sandbox/{path}", json=body)
+        assert answer.is_success
+
+
+async def test_a_send_is_twilios_message_resource_and_its_errors_are_our_outcomes(
+    twilio: PartnerSandbox,
+) -> None:
+    adapter = partner(twilio)
+    try:
+        sid = await adapter.send(sms())
+        assert sid.startswith("SM")
+        (kept,) = twilio.recorder.sms
+        assert (kept["id"], kept["from"], kept["to"]) == (sid, "Palaute", "+358401234567")
+        with pytest.raises(PartnerError, match="21211") as refused:
+            await adapter.send(sms(to="+3580"))
+        assert not refused.value.transient, "an invalid number is never retried"
+        await control(twilio, "faults", fail_next=1, status=503)
+        with pytest.raises(PartnerError) as down:
+            await adapter.send(sms(to="+358401234568"))
+        assert down.value.transient
+        await control(twilio, "faults", fail_next=1, status=429)
+        with pytest.raises(PartnerError) as throttled:
+            await adapter.send(sms(to="+358401234568"))
+        assert throttled.value.throttled
+        assert throttled.value.retry_after == 1.0
+    finally:
+        await adapter.close()
+    wrong = partner(twilio, token="not-the-token")
+    try:
+        with pytest.raises(PartnerError, match="20003") as login:
+            await wrong.send(sms(to="+358401234569"))
+        assert login.value.transient, "a refused login is a configuration fault: kept, retried"
+    finally:
+        await wrong.close()
+
+
+async def test_a_hand_over_whose_answer_was_lost_is_sent_once(twilio: PartnerSandbox) -> None:
+    twilio.settings.sandbox_response_ms = 800  # Twilio answers after our timeout
+    impatient, patient = partner(twilio, timeout=0.3), partner(twilio)
+    try:
+        with pytest.raises(PartnerError) as lost:
+            await impatient.send(sms())
+        assert lost.value.transient
+
+        async def kept() -> bool:
+            return len(twilio.recorder.sms) == 1
+
+        await wait_until(kept, what="Twilio to keep the message whose answer was lost")
+        twilio.settings.sandbox_response_ms = 0
+        retried = await patient.send(sms())
+        assert retried == twilio.recorder.sms[0]["id"]
+        assert len(twilio.recorder.sms) == 1, "the retry found it: sent once"
+        # Another text to the same number is another message.
+        other = await patient.send(sms(text="Muistutus: miten onnistuimme?"))
+        assert other != retried
+        assert len(twilio.recorder.sms) == 2
+    finally:
+        await impatient.close()
+        await patient.close()
+
+
+async def test_deletion_on_instruction_removes_every_message_to_the_number(
+    twilio: PartnerSandbox,
+) -> None:
+    adapter = partner(twilio)
+    try:
+        for text in ("yksi", "kaksi"):
+            await adapter.send(sms(to="+358401230000", text=text))
+        await adapter.send(sms(to="+358401230001"))
+        deletion = await adapter.delete_data(["+358401230000"])
+        assert deletion.startswith("twilio-deletion-")
+        assert deletion.endswith("-2")
+        assert [m["to"] for m in twilio.recorder.sms] == ["+358401230001"]
+    finally:
+        await adapter.close()
