@@ -109,8 +109,9 @@ class CommonSettings(BaseSettings):
     follow_up_working_days: int = Field(default=3, ge=1, le=30)
     # Whose SMS API the dispatcher sends through and whose webhooks the dispatcher (delivery
     # reports) and the collector (incoming SMS) take: `sandbox` (the sandbox's own API:
-    # PALAUTE_PARTNER_SMS_URL, _API_KEY, _RECEIPT_SECRET, _WEBHOOK_SECRET) or `twilio`.
-    sms_provider: Literal["sandbox", "twilio"] = "sandbox"
+    # PALAUTE_PARTNER_SMS_URL, _API_KEY, _RECEIPT_SECRET, _WEBHOOK_SECRET), `twilio` or
+    # `46elks`.
+    sms_provider: Literal["sandbox", "twilio", "46elks"] = "sandbox"
     # Twilio: the account, its Auth Token (ID:SECRET list: the primary first, the secondary
     # after it while it is promoted), the API's base URL, a Messaging Service to send from
     # (else From is the programme's sender), and the public URLs Twilio calls, exactly as
@@ -122,6 +123,15 @@ class CommonSettings(BaseSettings):
     twilio_messaging_service_sid: str = Field(default="", max_length=64)
     twilio_status_callback_url: str = ""
     twilio_inbound_url: str = ""
+    # 46elks: the API user and password, the API's base URL, the public URL of the
+    # dispatcher's delivery-report webhook (sent with each SMS as `whendelivered`, with the
+    # webhook secret as its Basic auth password), and that secret (ID:SECRET list), which
+    # also guards the incoming-SMS webhook (the number's sms_url at 46elks carries it).
+    elks_username: str = Field(default="", max_length=100)
+    elks_password: str = ""
+    elks_api_url: str = "https://api.46elks.com"
+    elks_delivery_url: str = ""
+    elks_webhook_secret: str = ""
     # Keyed pseudonym of SMS numbers, shared by dispatcher and collector. Set it in production.
     recipient_pepper: str = "palaute-local-development-pepper"
     # Key of the unsubscribe links, shared by dispatcher and collector. Set it in production.
@@ -254,6 +264,15 @@ class CommonSettings(BaseSettings):
             if missing:
                 raise ValueError(f"PALAUTE_SMS_PROVIDER=twilio needs {' and '.join(missing)}")
             Keyring.parse(self.twilio_auth_token)
+        if self.sms_provider == "46elks":
+            missing = [
+                f"PALAUTE_{name.upper()}"
+                for name in ("elks_username", "elks_password", "elks_webhook_secret")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"PALAUTE_SMS_PROVIDER=46elks needs {' and '.join(missing)}")
+            Keyring.parse(self.elks_webhook_secret)
         return self
 
     @model_validator(mode="after")

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from palaute_runtime.clock import Clock
-from palaute_sandbox import twilio_api
+from palaute_sandbox import elks_api, twilio_api
 from palaute_sandbox.state import RateLimit, Sandbox
 
 _clock = Clock()  # the partner's own clock: real time
@@ -87,6 +87,8 @@ async def inbound_sms(sandbox: Sandbox, request: Request) -> Response:
     except (json.JSONDecodeError, KeyError, TypeError):
         return JSONResponse({"error": 'expected JSON with "from" and "text"'}, status_code=400)
     settings = sandbox.settings
+    if settings.sms_provider == "46elks":  # as 46elks posts to the number's sms_url
+        return await elks_api.forward_incoming(sandbox, reply["from"], reply["text"])
     if settings.sms_provider == "twilio":  # as Twilio's incoming-message webhook
         sid = reply["id"] if reply["id"].startswith("SM") else f"SM{uuid.uuid4().hex}"
         form = twilio_api.incoming_form(

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from palaute_runtime.errors import RefusedStart
 from palaute_runtime.http import HttpServer, bearer_matches, bound
 from palaute_runtime.ops import openapi_routes
-from palaute_sandbox import control, partner_api, twilio_api
+from palaute_sandbox import control, elks_api, partner_api, twilio_api
 from palaute_sandbox.bounces import BounceMailbox, dsn, simulated
 from palaute_sandbox.recorder import Recorder
 from palaute_sandbox.settings import SandboxSettings
@@ -206,6 +206,8 @@ class PartnerSandbox:
             routes=[
                 *openapi_routes("Palaute partner sandbox"),
                 Route("/v1/sms", bound(partner_api.send_sms, state), methods=["POST"]),
+                Route("/a1/sms", bound(elks_api.send_sms, state), methods=["POST"]),
+                Route("/a1/sms", bound(elks_api.history, state), methods=["GET"]),
                 Route(
                     "/2010-04-01/Accounts/{account}/Messages.json",
                     bound(twilio_api.create_message, state),

@@ -39,6 +39,8 @@ class SandboxSettings(CommonSettings):
     # measures the dispatcher at 50, 150 and 400 ms); 0: at once.
     sandbox_response_ms: float = Field(default=0.0, ge=0, le=30_000)
     collector_webhook_url: str = "http://127.0.0.1:18000/partner/sms-inbound"
+    # As 46elks (PALAUTE_SMS_PROVIDER=46elks): the number's sms_url, with its Basic auth.
+    sandbox_elks_inbound_url: str = ""
     # A development default (S105 is right in general): production sets its own.
     partner_webhook_secret: str = "sandbox-webhook-secret"  # noqa: S105
     # Required when the sandbox listens beyond loopback: /sandbox/* (every message and token,

@@ -21,6 +21,7 @@ from palaute_consent.settings import ConsentSettings
 from palaute_consent.tables import plans
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.database import create_engine
+from palaute_runtime.elks import with_credentials
 from palaute_runtime.kafka_security import security_options
 from palaute_runtime.local_broker import LocalBroker, create_topics, free_port, palaute_topics
 from palaute_runtime.settings import EMBEDDED_BOOTSTRAP, CommonSettings
@@ -140,6 +141,10 @@ class StackOptions:
 # The local stack's Twilio account (the sandbox speaks Twilio's API with it).
 LOCAL_TWILIO_ACCOUNT = "AC" + "0" * 31 + "1"
 LOCAL_TWILIO_TOKEN = "palaute-local-twilio-token"  # noqa: S105
+# ... and its 46elks account (the sandbox speaks 46elks's API with it).
+LOCAL_ELKS_USER = "u0000000000000000000000000000000"
+LOCAL_ELKS_PASSWORD = "palaute-local-46elks-password"  # noqa: S105
+LOCAL_ELKS_WEBHOOK_SECRET = "palaute-local-46elks-webhook-secret"  # noqa: S105
 
 
 class LocalStack:
@@ -211,6 +216,25 @@ class LocalStack:
             }.items():
                 if f"PALAUTE_{name.upper()}" not in os.environ:
                     shared.setdefault(name, value)
+        if provider == "46elks":
+            # The sandbox speaks 46elks's API; the webhooks it would call are ours here.
+            for name, value in {
+                "elks_api_url": self.sandbox_url,
+                "elks_username": LOCAL_ELKS_USER,
+                "elks_password": LOCAL_ELKS_PASSWORD,
+                "elks_webhook_secret": LOCAL_ELKS_WEBHOOK_SECRET,
+                "elks_delivery_url": (
+                    f"http://127.0.0.1:{opts.dispatcher_port}/partner/46elks/delivery"
+                ),
+            }.items():
+                if f"PALAUTE_{name.upper()}" not in os.environ:
+                    shared.setdefault(name, value)
+            shared.setdefault(
+                "sandbox_elks_inbound_url",
+                with_credentials(
+                    f"{collector_url}/partner/46elks/inbound", str(shared["elks_webhook_secret"])
+                ),
+            )
         self.consent_settings = ConsentSettings(**shared)
         self.dispatcher_settings = DispatcherSettings(**shared)
         self.collector_settings = CollectorSettings(**shared)

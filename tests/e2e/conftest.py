@@ -8,6 +8,7 @@ import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -21,6 +22,7 @@ from playwright.async_api import Browser, async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_collector.tables import invitation_tokens, invitations
+from palaute_consent.tables import opt_outs
 from palaute_runtime.database import create_engine
 from palaute_runtime.topic_reader import read_records
 from palaute_schemas import CONTACT_CLOSED, ContactClosed, recipient_ref, token_hash
@@ -176,6 +178,46 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
     await collector_db.dispose()
     await producer.stop()
     await stack.stop()
+
+
+@asynccontextmanager
+async def stack_of_its_own(data_dir: Path, **settings: Any) -> AsyncIterator[LocalStack]:
+    """A whole stack for one test module (a provider's mode, a mailbox): started, stopped."""
+    running = LocalStack(StackOptions.ephemeral(data_dir, extra_settings=settings))
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+async def first_row(database_url: str, query: Any) -> Any:
+    """The first row a query finds in a service's database (a reader of its own)."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return (await connection.execute(query)).first()
+    finally:
+        await engine.dispose()
+
+
+async def reply_stop_and_wait(stack: LocalStack, phone: str) -> httpx.Response:
+    """The customer replies STOP (the sandbox forwards it as the stack's provider would);
+    returns the webhook's answer once consent's register holds the number."""
+    async with httpx.AsyncClient() as client:
+        stop = await client.post(
+            f"{stack.sandbox_url}/sandbox/inbound-sms", json={"from": phone, "text": "STOP"}
+        )
+
+    async def registered() -> bool:
+        row = await first_row(
+            stack.consent_settings.database_url,
+            sa.select(opt_outs.c.source).where(opt_outs.c.value == phone),
+        )
+        return bool(row and row.source == "sms_stop")
+
+    await wait_until(registered, within=30, what="STOP to reach the register")
+    return stop
 
 
 _numbers = iter(range(1_000_000, 9_999_999))

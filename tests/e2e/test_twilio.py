@@ -16,45 +16,33 @@ import pytest
 import sqlalchemy as sa
 
 from palaute_collector.tables import invitations as collector_invitations
-from palaute_consent.tables import decisions, opt_outs
+from palaute_consent.tables import decisions
 from palaute_dispatcher.tables import invitations
-from palaute_runtime.database import create_engine
 from palaute_runtime.twilio import SIGNATURE_HEADER, signature
 from palaute_schemas import CONTACT_CLOSED, ERASURE_REQUESTED, ErasureRequested, recipient_ref
-from palaute_stack.stack import LOCAL_TWILIO_TOKEN, LocalStack, StackOptions
+from palaute_stack.stack import LOCAL_TWILIO_TOKEN, LocalStack
 from tests.conftest import publish, wait_until
-from tests.e2e.conftest import contact, e164, mobile
+from tests.e2e.conftest import (
+    contact,
+    e164,
+    first_row,
+    mobile,
+    reply_stop_and_wait,
+    stack_of_its_own,
+)
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
-    running = LocalStack(
-        StackOptions.ephemeral(
-            tmp_path_factory.mktemp("twilio"),
-            extra_settings={
-                "sms_provider": "twilio",
-                "frequency_cap_days": 0,
-                "sandbox_receipt_mix": "delivered=100",
-                "sandbox_receipt_delay_seconds": 0.1,
-            },
-        )
-    )
-    await running.start()
-    try:
+    async with stack_of_its_own(
+        tmp_path_factory.mktemp("twilio"),
+        sms_provider="twilio",
+        frequency_cap_days=0,
+        sandbox_receipt_delay_seconds=0.1,
+    ) as running:
         yield running
-    finally:
-        await running.stop()
-
-
-async def one(url: str, query: Any) -> Any:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return (await connection.execute(query)).first()
-    finally:
-        await engine.dispose()
 
 
 async def sandbox_sms(stack: LocalStack, to: str) -> list[dict[str, Any]]:
@@ -70,7 +58,7 @@ async def surveyed_by_sms(stack: LocalStack) -> tuple[str, Any]:
     await publish(stack.options.kafka_bootstrap, CONTACT_CLOSED, [survey])
 
     async def delivered() -> Any:
-        row = await one(
+        row = await first_row(
             stack.dispatcher_settings.database_url,
             sa.select(invitations).where(invitations.c.contact_id == survey.contact_id),
         )
@@ -102,7 +90,7 @@ async def test_an_invitation_goes_through_twilio_and_its_status_callback_is_take
         tampered = await client.post(url, data=form | {"ErrorCode": "30004"}, headers=signed)
     assert replay.json() == {"status": "unchanged"}
     assert [unsigned.status_code, forged.status_code, tampered.status_code] == [403, 403, 403]
-    again = await one(
+    again = await first_row(
         stack.dispatcher_settings.database_url,
         sa.select(invitations.c.delivery).where(invitations.c.id == row.id),
     )
@@ -126,7 +114,7 @@ async def test_a_reply_with_a_score_and_stop_come_through_twilios_webhook(
     ref = recipient_ref(stack.collector_settings.recipient_pepper, phone)
 
     async def answered() -> bool:
-        row = await one(
+        row = await first_row(
             stack.collector_settings.database_url,
             sa.select(collector_invitations.c.answered).where(
                 collector_invitations.c.recipient_ref == ref
@@ -137,25 +125,12 @@ async def test_a_reply_with_a_score_and_stop_come_through_twilios_webhook(
     await wait_until(answered, within=20, what="the SMS answer to be recorded")
 
     # STOP: the number is opted out of the next survey.
-    async with httpx.AsyncClient() as client:
-        stop = await client.post(
-            f"{stack.sandbox_url}/sandbox/inbound-sms", json={"from": phone, "text": "STOP"}
-        )
-    assert stop.status_code == 200
-
-    async def registered() -> bool:
-        row = await one(
-            stack.consent_settings.database_url,
-            sa.select(opt_outs.c.source).where(opt_outs.c.value == phone),
-        )
-        return bool(row and row.source == "sms_stop")
-
-    await wait_until(registered, within=30, what="STOP to reach the register")
+    assert (await reply_stop_and_wait(stack, phone)).status_code == 200
     later = contact(phone=phone)
     await publish(stack.options.kafka_bootstrap, CONTACT_CLOSED, [later])
 
     async def decided() -> str | None:
-        row = await one(
+        row = await first_row(
             stack.consent_settings.database_url,
             sa.select(decisions.c.outcome).where(decisions.c.contact_id == later.contact_id),
         )

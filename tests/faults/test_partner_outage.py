@@ -1,11 +1,13 @@
 """A partner that fails, in real time, against the dispatcher as its own process reading the
-real broker: 15 s of 503s from the sandbox's own API, and 15 s of 429s from Twilio's
-(PALAUTE_SMS_PROVIDER=twilio: the sandbox answers in Twilio's error format, and the adapter
-looks each message up before sending it), starting at a moment drawn from the session's
-seed while 300 invitations wait. Nothing is lost, nothing is sent twice, and while the
-partner is down it sees only a handful of calls (the ones before the circuit opened, then
-one probe at a time). The outage is a quarter of a minute, and the breaker's cool-downs a
-quarter of production's (0.5 s doubling to 7.5 s), so it sees as many probes.
+real broker, through the two real providers' APIs as the sandbox speaks them: 15 s of 503s
+from 46elks's, and 15 s of 429s from Twilio's (each adapter looks a message up before
+sending it: neither API has an idempotency key), starting at a moment drawn from the
+session's seed while 300 invitations wait. (The sandbox's own API has its outage test in
+tests/integration/test_dispatcher_partner.py and its kill -9 test on PostgreSQL.) Nothing
+is lost, nothing is sent twice, and while the partner is down it sees only a handful of
+calls (the ones before the circuit opened, then one probe at a time). The outage is a
+quarter of a minute, and the breaker's cool-downs a quarter of production's (0.5 s doubling
+to 7.5 s), so it sees as many probes.
 
 Run with `./dev test-faults` (CI runs it after `./dev test`).
 """
@@ -53,7 +55,7 @@ async def stats(client: httpx.AsyncClient, stack: LocalStack) -> dict[str, Any]:
     return dict(answer.json())
 
 
-@pytest.mark.parametrize(("provider", "status"), [("sandbox", 503), ("twilio", 429)])
+@pytest.mark.parametrize(("provider", "status"), [("46elks", 503), ("twilio", 429)])
 async def test_a_partner_outage_delays_every_invitation_and_loses_none(
     tmp_path: Path, provider: str, status: int, fault_seed: int
 ) -> None:

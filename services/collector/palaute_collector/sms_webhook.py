@@ -1,5 +1,5 @@
 """The partner's inbound-SMS webhook: a reply to a survey SMS (a score, or STOP), in the
-sandbox API's JSON or as Twilio's signed incoming-message webhook."""
+sandbox API's JSON, as Twilio's signed incoming-message webhook, or as 46elks's."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from palaute_collector.web_context import WebContext, is_text
+from palaute_runtime.elks import authenticated_form
 from palaute_runtime.http import bearer_matches
 from palaute_runtime.twilio import signed_form, twiml
 from palaute_schemas import parse_phone
@@ -172,3 +173,47 @@ def _moment(value: object) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else None
+
+
+async def elks_inbound(web: WebContext, request: Request) -> Response:
+    """
+    ---
+    summary: 46elks's incoming-SMS webhook (PALAUTE_SMS_PROVIDER=46elks)
+    description: >-
+      Authenticated with HTTP Basic (user `elks`, PALAUTE_ELKS_WEBHOOK_SECRET), which the
+      number's sms_url at 46elks carries; compared in constant time. A digit answers the
+      sender's open survey; STOP opts the sender out. Answered 204 with no body: 46elks
+      would send a body back to the customer as a reply.
+    requestBody:
+      required: true
+      content:
+        application/x-www-form-urlencoded:
+          schema:
+            type: object
+            required: [from, message]
+            properties:
+              from: {type: string, maxLength: 64}
+              message: {type: string, maxLength: 1600}
+              id: {type: string, maxLength: 200}
+              created: {type: string}
+    responses:
+      "204": {description: the reply taken (nothing is sent back)}
+      "400": {description: not a form with from and message}
+      "401": {description: missing or wrong Basic auth}
+      "403": {description: 46elks is not the SMS provider}
+      "413": {description: body over the limit}
+      "422": {description: not a valid phone number, text too long, or a bad id}
+    """
+    settings = web.service.settings
+    if settings.sms_provider != "46elks":
+        return JSONResponse({"error": "46elks is not the SMS provider"}, status_code=403)
+    form = await authenticated_form(request, settings.elks_webhook_secret)
+    if isinstance(form, Response):
+        return form
+    if "from" not in form or "message" not in form:
+        return JSONResponse({"error": "expected a form with from and message"}, status_code=400)
+    refused, message_id, _ = _id_and_time({"id": form.get("id") or None})
+    if refused is not None:
+        return refused
+    answered = await _answer(web, form["from"], form["message"], message_id, None)
+    return answered if isinstance(answered, Response) else Response(status_code=204)

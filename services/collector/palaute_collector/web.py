@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from palaute_collector.notice import privacy_notice
 from palaute_collector.service import CollectorService
-from palaute_collector.sms_webhook import inbound_sms, twilio_inbound
+from palaute_collector.sms_webhook import elks_inbound, inbound_sms, twilio_inbound
 from palaute_collector.survey_page import show_page, submit_answer, unsubscribe
 from palaute_collector.web_context import WebContext
 from palaute_runtime.http import bound
@@ -24,5 +24,6 @@ def routes(service: CollectorService) -> list[Route]:
         Route("/s/{token}", bound(submit_answer, web), methods=["POST"]),
         Route("/partner/sms-inbound", bound(inbound_sms, web), methods=["POST"]),
         Route("/partner/twilio/inbound", bound(twilio_inbound, web), methods=["POST"]),
+        Route("/partner/46elks/inbound", bound(elks_inbound, web), methods=["POST"]),
         Route("/privacy/{programme}/{language}", bound(privacy_notice, web), methods=["GET"]),
     ]

@@ -5,6 +5,7 @@ command line (and tests that run the service whole)."""
 from __future__ import annotations
 
 from palaute_dispatcher.bounces import BounceMailbox, ImapSettings
+from palaute_dispatcher.elks import ElksSmsPartner
 from palaute_dispatcher.partner import HttpSmsPartner, SmtpEmailPartner
 from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.settings import DispatcherSettings
@@ -34,8 +35,17 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         report_sms_cost(programme.organization_name, programme.questions, programme.name)
     engine = create_engine(settings.database_url)
     clock = settings.clock()
-    sms: HttpSmsPartner | TwilioSmsPartner = (
-        TwilioSmsPartner(
+    sms: HttpSmsPartner | TwilioSmsPartner | ElksSmsPartner = (
+        ElksSmsPartner(
+            settings.elks_api_url,
+            settings.elks_username,
+            settings.elks_password,
+            settings.sms_sender,
+            delivery_url=settings.elks_delivery_url,
+            webhook_secret=settings.elks_webhook_secret,
+        )
+        if settings.sms_provider == "46elks"
+        else TwilioSmsPartner(
             settings.twilio_api_url,
             settings.twilio_account_sid,
             settings.twilio_auth_token,
@@ -78,7 +88,8 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         settings,
         {"sms": sms, "email": email},
         health,
-        processor=sms,
+        # 46elks documents no deletion API: not asked (the README says what to do instead).
+        processor=None if isinstance(sms, ElksSmsPartner) else sms,
         clock=clock,
         bounce_mailbox=mailbox,
     )

@@ -5,6 +5,7 @@ A partner gets the address and the message text, nothing else.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import ssl
 from dataclasses import dataclass
@@ -64,6 +65,28 @@ class DataProcessor(Protocol):
     """A partner that deletes what it keeps for an address when told to (a processor)."""
 
     async def delete_data(self, addresses: list[str]) -> str: ...
+
+
+class BasicAuthApi:
+    """An HTTP API reached with Basic auth (a real SMS provider's): one connection pool,
+    opened inside the event loop, closed with the service."""
+
+    def __init__(self, user: str, password: str, timeout: float) -> None:
+        credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {credentials}"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        """Release the connection pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 class HttpSmsPartner:

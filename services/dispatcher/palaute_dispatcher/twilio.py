@@ -19,13 +19,12 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from typing import Any
 
 import aiohttp
 
-from palaute_dispatcher.partner import Outgoing, PartnerError, _seconds
+from palaute_dispatcher.partner import BasicAuthApi, Outgoing, PartnerError, _seconds
 from palaute_runtime.faults import DependencyUnavailable
 from palaute_runtime.keys import Keyring
 from palaute_runtime.twilio import (
@@ -37,7 +36,7 @@ from palaute_runtime.twilio import (
 )
 
 
-class TwilioSmsPartner:
+class TwilioSmsPartner(BasicAuthApi):
     """Twilio's Messages API."""
 
     def __init__(
@@ -51,20 +50,12 @@ class TwilioSmsPartner:
         status_callback_url: str = "",
         timeout: float = 10.0,
     ) -> None:
+        super().__init__(account_sid, Keyring.parse(auth_token).current, timeout)
         self._api = api_url.rstrip("/")
         self._account = account_sid
-        credentials = f"{account_sid}:{Keyring.parse(auth_token).current}".encode()
-        self._headers = {"Authorization": "Basic " + base64.b64encode(credentials).decode()}
         self._sender = sender
         self._service = messaging_service_sid
         self._callback = status_callback_url
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
-        return self._session
 
     async def send(self, message: Outgoing) -> str:
         """Hand one SMS to Twilio, unless it already has it."""
@@ -140,12 +131,6 @@ class TwilioSmsPartner:
             if response.status != 200 or not isinstance(body, dict):
                 raise DependencyUnavailable(f"Twilio listing answered {response.status}")
         return [str(m["sid"]) for m in body.get("messages") or [] if isinstance(m, dict)]
-
-    async def close(self) -> None:
-        """Release the connection pool."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
 
 def _error(status: int, body: dict[str, Any], retry_after: float | None) -> PartnerError:

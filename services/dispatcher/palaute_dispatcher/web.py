@@ -1,5 +1,5 @@
 """HTTP entry point of the dispatcher: the partner's delivery receipts (the sandbox's API's,
-or Twilio's status callbacks)."""
+Twilio's status callbacks, 46elks's delivery reports)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from palaute_dispatcher.service import DispatcherService
+from palaute_runtime.elks import authenticated_form
 from palaute_runtime.http import bearer_matches, bound
 from palaute_runtime.twilio import FINAL_STATUSES, PERMANENT_ERRORS, signed_form
 from palaute_schemas import DeliveryStatus
@@ -154,9 +155,65 @@ async def twilio_status(service: DispatcherService, request: Request) -> Respons
     return JSONResponse({"status": outcome})
 
 
+async def elks_delivery(service: DispatcherService, request: Request) -> Response:
+    """
+    ---
+    summary: 46elks's delivery report for one SMS it took (PALAUTE_SMS_PROVIDER=46elks)
+    description: >-
+      Authenticated with HTTP Basic (user `elks`, PALAUTE_ELKS_WEBHOOK_SECRET), which the
+      dispatcher puts in the `whendelivered` URL of each SMS; compared in constant time.
+      `delivered` and `failed` set the invitation's delivery once; `sent` and replays change
+      nothing.
+    requestBody:
+      required: true
+      content:
+        application/x-www-form-urlencoded:
+          schema:
+            type: object
+            required: [id, status]
+            properties:
+              id: {type: string, maxLength: 200}
+              status: {type: string, enum: [sent, delivered, failed]}
+              delivered: {type: string}
+    responses:
+      "200":
+        description: whether the report changed the invitation's delivery status
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status]
+              properties:
+                status: {type: string, enum: [recorded, unchanged]}
+      "400": {description: not a form with id and status}
+      "401": {description: missing or wrong Basic auth}
+      "403": {description: 46elks is not the SMS provider}
+      "404": {description: no message of ours has that id}
+      "413": {description: body over the limit}
+    """
+    settings = service.settings
+    if settings.sms_provider != "46elks":
+        return JSONResponse({"error": "46elks is not the SMS provider"}, status_code=403)
+    form = await authenticated_form(request, settings.elks_webhook_secret)
+    if isinstance(form, Response):
+        return form
+    message_id, status = form.get("id", ""), form.get("status", "")
+    if not (0 < len(message_id) <= 200 and message_id.isprintable() and status):
+        return JSONResponse({"error": "expected a form with id and status"}, status_code=400)
+    if status not in ("delivered", "failed"):
+        return JSONResponse({"status": "unchanged"})
+    final: DeliveryStatus = "delivered" if status == "delivered" else "undelivered"
+    reason = "" if final == "delivered" else "46elks: failed"
+    outcome = await service.record_receipt(message_id, final, reason)
+    if outcome == "unknown":
+        return JSONResponse({"error": "no message of ours has that id"}, status_code=404)
+    return JSONResponse({"status": outcome})
+
+
 def routes(service: DispatcherService) -> list[Route]:
     """The dispatcher's public surface: the partner's delivery receipts."""
     return [
         Route("/partner/delivery-receipts", bound(delivery_receipt, service), methods=["POST"]),
         Route("/partner/twilio/status", bound(twilio_status, service), methods=["POST"]),
+        Route("/partner/46elks/delivery", bound(elks_delivery, service), methods=["POST"]),
     ]
