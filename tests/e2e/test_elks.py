@@ -1,12 +1,13 @@
 """PALAUTE_SMS_PROVIDER=46elks, end to end: every service its own process on the real broker,
 the sandbox speaking 46elks's documented API (form-encoded /a1/sms, Basic auth, no
 idempotency key) and calling back as 46elks does (form-encoded, Basic auth from the webhook's
-URL). Invitation, delivery report, a reply with a score, STOP; webhooks without the right
+URL). Invitation, delivery report, a reply with a score, STOP, erasure; webhooks without the right
 credentials are refused and change nothing, a replayed report changes nothing; the
 documented incoming-SMS example is taken as 46elks sends it."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +17,15 @@ import sqlalchemy as sa
 
 from palaute_collector.tables import invitations as collector_invitations
 from palaute_dispatcher.tables import invitations
-from palaute_schemas import CONTACT_CLOSED, recipient_ref
+from palaute_runtime.topic_reader import read_records
+from palaute_schemas import (
+    CONTACT_CLOSED,
+    ERASURE_COMPLETED,
+    ERASURE_REQUESTED,
+    ErasureCompleted,
+    ErasureRequested,
+    recipient_ref,
+)
 from palaute_stack.stack import LOCAL_ELKS_WEBHOOK_SECRET, LocalStack
 from tests.conftest import publish, wait_until
 from tests.e2e.conftest import (
@@ -120,3 +129,32 @@ async def test_a_reply_and_stop_come_through_46elks_and_the_documented_example_i
     await wait_until(answered, within=20, what="the SMS answer to be recorded")
     stop = await reply_stop_and_wait(stack, phone)
     assert stop.status_code == 204
+
+
+async def test_an_erasure_says_46elks_was_not_asked_and_removes_the_invitation(
+    stack: LocalStack,
+) -> None:
+    phone = e164(mobile())
+    survey = contact(phone=phone)
+    await publish(stack.options.kafka_bootstrap, CONTACT_CLOSED, [survey])
+    mine = sa.select(invitations.c.id).where(invitations.c.contact_id == survey.contact_id)
+
+    async def sent() -> Any:
+        return await first_row(stack.dispatcher_settings.database_url, mine)
+
+    await wait_until(sent, within=30, what="the invitation")
+    erasure = ErasureRequested(request_id=uuid.uuid4(), phone=phone)
+    await publish(stack.options.kafka_bootstrap, ERASURE_REQUESTED, [erasure])
+
+    async def completed() -> ErasureCompleted | None:
+        async for record in read_records(
+            stack.options.kafka_bootstrap, [ERASURE_COMPLETED.name], idle_timeout=1.0
+        ):
+            done = ErasureCompleted.model_validate_json(record.value or b"")
+            if done.request_id == erasure.request_id and done.service == "dispatcher":
+                return done
+        return None
+
+    done = await wait_until(completed, within=30, what="the dispatcher's ErasureCompleted")
+    assert done.partner_deleted is None, "46elks has no deletion API: not asked, and said so"
+    assert await first_row(stack.dispatcher_settings.database_url, mine) is None

@@ -2,8 +2,8 @@
 real broker, through the two real providers' APIs as the sandbox speaks them: 15 s of 503s
 from 46elks's, and 15 s of 429s from Twilio's (each adapter looks a message up before
 sending it: neither API has an idempotency key), starting at a moment drawn from the
-session's seed while 300 invitations wait. (The sandbox's own API has its outage test in
-tests/integration/test_dispatcher_partner.py and its kill -9 test on PostgreSQL.) Nothing
+session's seed while 300 invitations wait. (The sandbox's own API, for development only,
+has its outage test in tests/integration/test_dispatcher_partner.py.) Nothing
 is lost, nothing is sent twice, and while the partner is down it sees only a handful of
 calls (the ones before the circuit opened, then one probe at a time). The outage is a
 quarter of a minute, and the breaker's cool-downs a quarter of production's (0.5 s doubling
