@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_consent.core import Core
 from palaute_consent.tables import bounced_addresses, inbox, released
-from palaute_runtime.database import as_utc, rowcount
+from palaute_runtime.database import as_utc, rowcount, upsert
 from palaute_runtime.keys import Keyring
 from palaute_runtime.outbox import Inbox
 from palaute_runtime.privacy import table_rows
@@ -87,11 +87,18 @@ class BouncedAddresses:
             "last_bounced_at": now,
             "suppressed_until": now + suppress_for if suppress else kept_until,
         }
-        if row is not None:
+        if row is not None and row.address_hash != forms[0]:  # kept under an older key
             await self.connection.execute(
-                bounced_addresses.delete().where(bounced_addresses.c.address_hash.in_(forms))
+                bounced_addresses.delete().where(bounced_addresses.c.address_hash.in_(forms[1:]))
             )
-        await self.connection.execute(bounced_addresses.insert().values(**values))
+        # An upsert: two replicas recording a bounce of one address at once never collide
+        # (the later one's count wins; a soft bounce may count one short, never fail).
+        changes = {name: value for name, value in values.items() if name != "address_hash"}
+        await self.connection.execute(
+            upsert(self.connection, bounced_addresses)
+            .values(**values)
+            .on_conflict_do_update(index_elements=["address_hash"], set_=changes)
+        )
         return suppress or (kept_until is not None and as_utc(kept_until) > now)
 
     def _any_of(self, emails: Iterable[str]) -> sa.ColumnElement[bool]:
