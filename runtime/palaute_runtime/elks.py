@@ -15,13 +15,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import urllib.parse
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from palaute_runtime.http import basic_credentials
 from palaute_runtime.keys import Keyring
 
 WEBHOOK_USER = "elks"  # the user name in the webhook URLs' Basic auth (the secret is the password)
@@ -39,12 +38,10 @@ def with_credentials(url: str, secret: str) -> str:
 def authenticated(header: str | None, secret: str) -> bool:
     """Whether a request carries the webhook's Basic auth (any listed secret), compared in
     constant time."""
-    if not header or not header.startswith("Basic ") or not secret:
+    credentials = basic_credentials(header)
+    if credentials is None or not secret:
         return False
-    try:
-        user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
+    user, password = credentials
     return Keyring.parse(secret).matches(password) and user == WEBHOOK_USER
 
 

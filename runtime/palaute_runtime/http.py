@@ -8,6 +8,8 @@ limit is read: it is answered 413 before the application sees it.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import functools
 import hmac
 import json
@@ -52,6 +54,19 @@ def bearer_matches(authorization: str | None, secret: str) -> bool:
     for one in Keyring.parse(secret).secrets:
         found |= hmac.compare_digest(given, f"Bearer {one}".encode())
     return found
+
+
+def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """The user and password of an `Authorization: Basic ...` header, or None when there is
+    none or it is not valid base64 of UTF-8 `user:password`."""
+    if not authorization or not authorization.startswith("Basic "):
+        return None
+    try:
+        decoded = base64.b64decode(authorization[6:], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, colon, password = decoded.partition(":")
+    return (user, password) if colon else None
 
 
 class Hardened:

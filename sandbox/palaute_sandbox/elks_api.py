@@ -12,8 +12,6 @@ a plain-text reason.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import uuid
 from datetime import datetime
 from typing import Any
@@ -25,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from palaute_runtime.clock import Clock
+from palaute_runtime.http import basic_credentials
 from palaute_sandbox.state import Sandbox
 
 log = structlog.get_logger("palaute.sandbox.elks")
@@ -33,14 +32,11 @@ _clock = Clock()  # 46elks's own clock: real time
 
 def _authorised(sandbox: Sandbox, request: Request) -> bool:
     settings = sandbox.settings
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic ") or not settings.elks_password:
-        return False
-    try:
-        user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    return user == settings.elks_username and password == settings.elks_password
+    credentials = basic_credentials(request.headers.get("Authorization"))
+    return bool(settings.elks_password) and credentials == (
+        settings.elks_username,
+        settings.elks_password,
+    )
 
 
 def _sms(message: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +115,8 @@ async def history(sandbox: Sandbox, request: Request) -> Response:
         for m in reversed(candidates)
         if m["id"].startswith("s") and (after is None or _moment(m["created"]) >= after)
     ]
-    return JSONResponse({"data": found[: int(query.get("limit") or 100)]})
+    limit = query.get("limit", "100")
+    return JSONResponse({"data": found[: int(limit) if limit.isdigit() else 100][:100]})
 
 
 async def delivery_report(

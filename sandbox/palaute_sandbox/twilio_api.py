@@ -14,8 +14,6 @@ own (control.py), answered in Twilio's error format.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import uuid
 from datetime import date
 from typing import Any
@@ -27,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from palaute_runtime.clock import Clock
+from palaute_runtime.http import basic_credentials
 from palaute_runtime.keys import Keyring
 from palaute_runtime.twilio import SIGNATURE_HEADER, signature
 from palaute_sandbox.state import Sandbox
@@ -53,13 +52,10 @@ def _error(status: int, code: int, message: str) -> JSONResponse:
 
 def _authorised(sandbox: Sandbox, request: Request, account: str) -> bool:
     settings = sandbox.settings
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic ") or not settings.twilio_auth_token:
+    credentials = basic_credentials(request.headers.get("Authorization"))
+    if credentials is None or not settings.twilio_auth_token:
         return False
-    try:
-        user, _, token = base64.b64decode(header[6:], validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
+    user, token = credentials
     return user == settings.twilio_account_sid == account and Keyring.parse(
         settings.twilio_auth_token
     ).matches(token)

@@ -22,6 +22,7 @@ from palaute_collector.tables import funnel_cells
 from palaute_consent.tables import bounced_addresses, decisions
 from palaute_dispatcher.tables import invitations
 from palaute_runtime.database import create_engine
+from palaute_sandbox.bounces import dsn, simulated
 from palaute_schemas import CONTACT_CLOSED, ContactClosed
 from palaute_stack.stack import LocalStack, StackOptions
 from tests.conftest import publish, wait_until
@@ -187,7 +188,13 @@ async def test_a_hard_bounce_read_from_the_mailbox_makes_the_address_undeliverab
 
     # The DSN was deleted once recorded: the mailbox holds nothing about the address.
     assert in_mailbox(mailbox, address) == []
-    assert e164(number) not in entry.reason
+
+    async def texted() -> bool:
+        async with httpx.AsyncClient() as client:
+            sms = (await client.get(f"{stack.sandbox_url}/sandbox/messages")).json()["sms"]
+        return any(m["to"] == e164(number) for m in sms)
+
+    await wait_until(texted, within=20, what="the SMS to the contact's mobile")
 
 
 async def test_soft_bounces_suppress_after_two_in_a_row_and_a_warning_changes_nothing(
@@ -233,8 +240,6 @@ async def test_a_forged_bounce_is_left_for_a_person_and_changes_nothing(
 
     row = await wait_until(sent, within=30, what="the invitation to be sent")
     # Someone who knows the invitation id but not the key files a DSN for it.
-    from palaute_sandbox.bounces import dsn, simulated
-
     forged_path = f"bounces+{row.id.hex}-{'0' * 16}@palaute.example"
     outcome_ = simulated("bounce@example.fi")
     assert outcome_ is not None

@@ -119,8 +119,10 @@ async def test_a_reply_and_stop_come_through_46elks_and_the_documented_example_i
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         documented = await client.post(inbound, content=example, headers=headers, auth=WEBHOOK)
         refused = await client.post(inbound, content=example, headers=headers)
+        garbled = await client.post(inbound, content=b"\xff\xfe=%", headers=headers, auth=WEBHOOK)
     assert documented.status_code == 204
     assert refused.status_code == 401
+    assert garbled.status_code == 400, "not a form: a clear 4xx, never a 5xx"
 
     async def answered() -> bool:
         row = await known()

@@ -88,8 +88,10 @@ async def test_an_invitation_goes_through_twilio_and_its_status_callback_is_take
             url, data=form, headers={SIGNATURE_HEADER: signature("guess", url, form.items())}
         )
         tampered = await client.post(url, data=form | {"ErrorCode": "30004"}, headers=signed)
+        garbled = await client.post(url, content=b"\xff\xfe=%", headers=signed)
     assert replay.json() == {"status": "unchanged"}
     assert [unsigned.status_code, forged.status_code, tampered.status_code] == [403, 403, 403]
+    assert garbled.status_code == 400, "not a form: a clear 4xx, never a 5xx"
     again = await first_row(
         stack.dispatcher_settings.database_url,
         sa.select(invitations.c.delivery).where(invitations.c.id == row.id),
