@@ -267,7 +267,7 @@ class TestDispatcherInvitations:
         async with dispatcher_db.begin() as connection:
             repository = Invitations(connection)
             await repository.add([first, second])
-            await repository.sent({first["id"]: "p-1"}, self.NOW)
+            await repository.sent({first["id"]: ("p-1", self.NOW)})
             withdrawal = {"contact_id": "K-2", "reason": "opted_out", "withdrawn_at": self.NOW}
             assert await repository.withdraw([withdrawal]) == 1
             assert await repository.withdraw([withdrawal]) == 0, "withdrawn once"

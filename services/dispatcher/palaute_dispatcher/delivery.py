@@ -52,6 +52,9 @@ class Attempt:
     invitation: Mapping[str, Any]
     token_hashes: list[str]
     partner_id: str | None = None  # set when the partner took the message
+    # When it was handed over: the earliest the partner (and so the recipient) had it, and
+    # so its sent time (a reply can come before the round is recorded, never before this).
+    handed_at: datetime | None = None
     error: str = ""
     transient: bool = False
     retry_after: float | None = None
@@ -207,6 +210,7 @@ class Delivery:
         breaker, bucket = self.breakers[channel], self.buckets[channel]
         if not breaker.allows():  # the circuit opened while this one waited for a slot
             return Attempt(invitation, hashes, skipped=True)
+        handed_at = self.core.clock.now()
         try:
             with PARTNER_SECONDS.labels(channel=channel).time():
                 partner_id = await self.partners[channel].send(outgoing)
@@ -236,7 +240,7 @@ class Delivery:
             return Attempt(invitation, hashes, error=type(exc).__name__, transient=True)
         breaker.success()
         bucket.succeeded()
-        return Attempt(invitation, hashes, partner_id=partner_id)
+        return Attempt(invitation, hashes, partner_id=partner_id, handed_at=handed_at)
 
     async def record(self, attempts: Sequence[Attempt]) -> None:
         """Store every outcome of one round, and queue InvitationSent for the sent ones."""
@@ -283,7 +287,7 @@ class Delivery:
         if not sent:
             return
         await Invitations(work.connection).sent(
-            {a.invitation["id"]: a.partner_id for a in sent}, now
+            {a.invitation["id"]: (a.partner_id, a.handed_at or now) for a in sent}
         )
         # A reminder is no invitation of its own to the collector and BI: its link's token
         # is announced for the invitation it reminds of.
@@ -291,7 +295,7 @@ class Delivery:
         await work.publish_all(
             INVITATION_SENT,
             [
-                sent_message(a.invitation, a.token_hashes, pepper)
+                sent_message(a.invitation, a.token_hashes, pepper, a.handed_at or now)
                 for a in sent
                 if a.invitation["reminder_of"] is None
             ],

@@ -54,12 +54,13 @@ def failure_of(
 
 
 def sent_message(
-    invitation: Mapping[str, Any], token_hashes: list[str], pepper: str
+    invitation: Mapping[str, Any], token_hashes: list[str], pepper: str, sent_at: datetime
 ) -> InvitationSent:
-    """The InvitationSent event: the SMS number only as a keyed pseudonym, no customer or
-    contact id for an anonymous survey."""
+    """The InvitationSent event (occurred when it was handed to the partner): the SMS number
+    only as a keyed pseudonym, no customer or contact id for an anonymous survey."""
     channel = invitation["channel"]
     return InvitationSent(
+        occurred_at=sent_at,
         invitation_id=invitation["id"],
         channel=channel,
         language=invitation["language"],

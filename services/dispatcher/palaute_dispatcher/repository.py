@@ -186,8 +186,9 @@ class Invitations:
             )
         )
 
-    async def sent(self, partner_ids: Mapping[uuid.UUID, str | None], now: datetime) -> None:
-        """The partner took these (invitation id -> its message id)."""
+    async def sent(self, partner_ids: Mapping[uuid.UUID, tuple[str | None, datetime]]) -> None:
+        """The partner took these (invitation id -> its message id and when it was handed
+        over)."""
         if partner_ids:
             await self.connection.execute(
                 invitations.update()
@@ -195,11 +196,14 @@ class Invitations:
                 .values(
                     status="sent",
                     token_sealed=None,  # the partner has the message: only the hash stays
-                    sent_at=now,
+                    sent_at=sa.bindparam("b_sent_at"),
                     partner_message_id=sa.bindparam("b_partner_id"),
                     attempts=invitations.c.attempts + 1,
                 ),
-                [{"b_id": key, "b_partner_id": value} for key, value in partner_ids.items()],
+                [
+                    {"b_id": key, "b_partner_id": partner_id, "b_sent_at": sent_at}
+                    for key, (partner_id, sent_at) in partner_ids.items()
+                ],
             )
 
     async def failed(self, outcomes: Sequence[Mapping[str, Any]]) -> None:
