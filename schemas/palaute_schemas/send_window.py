@@ -79,6 +79,11 @@ class SendWindowRules:
         """The country a unit serves from."""
         return self.unit_countries.get(unit, self.default_country)
 
+    def local_day(self, moment: datetime, unit: str) -> date:
+        """The calendar day `moment` falls on where the unit serves (its country's zone):
+        a contact closed at 00:30 in Helsinki is that day's, whatever UTC says."""
+        return moment.astimezone(zone_of_country(self.country_of(unit), self.default_zone)).date()
+
 
 @dataclass(frozen=True)
 class Recipient:

@@ -8,7 +8,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -88,6 +88,19 @@ async def test_a_contact_waits_for_the_send_window_then_is_requested(
     ((topic, request),) = await published(consent)
     assert topic == "survey.requested.v1"
     assert (request["contact_id"], request["address"]) == (event.contact_id, "+358401234567")
+
+
+async def test_the_contact_day_is_the_day_where_the_unit_serves_not_in_utc(
+    consent: ConsentService,
+) -> None:
+    # Closed at 23:30 UTC on Monday: Tuesday 01:30 in Kotka, whose figures it counts in.
+    monday_in_utc = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)
+    event = contact(closed_at=monday_in_utc)
+    await consent.handle_contacts_closed([event])
+    clock_of(consent).at = TUESDAY_3AM.replace(hour=9)
+    assert await consent.release_due() == 1
+    ((_, request),) = await published(consent)
+    assert request["contact_day"] == "2026-11-24"
 
 
 async def test_an_opt_out_during_the_delay_wins_at_release(consent: ConsentService) -> None:

@@ -15,6 +15,7 @@ from palaute_collector import tables
 from palaute_collector.followups import due_date
 from palaute_collector.service import CollectorService
 from palaute_schemas import FollowUpClosed, InvitationSent, recipient_ref, token_hash
+from tests.conftest import ManualClock
 from tests.conftest import queued as queued_in
 from tests.integration.conftest import collector_on
 
@@ -46,22 +47,32 @@ async def queued(collector: CollectorService, topic: str) -> list[dict[str, Any]
     return await queued_in(collector.engine, tables.outbox, topic)
 
 
+# 23:30 UTC on New Year's Eve is already New Year's Day in Malmö: a public holiday there.
+NEW_YEAR_IN_MALMO = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+
+
 async def test_a_named_respondent_who_asks_gets_one_follow_up_for_the_crm(
-    collector: CollectorService,
+    database_url: str,
 ) -> None:
-    invitation = sent(unit="Malmö")
-    await collector.handle_invitations_sent([invitation])
-    assert await collector.answer(
-        invitation.invitation_id, 2, "Ingen ringde tillbaka", 1, follow_up=True
-    )
-    (request,) = await queued(collector, "survey.follow-up-requested.v1")
-    today = datetime.now(UTC).date()
+    async with collector_on(
+        database_url, clock=ManualClock(NEW_YEAR_IN_MALMO), unit_countries="Malmö=SE"
+    ) as collector:
+        invitation = sent(unit="Malmö")
+        await collector.handle_invitations_sent([invitation])
+        assert await collector.answer(
+            invitation.invitation_id, 2, "Ingen ringde tillbaka", 1, follow_up=True
+        )
+        (request,) = await queued(collector, "survey.follow-up-requested.v1")
+        figures = await queued(collector, "survey.follow-up-figures.v1")
+    # Working days count from the day it is in Malmö (Friday 1 January, a holiday), not from
+    # the UTC day (Thursday 31 December), which would make it due two days sooner.
+    today_in_malmo = date(2027, 1, 1)
+    assert due_date(today_in_malmo, 3, "SE") != due_date(NEW_YEAR_IN_MALMO.date(), 3, "SE")
     assert request["customer_id"] == "C-follow"
     assert request["contact_id"] == "K-follow"
     assert (request["unit"], request["score"], request["csat"]) == ("Malmö", 2, 1)
     assert request["comment"] == "Ingen ringde tillbaka"
-    assert date.fromisoformat(request["due_date"]) == due_date(today, 3, "SE")
-    figures = await queued(collector, "survey.follow-up-figures.v1")
+    assert date.fromisoformat(request["due_date"]) == due_date(today_in_malmo, 3, "SE")
     assert [(f["unit"], f["open"], f["overdue"]) for f in figures] == [("Malmö", 1, 0)]
 
 

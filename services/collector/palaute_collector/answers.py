@@ -35,6 +35,7 @@ from palaute_schemas import (
     Language,
     OptOutRequested,
 )
+from palaute_schemas.send_window import zone_of_country
 
 log = structlog.get_logger("palaute.collector")
 
@@ -190,11 +191,11 @@ class Answers:
         settings = self.core.settings
         unit = str(invitation.unit)
         programme = settings.programmes.of(str(invitation.programme), unit)
-        due = due_date(
-            now.date(),
-            programme.follow_up_working_days,
-            programme.follow_up_country or settings.send_window_rules().country_of(unit),
-        )
+        rules = settings.send_window_rules()
+        country = programme.follow_up_country or rules.country_of(unit)
+        # Working days count from the day it is where the follow-up is made, not in UTC.
+        requested_on = now.astimezone(zone_of_country(country, rules.default_zone)).date()
+        due = due_date(requested_on, programme.follow_up_working_days, country)
         follow_up_id = uuid.uuid4()
         await FigureStore(connection).add_follow_up(follow_up_id, unit, due, now)
         await self.core.outbox.add(
@@ -212,7 +213,7 @@ class Answers:
                 due_date=due,
             ),
         )
-        await self.publishing.follow_up_figures_of(connection, {unit}, now.date())
+        await self.publishing.follow_up_figures_of(connection, {unit})
 
     async def unsubscribe(self, email: str) -> None:
         """The reader of an invitation used its unsubscribe link: ask consent to register the

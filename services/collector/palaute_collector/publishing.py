@@ -94,7 +94,7 @@ class Publishing:
                 )
                 if unit is not None:
                     units.add(unit)
-            await self.follow_up_figures_of(work.connection, units, self.core.clock.now().date())
+            await self.follow_up_figures_of(work.connection, units)
         log.info("follow_ups_closed", closed=len(work.fresh), units=len(units))
 
     async def publish_follow_up_figures(self, today: date | None = None) -> int:
@@ -102,19 +102,22 @@ class Publishing:
         follow-up turns overdue with the date); returns how many units were published."""
         async with uow(self.core.engine, self.core.outbox) as work:
             units = await FigureStore(work.connection).follow_up_units()
-            published = await self.follow_up_figures_of(
-                work.connection, units, today or self.core.clock.now().date()
-            )
+            published = await self.follow_up_figures_of(work.connection, units, today)
         return published
 
     async def follow_up_figures_of(
-        self, connection: AsyncConnection, units: set[str], today: date
+        self, connection: AsyncConnection, units: set[str], today: date | None = None
     ) -> int:
-        """Publish, in the caller's transaction, the figures of those units that changed."""
+        """Publish, in the caller's transaction, the figures of those units that changed
+        (overdue as of `today`, else of the day it is now where each unit serves)."""
         store = FigureStore(connection)
+        rules = self.core.settings.send_window_rules()
+        now = self.core.clock.now()
         published = 0
         for unit in sorted(units):
-            open_now, overdue = await store.follow_up_counts(unit, today)
+            open_now, overdue = await store.follow_up_counts(
+                unit, today or rules.local_day(now, unit)
+            )
             if not await store.set_follow_up_figures(unit, open_now, overdue):
                 continue
             await self.core.outbox.add(

@@ -5,7 +5,7 @@ release time (delay, send window in the recipient's time, public holidays)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 import structlog
 
@@ -103,7 +103,7 @@ class Contacts:
         for contact in contacts:
             outcome = self._plan(contact, who[contact.contact_id], listed, bounced, now)
             if isinstance(outcome, Suppress):
-                suppressed.append(outcome.event(contact))
+                suppressed.append(outcome.event(contact, self._contact_day(contact)))
             else:
                 new_plans.append(outcome)
             outcomes.append(
@@ -115,6 +115,11 @@ class Contacts:
                 )
             )
         return new_plans, outcomes
+
+    def _contact_day(self, contact: ContactClosed) -> date:
+        """The day the contact was closed where its unit serves (the figures' day)."""
+        rules = self.core.rules[self.core.programme(contact.unit).name]
+        return rules.sending.local_day(contact.closed_at, contact.unit)
 
     def _plan(
         self,
@@ -156,7 +161,7 @@ class Contacts:
             language=programme.language_for(contact.language),
             contact_channel=contact.contact_channel,
             unit=contact.unit,
-            contact_day=contact.closed_at.date(),
+            contact_day=rules.sending.local_day(contact.closed_at, contact.unit),
             closed_at=contact.closed_at,
             release_at=release_at,
         )

@@ -6,6 +6,7 @@ Pure domain logic: no I/O, so every rule is provable with plain unit tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from palaute_schemas import (
     Channel,
@@ -35,8 +36,8 @@ class Suppress:
     programme: str | None = None
     channel: Channel | None = None
 
-    def event(self, contact: ContactClosed) -> SurveySuppressed:
-        """The suppression as published."""
+    def event(self, contact: ContactClosed, contact_day: date) -> SurveySuppressed:
+        """The suppression as published (`contact_day`: the day it was closed, locally)."""
         if self.programme is None:
             return SurveySuppressed(contact_id=contact.contact_id, reason=self.reason)
         return SurveySuppressed(
@@ -44,7 +45,7 @@ class Suppress:
             reason=self.reason,
             programme=self.programme,
             channel=self.channel,
-            contact_day=contact.closed_at.date(),
+            contact_day=contact_day,
         )
 
 
