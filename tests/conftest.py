@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import secrets
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -259,3 +260,13 @@ async def publish(kafka: str, topic: Any, messages: Sequence[Any]) -> None:
         await producer.flush()
     finally:
         await producer.stop()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under `./dev test --at` the moved clock must have reached this process: a run that
+    says it is at another moment but reads the real time would prove nothing."""
+    if os.environ.get("PALAUTE_TEST_CLOCK_OFFSET") and "time_machine" not in sys.modules:
+        raise pytest.UsageError(
+            "PALAUTE_TEST_CLOCK_OFFSET is set but the clock was not moved: run the suite "
+            "through ./dev test --at MOMENT (it puts tests/shifted_clock on PYTHONPATH)"
+        )

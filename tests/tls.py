@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,11 @@ def make_certificates(folder: Path, name: str = "server") -> Certificates:
     """A fresh CA, and a server and a client certificate it signs for 127.0.0.1 and
     localhost (a day valid)."""
     now = datetime.datetime.now(datetime.UTC)
+    # Under ./dev test --at, Python reads a moved clock but OpenSSL (ours, stunnel's,
+    # Dovecot's) the real one: the certificates are valid at both.
+    real = now - datetime.timedelta(seconds=float(os.environ.get("PALAUTE_TEST_CLOCK_OFFSET", 0)))
+    valid_from = min(now, real) - datetime.timedelta(minutes=5)
+    valid_until = max(now, real) + datetime.timedelta(days=1)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
         x509.CertificateBuilder()
@@ -41,8 +47,8 @@ def make_certificates(folder: Path, name: str = "server") -> Certificates:
         .issuer_name(_name("Palaute test CA"))
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_before(valid_from)
+        .not_valid_after(valid_until)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -79,8 +85,8 @@ def make_certificates(folder: Path, name: str = "server") -> Certificates:
             .issuer_name(ca.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
+            .not_valid_before(valid_from)
+            .not_valid_after(valid_until)
             .add_extension(
                 x509.SubjectAlternativeName(
                     [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]

@@ -95,15 +95,16 @@ async def test_hard_at_once_soft_after_two_in_a_row_each_for_its_period(
 async def test_the_release_suppresses_an_email_that_bounced_after_it_was_planned(
     consent_db: AsyncEngine,
 ) -> None:
-    # Planned with an hour's delay; the address bounces (another survey's) before then.
-    planned_at = datetime.now(UTC)
+    # Planned with an hour's delay, on a weekday at noon Helsinki time (the send window is
+    # open two hours later); the address bounces (another survey's) before then.
+    planned_at = NOW
     delayed = ConsentSettings(
         **(
             SETTINGS.model_dump(include=set(SETTINGS.model_fields_set))
             | {"release_delay_minutes": 60}
         )
     )
-    service = ConsentService(consent_db, delayed, Clock())
+    service = ConsentService(consent_db, delayed, Clock(planned_at))
     address = "myohemmin@example.fi"
     contact = ContactClosed(
         contact_id="K-late",
@@ -115,7 +116,7 @@ async def test_the_release_suppresses_an_email_that_bounced_after_it_was_planned
         email=address,
     )
     await service.handle_contacts_closed([contact])
-    await Bounces(Core(consent_db, SETTINGS, Clock())).handle_bounces(
+    await Bounces(Core(consent_db, SETTINGS, Clock(planned_at))).handle_bounces(
         [bounce(await surveyed_at(consent_db, address), "hard", planned_at)]
     )
     later = ConsentService(consent_db, delayed, Clock(planned_at + timedelta(hours=2)))
