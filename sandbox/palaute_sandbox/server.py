@@ -8,6 +8,7 @@ import email
 import email.policy
 import functools
 import hmac
+import re
 import ssl
 import threading
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,18 @@ from palaute_sandbox.state import Sandbox
 log = structlog.get_logger("palaute.sandbox")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def raw_headers(content: bytes) -> dict[str, str]:
+    """The header fields of a message as they were on the wire: continuation lines joined
+    (RFC 5322 unfolding), nothing decoded; a repeated field keeps its first value."""
+    head = content.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("latin-1")
+    fields: dict[str, str] = {}
+    for line in re.sub(r"\n(?=[ \t])", "", head).split("\n"):
+        name, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(name.strip(), value.strip())
+    return fields
 
 
 class _SmtpHandler:
@@ -75,6 +88,9 @@ class _SmtpHandler:
                 "text": body.get_content() if body is not None else "",
                 "html": html_part.get_content() if html_part is not None else "",
                 "headers": {name: str(value) for name, value in parsed.items()},
+                # As a mail provider reads them: unfolded, never decoded (Gmail takes no
+                # RFC 2047 encoded word for a List-Unsubscribe URL).
+                "raw_headers": raw_headers(envelope.content),
             },
         )
         self._bounce(envelope)

@@ -403,6 +403,8 @@ async def test_one_click_unsubscribe_in_an_email_reaches_the_register(pipeline: 
     assert unsubscribe.startswith(f"{pipeline.stack.collector_url}/u/")
     assert address not in unsubscribe, "the address travels sealed, never readable"
     assert unsubscribe in email["html"], "the HTML part offers it too"
+    assert unsubscribe in email["text"], "and the plain text part"
+    assert email["raw_headers"]["List-Unsubscribe"] == f"<{unsubscribe}>", "plain on the wire"
     page = await pipeline.http.get(unsubscribe)
     assert page.status_code == 200
     assert "<form" in page.text

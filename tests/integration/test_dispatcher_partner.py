@@ -166,12 +166,18 @@ async def test_an_email_is_a_proper_multipart_message_and_a_retry_is_the_same_me
     assert headers["Message-ID"] == f"<{first.id}@palaute.invalid>", "stable per invitation"
     assert headers["Content-Language"] == "sv"
     assert parsedate_to_datetime(headers["Date"]).tzinfo is not None
-    link, notice = re.findall(r"https?://\S+", email["text"])
+    link, notice, leave_in_text = re.findall(r"https?://\S+", email["text"])
     token = link.rsplit("/", 1)[1]
     *scale, notice_link, leave = re.findall(r'href="([^"]+)"', email["html"])
     assert notice_link == notice
     assert scale == [f"{link}?score={n}" for n in range(11)], "the same token in both parts"
-    assert leave == headers["List-Unsubscribe"].strip("<>")
+    assert leave == leave_in_text == headers["List-Unsubscribe"].strip("<>")
+    # As Gmail and Yahoo read it on the wire (RFC 8058): plain text, no RFC 2047 word, though
+    # the URL is far longer than the 78 characters a line should keep to.
+    assert len(leave) > 78
+    raw = email["raw_headers"]
+    assert raw["List-Unsubscribe"] == f"<{leave}>"
+    assert raw["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     sent = await sent_messages(dispatcher)
     assert sent[0].token_hashes == [token_hash(token)], "one token for both attempts"
 

@@ -6,6 +6,7 @@ A partner gets the address and the message text, nothing else.
 from __future__ import annotations
 
 import base64
+import email.policy
 import email.utils
 import ssl
 from dataclasses import dataclass
@@ -205,8 +206,9 @@ class SmtpEmailPartner:
         mail = self._mail(message)
         try:
             await aiosmtplib.send(
-                mail,
-                sender=message.return_path or None,
+                wire_bytes(mail),
+                sender=message.return_path or email.utils.parseaddr(str(mail["From"]))[1],
+                recipients=[message.address],
                 hostname=self._host,
                 port=self._port,
                 timeout=self._timeout,
@@ -275,6 +277,18 @@ class SmtpEmailPartner:
 
     async def close(self) -> None:
         """Nothing to release: one connection per message."""
+
+
+# RFC 5322's limit for a line, not the 78 characters it recommends: folded at 78, a header
+# with a long URL and no space (List-Unsubscribe) leaves as an RFC 2047 encoded word, and
+# Gmail and Yahoo, which read the header as it is on the wire, ignore it.
+_WIRE = email.policy.SMTP.clone(max_line_length=998)
+
+
+def wire_bytes(mail: EmailMessage) -> bytes:
+    """The message as it goes to the relay: CRLF lines, headers unfolded up to 998
+    characters, so List-Unsubscribe and List-Unsubscribe-Post stay plain text (RFC 8058)."""
+    return mail.as_bytes(policy=_WIRE)
 
 
 def _seconds(header: str | None) -> float | None:

@@ -255,6 +255,8 @@ def render(
         greeting, rest = text.split("\n\n", 1)
         text = f"{greeting}\n\n{_REMINDER_INTRO[language]}\n\n{rest[:1].upper()}{rest[1:]}"
     html = _html(language, subject, text, (survey_url, unsubscribe_url), question, notice_url)
+    if unsubscribe_url:  # both parts offer it: a reader of the plain text can leave too
+        text = f"{text.rstrip()}\n\n{_UNSUBSCRIBE[language]}: {unsubscribe_url}\n"
     return Invitation(subject, text, html)
 
 
