@@ -276,6 +276,34 @@ class CommonSettings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _senders_take_replies(self) -> CommonSettings:
+        """Every SMS asks for a 0-10 reply and says STOP: at a real provider an alphanumeric
+        sender is one-way (Twilio, 46elks), so no reply and no STOP could ever reach us."""
+        if self.sms_provider == "sandbox":
+            return self
+        if self.sms_provider == "twilio" and self.twilio_messaging_service_sid:
+            return self  # its number pool sends (and takes the replies); see the README
+        for programme in self.programmes.all:
+            if not programme.sms_sender.startswith("+"):
+                which = (
+                    "the default programme (PALAUTE_SMS_SENDER)"
+                    if programme is self.programmes.default
+                    else f"programme {programme.name!r}"
+                )
+                instead = (
+                    "a Twilio number of yours in E.164 (+358...) or "
+                    "PALAUTE_TWILIO_MESSAGING_SERVICE_SID"
+                    if self.sms_provider == "twilio"
+                    else "a 46elks number of yours in E.164 (+46..., +358...)"
+                )
+                raise ValueError(
+                    f"{which} sends SMS from {programme.sms_sender!r}, an alphanumeric sender "
+                    f"that cannot receive replies at {self.sms_provider}, yet its SMS asks for "
+                    f"a 0-10 reply and STOP: use {instead} as its sms_sender"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> CommonSettings:
         if self.env == "production":
             left = [

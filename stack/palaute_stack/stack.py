@@ -140,6 +140,9 @@ class StackOptions:
 
 # The local stack's Twilio account (the sandbox speaks Twilio's API with it).
 LOCAL_TWILIO_ACCOUNT = "AC" + "0" * 31 + "1"
+# A real provider takes replies only at a number (an alphanumeric sender is one-way): the
+# local stack's SMS come from this one when it speaks Twilio's or 46elks's API.
+LOCAL_SMS_NUMBER = "+358405550100"
 LOCAL_TWILIO_TOKEN = "palaute-local-twilio-token"  # noqa: S105
 # ... and its 46elks account (the sandbox speaks 46elks's API with it).
 LOCAL_ELKS_USER = "u0000000000000000000000000000000"
@@ -204,6 +207,8 @@ class LocalStack:
             shared["figures_publish_seconds"] = LOCAL_FIGURES_SECONDS
         shared.update(opts.extra_settings)
         provider = shared.get("sms_provider", os.environ.get("PALAUTE_SMS_PROVIDER", "sandbox"))
+        if provider != "sandbox" and "PALAUTE_SMS_SENDER" not in os.environ:
+            shared.setdefault("sms_sender", LOCAL_SMS_NUMBER)
         if provider == "twilio":
             # The sandbox speaks Twilio's API; the webhooks Twilio would call are ours here.
             dispatcher_url = f"http://127.0.0.1:{opts.dispatcher_port}"

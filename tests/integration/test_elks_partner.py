@@ -44,6 +44,7 @@ async def elks() -> AsyncIterator[PartnerSandbox]:
             sandbox_http_port=free_port(),
             sandbox_smtp_port=free_port(),
             sms_provider="46elks",
+            sms_sender="+358405550100",  # a real provider takes replies at a number
             elks_username=USER,
             elks_password=PASSWORD,
             elks_webhook_secret="webhook-secret",

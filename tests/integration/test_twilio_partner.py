@@ -50,6 +50,7 @@ async def twilio() -> AsyncIterator[PartnerSandbox]:
             sandbox_http_port=free_port(),
             sandbox_smtp_port=free_port(),
             sms_provider="twilio",
+            sms_sender="+358405550100",  # a real provider takes replies at a number
             twilio_account_sid=ACCOUNT,
             twilio_auth_token=TOKEN,
         )

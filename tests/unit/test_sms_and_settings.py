@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -104,3 +106,25 @@ def test_production_refuses_every_development_secret() -> None:
         == "production"
     )
     assert DispatcherSettings().env == "development", "development defaults work at home"
+
+
+ELKS = {"sms_provider": "46elks", "elks_username": "u", "elks_password": "p"}
+ELKS |= {"elks_webhook_secret": "w"}
+TWILIO = {"sms_provider": "twilio", "twilio_account_sid": "AC1", "twilio_auth_token": "t"}
+
+
+@pytest.mark.parametrize("provider", [ELKS, TWILIO], ids=["46elks", "twilio"])
+def test_a_real_provider_refuses_a_sender_that_cannot_take_the_replies_the_sms_asks_for(
+    provider: dict[str, str], tmp_path: Path
+) -> None:
+    with pytest.raises(ValidationError, match=r"default programme \(PALAUTE_SMS_SENDER\) sends"):
+        DispatcherSettings(**provider)  # "Palaute": one-way at both
+    path = tmp_path / "p.toml"
+    path.write_text('[programmes.kouvola]\nunits = ["Kouvola"]\nsms_sender = "KSS Kouvola"\n')
+    with pytest.raises(ValidationError, match="programme 'kouvola' sends SMS from 'KSS Kouvola'"):
+        DispatcherSettings(**provider, sms_sender="+358405550100", programmes_file=path)
+    assert DispatcherSettings(**provider, sms_sender="+358405550100").sms_sender.startswith("+")
+    # The development sandbox takes any sender; Twilio's Messaging Service sends from its pool.
+    assert DispatcherSettings(sms_sender="Palaute").sms_provider == "sandbox"
+    if provider is TWILIO:
+        assert DispatcherSettings(**provider, twilio_messaging_service_sid="MG1").sms_sender
