@@ -26,7 +26,13 @@ async def collector(database_url: str) -> AsyncIterator[CollectorService]:
         yield service
 
 
-def sent(*, anonymous: bool = False, unit: str = "Kotka", ref: str | None = None) -> InvitationSent:
+def sent(
+    *,
+    anonymous: bool = False,
+    unit: str = "Kotka",
+    ref: str | None = None,
+    expires_at: datetime | None = None,
+) -> InvitationSent:
     return InvitationSent(
         invitation_id=uuid.uuid4(),
         channel="sms" if ref else "email",
@@ -38,7 +44,7 @@ def sent(*, anonymous: bool = False, unit: str = "Kotka", ref: str | None = None
         customer_id=None if anonymous else "C-follow",
         token_hashes=[] if ref else [token_hash(uuid.uuid4().hex)],
         recipient_ref=ref,
-        expires_at=datetime.now(UTC) + timedelta(days=14),
+        expires_at=expires_at or datetime.now(UTC) + timedelta(days=14),
         contact_id=None if anonymous else "K-follow",
     )
 
@@ -47,27 +53,27 @@ async def queued(collector: CollectorService, topic: str) -> list[dict[str, Any]
     return await queued_in(collector.engine, tables.outbox, topic)
 
 
-# 23:30 UTC on New Year's Eve is already New Year's Day in Malmö: a public holiday there.
-NEW_YEAR_IN_MALMO = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+# 23:30 UTC on a Wednesday is already Thursday in Malmö.
+PAST_MIDNIGHT_IN_MALMO = datetime(2026, 12, 2, 23, 30, tzinfo=UTC)
 
 
 async def test_a_named_respondent_who_asks_gets_one_follow_up_for_the_crm(
     database_url: str,
 ) -> None:
     async with collector_on(
-        database_url, clock=ManualClock(NEW_YEAR_IN_MALMO), unit_countries="Malmö=SE"
+        database_url, clock=ManualClock(PAST_MIDNIGHT_IN_MALMO), unit_countries="Malmö=SE"
     ) as collector:
-        invitation = sent(unit="Malmö")
+        invitation = sent(unit="Malmö", expires_at=PAST_MIDNIGHT_IN_MALMO + timedelta(days=14))
         await collector.handle_invitations_sent([invitation])
         assert await collector.answer(
             invitation.invitation_id, 2, "Ingen ringde tillbaka", 1, follow_up=True
         )
         (request,) = await queued(collector, "survey.follow-up-requested.v1")
         figures = await queued(collector, "survey.follow-up-figures.v1")
-    # Working days count from the day it is in Malmö (Friday 1 January, a holiday), not from
-    # the UTC day (Thursday 31 December), which would make it due two days sooner.
-    today_in_malmo = date(2027, 1, 1)
-    assert due_date(today_in_malmo, 3, "SE") != due_date(NEW_YEAR_IN_MALMO.date(), 3, "SE")
+    # Working days count from the day it is in Malmö (Thursday 3 December: due Tuesday the
+    # 8th), not from the UTC day (Wednesday: due Monday the 7th).
+    today_in_malmo = date(2026, 12, 3)
+    assert due_date(today_in_malmo, 3, "SE") != due_date(PAST_MIDNIGHT_IN_MALMO.date(), 3, "SE")
     assert request["customer_id"] == "C-follow"
     assert request["contact_id"] == "K-follow"
     assert (request["unit"], request["score"], request["csat"]) == ("Malmö", 2, 1)
