@@ -185,3 +185,68 @@ def test_bounce_settings_that_cannot_work_are_refused_at_start(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         DispatcherSettings(**settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["failed (bad destination mailbox address)", "Failed", "error", "error (smtpd rejected)"],
+)
+def test_a_failure_with_a_comment_or_openmsmtpds_error_is_a_bounce(action: str) -> None:
+    # Comments are allowed in DSN fields (RFC 3464 2.1.1); OpenSMTPD writes `error`.
+    found = read_dsn(
+        report(f"Final-Recipient: rfc822; x@example.fi\r\nAction: {action}\r\nStatus: 5.1.1\r\n"),
+        VERP,
+    )
+    assert isinstance(found, Bounce)
+    assert (found.kind, found.settled) == ("hard", True)
+
+
+def test_an_action_nobody_knows_is_left_for_a_person_not_deleted() -> None:
+    found = read_dsn(
+        report("Final-Recipient: rfc822; x@example.fi\r\nAction: bounced\r\nStatus: 5.1.1\r\n"),
+        VERP,
+    )
+    assert isinstance(found, Bounce)
+    assert (found.kind, found.settled) == (None, False)
+
+
+def test_a_global_dsn_of_rfc_6533_is_read_like_a_plain_one() -> None:
+    raw = report(
+        "Final-Recipient: utf-8; käyttäjä@esimerkki.fi\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 <käyttäjä@esimerkki.fi>: no such user\r\n"
+    )
+    raw = raw.replace(b"message/delivery-status", b"message/global-delivery-status")
+    raw = raw.replace(b'report-type="delivery-status"', b'report-type="global-delivery-status"')
+    found = read_dsn(raw, VERP)
+    assert isinstance(found, Bounce)
+    assert (found.kind, found.status) == ("hard", "5.1.1")
+    assert "käyttäjä" not in found.reason
+
+
+QMAIL = (
+    "Return-Path: <>\r\n"
+    "Delivered-To: {to}\r\n"
+    "From: MAILER-DAEMON@mx.example.net\r\n"
+    "To: {to}\r\n"
+    "Subject: failure notice\r\n"
+    "\r\n"
+    "Hi. This is the qmail-send program at mx.example.net.\r\n"
+    "I'm afraid I wasn't able to deliver your message to the following addresses.\r\n"
+    "This is a permanent error; I've given up. Sorry it didn't work out.\r\n"
+    "\r\n"
+    "<asiakas@example.fi>:\r\n"
+    "Sorry, no mailbox here by that name. (#5.1.1)\r\n"
+    "\r\n"
+    "--- Below this line is a copy of the message.\r\n"
+    "\r\n"
+    "Subject: Miten onnistuimme?\r\n"
+)
+
+
+def test_a_qmail_bounce_under_our_tag_is_hard_and_a_forged_tag_is_not_ours() -> None:
+    found = read_dsn(QMAIL.format(to=RETURN_PATH).encode(), VERP)
+    assert isinstance(found, Bounce)
+    assert (found.invitation_id, found.kind) == (INVITATION, "hard")
+    assert "asiakas" not in found.reason
+    forged = RETURN_PATH.replace(RETURN_PATH.partition("@")[0][-16:], "0" * 16)
+    assert read_dsn(QMAIL.format(to=forged).encode(), VERP) == "not_a_bounce"

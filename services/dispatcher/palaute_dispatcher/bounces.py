@@ -35,6 +35,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any, Literal
 
+import flufl.bounce
 import structlog
 
 from palaute_dispatcher.core import Core
@@ -111,6 +112,13 @@ class Bounce:
         return "hard" if self.status.startswith("5") else "soft"
 
     @property
+    def settled(self) -> bool:
+        """Whether reading it is all there is to do: a failure (recorded), or a report that
+        changes nothing (a delay warning, a delivery). Any other action is left for a
+        person rather than deleted unread."""
+        return self.kind is not None or self.action in _HARMLESS
+
+    @property
     def reason(self) -> str:
         """What the funnel and the operator see: never the address."""
         return f"{self.kind} bounce {self.status}: {self.diagnostic}"[:200]
@@ -119,20 +127,36 @@ class Bounce:
 Reading = Bounce | Literal["not_a_bounce", "not_ours"]
 
 
+_HARMLESS = frozenset({"delayed", "delivered", "relayed", "expanded"})
+# Actions some mail systems write for "failed" (OpenSMTPD: `error`).
+_FAILED = frozenset({"failed", "error"})
+_REPORT_TYPES = frozenset({"delivery-status", "global-delivery-status"})
+
+
+def _action(field: str) -> str:
+    """An Action field's value without its comments (`failed (bad mailbox)`), lower case;
+    the non-standard words for a failure read as `failed`."""
+    words = re.sub(r"\([^()]*\)", " ", field).lower().split()
+    action = words[0] if words else ""
+    return "failed" if action in _FAILED else action
+
+
 def read_dsn(raw: bytes, verp: Verp) -> Reading:
     """One mailbox message read: a Bounce of one of our invitations, a DSN (or anything)
-    that is not ours, or no DSN at all."""
+    that is not ours, or no DSN at all. RFC 3464 and RFC 6533 (global) delivery status
+    notifications are read field by field; a bounce of another form (qmail, older
+    Exchange) under a valid VERP tag by GNU Mailman's detectors (flufl.bounce)."""
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     report_type = message.get_param("report-type")
     if message.get_content_type() != "multipart/report" or (
-        not isinstance(report_type, str) or report_type.lower() != "delivery-status"
+        not isinstance(report_type, str) or report_type.lower() not in _REPORT_TYPES
     ):
-        return "not_a_bounce"
+        return _other_bounce(message, verp)
     invitation = _invitation_named(message, verp)
     if invitation is None:
         return "not_ours"
     for recipient in _recipient_fields(message):
-        action = (recipient.get("Action") or "").strip().lower()
+        action = _action(recipient.get("Action") or "")
         status = _STATUS.match(recipient.get("Status") or "")
         if not action or status is None:
             continue
@@ -142,6 +166,20 @@ def read_dsn(raw: bytes, verp: Verp) -> Reading:
             ".".join(status.groups()),
             _diagnostic(recipient.get("Diagnostic-Code") or ""),
         )
+    return "not_a_bounce"
+
+
+def _other_bounce(message: Message, verp: Verp) -> Reading:
+    """A bounce that is no DSN, to a return path of ours: hard for a permanent failure,
+    soft for a temporary one, as flufl.bounce's detectors read it."""
+    invitation = _invitation_named(message, verp)
+    if invitation is None:
+        return "not_a_bounce"
+    temporary, permanent = flufl.bounce.all_failures(message)
+    if permanent:
+        return Bounce(invitation, "failed", "5.0.0", "permanent failure (a bounce of no RFC form)")
+    if temporary:
+        return Bounce(invitation, "failed", "4.0.0", "temporary failure (a bounce of no RFC form)")
     return "not_a_bounce"
 
 
@@ -161,6 +199,16 @@ def _recipient_fields(message: Message) -> list[Message]:
             blocks = part.get_payload()
             if isinstance(blocks, list):
                 return [block for block in blocks[1:] if isinstance(block, Message)]
+        if part.get_content_type() == "message/global-delivery-status":
+            # RFC 6533: the same fields in UTF-8, which the email package leaves as text.
+            payload = part.get_payload()
+            if isinstance(payload, list):  # parsed as a message: its header block and body
+                text = "".join(str(inner) for inner in payload)
+            else:
+                decoded = part.get_payload(decode=True)
+                text = decoded.decode("utf-8", "replace") if isinstance(decoded, bytes) else ""
+            fields = re.split(r"\r?\n[ \t]*\r?\n", text.strip())
+            return [email.message_from_string(block) for block in fields[1:] if block.strip()]
     return []
 
 
@@ -275,9 +323,12 @@ class Bounces:
         bounces = [r for _, r in readings if isinstance(r, Bounce) and r.kind is not None]
         outcomes = await self.record(bounces) if bounces else {}
         for uid, reading in readings:
-            if isinstance(reading, Bounce):
+            if isinstance(reading, Bounce) and reading.settled:
                 key = outcomes.get(reading.invitation_id, "no_effect")
                 done.append(uid)
+            elif isinstance(reading, Bounce):
+                key = "unknown_action"  # read, not understood: a person looks at it
+                left.append(uid)
             else:
                 key = reading
                 left.append(uid)
