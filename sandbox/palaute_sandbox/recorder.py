@@ -55,6 +55,11 @@ class Recorder:
         with self._lock:
             return [m for m in self.sms if m.get("to") == number]
 
+    def message(self, message_id: str) -> dict[str, Any] | None:
+        """One message by its id (an API's message resource)."""
+        with self._lock:
+            return self._by_id.get(message_id)
+
     def delete_message(self, message_id: str) -> bool:
         """Delete one message by its id (an API's deletion of a message resource)."""
         with self._lock:

@@ -236,6 +236,11 @@ class PartnerSandbox:
                 ),
                 Route(
                     "/2010-04-01/Accounts/{account}/Messages/{sid}.json",
+                    bound(twilio_api.get_message, state),
+                    methods=["GET"],
+                ),
+                Route(
+                    "/2010-04-01/Accounts/{account}/Messages/{sid}.json",
                     bound(twilio_api.delete_message, state),
                     methods=["DELETE"],
                 ),

@@ -52,6 +52,10 @@ class SandboxSettings(CommonSettings):
     partner_receipt_secret: str = "sandbox-receipt-secret"  # noqa: S105
     sandbox_receipt_delay_seconds: float = Field(default=0.5, ge=0, le=3600)
     sandbox_receipt_mix: str = "delivered=100"
+    # As Twilio: a message's status callback may come before the create call has answered
+    # (Twilio calls once per status change and never again): the share of messages (0-1)
+    # whose final callback is posted before the sandbox answers the create call.
+    sandbox_twilio_callback_first: float = Field(default=0.0, ge=0, le=1)
     # The relay's bounces (see bounces.py for the simulated addresses): filed as RFC 3464
     # DSNs in this IMAP mailbox (IMAPS, the certificate verified against the CA file or the
     # system's), after this delay; unset host: simulated addresses are simply delivered.

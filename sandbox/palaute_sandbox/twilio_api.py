@@ -5,17 +5,25 @@ own (control.py), answered in Twilio's error format.
 
 - `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`: form To, Body, From or
   MessagingServiceSid, StatusCallback; Basic auth (the SID, an Auth Token listed in
-  PALAUTE_TWILIO_AUTH_TOKEN); 201 with the message resource. Like Twilio, no idempotency:
-  each call is a new message.
-- `GET .../Messages.json?To=&From=&DateSent>=`: the messages, newest first.
-- `DELETE .../Messages/{sid}.json`: 204, or 404.
+  PALAUTE_TWILIO_AUTH_TOKEN); 201 with the message resource, `queued` with no `date_sent`
+  until its status callback's moment. Like Twilio, no idempotency: each call is a new
+  message. The status callback is posted once, never retried, and for a share of messages
+  (PALAUTE_SANDBOX_TWILIO_CALLBACK_FIRST) before the create call answers.
+- `GET .../Messages.json?To=&From=&DateSent>=&PageSize=&Page=`: one page of the messages
+  (50 by default), newest first, with `next_page_uri` while there are more; DateSent
+  filters on the sending day, so a message not yet sent is never found by it.
+- `GET .../Messages/{sid}.json`: one message resource.
+- `DELETE .../Messages/{sid}.json`: 204; 404; error 20009 while the message is not final.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+import urllib.parse
 import uuid
 from datetime import date
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -27,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from palaute_runtime.clock import Clock
 from palaute_runtime.http import basic_credentials
 from palaute_runtime.keys import Keyring
-from palaute_runtime.twilio import SIGNATURE_HEADER, signature
+from palaute_runtime.twilio import SIGNATURE_HEADER, messages_path, signature
 from palaute_sandbox.state import Sandbox
 
 log = structlog.get_logger("palaute.sandbox.twilio")
@@ -70,7 +78,7 @@ def _resource(message: dict[str, Any], account: str) -> dict[str, Any]:
         "body": message["text"],
         "status": message.get("twilio_status", "queued"),
         "date_created": message["date"],
-        "date_sent": message["date"],
+        "date_sent": message.get("date_sent"),  # set when it was sent, not before
         "num_segments": "1",
         "uri": f"/2010-04-01/Accounts/{account}/Messages/{message['id']}.json",
     }
@@ -122,9 +130,12 @@ async def create_message(sandbox: Sandbox, request: Request) -> Response:
         {"from": sender, "to": to, "text": body, "date": _now_rfc2822(), "extra": {}},
         message_id=sid,
     )
-    if callback:
+    resource = _resource(message, account)  # as it was when taken: queued
+    if callback and random.random() < sandbox.settings.sandbox_twilio_callback_first:
+        await status_callback(sandbox, message, account, callback)  # before our answer
+    else:  # it becomes final whether or not anybody asked to be called
         sandbox.background(status_callback(sandbox, message, account, callback))
-    return JSONResponse(_resource(message, account), status_code=201)
+    return JSONResponse(resource, status_code=201)
 
 
 async def list_messages(sandbox: Sandbox, request: Request) -> Response:
@@ -140,6 +151,8 @@ async def list_messages(sandbox: Sandbox, request: Request) -> Response:
         return _error(401, 20003, "Authenticate")
     query = request.query_params
     since = _day(query.get("DateSent>"))
+    size = min(1000, max(1, _number(query.get("PageSize"), 50)))
+    page = max(0, _number(query.get("Page"), 0))
     candidates = (
         sandbox.recorder.sms_to(query["To"])
         if "To" in query
@@ -151,9 +164,50 @@ async def list_messages(sandbox: Sandbox, request: Request) -> Response:
         if m["id"].startswith("SM")
         and ("To" not in query or m["to"] == query["To"])
         and ("From" not in query or m["from"] == query["From"])
-        and (since is None or date.fromisoformat(m["received_at"][:10]) >= since)
+        and (since is None or _sent_on_or_after(m, since))
     ]
-    return JSONResponse({"messages": found, "page": 0, "page_size": len(found), "end": 0})
+    shown = found[page * size : (page + 1) * size]
+    path = messages_path(account)
+    kept = [(k, v) for k, v in query.multi_items() if k not in ("Page", "PageSize", "PageToken")]
+
+    def page_uri(number: int) -> str:
+        pairs = [*kept, ("PageSize", str(size)), ("Page", str(number))]
+        return f"{path}?{urllib.parse.urlencode(pairs)}"
+
+    more = (page + 1) * size < len(found)
+    return JSONResponse(
+        {
+            "messages": shown,
+            "page": page,
+            "page_size": size,
+            "start": page * size,
+            "end": page * size + max(0, len(shown) - 1),
+            "uri": page_uri(page),
+            "first_page_uri": page_uri(0),
+            "next_page_uri": page_uri(page + 1) + f"&PageToken=PA{uuid.uuid4().hex[:8]}"
+            if more
+            else None,
+            "previous_page_uri": page_uri(page - 1) if page else None,
+        }
+    )
+
+
+async def get_message(sandbox: Sandbox, request: Request) -> Response:
+    """
+    ---
+    summary: Twilio's Fetch a Message resource
+    responses:
+      "200": {description: the message resource}
+      "401": {description: Twilio error 20003 (authenticate)}
+      "404": {description: Twilio error 20404 (not found)}
+    """
+    account = request.path_params["account"]
+    if not _authorised(sandbox, request, account):
+        return _error(401, 20003, "Authenticate")
+    message = sandbox.recorder.message(request.path_params["sid"])
+    if message is None or not str(message["id"]).startswith("SM"):
+        return _error(404, 20404, "The requested resource was not found")
+    return JSONResponse(_resource(message, account))
 
 
 async def delete_message(sandbox: Sandbox, request: Request) -> Response:
@@ -163,11 +217,15 @@ async def delete_message(sandbox: Sandbox, request: Request) -> Response:
     responses:
       "204": {description: deleted}
       "401": {description: Twilio error 20003 (authenticate)}
+      "409": {description: Twilio error 20009 (not final yet; try again in minutes)}
       "404": {description: Twilio error 20404 (not found)}
     """
     account = request.path_params["account"]
     if not _authorised(sandbox, request, account):
         return _error(401, 20003, "Authenticate")
+    message = sandbox.recorder.message(request.path_params["sid"])
+    if message is not None and message.get("twilio_status", "queued") not in _FINAL:
+        return _error(409, 20009, "Cannot delete this resource before it is complete")
     if not sandbox.recorder.delete_message(request.path_params["sid"]):
         return _error(404, 20404, "The requested resource was not found")
     return Response(status_code=204)
@@ -176,11 +234,14 @@ async def delete_message(sandbox: Sandbox, request: Request) -> Response:
 async def status_callback(
     sandbox: Sandbox, message: dict[str, Any], account: str, url: str
 ) -> None:
-    """Twilio's status callback for a message: its final status by the receipt mix, signed;
-    retried a while when the webhook cannot be reached."""
+    """Twilio's status callback for a message: its final status by the receipt mix, signed,
+    posted once (Twilio does not retry a callback that fails or answers an HTTP error)."""
     await asyncio.sleep(sandbox.settings.sandbox_receipt_delay_seconds)
     status, code = _STATUS[sandbox.outcome(str(message["id"]))]
     message["twilio_status"] = status
+    message["date_sent"] = _now_rfc2822()
+    if not url:
+        return
     form = {
         "AccountSid": account,
         "ApiVersion": "2010-04-01",
@@ -192,15 +253,17 @@ async def status_callback(
         "To": str(message["to"]),
         **({"ErrorCode": code} if code else {}),
     }
-    for attempt in range(8):
-        async with sandbox.receipt_slots:  # a few at a time, as Twilio's webhook client
-            answer = await post_signed(sandbox, url, form)
-        if answer is not None and answer.status_code in (200, 400, 403):
-            if answer.status_code == 200 and answer.json().get("status") == "recorded":
-                sandbox.recorder.receipt_taken({"id": str(message["id"]), "status": status})
-            return
-        await asyncio.sleep(0.5 * 2**attempt)
-    log.warning("twilio_status_callback_dropped", status=status)
+    async with sandbox.receipt_slots:  # a few at a time, as Twilio's webhook client
+        answer = await post_signed(sandbox, url, form)
+    if answer is not None and answer.status_code == 200:
+        if answer.json().get("status") in ("recorded", "held"):
+            sandbox.recorder.receipt_taken({"id": str(message["id"]), "status": status})
+        return
+    log.warning(
+        "twilio_status_callback_lost",
+        status=status,
+        answer=answer.status_code if answer is not None else "unreachable",
+    )
 
 
 async def post_signed(sandbox: Sandbox, url: str, form: dict[str, str]) -> httpx.Response | None:
@@ -236,6 +299,18 @@ def _valid_number(number: str) -> bool:
         return phonenumbers.is_valid_number(phonenumbers.parse(number, None))
     except phonenumbers.NumberParseException:
         return False
+
+
+_FINAL = frozenset({"delivered", "undelivered", "failed", "received", "canceled"})
+
+
+def _number(text: str | None, default: int) -> int:
+    return int(text) if text is not None and text.isdecimal() and len(text) < 7 else default
+
+
+def _sent_on_or_after(message: dict[str, Any], day: date) -> bool:
+    sent = message.get("date_sent")
+    return sent is not None and parsedate_to_datetime(sent).date() >= day
 
 
 def _day(text: str | None) -> date | None:

@@ -42,12 +42,19 @@ def consent(pipeline: Pipeline, *args: str, stdin: str = "") -> subprocess.Compl
     )
 
 
+# The people made on each worker's stack: xdist's work stealing can run this module's tests
+# apart on one worker, so its module fixture is set up again on a stack that has them.
+_MADE: dict[int, dict[str, str]] = {}
+
+
 @pytest.fixture(scope="module")
 async def people(pipeline: Pipeline) -> dict[str, str]:
     """Two accounts and two API tokens. The first account is made as an operator would
     (the CLI, its own process); the rest straight in consent's database, through the same
     functions the CLI calls (each CLI run costs seconds, and the module's fixture is made on
     every worker that draws one of its tests)."""
+    if id(pipeline.stack) in _MADE:
+        return _MADE[id(pipeline.stack)]
     made = consent(
         pipeline,
         "accounts",
@@ -64,10 +71,11 @@ async def people(pipeline: Pipeline) -> dict[str, str]:
     try:
         async with engine.begin() as connection:
             await officers.add_account(connection, "tarmo", PASSWORDS["tarmo"], "auditor", now=now)
-            return {
+            tokens = {
                 name: await officers.create_token(connection, name, role, now=now)
                 for name, role in (("crm", "officer"), ("bi", "auditor"))
             }
+            return _MADE.setdefault(id(pipeline.stack), tokens)
     finally:
         await engine.dispose()
 

@@ -135,9 +135,10 @@ async def test_email_invitation_links_only_to_the_survey_origin(pipeline: Pipeli
     await pipeline.publish(contact(phone="09 3101 2345", email=address, language="sv"))
     (email,) = await pipeline.messages_to(address)
     links = ANY_LINK.findall(email["text"])
-    assert len(links) == 2, "the survey and its privacy notice"
+    assert len(links) == 3, "the survey, its privacy notice and the unsubscribe link"
     assert links[0].startswith(f"{pipeline.stack.collector_url}/s/")
     assert links[1] == f"{pipeline.stack.collector_url}/privacy/default/sv"
+    assert links[2].startswith(f"{pipeline.stack.collector_url}/u/")
     assert len(links[0].rsplit("/", 1)[1]) >= 22, "at least 128 bits of token"
     assert email["subject"].startswith("Hur lyckades vi")
     assert (

@@ -41,6 +41,9 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Local
         sms_provider="twilio",
         frequency_cap_days=0,
         sandbox_receipt_delay_seconds=0.1,
+        # Every status callback comes before Twilio's answer to the send (Twilio may do so,
+        # and calls once): the dispatcher must keep it until it has stored the sid.
+        sandbox_twilio_callback_first=1.0,
     ) as running:
         yield running
 

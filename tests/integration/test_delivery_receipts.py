@@ -137,7 +137,7 @@ async def test_receipts_move_the_status_forward_once_whatever_order_and_replays(
         assert forged.status_code == 401
         unknown = {"id": "sms-nobody", "status": "delivered"}
         answer = await client.post("/partner/delivery-receipts", json=unknown, headers=auth)
-        assert answer.status_code == 404
+        assert answer.json() == {"status": "held"}, "kept until a message with that id is sent"
         for bad in ({"id": some_id, "status": "read"}, {"id": 5, "status": "delivered"}, []):
             answer = await client.post("/partner/delivery-receipts", json=bad, headers=auth)
             assert answer.status_code == 400, bad

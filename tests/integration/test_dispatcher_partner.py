@@ -133,7 +133,8 @@ async def test_email_link_carries_a_token_whose_hash_reaches_the_collector(
     assert await dispatcher.deliver_due() == 1
     email = sandbox.recorder.snapshot()["email"][0]
     links = re.findall(r"https?://\S+", email["text"])
-    assert len(links) == 2, "the survey and the privacy notice"
+    assert len(links) == 3, "the survey, the privacy notice and the unsubscribe link"
+    assert "/u/" in links[2]
     assert links[0].startswith("https://kysely.example.fi/s/")
     assert links[1] == "https://kysely.example.fi/privacy/default/sv"
     token = links[0].rsplit("/", 1)[1]

@@ -5,16 +5,20 @@ once all the same, deletion on instruction; and the signature from Twilio's docu
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from palaute_dispatcher.partner import Outgoing, PartnerError
-from palaute_dispatcher.twilio import TwilioSmsPartner
+from palaute_dispatcher.twilio import PAGE_SIZE, TwilioSmsPartner
+from palaute_runtime.faults import DependencyUnavailable
 from palaute_runtime.keys import Keyring
 from palaute_runtime.local_broker import free_port
-from palaute_runtime.twilio import signature, verifies
+from palaute_runtime.twilio import messages_path, signature, verifies
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
 from tests.conftest import wait_until
@@ -136,14 +140,55 @@ async def test_a_hand_over_whose_answer_was_lost_is_sent_once(twilio: PartnerSan
 async def test_deletion_on_instruction_removes_every_message_to_the_number(
     twilio: PartnerSandbox,
 ) -> None:
+    twilio.settings.sandbox_receipt_delay_seconds = 1.0  # final a second after they were sent
     adapter = partner(twilio)
     try:
-        for text in ("yksi", "kaksi"):
-            await adapter.send(sms(to="+358401230000", text=text))
+        for n in range(PAGE_SIZE + 5):  # more than one page of the listing
+            await adapter.send(sms(to="+358401230000", text=f"viesti {n}"))
         await adapter.send(sms(to="+358401230001"))
+        # Not final yet: Twilio refuses with 20009; the job is told to try again.
+        with pytest.raises(DependencyUnavailable, match="not final yet"):
+            await adapter.delete_data(["+358401230000"])
+
+        async def final() -> bool:
+            return all(m.get("twilio_status") for m in twilio.recorder.sms)
+
+        await wait_until(final, what="the messages to become final")
         deletion = await adapter.delete_data(["+358401230000"])
         assert deletion.startswith("twilio-deletion-")
-        assert deletion.endswith("-2")
+        assert deletion.endswith(f"-{PAGE_SIZE + 5}"), "every page"
         assert [m["to"] for m in twilio.recorder.sms] == ["+358401230001"]
     finally:
         await adapter.close()
+
+
+async def test_the_lookup_finds_a_queued_message_on_any_page_but_not_another_invitations(
+    twilio: PartnerSandbox,
+) -> None:
+    twilio.settings.sandbox_receipt_delay_seconds = 60.0  # every message stays queued
+    adapter = partner(twilio)
+    try:
+        first = sms(text="Miten onnistuimme? Vastaa 0-10.")
+        sid = await adapter.send(first)
+        for n in range(PAGE_SIZE + 5):  # newer messages push it onto the second page
+            await adapter.send(sms(text=f"toinen viesti {n}"))
+        (resource,) = [m for m in await listed(twilio, "+358401234567") if m["sid"] == sid]
+        assert (resource["status"], resource["date_sent"]) == ("queued", None)
+        assert await adapter.send(first) == sid, "a retry finds it, queued and on page two"
+        # The same text in an invitation made later (another survey that day): sent.
+        later = replace(first, made_at=datetime.now(UTC) + timedelta(minutes=3))
+        assert await adapter.send(later) != sid
+    finally:
+        await adapter.close()
+
+
+async def listed(twilio: PartnerSandbox, number: str) -> list[dict[str, Any]]:
+    """Every message to a number, as Twilio lists them (all pages)."""
+    found: list[dict[str, Any]] = []
+    url: str | None = f"{twilio.http.url}{messages_path(ACCOUNT)}?To={quote(number)}"
+    async with httpx.AsyncClient(auth=(ACCOUNT, TOKEN)) as client:
+        while url:
+            page = (await client.get(url)).json()
+            found += page["messages"]
+            url = f"{twilio.http.url}{page['next_page_uri']}" if page["next_page_uri"] else None
+    return found

@@ -24,6 +24,7 @@ from palaute_dispatcher.flow import CircuitBreaker, TokenBucket
 from palaute_dispatcher.messages import delivery_of, failure_of, sent_message
 from palaute_dispatcher.outgoing import outgoing_for
 from palaute_dispatcher.partner import Outgoing, Partner, PartnerError
+from palaute_dispatcher.receipts import apply_held_receipts
 from palaute_dispatcher.repository import Invitations
 from palaute_dispatcher.tokens import token_to_send
 from palaute_runtime.database import as_utc
@@ -289,6 +290,8 @@ class Delivery:
         await Invitations(work.connection).sent(
             {a.invitation["id"]: (a.partner_id, a.handed_at or now) for a in sent}
         )
+        # The provider may have reported on them already (it calls once, maybe first).
+        await apply_held_receipts(work, [a.partner_id for a in sent if a.partner_id], now)
         # A reminder is no invitation of its own to the collector and BI: its link's token
         # is announced for the invitation it reminds of.
         pepper = self.core.settings.peppers.current

@@ -13,6 +13,8 @@ from palaute_dispatcher.core import Core
 from palaute_dispatcher.deletion_jobs import Deletions
 from palaute_dispatcher.deletions import PartnerDeletions
 from palaute_dispatcher.deletions import completed as erasure_completed
+from palaute_dispatcher.early_receipts import EarlyReceipts
+from palaute_dispatcher.receipts import EARLY_RECEIPTS_KEPT
 from palaute_dispatcher.repository import Invitations
 from palaute_dispatcher.tables import inbox
 from palaute_runtime.outbox import Inbox
@@ -87,6 +89,9 @@ class PrivacyRequests:
         oldest_survey = cutoff - timedelta(days=self.core.settings.invitation_valid_days)
         async with self.core.engine.begin() as connection:
             counts = await Invitations(connection).purge(cutoff, oldest_survey)
+            counts["early_receipts"] = await EarlyReceipts(connection).purge(
+                self.core.clock.now() - EARLY_RECEIPTS_KEPT
+            )
             counts["inbox"] = await purge_inbox(connection, inbox, self.core.clock.now())
         report("dispatcher", counts)
         return counts

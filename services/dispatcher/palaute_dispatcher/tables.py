@@ -88,6 +88,18 @@ partner_deletions = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# A provider's delivery report for a sid we have not stored yet: it may call before we have
+# read its answer to the send, and it does not call again (Twilio). Applied when the round
+# that sent it is recorded; purged a day after it came, unclaimed.
+early_receipts = sa.Table(
+    "early_receipts",
+    metadata,
+    sa.Column("partner_message_id", sa.String(200), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
 inbox, outbox = add_inbox_and_outbox(metadata)
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -3,16 +3,19 @@
 - Send: `POST /2010-04-01/Accounts/{sid}/Messages.json` (form: To, From or
   MessagingServiceSid, Body, StatusCallback), Basic auth with the Account SID and the Auth
   Token. Twilio has no idempotency key, so a message is never sent twice this way: before
-  each send the adapter lists the messages to that number since the invitation was made
-  (`GET Messages.json?To=…&DateSent>=…`) and, if one has the same body, takes its sid
-  instead of sending again (one extra call per SMS; a retry across midnight, whose text
-  counts one day fewer, is the one case it cannot recognise).
+  each send the adapter reads the messages to that number (`GET Messages.json?To=…`, every
+  page) and, if one with the same body was created since this invitation was made, takes
+  its sid instead of sending again (one extra call per SMS for most numbers). Not by
+  `DateSent`: Twilio sets `date_sent` only once a message has gone out, and a message whose
+  answer was lost is usually still `queued`. A retry across midnight, whose text counts one
+  day fewer, is the one case it cannot recognise.
 - Errors: 429 (code 20429) slows down and retries; 5xx, timeouts and a refused login
   (401/403: a configuration fault, nothing is lost) retry behind the breaker; the codes
   Twilio documents as "never to this recipient" (21211 invalid number, 21610 the person
   replied STOP, 21614 not a mobile, ...) fail the invitation for good; any other 4xx too.
-- Deletion on instruction: every message to or from the address is deleted through
-  `DELETE Messages/{sid}.json`.
+- Deletion on instruction: every message to or from the address, through every page of the
+  listing, is deleted through `DELETE Messages/{sid}.json`; one not final yet (error 20009)
+  is left for the deletion job's next try, which says how many remained.
 - Status callbacks come to the dispatcher's `/partner/twilio/status` (web.py), incoming SMS
   to the collector's `/partner/twilio/inbound`, both signed (palaute_runtime.twilio).
 """
@@ -20,6 +23,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -83,54 +89,104 @@ class TwilioSmsPartner(BasicAuthApi):
         raise _error(status, body if isinstance(body, dict) else {}, retry_after)
 
     async def _sent_before(self, message: Outgoing) -> str | None:
-        """The sid of a message with this body to this number since the invitation was
-        made, if Twilio has one (a hand-over whose answer was lost)."""
-        query = {"To": message.address, "PageSize": "50"}
-        if message.made_at is not None:
-            query["DateSent>"] = message.made_at.date().isoformat()
+        """The sid of a message with this body to this number created since the invitation
+        was made, if Twilio has one (a hand-over whose answer was lost), whatever its status."""
+        made = message.made_at or datetime.min.replace(tzinfo=UTC) + CLOCK_SKEW
+        since = made.replace(microsecond=0) - CLOCK_SKEW
         try:
-            async with self._open().get(
-                self._api + messages_path(self._account), params=query
-            ) as response:
-                status = response.status
-                body = await response.json(content_type=None)
+            async for found in self._messages({"To": message.address}):
+                if found.get("body") == message.text and _created(found) >= since:
+                    return str(found.get("sid"))
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise PartnerError(f"Twilio unreachable: {type(exc).__name__}", transient=True) from exc
-        if status != 200 or not isinstance(body, dict):
-            raise _error(status, body if isinstance(body, dict) else {}, None)
-        for found in body.get("messages") or []:
-            if isinstance(found, dict) and found.get("body") == message.text:
-                return str(found.get("sid"))
+        except _ListingRefused as refused:
+            raise _error(refused.status, refused.body, None) from None
         return None
 
+    async def _messages(self, query: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+        """Every message the listing finds, page after page (`next_page_uri`), up to
+        LISTING_PAGES pages; _ListingRefused when Twilio answers with an error."""
+        url: str | None = self._api + messages_path(self._account)
+        params: dict[str, str] | None = {**query, "PageSize": str(PAGE_SIZE)}
+        for _ in range(LISTING_PAGES):
+            if url is None:
+                return
+            async with self._open().get(url, params=params) as response:
+                status = response.status
+                body: Any = await response.json(content_type=None)
+            if status != 200 or not isinstance(body, dict):
+                raise _ListingRefused(status, body if isinstance(body, dict) else {})
+            for found in body.get("messages") or []:
+                if isinstance(found, dict):
+                    yield found
+            following = body.get("next_page_uri")
+            url, params = (self._api + str(following), None) if following else (None, None)
+
     async def delete_data(self, addresses: list[str]) -> str:
-        """Delete every message to or from these numbers at Twilio; returns a deletion id.
-        DependencyUnavailable when Twilio cannot answer now (retried)."""
-        deleted = 0
+        """Delete every message to or from these numbers at Twilio, through every page of
+        the listing; returns a deletion id. DependencyUnavailable when Twilio cannot answer
+        now, or some message is not final yet (20009): the deletion job tries again, and
+        what is already deleted stays deleted."""
+        deleted, not_final = 0, 0
         try:
             for address in addresses:
                 for direction in ("To", "From"):
-                    for sid in await self._sids(direction, address):
-                        async with self._open().delete(
-                            self._api + message_path(self._account, sid)
-                        ) as response:
-                            if response.status not in (204, 404):
-                                raise DependencyUnavailable(
-                                    f"Twilio deletion answered {response.status}"
-                                )
-                        deleted += 1
+                    sids = [
+                        str(m["sid"])
+                        async for m in self._messages({direction: address})
+                        if m.get("sid")
+                    ]
+                    for sid in sids:
+                        gone = await self._delete(sid)
+                        deleted += gone
+                        not_final += not gone
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise DependencyUnavailable(f"Twilio deletion: {type(exc).__name__}") from exc
+        except _ListingRefused as refused:
+            raise DependencyUnavailable(f"Twilio listing answered {refused.status}") from None
+        if not_final:
+            raise DependencyUnavailable(
+                f"Twilio deleted {deleted} messages; {not_final} not final yet (error 20009) "
+                "are deleted at the next try"
+            )
         return f"twilio-deletion-{uuid.uuid4().hex[:12]}-{deleted}"
 
-    async def _sids(self, direction: str, address: str) -> list[str]:
-        async with self._open().get(
-            self._api + messages_path(self._account), params={direction: address}
-        ) as response:
+    async def _delete(self, sid: str) -> bool:
+        """Delete one message: True when it is gone, False when Twilio says it is not final
+        yet (20009: "wait several minutes and try again")."""
+        async with self._open().delete(self._api + message_path(self._account, sid)) as response:
+            if response.status in (204, 404):
+                return True
             body: Any = await response.json(content_type=None)
-            if response.status != 200 or not isinstance(body, dict):
-                raise DependencyUnavailable(f"Twilio listing answered {response.status}")
-        return [str(m["sid"]) for m in body.get("messages") or [] if isinstance(m, dict)]
+        code, _ = error_of(body if isinstance(body, dict) else {})
+        if code == NOT_FINAL_YET:
+            return False
+        raise DependencyUnavailable(f"Twilio deletion answered {response.status}")
+
+
+# A listing is read this many pages of PAGE_SIZE deep at the most (a customer's number has
+# a handful of messages; a shared test number could have thousands).
+PAGE_SIZE = 50
+LISTING_PAGES = 20
+NOT_FINAL_YET = 20009  # "Cannot delete this resource before it is complete"
+# Twilio's clock against ours: a message it created is looked for from this long before the
+# invitation was made (no other invitation to the number comes that close: the cap).
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+class _ListingRefused(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(status)
+        self.status, self.body = status, body
+
+
+def _created(message: dict[str, Any]) -> datetime:
+    """A message resource's date_created (RFC 2822); the distant past if unreadable."""
+    try:
+        created = parsedate_to_datetime(str(message.get("date_created")))
+    except (TypeError, ValueError):
+        return datetime.min.replace(tzinfo=UTC)
+    return created if created.tzinfo is not None else created.replace(tzinfo=UTC)
 
 
 def _error(status: int, body: dict[str, Any], retry_after: float | None) -> PartnerError:

@@ -46,17 +46,18 @@ async def delivery_receipt(service: DispatcherService, request: Request) -> Resp
                 description: the partner's reason (kept to its first 200 characters)
     responses:
       "200":
-        description: whether the receipt changed the invitation's delivery status
+        description: >-
+          whether the receipt changed the invitation's delivery status; `held` for a message
+          id not stored yet (it came before the send's answer was read): applied then
         content:
           application/json:
             schema:
               type: object
               required: [status]
               properties:
-                status: {type: string, enum: [recorded, unchanged]}
+                status: {type: string, enum: [recorded, unchanged, held]}
       "400": {description: not the expected JSON}
       "401": {description: missing or wrong receipt secret}
-      "404": {description: no message of ours has that id}
       "413": {description: body over the limit}
     """
     if not bearer_matches(
@@ -86,8 +87,6 @@ async def delivery_receipt(service: DispatcherService, request: Request) -> Resp
             status_code=400,
         )
     outcome = await service.record_receipt(message_id, status, reason)
-    if outcome == "unknown":
-        return JSONResponse({"error": "no message of ours has that id"}, status_code=404)
     return JSONResponse({"status": outcome})
 
 
@@ -114,17 +113,18 @@ async def twilio_status(service: DispatcherService, request: Request) -> Respons
               ErrorCode: {type: string}
     responses:
       "200":
-        description: whether the callback changed the invitation's delivery status
+        description: >-
+          whether the callback changed the invitation's delivery status; `held` for a message
+          id not stored yet (it came before the send's answer was read): applied then
         content:
           application/json:
             schema:
               type: object
               required: [status]
               properties:
-                status: {type: string, enum: [recorded, unchanged]}
+                status: {type: string, enum: [recorded, unchanged, held]}
       "400": {description: not a form with MessageSid and MessageStatus}
       "403": {description: missing or wrong signature, or Twilio is not the SMS provider}
-      "404": {description: no message of ours has that sid}
       "413": {description: body over the limit}
     """
     settings = service.settings
@@ -150,8 +150,6 @@ async def twilio_status(service: DispatcherService, request: Request) -> Respons
         reason = f"Twilio {status}" + (f", error {code[:10]}" if code else "")
         reason += f": {known}" if known else ""
     outcome = await service.record_receipt(sid, final, reason)
-    if outcome == "unknown":
-        return JSONResponse({"error": "no message of ours has that sid"}, status_code=404)
     return JSONResponse({"status": outcome})
 
 
@@ -177,18 +175,19 @@ async def elks_delivery(service: DispatcherService, request: Request) -> Respons
               delivered: {type: string}
     responses:
       "200":
-        description: whether the report changed the invitation's delivery status
+        description: >-
+          whether the report changed the invitation's delivery status; `held` for a message
+          id not stored yet (it came before the send's answer was read): applied then
         content:
           application/json:
             schema:
               type: object
               required: [status]
               properties:
-                status: {type: string, enum: [recorded, unchanged]}
+                status: {type: string, enum: [recorded, unchanged, held]}
       "400": {description: not a form with id and status}
       "401": {description: missing or wrong Basic auth}
       "403": {description: 46elks is not the SMS provider}
-      "404": {description: no message of ours has that id}
       "413": {description: body over the limit}
     """
     settings = service.settings
@@ -205,8 +204,6 @@ async def elks_delivery(service: DispatcherService, request: Request) -> Respons
     final: DeliveryStatus = "delivered" if status == "delivered" else "undelivered"
     reason = "" if final == "delivered" else "46elks: failed"
     outcome = await service.record_receipt(message_id, final, reason)
-    if outcome == "unknown":
-        return JSONResponse({"error": "no message of ours has that id"}, status_code=404)
     return JSONResponse({"status": outcome})
 
 
