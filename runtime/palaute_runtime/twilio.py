@@ -30,16 +30,16 @@ API_VERSION = "2010-04-01"
 # Error codes Twilio documents that mean "never to this recipient" (permanent), with ours.
 PERMANENT_ERRORS = {
     21211: "invalid 'To' phone number",
-    21408: "no permission to send to the recipient's region",
+    21408: "our account's geographic permissions exclude the recipient's region (Twilio console)",
     21610: "the recipient replied STOP to this sender",
     21612: "the 'To' number cannot be reached from the sender",
     21614: "'To' is not a mobile number",
     21635: "'To' cannot receive SMS",
-    30003: "unreachable handset",
+    30003: "unreachable handset (switched off or out of coverage: often temporary)",
     30004: "message blocked",
     30005: "unknown destination handset",
     30006: "landline or unreachable carrier",
-    30007: "filtered by the carrier",
+    30007: "filtered by the carrier (taken for spam: content or sender)",
 }
 THROTTLED = 20429  # too many requests
 FINAL_STATUSES: dict[str, Literal["delivered", "undelivered"]] = {

@@ -196,7 +196,8 @@ async def _settle(
         sent = sum(tally.invitations.values())
         if (
             decided >= crm.published["good"]
-            and sent >= tally.requested
+            # A STOP can withdraw a survey of the same number before it is sent.
+            and sent + tally.not_sent >= tally.requested
             and tally.dead_lettered >= crm.published["malformed"]
             and respondents.received >= sent
             and await respondents.answer_new() == 0

@@ -11,9 +11,11 @@ from palaute_runtime.topic_reader import read_records
 from palaute_schemas import (
     CONTACT_CLOSED,
     FIGURES_PUBLISHED,
+    INVITATION_FAILED,
     INVITATION_SENT,
     SURVEY_REQUESTED,
     SURVEY_SUPPRESSED,
+    SURVEY_WITHDRAWN,
 )
 
 
@@ -26,6 +28,9 @@ class PipelineTally:
     requested: int = 0
     suppressed: Counter[str] = field(default_factory=Counter)
     invitations: Counter[str] = field(default_factory=Counter)
+    # Requested surveys that end without an invitation: withdrawn (a STOP or an opt-out came
+    # first) or failed for good.
+    not_sent: int = 0
     figures: int = 0
     responses_published: dict[str, int] = field(default_factory=dict)  # day → latest total
 
@@ -41,6 +46,8 @@ class PipelineTally:
             self.suppressed[json.loads(value)["reason"]] += 1
         elif topic == INVITATION_SENT.name:
             self.invitations[json.loads(value)["channel"]] += 1
+        elif topic in (SURVEY_WITHDRAWN.name, INVITATION_FAILED.name):
+            self.not_sent += 1
         elif topic == FIGURES_PUBLISHED.name:
             cell = json.loads(value)
             self.figures += 1
@@ -71,6 +78,8 @@ async def follow(
         SURVEY_REQUESTED.name,
         SURVEY_SUPPRESSED.name,
         INVITATION_SENT.name,
+        SURVEY_WITHDRAWN.name,
+        INVITATION_FAILED.name,
         FIGURES_PUBLISHED.name,
     ]
     async for record in read_records(bootstrap, topics, client=client):

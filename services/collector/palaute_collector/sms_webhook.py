@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -14,6 +15,8 @@ from palaute_runtime.elks import authenticated_form
 from palaute_runtime.http import bearer_matches
 from palaute_runtime.twilio import signed_form, twiml
 from palaute_schemas import parse_phone
+
+log = structlog.get_logger("palaute.collector")
 
 MAX_SMS_TEXT = 1600  # ten concatenated SMS segments; a reply is a digit or STOP
 MAX_MESSAGE_ID = 200
@@ -88,9 +91,18 @@ async def inbound_sms(web: WebContext, request: Request) -> Response:
 
 
 async def _answer(
-    web: WebContext, sender: str, text: str, message_id: str | None, received: datetime | None
+    web: WebContext,
+    sender: str,
+    text: str,
+    message_id: str | None,
+    received: datetime | None,
+    *,
+    provider: bool = False,
 ) -> str | Response:
-    """The reply recorded (its outcome), or the 422 that says why it cannot be."""
+    """The reply recorded (its outcome), or the 422 that says why it cannot be. From a
+    provider (its webhook authenticated), an SMS whose sender is no phone number (a short
+    code, an alphanumeric id) is taken and ignored: a 4xx would only make 46elks post it
+    again for hours, and no survey went to such a sender."""
     if len(text) > MAX_SMS_TEXT or not is_text(text) or not is_text(sender):
         return _unprocessable(f'"text" must be valid text of at most {MAX_SMS_TEXT} characters')
     try:
@@ -98,6 +110,9 @@ async def _answer(
             raise ValueError
         phone = parse_phone(sender, web.service.settings.default_region)
     except ValueError:
+        if provider:
+            log.info("sms_from_no_phone_number_ignored")
+            return "ignored"
         return _unprocessable('"from" is not a valid phone number')
     return await web.service.answer_sms(phone, text, message_id=message_id, received_at=received)
 
@@ -127,7 +142,7 @@ async def twilio_inbound(web: WebContext, request: Request) -> Response:
       "400": {description: not a form with From and Body}
       "403": {description: missing or wrong signature, or Twilio is not the SMS provider}
       "413": {description: body over the limit}
-      "422": {description: not a valid phone number, text too long, or a bad MessageSid}
+      "422": {description: "text too long or a bad MessageSid (no phone sender: ignored)"}
     """
     settings = web.service.settings
     if settings.sms_provider != "twilio":
@@ -140,7 +155,7 @@ async def twilio_inbound(web: WebContext, request: Request) -> Response:
     refused, message_id, _ = _id_and_time({"id": form.get("MessageSid") or None})
     if refused is not None:
         return refused
-    answered = await _answer(web, form["From"], form["Body"], message_id, None)
+    answered = await _answer(web, form["From"], form["Body"], message_id, None, provider=True)
     return answered if isinstance(answered, Response) else twiml()
 
 
@@ -202,7 +217,7 @@ async def elks_inbound(web: WebContext, request: Request) -> Response:
       "401": {description: missing or wrong Basic auth}
       "403": {description: 46elks is not the SMS provider}
       "413": {description: body over the limit}
-      "422": {description: not a valid phone number, text too long, or a bad id}
+      "422": {description: "text too long or a bad id (a sender that is no phone is ignored)"}
     """
     settings = web.service.settings
     if settings.sms_provider != "46elks":
@@ -215,5 +230,5 @@ async def elks_inbound(web: WebContext, request: Request) -> Response:
     refused, message_id, _ = _id_and_time({"id": form.get("id") or None})
     if refused is not None:
         return refused
-    answered = await _answer(web, form["from"], form["message"], message_id, None)
+    answered = await _answer(web, form["from"], form["message"], message_id, None, provider=True)
     return answered if isinstance(answered, Response) else Response(status_code=204)
