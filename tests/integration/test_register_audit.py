@@ -7,6 +7,7 @@ and an actor."""
 from __future__ import annotations
 
 import os
+import pwd
 import sqlite3
 import subprocess
 import sys
@@ -172,6 +173,9 @@ async def test_the_migration_hashes_masks_and_chains_the_rows_before_it(
     assert verdict == audit.Verdict(2)
 
 
+REAL_ACCOUNT = f"os:{pwd.getpwuid(os.getuid()).pw_name}"
+
+
 def consent_cli(
     data_dir: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -194,16 +198,44 @@ def test_the_cli_records_the_os_user_wants_a_reason_and_verifies_the_chain(
     added = consent_cli(tmp_path, "optout", "add", "--phone", PHONE, "--reason", "soitto")
     assert added.returncode == 0, added.stderr
     trail = consent_cli(tmp_path, "optout", "audit", "--phone", "040 123 4567")
-    assert '"actor": "os:tietosuoja"' in trail.stdout
+    # The account of the process's real user id, whatever $USER says ("tietosuoja").
+    assert f'"actor": "{REAL_ACCOUNT}"' in trail.stdout
+    assert "tietosuoja" not in trail.stdout
     assert PHONE not in trail.stdout
     holds = consent_cli(tmp_path, "optout", "verify", "--without-anchors")
     assert holds.returncode == 0, holds.stderr
-    assert "1 change(s), chain intact" in holds.stdout
+    assert "2 change(s), chain intact" in holds.stdout, "the addition and the read of it"
     with sqlite3.connect(tmp_path / "consent.db") as database:
         database.execute("UPDATE register_audit SET actor = 'someone else'")
     broken = consent_cli(tmp_path, "optout", "verify", "--without-anchors")
     assert broken.returncode == 1
     assert broken.stderr.startswith("error: the audit log does not hold at row 1:")
+
+
+def test_reading_the_register_from_the_cli_is_accounted_to_the_real_account(
+    tmp_path: Path,
+) -> None:
+    added = consent_cli(tmp_path, "optout", "add", "--phone", PHONE, "--reason", "soitto")
+    assert added.returncode == 0, added.stderr
+    listed = consent_cli(tmp_path, "optout", "list", env={"USER": "mallory", "LOGNAME": "x"})
+    assert listed.returncode == 0, listed.stderr
+    assert PHONE in listed.stdout
+    with sqlite3.connect(tmp_path / "consent.db") as database:
+        action, actor, reason = database.execute(
+            "SELECT action, actor, reason FROM register_audit ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert (action, actor) == ("read", REAL_ACCOUNT), "the real user id, not $USER"
+    assert reason == "read: the whole register (1 entries)"
+    # A shared account names nobody: production refuses root, and any account listed.
+    refused = consent_cli(
+        tmp_path,
+        "optout",
+        "list",
+        env={"PALAUTE_CLI_REFUSED_ACCOUNTS": REAL_ACCOUNT.removeprefix("os:")},
+    )
+    assert (refused.returncode, refused.stderr.count("\n")) == (1, 1)
+    assert "run this under your own account" in refused.stderr
+    assert PHONE not in refused.stdout
 
 
 async def _rechain(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import io
 import json
+import os
+import pwd
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -149,12 +152,21 @@ async def _people(args: argparse.Namespace, connection: AsyncConnection, now: da
         fail(f"{exc}.")
 
 
-def _actor() -> str:
-    """Who runs the CLI: the operating-system user, as the audit log records it."""
+def _actor(settings: ConsentSettings) -> str:
+    """Who runs the CLI, as the audit log records it: the operating-system account of the
+    process's real user id (never $USER or $LOGNAME, which anyone can set). An account
+    PALAUTE_CLI_REFUSED_ACCOUNTS lists (production: root) names nobody and is refused."""
+    uid = os.getuid()
     try:
-        return f"os:{getpass.getuser()}"
-    except (KeyError, OSError):
-        fail("cannot tell which operating-system user runs this; set USER or LOGNAME.")
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = f"uid{uid}"  # an account without a passwd entry (a container's)
+    if name in settings.refused_cli_accounts:
+        fail(
+            f"the operating-system account {name} is shared and names nobody in the audit "
+            "log: run this under your own account (PALAUTE_CLI_REFUSED_ACCOUNTS)."
+        )
+    return f"os:{name}"
 
 
 def _identifier(args: argparse.Namespace, settings: ConsentSettings) -> tuple[EntryKind, str]:
@@ -189,9 +201,14 @@ async def _with_register(
 
 
 async def _optout(
-    args: argparse.Namespace, settings: ConsentSettings, clock: Clock, connection: AsyncConnection
+    args: argparse.Namespace,
+    settings: ConsentSettings,
+    clock: Clock,
+    connection: AsyncConnection,
+    out: io.StringIO,
 ) -> None:
-    """One `optout` action in the caller's transaction."""
+    """One `optout` action in the caller's transaction; what it shows goes to `out`, printed
+    once the transaction (and so the audit row of a read) has committed."""
     from palaute_consent import audit
     from palaute_consent.register import OptOutRegister
 
@@ -199,8 +216,10 @@ async def _optout(
         connection, settings.register_audit_key, clock, chain=settings.chain_keys
     )
     if args.action == "list":
-        for entry in await register.entries():
-            sys.stdout.write(
+        entries = await register.entries()
+        await register.record_listing(len(entries), what="optout list", actor=_actor(settings))
+        for entry in entries:
+            out.write(
                 json.dumps(
                     {
                         "id": entry.id,
@@ -219,8 +238,10 @@ async def _optout(
             if args.customer_id is not None or args.phone or args.email
             else (None, None)
         )
+        if who[0] is not None and who[1] is not None:  # one person's trail: a read of them
+            await register.record_read(who[0], who[1], what="optout audit", actor=_actor(settings))
         for row in await register.audit_trail(*who):
-            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
     elif args.action == "verify":
         anchors = [] if args.without_anchors else await _anchors(settings)
         verdict = await audit.verify(connection, settings.chain_keys, anchors)
@@ -237,9 +258,7 @@ async def _optout(
             else "no anchor found on Kafka yet (consent anchors the head every "
             f"{settings.audit_anchor_seconds:g} s)"
         )
-        sys.stdout.write(
-            f"the audit log holds: {verdict.rows} change(s), chain intact, {checked}\n"
-        )
+        out.write(f"the audit log holds: {verdict.rows} change(s), chain intact, {checked}\n")
     elif args.action == "add":
         kind, value = _identifier(args, settings)
         known = await register.forbids(**{kind: value})
@@ -250,9 +269,14 @@ async def _optout(
         from palaute_consent.opt_outs import OptOuts
 
         withdrawn = await OptOuts(Core(connection.engine, settings, clock)).register_opt_out(
-            connection, kind, value, source=args.source, reason=args.reason, actor=_actor()
+            connection,
+            kind,
+            value,
+            source=args.source,
+            reason=args.reason,
+            actor=_actor(settings),
         )
-        sys.stdout.write(
+        out.write(
             ("already registered" if known else "added")
             + f": {kind}; withdrew {withdrawn} released survey(s)\n"
         )
@@ -260,9 +284,9 @@ async def _optout(
         kind, value = _identifier(args, settings)
         if not args.reason.strip():
             fail("a reason is required (--reason), and kept in the audit log.")
-        if not await register.remove(kind, value, reason=args.reason, actor=_actor()):
+        if not await register.remove(kind, value, reason=args.reason, actor=_actor(settings)):
             fail(f"no opt-out is registered for that {kind.replace('_', ' ')}.")
-        sys.stdout.write(f"removed: {kind}\n")
+        out.write(f"removed: {kind}\n")
 
 
 async def _anchors(settings: ConsentSettings) -> list[AuditAnchored]:
@@ -316,11 +340,13 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     clock = settings.clock()
+    shown = io.StringIO()
 
     async def act(connection: AsyncConnection) -> None:
         if args.command in ("accounts", "tokens"):
             await _people(args, connection, clock.now())
         else:
-            await _optout(args, settings, clock, connection)
+            await _optout(args, settings, clock, connection, shown)
 
     asyncio.run(_with_register(settings, act))
+    sys.stdout.write(shown.getvalue())

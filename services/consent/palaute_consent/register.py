@@ -233,6 +233,19 @@ class OptOutRegister:
             at=self._clock.now(),
         )
 
+    async def record_listing(self, count: int, *, what: str, actor: str) -> None:
+        """Account for a read of the whole register (every identifier in it): a chained
+        audit row, action `read`, of no one identifier."""
+        await self._audit(
+            "read",
+            "register",
+            "whole register",
+            source=what,
+            reason=f"read: the whole register ({count} entries)",
+            actor=actor,
+            at=self._clock.now(),
+        )
+
     async def audit_trail(
         self, kind: EntryKind | None = None, value: str | None = None
     ) -> list[dict[str, str]]:

@@ -33,6 +33,9 @@ class ConsentSettings(CommonSettings):
     # anchored outside the database (a Kafka topic and the log) this often, when it moved.
     audit_chain_key: str = "palaute-local-development-audit-chain-key"
     audit_anchor_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    # Operating-system accounts the register commands refuse to run under, comma-separated:
+    # shared ones that name nobody in the audit log. Unset: none, and `root` in production.
+    cli_refused_accounts: str | None = None
     # Where its own HTTP surface is served; operations (health, metrics) on the ops port.
     consent_host: str = "127.0.0.1"
     consent_port: int = Field(default=18001, ge=0, le=65535)
@@ -66,6 +69,13 @@ class ConsentSettings(CommonSettings):
     # withdrawn or opted out of. Keep it well inside the dispatcher's
     # PALAUTE_INVITATION_VALID_DAYS: the dispatcher skips a reminder whose survey closes
     # within a day.
+
+    @property
+    def refused_cli_accounts(self) -> set[str]:
+        """The accounts the CLI refuses (PALAUTE_CLI_REFUSED_ACCOUNTS; production: root)."""
+        if self.cli_refused_accounts is None:
+            return {"root"} if self.env == "production" else set()
+        return {name.strip() for name in self.cli_refused_accounts.split(",") if name.strip()}
 
     @model_validator(mode="after")
     def _reminder_within_withdrawal(self) -> ConsentSettings:
