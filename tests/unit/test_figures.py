@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import pytest
@@ -181,6 +181,37 @@ def test_the_attacker_singles_out_no_group_under_the_minimum(
     week_total = sum(n.responses for c, n in totals.items() if c.grain == "week")
     month_total = sum(n.responses for c, n in totals.items() if c.grain == "month")
     assert week_total == day_total <= month_total <= len(answers)
+
+
+@st.composite
+def named_with_a_few_anonymous(draw: st.DrawFn) -> list[Answer]:
+    """Named answers with one to four anonymous ones among them, in one group or spread over
+    a few: the case an unconstrained draw almost never makes, and the one that tells a
+    reader who knows the named answers what the anonymous ones said."""
+    named = draw(st.lists(answers_strategy, min_size=MIN_GROUP, max_size=30))
+    named = [replace(one, anonymous=False) for one in named]
+    anonymous = [
+        replace(draw(st.sampled_from(named)), anonymous=True, score=draw(st.integers(0, 10)))
+        for _ in range(draw(st.integers(1, MIN_GROUP - 1)))
+    ]
+    return draw(st.permutations([*named, *anonymous]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answers=named_with_a_few_anonymous(), cuts=st.lists(st.integers(0, 40), max_size=4))
+def test_one_to_four_anonymous_answers_among_named_ones_are_never_released_alone(
+    answers: list[Answer], cuts: list[int]
+) -> None:
+    published = simulate(rounds(answers, cuts))
+    assert all(n == 0 or n >= MIN_GROUP for n in published.anonymous_steps)
+    assert disclosures(published) == []
+
+
+@pytest.mark.parametrize("anonymous", range(1, MIN_GROUP))
+def test_a_group_of_named_answers_releases_without_its_few_anonymous_ones(anonymous: int) -> None:
+    named = [answer() for _ in range(MIN_GROUP)]
+    group = named + [answer(anonymous=True) for _ in range(anonymous)]
+    assert releasable(group, MIN_GROUP, "day") == list(range(MIN_GROUP))
 
 
 def test_without_secondary_suppression_the_attacker_wins() -> None:
