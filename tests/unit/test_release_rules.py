@@ -188,3 +188,51 @@ def test_a_malformed_window_setting_is_refused(text: str) -> None:
 def test_an_all_day_window_ends_at_midnight() -> None:
     window = DailyWindow.parse("00:00-24:00")
     assert window == DailyWindow(0, 24 * 60)
+
+
+HALF_PAST = SendWindowRules(
+    window=SendWindow(DailyWindow.parse("09:30-19:59"), DailyWindow.parse("09:30-19:59"), None),
+    skip_public_holidays=True,
+    default_zone=HELSINKI,
+    default_country="FI",
+)
+
+
+@pytest.mark.parametrize(
+    ("local", "opens"),
+    [
+        # Minutes count: a window from 09:30 is shut at 09:29:59, open at 09:30.
+        (datetime(2026, 11, 24, 9, 29, 59), datetime(2026, 11, 24, 9, 30)),
+        (datetime(2026, 11, 24, 9, 30), None),
+        # An end at :59 ends there: 19:58:59 is inside, 19:59 the next day's 09:30.
+        (datetime(2026, 11, 24, 19, 58, 59), None),
+        (datetime(2026, 11, 24, 19, 59), datetime(2026, 11, 25, 9, 30)),
+    ],
+)
+def test_a_window_of_any_minute_opens_and_closes_on_that_minute(
+    local: datetime, opens: datetime | None
+) -> None:
+    now = local.replace(tzinfo=HELSINKI)
+    expected = None if opens is None else opens.replace(tzinfo=HELSINKI).astimezone(UTC)
+    assert closed_until(now, FINN, HALF_PAST) == expected
+
+
+@pytest.mark.parametrize("text", ["09:00-24:01", "24:00-24:00", "10:00-10:00", "09:00-"])
+def test_a_window_past_midnight_or_of_no_length_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="window"):
+        DailyWindow.parse(text)
+
+
+def test_the_numbers_own_zone_matters_and_a_number_of_several_zones_takes_the_default() -> None:
+    # A Washington number (the US has several zones; this area code one): New York's hours,
+    # whatever the unit's. At 08:30 there it waits until 09:00 there, hours after Helsinki's.
+    washington = recipient_of("+12025550123", "Kotka", SENDING)
+    new_york = ZoneInfo("America/New_York")
+    assert (washington.zone, washington.country) == (new_york, "US")
+    at_half_past_eight = datetime(2026, 11, 24, 8, 30, tzinfo=new_york)
+    assert closed_until(at_half_past_eight, washington, SENDING) == datetime(
+        2026, 11, 24, 9, 0, tzinfo=new_york
+    ).astimezone(UTC)
+    # A Portuguese mobile may be in Lisbon or the Azores: not one zone, so the default's.
+    portugal = recipient_of("+351912345678", "Kotka", SENDING)
+    assert (portugal.zone, portugal.country) == (HELSINKI, "PT")

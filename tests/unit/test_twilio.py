@@ -1,0 +1,108 @@
+"""Twilio's wire format as the dispatcher and collector read it: error bodies mapped to our
+outcomes, signed webhook forms, TwiML, message dates (issue 31: these had no unit test)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from starlette.requests import Request
+
+from palaute_dispatcher.twilio import _created, _error
+from palaute_runtime.twilio import (
+    PERMANENT_ERRORS,
+    SIGNATURE_HEADER,
+    error_of,
+    signature,
+    signed_form,
+    twiml,
+)
+
+URL = "https://palaute.example/partner/twilio/status"
+TOKEN = "twilio-test-token"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "transient", "throttled"),
+    [
+        (429, 20429, True, True),  # too many requests
+        (400, 20429, True, True),  # the code says so whatever the status
+        (503, 20500, True, False),  # Twilio down: kept, retried behind the breaker
+        (401, 20003, True, False),  # our login refused: a configuration fault, kept
+        (403, 20003, True, False),
+        (400, 21211, False, False),  # invalid To: never to this recipient
+        (400, 21610, False, False),  # the recipient replied STOP to this sender
+        (400, 21602, False, False),  # any other 4xx: fails with its code
+    ],
+)
+def test_twilio_errors_are_our_outcomes(
+    status: int, code: int, transient: bool, throttled: bool
+) -> None:
+    error = _error(status, {"code": code, "message": "m"}, retry_after=2.0)
+    assert (error.transient, error.throttled) == (transient, throttled)
+    assert f"code {code}" in str(error)
+    if code in PERMANENT_ERRORS and not transient:
+        assert PERMANENT_ERRORS[code] in str(error)
+    if transient and status >= 429:
+        assert error.retry_after == 2.0
+
+
+def test_an_error_body_without_a_code_is_read_without_one() -> None:
+    assert error_of({"message": "x" * 300}) == (None, "x" * 200)
+    assert error_of({"code": "21211"}) == (None, "")
+    assert str(_error(500, {}, None)) == "Twilio answered 500"
+
+
+def test_a_message_date_is_read_as_twilio_writes_it_and_nonsense_is_the_distant_past() -> None:
+    assert _created({"date_created": "Wed, 18 Aug 2010 20:01:40 +0000"}) == datetime(
+        2010, 8, 18, 20, 1, 40, tzinfo=UTC
+    )
+    assert _created({"date_created": "Wed, 18 Aug 2010 20:01:40 -0000"}).tzinfo is not None
+    assert _created({}).year == 1
+    assert _created({"date_created": "eilen"}).year == 1
+
+
+def _request(body: bytes, headers: dict[str, str]) -> Request:
+    sent = False
+
+    async def receive() -> dict[str, object]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/partner/twilio/status",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "query_string": b"",
+        "server": ("palaute.example", 443),
+        "scheme": "https",
+    }
+    return Request(scope, receive)
+
+
+def test_a_signed_form_is_read_and_anything_else_refused() -> None:
+    form = {"MessageSid": "SM1", "MessageStatus": "delivered"}
+    body = b"MessageSid=SM1&MessageStatus=delivered"
+    signed = {SIGNATURE_HEADER: signature(TOKEN, URL, form.items())}
+
+    def read(body: bytes, headers: dict[str, str], token: str = TOKEN) -> object:
+        return asyncio.run(signed_form(_request(body, headers), URL, token))
+
+    assert read(body, signed) == form
+    assert read(body, {}).status_code == 403  # type: ignore[attr-defined]
+    assert read(body, signed, token="").status_code == 403  # type: ignore[attr-defined]
+    assert read(body + b"&x=1", signed).status_code == 403  # type: ignore[attr-defined]
+    assert read(b"\xff\xfe", signed).status_code == 400  # type: ignore[attr-defined]
+    assert read(b"a=1&&=", signed).status_code == 400  # type: ignore[attr-defined]
+
+
+def test_twiml_is_an_empty_response_document() -> None:
+    answer = twiml()
+    assert answer.status_code == 200
+    assert answer.media_type == "text/xml"
+    assert bytes(answer.body).endswith(b"<Response></Response>")
