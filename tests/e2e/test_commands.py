@@ -59,7 +59,7 @@ def test_up_with_demo_shows_events_flowing_to_invitations_answers_and_figures(
     assert counts["suppressed"] > 0
     assert counts["dead-lettered"] > 0
     assert counts["responses"] > 0
-    assert counts["figures published"] > 0
+    assert counts["figures published"] > 0, result.stdout[-3000:]
     assert "did not settle" not in result.stdout
     assert (tmp_path / "palaute.log").stat().st_size > 0
     assert "+358" not in (tmp_path / "palaute.log").read_text(), "no phone numbers in logs"

@@ -53,7 +53,7 @@ async def test_the_dispatcher_forgets_closed_invitations_and_their_addresses(
     counts = await dispatcher.purge()
     async with engine_for.connect() as connection:
         left = list(await connection.scalars(sa.select(dispatcher_tables.invitations.c.address)))
-    assert counts == {"invitations": 1, "withdrawals": 0, "inbox": 1}
+    assert counts == {"invitations": 1, "withdrawals": 0, "inbox": 1, "early_receipts": 0}
     assert left == [recent.address], "the closed survey's address is gone, the recent one kept"
 
 
