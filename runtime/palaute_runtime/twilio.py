@@ -49,6 +49,18 @@ FINAL_STATUSES: dict[str, Literal["delivered", "undelivered"]] = {
 }
 
 
+def report_of(status: str, code: str) -> tuple[Literal["delivered", "undelivered"], str] | None:
+    """A message's Twilio status as our delivery and its reason; None while not final."""
+    final = FINAL_STATUSES.get(status)
+    if final is None:
+        return None
+    if final == "delivered":
+        return final, ""
+    known = PERMANENT_ERRORS.get(int(code)) if code.isdigit() else None
+    reason = f"Twilio {status}" + (f", error {code[:10]}" if code else "")
+    return final, reason + (f": {known}" if known else "")
+
+
 def signature(token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
     """The X-Twilio-Signature of a request with these form parameters to this URL."""
     signed = url + "".join(name + value for name, value in sorted(params))

@@ -79,6 +79,7 @@ def _resource(message: dict[str, Any], account: str) -> dict[str, Any]:
         "status": message.get("twilio_status", "queued"),
         "date_created": message["date"],
         "date_sent": message.get("date_sent"),  # set when it was sent, not before
+        "error_code": int(message["twilio_error"]) if message.get("twilio_error") else None,
         "num_segments": "1",
         "uri": f"/2010-04-01/Accounts/{account}/Messages/{message['id']}.json",
     }
@@ -238,7 +239,7 @@ async def status_callback(
     posted once (Twilio does not retry a callback that fails or answers an HTTP error)."""
     await asyncio.sleep(sandbox.settings.sandbox_receipt_delay_seconds)
     status, code = _STATUS[sandbox.outcome(str(message["id"]))]
-    message["twilio_status"] = status
+    message["twilio_status"], message["twilio_error"] = status, code
     message["date_sent"] = _now_rfc2822()
     if not url:
         return

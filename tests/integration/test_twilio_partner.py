@@ -12,16 +12,24 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
-from palaute_dispatcher.partner import Outgoing, PartnerError
+from palaute_dispatcher import tables
+from palaute_dispatcher.partner import Outgoing, PartnerError, SmtpEmailPartner
+from palaute_dispatcher.service import DispatcherService
+from palaute_dispatcher.settings import DispatcherSettings
 from palaute_dispatcher.twilio import PAGE_SIZE, TwilioSmsPartner
+from palaute_runtime.database import create_engine
 from palaute_runtime.faults import DependencyUnavailable
 from palaute_runtime.keys import Keyring
 from palaute_runtime.local_broker import free_port
+from palaute_runtime.migrations import migrate
 from palaute_runtime.twilio import messages_path, signature, verifies
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
-from tests.conftest import wait_until
+from palaute_stack.stack import LOCAL_RELEASE_RULES
+from tests.conftest import ManualClock, wait_until
+from tests.integration.test_dispatcher_partner import request
 
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "twilio-test-token"
@@ -192,3 +200,51 @@ async def listed(twilio: PartnerSandbox, number: str) -> list[dict[str, Any]]:
             found += page["messages"]
             url = f"{twilio.http.url}{page['next_page_uri']}" if page["next_page_uri"] else None
     return found
+
+
+async def test_a_status_callback_that_never_came_is_asked_for_later(
+    twilio: PartnerSandbox, database_url: str
+) -> None:
+    """Twilio posts a status callback once: here it cannot reach us (nobody listens at the
+    callback URL), so the dispatcher asks for the message's status once it has waited."""
+    twilio.settings.sandbox_receipt_delay_seconds = 0.0
+    clock = ManualClock(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))
+    lost = f"http://127.0.0.1:{free_port()}/partner/twilio/status"
+    settings = DispatcherSettings(
+        dispatcher_database_url=database_url,
+        sms_provider="twilio",
+        twilio_account_sid=ACCOUNT,
+        twilio_auth_token=TOKEN,
+        sms_sender="+358405550100",
+        twilio_status_callback_url=lost,
+        delivery_report_wait_minutes=60,
+        **LOCAL_RELEASE_RULES,
+    )
+    engine = create_engine(settings.database_url)
+    await migrate(engine, tables.MIGRATIONS)
+    sms = TwilioSmsPartner(
+        twilio.http.url, ACCOUNT, TOKEN, settings.sms_sender, status_callback_url=lost
+    )
+    email = SmtpEmailPartner("127.0.0.1", free_port(), settings.email_sender)
+    service = DispatcherService(
+        engine, settings, {"sms": sms, "email": email}, clock=clock, report_source=sms
+    )
+    assert service.missing_reports is not None
+    try:
+        await service.handle_survey_requests([request("sms", "+358401239999")])
+        assert await service.deliver_due() == 1
+
+        async def final() -> bool:
+            return all(m.get("twilio_status") for m in twilio.recorder.sms)
+
+        await wait_until(final, what="Twilio to finish the message (its callback lost)")
+        assert await service.missing_reports.ask() == 0, "not asked before the wait"
+        clock.at += timedelta(minutes=61)
+        assert await service.missing_reports.ask() == 1
+        async with engine.connect() as connection:
+            row = (await connection.execute(sa.select(tables.invitations))).one()
+        assert (row.status, row.delivery) == ("sent", "delivered")
+        assert await service.missing_reports.ask() == 0, "asked once"
+    finally:
+        await sms.close()
+        await engine.dispose()

@@ -92,6 +92,8 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         processor=None if isinstance(sms, ElksSmsPartner) else sms,
         clock=clock,
         bounce_mailbox=mailbox,
+        # Twilio calls a status callback once: what never came is asked for.
+        report_source=sms if isinstance(sms, TwilioSmsPartner) else None,
     )
     runtime = assemble(
         "dispatcher",
@@ -119,6 +121,17 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
             *(
                 [periodic("bounces", settings.bounce_poll_seconds, service.bounces.read_mailbox)]
                 if service.bounces is not None
+                else []
+            ),
+            *(
+                [
+                    periodic(
+                        "delivery reports",
+                        settings.delivery_report_poll_seconds,
+                        service.missing_reports.ask,
+                    )
+                ]
+                if service.missing_reports is not None
                 else []
             ),
         ],

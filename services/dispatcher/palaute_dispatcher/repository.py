@@ -260,6 +260,27 @@ class Invitations:
         )
         return bool(known)
 
+    async def awaiting_report(
+        self, *, sent_before: datetime, sent_after: datetime, limit: int
+    ) -> list[str]:
+        """The provider ids of SMS sent in that span that have no delivery report yet,
+        oldest first."""
+        return list(
+            await self.connection.scalars(
+                sa.select(invitations.c.partner_message_id)
+                .where(
+                    invitations.c.channel == "sms",
+                    invitations.c.status == "sent",
+                    invitations.c.delivery.is_(None),
+                    invitations.c.partner_message_id.is_not(None),
+                    invitations.c.sent_at < sent_before,
+                    invitations.c.sent_at > sent_after,
+                )
+                .order_by(invitations.c.sent_at)
+                .limit(limit)
+            )
+        )
+
     async def bounced(self, invitation_id: uuid.UUID, reason: str, now: datetime) -> Row | None:
         """An email the mail system bounced: undelivered, once, from sent (a second DSN for
         it, or a DSN read again, changes nothing: None)."""

@@ -15,6 +15,7 @@ from palaute_dispatcher.bounces import BounceMailbox, Bounces, Verp
 from palaute_dispatcher.core import Core
 from palaute_dispatcher.deletions import PartnerDeletions
 from palaute_dispatcher.delivery import Attempt, Delivery
+from palaute_dispatcher.missing_reports import MissingReports, StatusSource
 from palaute_dispatcher.partner import DataProcessor, Partner
 from palaute_dispatcher.privacy import PrivacyRequests
 from palaute_dispatcher.receipts import Receipts
@@ -39,6 +40,7 @@ class DispatcherService:
         processor: DataProcessor | None = None,
         clock: Clock | None = None,
         bounce_mailbox: BounceMailbox | None = None,
+        report_source: StatusSource | None = None,
     ) -> None:
         core = Core(engine, settings, clock or settings.clock())
         self.engine, self.settings, self.clock, self.outbox = (
@@ -57,6 +59,10 @@ class DispatcherService:
         self.requests = InvitationRequests(core)
         self.delivery = Delivery(core, partners, self.deletions, health)
         self.receipts = Receipts(core)
+        # The provider asked for the delivery reports it did not send, when it can be.
+        self.missing_reports = (
+            MissingReports(core, report_source, self.receipts) if report_source else None
+        )
         # The bounce mailbox, when one is read.
         self.bounces = (
             Bounces(

@@ -84,6 +84,10 @@ class DispatcherSettings(CommonSettings):
     bounce_imap_password: str = ""
     bounce_imap_mailbox: str = Field(default="INBOX", min_length=1, max_length=200)
     bounce_imap_ca_file: Path | None = None
+    # Twilio calls a status callback once: an SMS with no delivery report this long after it
+    # was sent is asked for (GET Messages/{sid}), in rounds this often, for a week at most.
+    delivery_report_wait_minutes: float = Field(default=60.0, gt=0, le=7 * 24 * 60)
+    delivery_report_poll_seconds: float = Field(default=300.0, gt=0, le=86_400)
     bounce_poll_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
     @property

@@ -122,6 +122,22 @@ class TwilioSmsPartner(BasicAuthApi):
             following = body.get("next_page_uri")
             url, params = (self._api + str(following), None) if following else (None, None)
 
+    async def status_of(self, sid: str) -> tuple[str, str] | None:
+        """A message's status and error code as Twilio has them now (`GET Messages/{sid}`);
+        None when Twilio no longer has it. DependencyUnavailable when it cannot answer."""
+        try:
+            async with self._open().get(self._api + message_path(self._account, sid)) as response:
+                status = response.status
+                body: Any = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise DependencyUnavailable(f"Twilio status: {type(exc).__name__}") from exc
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(body, dict):
+            raise DependencyUnavailable(f"Twilio status answered {status}")
+        code = body.get("error_code")
+        return str(body.get("status") or ""), "" if code is None else str(code)
+
     async def delete_data(self, addresses: list[str]) -> str:
         """Delete every message to or from these numbers at Twilio, through every page of
         the listing; returns a deletion id. DependencyUnavailable when Twilio cannot answer

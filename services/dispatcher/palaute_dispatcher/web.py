@@ -12,7 +12,7 @@ from starlette.routing import Route
 from palaute_dispatcher.service import DispatcherService
 from palaute_runtime.elks import authenticated_form
 from palaute_runtime.http import bearer_matches, bound
-from palaute_runtime.twilio import FINAL_STATUSES, PERMANENT_ERRORS, signed_form
+from palaute_runtime.twilio import report_of, signed_form
 from palaute_schemas import DeliveryStatus
 
 _STATUSES = get_args(DeliveryStatus)
@@ -140,16 +140,10 @@ async def twilio_status(service: DispatcherService, request: Request) -> Respons
         return JSONResponse(
             {"error": "expected a form with MessageSid and MessageStatus"}, status_code=400
         )
-    final = FINAL_STATUSES.get(status)
-    if final is None:
+    report = report_of(status, form.get("ErrorCode", ""))
+    if report is None:
         return JSONResponse({"status": "unchanged"})
-    code = form.get("ErrorCode", "")
-    reason = ""
-    if final != "delivered":
-        known = PERMANENT_ERRORS.get(int(code)) if code.isdigit() else None
-        reason = f"Twilio {status}" + (f", error {code[:10]}" if code else "")
-        reason += f": {known}" if known else ""
-    outcome = await service.record_receipt(sid, final, reason)
+    outcome = await service.record_receipt(sid, *report)
     return JSONResponse({"status": outcome})
 
 
