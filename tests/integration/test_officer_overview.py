@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from palaute_consent import privacy
 from palaute_consent.service import ConsentService
 from palaute_consent.settings import ConsentSettings
-from palaute_consent.tables import register_audit
+from palaute_consent.tables import opt_outs, register_audit
 from palaute_runtime.clock import Clock
 from palaute_schemas import ContactClosed, ErasureCompleted
 from palaute_stack.stack import LOCAL_RELEASE_RULES
@@ -84,3 +84,41 @@ async def test_the_overview_shows_what_needs_attention(consent_db: AsyncEngine) 
     chain = (await service.workspace.overview())["chain"]
     assert chain["holds"] is False
     assert chain["broken_at"] == newest
+
+
+async def test_a_register_edited_outside_the_service_is_found_by_the_scheduled_check(
+    consent_db: AsyncEngine,
+) -> None:
+    now = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    service = ConsentService(
+        consent_db, ConsentSettings(**LOCAL_RELEASE_RULES, clock_start=now), Clock(now)
+    )
+    for customer in ("C-kept", "C-deleted"):
+        await service.add_opt_out(
+            "customer_id", customer, source="customer_service", reason="asked", actor="anna"
+        )
+    await service.anchor_and_check_audit_chain()
+    assert (await service.workspace.overview())["chain"]["holds"] is True
+    # Someone with the database deletes an objection and slips another entry in: the chain
+    # itself still holds, the register does not match it.
+    async with consent_db.begin() as connection:
+        await connection.execute(opt_outs.delete().where(opt_outs.c.value == "C-deleted"))
+        await connection.execute(
+            opt_outs.insert().values(
+                kind="customer_id",
+                value="C-smuggled",
+                source="customer_service",
+                reason="",
+                created_at=now,
+            )
+        )
+    await service.anchor_and_check_audit_chain()
+    chain = (await service.workspace.overview())["chain"]
+    assert (chain["holds"], chain["broken_at"]) == (False, 0)
+    assert "the register differs from its audit log" in chain["why"]
+    assert "no change in the audit log made it" in chain["why"]
+    assert "(and 1 more)" in chain["why"]
+    async with consent_db.connect() as connection:
+        found = await service.register(connection).differences()
+    assert any("missing from the register" in line for line in found)
+    assert not any("C-smuggled" in line or "C-deleted" in line for line in found), "masked"

@@ -205,6 +205,14 @@ def test_the_cli_records_the_os_user_wants_a_reason_and_verifies_the_chain(
     holds = consent_cli(tmp_path, "optout", "verify", "--without-anchors")
     assert holds.returncode == 0, holds.stderr
     assert "2 change(s), chain intact" in holds.stdout, "the addition and the read of it"
+    assert "the register is what its changes make of it" in holds.stdout
+    # The objection deleted straight from the register: the chain holds, the register not.
+    with sqlite3.connect(tmp_path / "consent.db") as database:
+        database.execute("DELETE FROM opt_outs")
+    deleted = consent_cli(tmp_path, "optout", "verify", "--without-anchors")
+    assert (deleted.returncode, deleted.stderr.count("\n")) == (1, 1)
+    assert "the register differs from its audit log: phone +358 40 *** **67" in deleted.stderr
+    assert "missing from the register" in deleted.stderr
     with sqlite3.connect(tmp_path / "consent.db") as database:
         database.execute("UPDATE register_audit SET actor = 'someone else'")
     broken = consent_cli(tmp_path, "optout", "verify", "--without-anchors")

@@ -250,6 +250,10 @@ async def _optout(
                 f"the audit log does not hold at row {verdict.broken_at}: {verdict.why} "
                 "(it, or a row before it, was changed, removed or inserted)."
             )
+        differences = await register.differences()
+        if differences:
+            more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
+            fail(f"the register differs from its audit log: {differences[0]}{more}.")
         checked = (
             "not checked against anchors (--without-anchors)"
             if args.without_anchors
@@ -258,7 +262,10 @@ async def _optout(
             else "no anchor found on Kafka yet (consent anchors the head every "
             f"{settings.audit_anchor_seconds:g} s)"
         )
-        out.write(f"the audit log holds: {verdict.rows} change(s), chain intact, {checked}\n")
+        out.write(
+            f"the audit log holds: {verdict.rows} change(s), chain intact, {checked}; "
+            "the register is what its changes make of it\n"
+        )
     elif args.action == "add":
         kind, value = _identifier(args, settings)
         known = await register.forbids(**{kind: value})

@@ -233,6 +233,63 @@ class OptOutRegister:
             at=self._clock.now(),
         )
 
+    async def differences(self) -> list[str]:
+        """How the register differs from what its audit log's changes make of it (adds,
+        removals, erasures replayed in order): each entry added, changed or removed outside
+        the service, named masked. Empty when they agree."""
+        expected: dict[tuple[str, str], tuple[str, str, int]] = {}
+        rows = await self._connection.execute(
+            sa.select(
+                register_audit.c.id,
+                register_audit.c.action,
+                register_audit.c.kind,
+                register_audit.c.value_hash,
+                register_audit.c.value_masked,
+            ).order_by(register_audit.c.id)
+        )
+        for row in rows:
+            key = (str(row.kind), str(row.value_hash))
+            if row.action == "add":
+                expected[key] = ("plain", str(row.value_masked), int(row.id))
+            elif row.action == "remove":
+                expected.pop(key, None)
+            elif row.action == "erase":
+                expected[key] = ("hashed", str(row.value_masked), int(row.id))
+        found: list[str] = []
+        matched: set[tuple[str, str]] = set()
+        for entry in await self.entries():
+            hashed = entry.value.startswith(HASHED_PREFIX)
+            candidates = (
+                [entry.value.removeprefix(HASHED_PREFIX)]
+                if hashed
+                else [
+                    audit.keyed_hash(secret, entry.kind, entry.value)
+                    for secret in self._identifier_keys.secrets
+                ]
+            )
+            live = [(str(entry.kind), c) for c in candidates if (entry.kind, c) in expected]
+            shown = "(hashed)" if hashed else audit.masked(entry.kind, entry.value)
+            if not live:
+                found.append(
+                    f"entry {entry.id} ({entry.kind} {shown}) is in the register, but no "
+                    "change in the audit log made it"
+                )
+                continue
+            key = live[0]
+            matched.add(key)
+            if expected[key][0] != ("hashed" if hashed else "plain"):
+                found.append(
+                    f"entry {entry.id} ({entry.kind} {shown}) was changed outside the service "
+                    f"(the audit log keeps it {expected[key][0]})"
+                )
+        for key, (_, shown, row_id) in expected.items():
+            if key not in matched:
+                found.append(
+                    f"{key[0]} {shown}, added at audit row {row_id}, is missing from the "
+                    "register (removed outside the service)"
+                )
+        return found
+
     async def record_listing(self, count: int, *, what: str, actor: str) -> None:
         """Account for a read of the whole register (every identifier in it): a chained
         audit row, action `read`, of no one identifier."""
