@@ -39,8 +39,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def raw_headers(content: bytes) -> dict[str, str]:
     """The header fields of a message as they were on the wire: continuation lines joined
-    (RFC 5322 unfolding), nothing decoded; a repeated field keeps its first value."""
-    head = content.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("latin-1")
+    (RFC 5322 unfolding), nothing decoded but UTF-8 (RFC 6532); a repeated field keeps its
+    first value."""
+    head = content.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("utf-8", "replace")
     fields: dict[str, str] = {}
     for line in re.sub(r"\n(?=[ \t])", "", head).split("\n"):
         name, sep, value = line.partition(":")

@@ -389,3 +389,11 @@ async def test_a_partner_outage_delays_the_deletion_and_a_refusal_is_reported(
     assert done["erased"] == {"invitations": 1}
     assert await deletion_jobs(dispatcher) == []
     assert [m["to"] for m in sandbox.recorder.snapshot()["sms"]] == [phone], "refused: kept"
+
+
+async def test_an_address_that_is_not_ascii_goes_with_smtputf8(sandbox: PartnerSandbox) -> None:
+    email = SmtpEmailPartner("127.0.0.1", sandbox.settings.sandbox_smtp_port, "a@palaute.invalid")
+    await email.send(Outgoing("malmö-0@ex.fi", "Enkät", "Svara 0-10", idempotency_key="utf8"))
+    (kept,) = sandbox.recorder.snapshot()["email"]
+    assert kept["to"] == ["malmö-0@ex.fi"]
+    assert kept["raw_headers"]["To"] == "malmö-0@ex.fi", "UTF-8 on the wire (RFC 6532)"

@@ -204,11 +204,12 @@ class SmtpEmailPartner:
     async def send(self, message: Outgoing) -> str:
         """Hand one email to the relay."""
         mail = self._mail(message)
+        sender = message.return_path or email.utils.parseaddr(str(mail["From"]))[1]
+        # An address that is not ASCII (malmö@…) needs SMTPUTF8 (RFC 6531), as aiosmtplib's
+        # own send_message would ask; we flatten the message ourselves (wire_bytes).
+        utf8 = not (sender + message.address).isascii()
         try:
-            await aiosmtplib.send(
-                wire_bytes(mail),
-                sender=message.return_path or email.utils.parseaddr(str(mail["From"]))[1],
-                recipients=[message.address],
+            async with aiosmtplib.SMTP(
                 hostname=self._host,
                 port=self._port,
                 timeout=self._timeout,
@@ -217,7 +218,15 @@ class SmtpEmailPartner:
                 tls_context=self._tls,
                 username=self._username,
                 password=self._password,
-            )
+            ) as relay:
+                eight_bit = relay.supports_extension("8bitmime")
+                options = ["SMTPUTF8"] * utf8 + ["BODY=8BITMIME"] * eight_bit
+                await relay.sendmail(
+                    sender,
+                    [message.address],
+                    wire_bytes(mail, utf8=utf8, eight_bit=eight_bit),
+                    mail_options=options,
+                )
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise PartnerError(
                 f"SMTP relay refused our login ({exc.code}): check "
@@ -282,13 +291,15 @@ class SmtpEmailPartner:
 # RFC 5322's limit for a line, not the 78 characters it recommends: folded at 78, a header
 # with a long URL and no space (List-Unsubscribe) leaves as an RFC 2047 encoded word, and
 # Gmail and Yahoo, which read the header as it is on the wire, ignore it.
-_WIRE = email.policy.SMTP.clone(max_line_length=998)
-
-
-def wire_bytes(mail: EmailMessage) -> bytes:
+def wire_bytes(mail: EmailMessage, *, utf8: bool = False, eight_bit: bool = True) -> bytes:
     """The message as it goes to the relay: CRLF lines, headers unfolded up to 998
-    characters, so List-Unsubscribe and List-Unsubscribe-Post stay plain text (RFC 8058)."""
-    return mail.as_bytes(policy=_WIRE)
+    characters, so List-Unsubscribe and List-Unsubscribe-Post stay plain text (RFC 8058);
+    UTF-8 headers where the relay takes SMTPUTF8 for a non-ASCII address, and 8-bit bodies
+    only to a relay that says 8BITMIME."""
+    policy = (email.policy.SMTPUTF8 if utf8 else email.policy.SMTP).clone(
+        max_line_length=998, cte_type="8bit" if eight_bit else "7bit"
+    )
+    return mail.as_bytes(policy=policy)
 
 
 def _seconds(header: str | None) -> float | None:
