@@ -82,7 +82,11 @@ class SendWindowRules:
     def local_day(self, moment: datetime, unit: str) -> date:
         """The calendar day `moment` falls on where the unit serves (its country's zone):
         a contact closed at 00:30 in Helsinki is that day's, whatever UTC says."""
-        return moment.astimezone(zone_of_country(self.country_of(unit), self.default_zone)).date()
+        return self.day_in(self.country_of(unit), moment)
+
+    def day_in(self, country: str, moment: datetime) -> date:
+        """The calendar day `moment` falls on in a country (its one zone, else the default)."""
+        return moment.astimezone(zone_of_country(country, self.default_zone)).date()
 
 
 @dataclass(frozen=True)

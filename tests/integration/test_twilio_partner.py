@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from palaute_dispatcher import tables
+from palaute_dispatcher import twilio as twilio_adapter
 from palaute_dispatcher.partner import Outgoing, PartnerError, SmtpEmailPartner
 from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.settings import DispatcherSettings
@@ -248,3 +249,26 @@ async def test_a_status_callback_that_never_came_is_asked_for_later(
     finally:
         await sms.close()
         await engine.dispose()
+
+
+async def test_an_erasure_cut_short_by_the_page_cap_says_more_remain(
+    twilio: PartnerSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twilio.settings.sandbox_receipt_delay_seconds = 0.0
+    monkeypatch.setattr(twilio_adapter, "LISTING_PAGES", 1)  # one page read per try
+    adapter = partner(twilio)
+    try:
+        for n in range(PAGE_SIZE + 5):
+            await adapter.send(sms(to="+358401230002", text=f"viesti {n}"))
+
+        async def final() -> bool:
+            return all(m.get("twilio_status") for m in twilio.recorder.sms)
+
+        await wait_until(final, what="the messages to become final")
+        with pytest.raises(DependencyUnavailable, match=f"deleted {PAGE_SIZE} messages; more"):
+            await adapter.delete_data(["+358401230002"])
+        assert len(twilio.recorder.sms) == 5, "what was listed is deleted; never 'done'"
+        assert (await adapter.delete_data(["+358401230002"])).endswith("-5")
+        assert twilio.recorder.sms == []
+    finally:
+        await adapter.close()

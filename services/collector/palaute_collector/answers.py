@@ -35,7 +35,6 @@ from palaute_schemas import (
     Language,
     OptOutRequested,
 )
-from palaute_schemas.send_window import zone_of_country
 
 log = structlog.get_logger("palaute.collector")
 
@@ -194,8 +193,7 @@ class Answers:
         rules = settings.send_window_rules()
         country = programme.follow_up_country or rules.country_of(unit)
         # Working days count from the day it is where the follow-up is made, not in UTC.
-        requested_on = now.astimezone(zone_of_country(country, rules.default_zone)).date()
-        due = due_date(requested_on, programme.follow_up_working_days, country)
+        due = due_date(rules.day_in(country, now), programme.follow_up_working_days, country)
         follow_up_id = uuid.uuid4()
         await FigureStore(connection).add_follow_up(follow_up_id, unit, due, now)
         await self.core.outbox.add(

@@ -290,6 +290,14 @@ class OptOutRegister:
                 )
         return found
 
+    async def differences_said(self) -> str | None:
+        """The register's differences from its audit log in one sentence; None if none."""
+        found = await self.differences()
+        if not found:
+            return None
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        return f"the register differs from its audit log: {found[0]}{more}"
+
     async def record_listing(self, count: int, *, what: str, actor: str) -> None:
         """Account for a read of the whole register (every identifier in it): a chained
         audit row, action `read`, of no one identifier."""

@@ -7,11 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_dispatcher.tables import early_receipts
-from palaute_runtime.database import rowcount
+from palaute_runtime.database import rowcount, upsert
 
 
 class EarlyReceipts:
@@ -21,38 +20,32 @@ class EarlyReceipts:
         self.connection = connection
 
     async def hold(self, partner_message_id: str, status: str, reason: str, now: datetime) -> None:
-        """Keep a report for a sid we do not know (yet); a second one changes nothing."""
-        exists = await self.connection.scalar(
-            sa.select(sa.func.count())
-            .select_from(early_receipts)
-            .where(early_receipts.c.partner_message_id == partner_message_id)
-        )
-        if not exists:
-            await self.connection.execute(
-                early_receipts.insert().values(
-                    partner_message_id=partner_message_id,
-                    status=status,
-                    reason=reason[:200],
-                    received_at=now,
-                )
+        """Keep a report for a sid we do not know (yet); a second one changes nothing (two
+        replicas taking the same report never collide)."""
+        await self.connection.execute(
+            upsert(self.connection, early_receipts)
+            .values(
+                partner_message_id=partner_message_id,
+                status=status,
+                reason=reason[:200],
+                received_at=now,
             )
+            .on_conflict_do_nothing(index_elements=[early_receipts.c.partner_message_id])
+        )
 
     async def claim(self, partner_message_ids: Sequence[str]) -> list[tuple[str, str, str]]:
         """Take the reports held for these sids: (sid, status, reason) each."""
         if not partner_message_ids:
             return []
-        chosen = early_receipts.c.partner_message_id.in_(partner_message_ids)
-        rows = (
-            await self.connection.execute(
-                sa.select(
-                    early_receipts.c.partner_message_id,
-                    early_receipts.c.status,
-                    early_receipts.c.reason,
-                ).where(chosen)
+        rows = await self.connection.execute(
+            early_receipts.delete()
+            .where(early_receipts.c.partner_message_id.in_(partner_message_ids))
+            .returning(
+                early_receipts.c.partner_message_id,
+                early_receipts.c.status,
+                early_receipts.c.reason,
             )
-        ).all()
-        if rows:
-            await self.connection.execute(early_receipts.delete().where(chosen))
+        )
         return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     async def purge(self, before: datetime) -> int:

@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -91,36 +90,38 @@ class TwilioSmsPartner(BasicAuthApi):
     async def _sent_before(self, message: Outgoing) -> str | None:
         """The sid of a message with this body to this number created since the invitation
         was made, if Twilio has one (a hand-over whose answer was lost), whatever its status."""
-        made = message.made_at or datetime.min.replace(tzinfo=UTC) + CLOCK_SKEW
-        since = made.replace(microsecond=0) - CLOCK_SKEW
         try:
-            async for found in self._messages({"To": message.address}):
-                if found.get("body") == message.text and _created(found) >= since:
-                    return str(found.get("sid"))
+            listed, _ = await self._listing({"To": message.address})
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise PartnerError(f"Twilio unreachable: {type(exc).__name__}", transient=True) from exc
         except _ListingRefused as refused:
             raise _error(refused.status, refused.body, None) from None
+        since = None if message.made_at is None else message.made_at.replace(microsecond=0)
+        for found in listed:
+            created_since = since is None or _created(found) >= since - CLOCK_SKEW
+            if found.get("body") == message.text and created_since:
+                return str(found.get("sid"))
         return None
 
-    async def _messages(self, query: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
-        """Every message the listing finds, page after page (`next_page_uri`), up to
-        LISTING_PAGES pages; _ListingRefused when Twilio answers with an error."""
-        url: str | None = self._api + messages_path(self._account)
+    async def _listing(self, query: dict[str, str]) -> tuple[list[dict[str, Any]], bool]:
+        """The messages the listing finds, page after page (`next_page_uri`), up to
+        LISTING_PAGES pages, and whether that was all of them; _ListingRefused when Twilio
+        answers with an error."""
+        url = self._api + messages_path(self._account)
         params: dict[str, str] | None = {**query, "PageSize": str(PAGE_SIZE)}
+        found: list[dict[str, Any]] = []
         for _ in range(LISTING_PAGES):
-            if url is None:
-                return
             async with self._open().get(url, params=params) as response:
                 status = response.status
                 body: Any = await response.json(content_type=None)
             if status != 200 or not isinstance(body, dict):
                 raise _ListingRefused(status, body if isinstance(body, dict) else {})
-            for found in body.get("messages") or []:
-                if isinstance(found, dict):
-                    yield found
+            found += [m for m in body.get("messages") or [] if isinstance(m, dict)]
             following = body.get("next_page_uri")
-            url, params = (self._api + str(following), None) if following else (None, None)
+            if not following:
+                return found, True
+            url, params = self._api + str(following), None
+        return found, False
 
     async def status_of(self, sid: str) -> tuple[str, str] | None:
         """A message's status and error code as Twilio has them now (`GET Messages/{sid}`);
@@ -143,16 +144,13 @@ class TwilioSmsPartner(BasicAuthApi):
         the listing; returns a deletion id. DependencyUnavailable when Twilio cannot answer
         now, or some message is not final yet (20009): the deletion job tries again, and
         what is already deleted stays deleted."""
-        deleted, not_final = 0, 0
+        deleted, not_final, complete = 0, 0, True
         try:
             for address in addresses:
                 for direction in ("To", "From"):
-                    sids = [
-                        str(m["sid"])
-                        async for m in self._messages({direction: address})
-                        if m.get("sid")
-                    ]
-                    for sid in sids:
+                    listed, whole = await self._listing({direction: address})
+                    complete &= whole
+                    for sid in (str(m["sid"]) for m in listed if m.get("sid")):
                         gone = await self._delete(sid)
                         deleted += gone
                         not_final += not gone
@@ -160,10 +158,10 @@ class TwilioSmsPartner(BasicAuthApi):
             raise DependencyUnavailable(f"Twilio deletion: {type(exc).__name__}") from exc
         except _ListingRefused as refused:
             raise DependencyUnavailable(f"Twilio listing answered {refused.status}") from None
-        if not_final:
+        if not_final or not complete:
+            left = f"{not_final} not final yet (error 20009)" if not_final else "more listed"
             raise DependencyUnavailable(
-                f"Twilio deleted {deleted} messages; {not_final} not final yet (error 20009) "
-                "are deleted at the next try"
+                f"Twilio deleted {deleted} messages; {left} are deleted at the next try"
             )
         return f"twilio-deletion-{uuid.uuid4().hex[:12]}-{deleted}"
 
