@@ -39,6 +39,20 @@ PARTNER_ERRORS = Counter(
     "Sends the partner did not accept, by channel and kind (transient, permanent).",
     ["channel", "kind"],
 )
+SMS_PROVIDER_WEIGHT = Gauge(
+    "palaute_sms_provider_weight",
+    "The share of SMS (of 100) each provider is given now (PALAUTE_SMS_PROVIDER).",
+    ["provider"],
+)
+SMS_PROVIDER_WEIGHT_CHANGES = Counter(
+    "palaute_sms_provider_weight_changes",
+    "Changes of a provider's weight: lowered (errors, slow_reports) or raised (quiet).",
+    ["provider", "reason"],
+)
+RATE_SHARE = Gauge(
+    "palaute_dispatcher_rate_share",
+    "The share of every contracted rate this dispatcher sends (1 / replicas running).",
+)
 OUTBOX_DEPTH = Gauge(
     "palaute_outbox_depth",
     "Rows in the service's outbox not yet published (read at each scrape).",

@@ -28,6 +28,33 @@ from palaute_schemas.send_window import (
 EMBEDDED_BOOTSTRAP = "127.0.0.1:19092"
 
 
+SmsProvider = Literal["sandbox", "twilio", "46elks"]
+REAL_SMS_PROVIDERS: tuple[SmsProvider, ...] = ("twilio", "46elks")
+
+
+def sms_providers(text: str) -> dict[SmsProvider, int]:
+    """PALAUTE_SMS_PROVIDER as {provider: weight}: `twilio`, or `twilio:70,46elks:30`
+    (weights are whole numbers 1-100; without one, 1). ValueError saying what is wrong."""
+    found: dict[SmsProvider, int] = {}
+    for part in text.split(","):
+        name, colon, weight = part.strip().partition(":")
+        provider = next((p for p in ("sandbox", *REAL_SMS_PROVIDERS) if p == name), None)
+        if provider is None or (colon and not (weight.isdigit() and 1 <= int(weight) <= 100)):
+            raise ValueError(
+                f"PALAUTE_SMS_PROVIDER: {part.strip()!r} is not sandbox, twilio or 46elks, "
+                "optionally with a weight of 1-100 (twilio:70,46elks:30)"
+            )
+        if provider in found:
+            raise ValueError(f"PALAUTE_SMS_PROVIDER names {provider} twice")
+        found[provider] = int(weight) if colon else 1
+    if "sandbox" in found and len(found) > 1:
+        raise ValueError(
+            "PALAUTE_SMS_PROVIDER: the sandbox's own API is for development alone; several "
+            "providers at once are twilio and 46elks"
+        )
+    return found
+
+
 class CommonSettings(BaseSettings):
     """What every Palaute process needs; the defaults run the embedded local stack."""
 
@@ -110,8 +137,9 @@ class CommonSettings(BaseSettings):
     # Whose SMS API the dispatcher sends through and whose webhooks the dispatcher (delivery
     # reports) and the collector (incoming SMS) take: `sandbox` (the sandbox's own API:
     # PALAUTE_PARTNER_SMS_URL, _API_KEY, _RECEIPT_SECRET, _WEBHOOK_SECRET), `twilio` or
-    # `46elks`.
-    sms_provider: Literal["sandbox", "twilio", "46elks"] = "sandbox"
+    # `46elks`; or both real ones at once with their weights, `twilio:70,46elks:30` (each
+    # SMS goes to one by weight; failover.py moves weight away from one that fails).
+    sms_provider: str = Field(default="sandbox", max_length=100)
     # Twilio: the account, its Auth Token (ID:SECRET list: the primary first, the secondary
     # after it while it is promoted), the API's base URL, a Messaging Service to send from
     # (else From is the programme's sender), and the public URLs Twilio calls, exactly as
@@ -253,9 +281,20 @@ class CommonSettings(BaseSettings):
             )
         return self
 
+    @property
+    def sms_providers(self) -> dict[SmsProvider, int]:
+        """The SMS providers in use and their configured weights (PALAUTE_SMS_PROVIDER)."""
+        return sms_providers(self.sms_provider)
+
+    @field_validator("sms_provider")
+    @classmethod
+    def _providers_named(cls, value: str) -> str:
+        sms_providers(value)
+        return value
+
     @model_validator(mode="after")
     def _provider_configured(self) -> CommonSettings:
-        if self.sms_provider == "twilio":
+        if "twilio" in self.sms_providers:
             missing = [
                 f"PALAUTE_{name.upper()}"
                 for name in ("twilio_account_sid", "twilio_auth_token")
@@ -264,7 +303,7 @@ class CommonSettings(BaseSettings):
             if missing:
                 raise ValueError(f"PALAUTE_SMS_PROVIDER=twilio needs {' and '.join(missing)}")
             Keyring.parse(self.twilio_auth_token)
-        if self.sms_provider == "46elks":
+        if "46elks" in self.sms_providers:
             missing = [
                 f"PALAUTE_{name.upper()}"
                 for name in ("elks_username", "elks_password", "elks_webhook_secret")
@@ -279,10 +318,14 @@ class CommonSettings(BaseSettings):
     def _senders_take_replies(self) -> CommonSettings:
         """Every SMS asks for a 0-10 reply and says STOP: at a real provider an alphanumeric
         sender is one-way (Twilio, 46elks), so no reply and no STOP could ever reach us."""
-        if self.sms_provider == "sandbox":
-            return self
-        if self.sms_provider == "twilio" and self.twilio_messaging_service_sid:
-            return self  # its number pool sends (and takes the replies); see the README
+        for provider in self.sms_providers:
+            if provider != "sandbox":
+                self._sender_takes_replies_at(provider)
+        return self
+
+    def _sender_takes_replies_at(self, provider: SmsProvider) -> None:
+        if provider == "twilio" and self.twilio_messaging_service_sid:
+            return  # its number pool sends (and takes the replies); see the README
         for programme in self.programmes.all:
             if not programme.sms_sender.startswith("+"):
                 which = (
@@ -293,15 +336,14 @@ class CommonSettings(BaseSettings):
                 instead = (
                     "a Twilio number of yours in E.164 (+358...) or "
                     "PALAUTE_TWILIO_MESSAGING_SERVICE_SID"
-                    if self.sms_provider == "twilio"
+                    if provider == "twilio"
                     else "a 46elks number of yours in E.164 (+46..., +358...)"
                 )
                 raise ValueError(
                     f"{which} sends SMS from {programme.sms_sender!r}, an alphanumeric sender "
-                    f"that cannot receive replies at {self.sms_provider}, yet its SMS asks for "
+                    f"that cannot receive replies at {provider}, yet its SMS asks for "
                     f"a 0-10 reply and STOP: use {instead} as its sms_sender"
                 )
-        return self
 
     @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> CommonSettings:

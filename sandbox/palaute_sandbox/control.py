@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from palaute_runtime.clock import Clock
 from palaute_sandbox import elks_api, twilio_api
-from palaute_sandbox.state import RateLimit, Sandbox
+from palaute_sandbox.state import APIS, RateLimit, Sandbox
 
 _clock = Clock()  # the partner's own clock: real time
 
@@ -49,7 +49,8 @@ async def stats(sandbox: Sandbox, _: Request) -> Response:
         {
             **sandbox.recorder.counts(),
             "outage_seconds_left": max(0.0, sandbox.failing_until - time.monotonic()),
-            "rejected_at": list(sandbox.rejected_at),
+            "rejected_at": sandbox.rejected_at,
+            "providers": {api: state.counts() for api, state in sandbox.providers.items()},
         }
     )
 
@@ -69,9 +70,12 @@ async def inbound_sms(sandbox: Sandbox, request: Request) -> Response:
               from: {type: string}
               text: {type: string}
               id: {type: string, description: "message id to forward (default: new)"}
+              provider:
+                type: string
+                description: "whose number it reached (default: the first provider)"
     responses:
       "200": {description: the collector's answer}
-      "400": {description: not JSON with from and text}
+      "400": {description: "not JSON with from and text, or a provider not in use"}
       "401": {description: missing or wrong admin token}
       "502": {description: the collector could not be reached}
     """
@@ -84,12 +88,15 @@ async def inbound_sms(sandbox: Sandbox, request: Request) -> Response:
             "id": str(body.get("id") or f"in-{uuid.uuid4().hex}"),
             "received_at": _clock.now().isoformat(),
         }
-    except (json.JSONDecodeError, KeyError, TypeError):
+        provider = str(body.get("provider") or next(iter(sandbox.settings.sms_providers)))
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
         return JSONResponse({"error": 'expected JSON with "from" and "text"'}, status_code=400)
     settings = sandbox.settings
-    if settings.sms_provider == "46elks":  # as 46elks posts to the number's sms_url
+    if provider not in settings.sms_providers:
+        return JSONResponse({"error": f"{provider} is not an SMS provider here"}, status_code=400)
+    if provider == "46elks":  # as 46elks posts to the number's sms_url
         return await elks_api.forward_incoming(sandbox, reply["from"], reply["text"])
-    if settings.sms_provider == "twilio":  # as Twilio's incoming-message webhook
+    if provider == "twilio":  # as Twilio's incoming-message webhook
         sid = reply["id"] if reply["id"].startswith("SM") else f"SM{uuid.uuid4().hex}"
         form = twilio_api.incoming_form(
             settings.twilio_account_sid, reply["from"], settings.sms_sender, reply["text"], sid
@@ -118,7 +125,8 @@ async def inbound_sms(sandbox: Sandbox, request: Request) -> Response:
 async def faults(sandbox: Sandbox, request: Request) -> Response:
     """
     ---
-    summary: Make SMS sends fail (the next N, or for S seconds), or limit their rate
+    summary: Make SMS sends fail (the next N, or for S seconds), hang, report late, or
+      limit their rate; at one API (provider) or every one
     requestBody:
       required: true
       content:
@@ -126,9 +134,21 @@ async def faults(sandbox: Sandbox, request: Request) -> Response:
           schema:
             type: object
             properties:
+              provider:
+                type: string
+                enum: [sms, twilio, 46elks]
+                description: "the API it applies to (sms: the sandbox's own); default all"
               fail_next: {type: integer, description: fail this many sends}
               fail_for_seconds: {type: number, description: fail every send this long}
               status: {type: integer, description: "the failure's status (503)"}
+              hang_for_seconds:
+                type: number
+                description: "this long, every send is taken but answered only after
+                  hang_seconds (30): the caller times out"
+              hang_seconds: {type: number}
+              report_delay_seconds:
+                type: number
+                description: "delivery reports this long after a send (null: the setting)"
               rate_per_second: {type: number, description: "enforced rate; 0: none"}
     responses:
       "200": {description: the fault now set}
@@ -137,28 +157,34 @@ async def faults(sandbox: Sandbox, request: Request) -> Response:
     """
     try:
         body = await request.json()
+        api = body.get("provider")
+        if api is not None and api not in APIS:
+            raise ValueError(api)
         sandbox.set_fault(
             int(body.get("fail_next", 0)),
             int(body.get("status", 503)),
             float(body.get("fail_for_seconds", 0)),
+            api=api,
+            hang_for_seconds=float(body.get("hang_for_seconds", 0)),
+            hang_seconds=float(body.get("hang_seconds", 30)),
         )
-        if "rate_per_second" in body:
-            sandbox.rate_limit = RateLimit(float(body["rate_per_second"]))
+        for state in [sandbox.providers[api]] if api else sandbox.providers.values():
+            if "rate_per_second" in body:
+                state.rate_limit = RateLimit(float(body["rate_per_second"]))
+            if "report_delay_seconds" in body:
+                delay = body["report_delay_seconds"]
+                state.report_delay = None if delay is None else max(0.0, float(delay))
     except (json.JSONDecodeError, TypeError, ValueError, AttributeError):
         return JSONResponse(
             {
-                "error": 'expected JSON {"fail_next": N, "fail_for_seconds": S, '
-                '"status": 503, "rate_per_second": R}'
+                "error": 'expected JSON {"provider": "twilio", "fail_next": N, '
+                '"fail_for_seconds": S, "status": 503, "hang_for_seconds": S, '
+                '"report_delay_seconds": S, "rate_per_second": R}'
             },
             status_code=400,
         )
     return JSONResponse(
-        {
-            "fail_next": sandbox.failures_left,
-            "fail_for_seconds": max(0.0, sandbox.failing_until - time.monotonic()),
-            "status": sandbox.failure_status,
-            "rate_per_second": sandbox.rate_limit.rate,
-        }
+        {name: state.counts() for name, state in sandbox.providers.items() if api in (None, name)}
     )
 
 

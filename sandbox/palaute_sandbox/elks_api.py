@@ -75,12 +75,14 @@ async def send_sms(sandbox: Sandbox, request: Request) -> Response:
         return PlainTextResponse("Invalid to number", 400)
     if sandbox.settings.sandbox_response_ms:
         await asyncio.sleep(sandbox.settings.sandbox_response_ms / 1000)
-    if sandbox.failing():
+    state = sandbox.providers["46elks"]
+    if sandbox.failing("46elks"):
         sandbox.recorder.reject("sms")
         return PlainTextResponse(
-            "Injected failure", sandbox.failure_status, headers={"Retry-After": "1"}
+            "Injected failure", state.failure_status, headers={"Retry-After": "1"}
         )
-    if not sandbox.rate_limit.allows():
+    if not state.rate_limit.allows():
+        state.rate_limit.refuse()
         sandbox.recorder.throttle("sms")
         return PlainTextResponse("Too many requests", 429, headers={"Retry-After": "1"})
     sms_id = f"s{uuid.uuid4().hex}"
@@ -90,9 +92,11 @@ async def send_sms(sandbox: Sandbox, request: Request) -> Response:
     if form.get("dontlog") == "message":
         fields["dontlog"] = True
     message, _ = sandbox.recorder.record("sms", sms_id, fields, message_id=sms_id)
+    state.accepted += 1
     callback = str(form.get("whendelivered") or "")
     if callback:
         sandbox.background(delivery_report(sandbox, message, callback))
+    await sandbox.hang("46elks")  # taken, but the answer comes too late for the caller
     return JSONResponse(_sms(message))
 
 
@@ -123,8 +127,9 @@ async def delivery_report(
     sandbox: Sandbox, message: dict[str, Any], url_with_credentials: str
 ) -> None:
     """46elks's delivery report for an SMS: delivered or failed by the receipt mix, retried
-    while the webhook does not answer 200-204 (46elks: at least 6 hours; here a while)."""
-    await asyncio.sleep(sandbox.settings.sandbox_receipt_delay_seconds)
+    while the webhook does not answer 200-204, whatever else it answers (46elks: for at
+    least 6 hours; here 8 times, backing off from half a second)."""
+    await asyncio.sleep(sandbox.report_delay("46elks"))
     outcome = sandbox.outcome(str(message["id"]))
     status = "delivered" if outcome == "delivered" else "failed"
     message["elks_status"] = status
@@ -141,8 +146,6 @@ async def delivery_report(
         if answer is not None and 200 <= answer.status_code <= 204:
             if answer.json().get("status") == "recorded":
                 sandbox.recorder.receipt_taken({"id": str(message["id"]), "status": status})
-            return
-        if answer is not None and answer.status_code in (400, 401, 403, 404):
             return
         await asyncio.sleep(0.5 * 2**attempt)
     log.warning("elks_delivery_report_dropped", status=status)

@@ -56,22 +56,25 @@ async def send_sms(sandbox: Sandbox, request: Request) -> Response:
         )
     if sandbox.settings.sandbox_response_ms:  # a real partner's answer takes its time
         await asyncio.sleep(sandbox.settings.sandbox_response_ms / 1000)
-    if sandbox.failing():
+    if sandbox.failing("sms"):
         sandbox.recorder.reject("sms")
         return JSONResponse(
             {"error": "injected failure"},
-            status_code=sandbox.failure_status,
+            status_code=sandbox.providers["sms"].failure_status,
             headers={"Retry-After": "1"},
         )
-    if not sandbox.rate_limit.allows():
+    state = sandbox.providers["sms"]
+    if not state.rate_limit.allows():
+        state.rate_limit.refuse()
         sandbox.recorder.throttle("sms")
         return JSONResponse(
-            {"error": f"over the contracted rate of {sandbox.rate_limit.rate:g}/s"},
+            {"error": f"over the contracted rate of {state.rate_limit.rate:g}/s"},
             status_code=429,
             headers={"Retry-After": "1"},
         )
     extra = {name: value for name, value in body.items() if name not in fields}
     message, replayed = sandbox.recorder.record("sms", key, {**fields, "extra": extra})
+    state.accepted += not replayed
     if not replayed and sandbox.settings.sandbox_receipt_url:
         sandbox.background(sandbox.receipt_for(message))
     return JSONResponse(

@@ -111,14 +111,16 @@ async def create_message(sandbox: Sandbox, request: Request) -> Response:
         return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
     if sandbox.settings.sandbox_response_ms:
         await asyncio.sleep(sandbox.settings.sandbox_response_ms / 1000)
-    if sandbox.failing():
+    state = sandbox.providers["twilio"]
+    if sandbox.failing("twilio"):
         sandbox.recorder.reject("sms")
-        status = sandbox.failure_status
+        status = state.failure_status
         code = 20429 if status == 429 else 20500
         response = _error(status, code, "injected failure")
         response.headers["Retry-After"] = "1"
         return response
-    if not sandbox.rate_limit.allows():
+    if not state.rate_limit.allows():
+        state.rate_limit.refuse()
         sandbox.recorder.throttle("sms")
         response = _error(429, 20429, "Too Many Requests")
         response.headers["Retry-After"] = "1"
@@ -131,11 +133,13 @@ async def create_message(sandbox: Sandbox, request: Request) -> Response:
         {"from": sender, "to": to, "text": body, "date": _now_rfc2822(), "extra": {}},
         message_id=sid,
     )
+    state.accepted += 1
     resource = _resource(message, account)  # as it was when taken: queued
     if callback and random.random() < sandbox.settings.sandbox_twilio_callback_first:
         await status_callback(sandbox, message, account, callback)  # before our answer
     else:  # it becomes final whether or not anybody asked to be called
         sandbox.background(status_callback(sandbox, message, account, callback))
+    await sandbox.hang("twilio")  # taken, but the answer comes too late for the caller
     return JSONResponse(resource, status_code=201)
 
 
@@ -237,7 +241,7 @@ async def status_callback(
 ) -> None:
     """Twilio's status callback for a message: its final status by the receipt mix, signed,
     posted once (Twilio does not retry a callback that fails or answers an HTTP error)."""
-    await asyncio.sleep(sandbox.settings.sandbox_receipt_delay_seconds)
+    await asyncio.sleep(sandbox.report_delay("twilio"))
     status, code = _STATUS[sandbox.outcome(str(message["id"]))]
     message["twilio_status"], message["twilio_error"] = status, code
     message["date_sent"] = _now_rfc2822()

@@ -24,7 +24,7 @@ from palaute_runtime.database import create_engine
 from palaute_runtime.elks import with_credentials
 from palaute_runtime.kafka_security import security_options
 from palaute_runtime.local_broker import LocalBroker, create_topics, free_port, palaute_topics
-from palaute_runtime.settings import EMBEDDED_BOOTSTRAP, CommonSettings
+from palaute_runtime.settings import EMBEDDED_BOOTSTRAP, CommonSettings, sms_providers
 from palaute_stack.supervisor import ServiceProcess, Supervisor
 
 log = structlog.get_logger("palaute.stack")
@@ -206,10 +206,12 @@ class LocalStack:
         if "PALAUTE_FIGURES_PUBLISH_SECONDS" not in os.environ:
             shared["figures_publish_seconds"] = LOCAL_FIGURES_SECONDS
         shared.update(opts.extra_settings)
-        provider = shared.get("sms_provider", os.environ.get("PALAUTE_SMS_PROVIDER", "sandbox"))
-        if provider != "sandbox" and "PALAUTE_SMS_SENDER" not in os.environ:
+        providers = sms_providers(
+            str(shared.get("sms_provider", os.environ.get("PALAUTE_SMS_PROVIDER", "sandbox")))
+        )
+        if "sandbox" not in providers and "PALAUTE_SMS_SENDER" not in os.environ:
             shared.setdefault("sms_sender", LOCAL_SMS_NUMBER)
-        if provider == "twilio":
+        if "twilio" in providers:
             # The sandbox speaks Twilio's API; the webhooks Twilio would call are ours here.
             dispatcher_url = f"http://127.0.0.1:{opts.dispatcher_port}"
             for name, value in {
@@ -221,7 +223,7 @@ class LocalStack:
             }.items():
                 if f"PALAUTE_{name.upper()}" not in os.environ:
                     shared.setdefault(name, value)
-        if provider == "46elks":
+        if "46elks" in providers:
             # The sandbox speaks 46elks's API; the webhooks it would call are ours here.
             for name, value in {
                 "elks_api_url": self.sandbox_url,

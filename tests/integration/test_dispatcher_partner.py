@@ -285,7 +285,7 @@ async def test_an_erasure_during_the_partner_call_leaves_nothing_here_or_at_the_
 ) -> None:
     phone = "+358401239999"
     await dispatcher.handle_survey_requests([request("sms", phone)])
-    (claimed,) = await dispatcher.delivery.claim_due("sms", 1)
+    (claimed,) = await dispatcher.delivery.claim_due("sms", {"sandbox": 1})
     # The erasure comes while the claimed invitation is on its way to the partner...
     await dispatcher.handle_erasure_requests(
         [ErasureRequested(request_id=uuid.uuid4(), customer_id="C-1", phone=phone)]

@@ -260,6 +260,43 @@ class TestDispatcherInvitations:
             again = await Invitations(connection).claim_due("sms", 3, self.NOW, later)
             assert [row.contact_id for row in again] == ["K-1"]
 
+    async def test_an_invitation_in_doubt_at_a_provider_is_claimed_for_that_provider_only(
+        self, dispatcher_db: AsyncEngine
+    ) -> None:
+        rows = [
+            self.invitation(1, provider="twilio"),  # its last hand-over is in doubt there
+            self.invitation(2, provider="46elks"),
+            self.invitation(3, provider=None),
+            self.invitation(4, provider="vonage"),  # a provider no longer in use: free
+        ]
+        async with dispatcher_db.begin() as connection:
+            await Invitations(connection).add(rows)
+        later = self.NOW + timedelta(minutes=15)
+        lanes = ["twilio", "46elks"]
+        async with dispatcher_db.begin() as connection:
+            repository = Invitations(connection)
+            free = await repository.claim_due("sms", 10, self.NOW, later, lanes=lanes)
+            assert sorted(row.contact_id for row in free) == ["K-3", "K-4"]
+            twilio = await repository.claim_due("sms", 10, self.NOW, later, pinned_to="twilio")
+            assert [row.contact_id for row in twilio] == ["K-1"]
+            await repository.failed(
+                [
+                    {
+                        "b_id": twilio[0].id,
+                        "b_status": "pending",
+                        "b_error": "Twilio unreachable: TimeoutError",
+                        "b_next": self.NOW,
+                        "b_provider": "twilio",
+                    }
+                ]
+            )
+            assert await repository.claim_due("sms", 10, self.NOW, later, lanes=lanes) == []
+            again = await repository.claim_due("sms", 10, self.NOW, later, pinned_to="twilio")
+            assert [row.contact_id for row in again] == ["K-1"], "still pinned after its retry"
+            await repository.sent({again[0].id: ("SM1", self.NOW, "twilio")})
+            elks = await repository.claim_due("sms", 10, self.NOW, later, pinned_to="46elks")
+            assert [row.contact_id for row in elks] == ["K-2"]
+
     async def test_withdrawal_receipts_and_answers_move_each_status_once(
         self, dispatcher_db: AsyncEngine
     ) -> None:
@@ -267,7 +304,7 @@ class TestDispatcherInvitations:
         async with dispatcher_db.begin() as connection:
             repository = Invitations(connection)
             await repository.add([first, second])
-            await repository.sent({first["id"]: ("p-1", self.NOW)})
+            await repository.sent({first["id"]: ("p-1", self.NOW, "sandbox")})
             withdrawal = {"contact_id": "K-2", "reason": "opted_out", "withdrawn_at": self.NOW}
             assert await repository.withdraw([withdrawal]) == 1
             assert await repository.withdraw([withdrawal]) == 0, "withdrawn once"

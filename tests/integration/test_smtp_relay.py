@@ -144,8 +144,7 @@ async def test_an_invitation_waits_through_a_refused_login_and_goes_once_it_is_f
         engine = create_engine(settings.database_url)
         await migrate(engine, tables.MIGRATIONS)
         wrong = partner(sandbox, "starttls", ca_file=certificates.ca, password="wrong-one-00")
-        partners: dict[str, Any] = {"email": wrong, "sms": None}
-        service = DispatcherService(engine, settings, partners)
+        service = DispatcherService(engine, settings, {"email": wrong})
         (request,) = sms_requests("Relay", 1, 408300000)
         email_request = request.model_copy(update={"channel": "email", "address": "a@ex.fi"})
         try:
@@ -154,7 +153,8 @@ async def test_an_invitation_waits_through_a_refused_login_and_goes_once_it_is_f
             (row,) = await rows(engine)
             assert (row.status, row.attempts) == ("pending", 1)
             assert "refused our login" in row.last_error
-            partners["email"] = partner(sandbox, "starttls", ca_file=certificates.ca)
+            (lane,) = service.delivery.lanes["email"]
+            lane.partner = partner(sandbox, "starttls", ca_file=certificates.ca)
 
             async def delivered() -> bool:
                 await service.deliver_due()

@@ -140,13 +140,13 @@ async def twilio_inbound(web: WebContext, request: Request) -> Response:
     responses:
       "200": {description: the reply taken (an empty TwiML Response)}
       "400": {description: not a form with From and Body}
-      "403": {description: missing or wrong signature, or Twilio is not the SMS provider}
+      "403": {description: missing or wrong signature, or Twilio is not an SMS provider here}
       "413": {description: body over the limit}
       "422": {description: "text too long or a bad MessageSid (no phone sender: ignored)"}
     """
     settings = web.service.settings
-    if settings.sms_provider != "twilio":
-        return JSONResponse({"error": "Twilio is not the SMS provider"}, status_code=403)
+    if "twilio" not in settings.sms_providers:
+        return JSONResponse({"error": "Twilio is not an SMS provider here"}, status_code=403)
     form = await signed_form(request, settings.twilio_inbound_url, settings.twilio_auth_token)
     if isinstance(form, Response):
         return form
@@ -215,13 +215,13 @@ async def elks_inbound(web: WebContext, request: Request) -> Response:
       "204": {description: the reply taken (nothing is sent back)}
       "400": {description: not a form with from and message}
       "401": {description: missing or wrong Basic auth}
-      "403": {description: 46elks is not the SMS provider}
+      "403": {description: 46elks is not an SMS provider here}
       "413": {description: body over the limit}
       "422": {description: "text too long or a bad id (a sender that is no phone is ignored)"}
     """
     settings = web.service.settings
-    if settings.sms_provider != "46elks":
-        return JSONResponse({"error": "46elks is not the SMS provider"}, status_code=403)
+    if "46elks" not in settings.sms_providers:
+        return JSONResponse({"error": "46elks is not an SMS provider here"}, status_code=403)
     form = await authenticated_form(request, settings.elks_webhook_secret)
     if isinstance(form, Response):
         return form

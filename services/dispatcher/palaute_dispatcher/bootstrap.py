@@ -7,6 +7,7 @@ from __future__ import annotations
 from palaute_dispatcher.bounces import BounceMailbox, ImapSettings
 from palaute_dispatcher.elks import ElksSmsPartner
 from palaute_dispatcher.partner import HttpSmsPartner, SmtpEmailPartner
+from palaute_dispatcher.replicas import Replicas
 from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_dispatcher.sms import report_sms_cost
@@ -35,27 +36,10 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         report_sms_cost(programme.organization_name, programme.questions, programme.name)
     engine = create_engine(settings.database_url)
     clock = settings.clock()
-    sms: HttpSmsPartner | TwilioSmsPartner | ElksSmsPartner = (
-        ElksSmsPartner(
-            settings.elks_api_url,
-            settings.elks_username,
-            settings.elks_password,
-            settings.sms_sender,
-            delivery_url=settings.elks_delivery_url,
-            webhook_secret=settings.elks_webhook_secret,
-        )
-        if settings.sms_provider == "46elks"
-        else TwilioSmsPartner(
-            settings.twilio_api_url,
-            settings.twilio_account_sid,
-            settings.twilio_auth_token,
-            settings.sms_sender,
-            messaging_service_sid=settings.twilio_messaging_service_sid,
-            status_callback_url=settings.twilio_status_callback_url,
-        )
-        if settings.sms_provider == "twilio"
-        else HttpSmsPartner(settings.partner_sms_url, settings.partner_api_key, settings.sms_sender)
-    )
+    providers: dict[str, HttpSmsPartner | TwilioSmsPartner | ElksSmsPartner] = {
+        name: _sms_partner(name, settings) for name in settings.sms_providers
+    }
+    twilio = providers.get("twilio")
     # The default programme's senders; a message of another programme names its own.
     email = SmtpEmailPartner(
         settings.partner_smtp_host,
@@ -83,18 +67,28 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         if settings.bounce_imap_host
         else None
     )
+    # 46elks documents no deletion API: not asked (the README says what to do instead).
+    processors = [p for p in providers.values() if not isinstance(p, ElksSmsPartner)]
     service = DispatcherService(
         engine,
         settings,
-        {"sms": sms, "email": email},
+        {"sms": providers, "email": email},
         health,
-        # 46elks documents no deletion API: not asked (the README says what to do instead).
-        processor=None if isinstance(sms, ElksSmsPartner) else sms,
+        processor=processors[0] if processors else None,
         clock=clock,
         bounce_mailbox=mailbox,
         # Twilio calls a status callback once: what never came is asked for.
-        report_source=sms if isinstance(sms, TwilioSmsPartner) else None,
+        report_source=twilio if isinstance(twilio, TwilioSmsPartner) else None,
     )
+    # Each replica sends its share of the contracted rates, once it has counted them.
+    replicas = Replicas(
+        engine, clock, settings.replica_heartbeat_seconds, service.delivery.set_rate_share
+    )
+
+    async def deliver() -> None:
+        await replicas.counted.wait()
+        await service.run_delivery()
+
     runtime = assemble(
         "dispatcher",
         settings,
@@ -115,7 +109,19 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         ops_port=settings.dispatcher_ops_port,
         routes=routes(service),
         loops=[
-            service.run_delivery,
+            replicas.run,
+            deliver,
+            *(
+                [
+                    periodic(
+                        "slow delivery reports",
+                        settings.sms_slow_check_seconds,
+                        service.delivery.check_report_delays,
+                    )
+                ]
+                if len(providers) > 1
+                else []
+            ),
             *([service.deletions.run] if service.deletions is not None else []),
             periodic("purge", settings.purge_interval_seconds, service.purge),
             *(
@@ -135,6 +141,36 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
                 else []
             ),
         ],
-        closers=[sms.close],
+        closers=[p.close for p in providers.values()],
     )
     return runtime, service
+
+
+def _sms_partner(
+    name: str, settings: DispatcherSettings
+) -> HttpSmsPartner | TwilioSmsPartner | ElksSmsPartner:
+    """One SMS provider's adapter, as configured."""
+    timeout = settings.partner_sms_timeout_seconds
+    if name == "46elks":
+        return ElksSmsPartner(
+            settings.elks_api_url,
+            settings.elks_username,
+            settings.elks_password,
+            settings.sms_sender,
+            delivery_url=settings.elks_delivery_url,
+            webhook_secret=settings.elks_webhook_secret,
+            timeout=timeout,
+        )
+    if name == "twilio":
+        return TwilioSmsPartner(
+            settings.twilio_api_url,
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.sms_sender,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            status_callback_url=settings.twilio_status_callback_url,
+            timeout=timeout,
+        )
+    return HttpSmsPartner(
+        settings.partner_sms_url, settings.partner_api_key, settings.sms_sender, timeout
+    )

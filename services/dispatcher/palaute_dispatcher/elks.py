@@ -65,7 +65,9 @@ class ElksSmsPartner(BasicAuthApi):
                 text = await response.text()
                 body = await response.json(content_type=None) if status == 200 else None
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise PartnerError(f"46elks unreachable: {type(exc).__name__}", transient=True) from exc
+            raise PartnerError(
+                f"46elks unreachable: {type(exc).__name__}", transient=True, in_doubt=True
+            ) from exc
         if isinstance(body, dict) and body.get("id"):
             return str(body["id"])
         reason = " ".join(text.split())[:150]
@@ -73,7 +75,9 @@ class ElksSmsPartner(BasicAuthApi):
         if status == 429:
             raise PartnerError(named, transient=True, retry_after=retry_after, throttled=True)
         transient = status >= 500 or status in (401, 402, 403) or status == 200
-        raise PartnerError(named, transient=transient, retry_after=retry_after)
+        # A 5xx or a 200 without an id: 46elks may have taken it.
+        in_doubt = status >= 500 or status == 200
+        raise PartnerError(named, transient=transient, retry_after=retry_after, in_doubt=in_doubt)
 
     async def _sent_before(self, message: Outgoing) -> str | None:
         """The id of an SMS with this text to this number since the invitation was made, if

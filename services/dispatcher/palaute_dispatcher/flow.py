@@ -37,7 +37,8 @@ class TokenBucket:
     """
 
     def __init__(self, rate: float, clock: Clock = time.monotonic) -> None:
-        self.contracted = rate
+        self.whole = rate  # the contract, for every replica together
+        self.contracted = rate  # this process's share of it
         self.rate = rate
         self._clock = clock
         self._window = MIN_WINDOW
@@ -49,6 +50,19 @@ class TokenBucket:
     def burst(self) -> float:
         """The most sends that may go at once."""
         return max(1.0, self.rate * self._window)
+
+    def set_share(self, fraction: float) -> None:
+        """This process may send this share of the contract (replicas split it): the rate,
+        slowed or not, scales with it."""
+        share = self.whole * fraction
+        self.rate = self.rate * share / self.contracted
+        self.contracted = share
+        self._tokens = min(self._tokens, self.burst)
+
+    @property
+    def paused(self) -> bool:
+        """Whether the partner asked us to wait (Retry-After) and the wait is not over."""
+        return self._clock() < self._paused_until
 
     def round_took(self, seconds: float) -> None:
         """A delivery round (claim, calls, record) took this long: the burst covers it and

@@ -41,7 +41,10 @@ class MissingReports:
         waited = timedelta(minutes=self.core.settings.delivery_report_wait_minutes)
         async with self.core.engine.connect() as connection:
             sids = await Invitations(connection).awaiting_report(
-                sent_before=now - waited, sent_after=now - ASKED_FOR, limit=PER_ROUND
+                sent_before=now - waited,
+                sent_after=now - ASKED_FOR,
+                limit=PER_ROUND,
+                provider="twilio",
             )
         recorded = 0
         for sid in sids:

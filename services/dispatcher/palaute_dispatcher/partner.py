@@ -32,11 +32,15 @@ class PartnerError(Exception):
         transient: bool,
         retry_after: float | None = None,
         throttled: bool = False,
+        in_doubt: bool = False,
     ) -> None:
         super().__init__(message)
         self.transient = transient
         self.retry_after = retry_after
         self.throttled = throttled  # the partner said too many (429): slow down
+        # The partner may have taken it (no answer, or a 5xx after the request went): the
+        # retry asks this partner first and goes nowhere else.
+        self.in_doubt = in_doubt
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ class HttpSmsPartner:
             # ValueError: an accepted answer that is not JSON; the outcome is unknown, and
             # the idempotency key makes the retry safe.
             raise PartnerError(
-                f"SMS API unreachable: {type(exc).__name__}", transient=True
+                f"SMS API unreachable: {type(exc).__name__}", transient=True, in_doubt=True
             ) from exc
         if body is not None:
             try:
@@ -135,6 +139,7 @@ class HttpSmsPartner:
             transient=transient,
             retry_after=retry_after,
             throttled=status == 429,
+            in_doubt=status >= 500,
         )
 
     async def delete_data(self, addresses: list[str]) -> str:

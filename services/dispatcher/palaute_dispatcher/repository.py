@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_dispatcher.tables import invitations, withdrawals
-from palaute_runtime.database import Row, insert_ignoring_conflicts, rowcount
+from palaute_runtime.database import Row, as_utc, insert_ignoring_conflicts, rowcount
 from palaute_runtime.privacy import table_rows
 
 
@@ -122,16 +122,28 @@ class Invitations:
         )
 
     async def claim_due(
-        self, channel: str, limit: int, now: datetime, claim_until: datetime
+        self,
+        channel: str,
+        limit: int,
+        now: datetime,
+        claim_until: datetime,
+        *,
+        pinned_to: str | None = None,
+        lanes: Sequence[str] = (),
     ) -> list[Row]:
         """Up to `limit` due pending invitations of one channel, earliest first, claimed
-        until `claim_until`. Replicas skip each other's rows."""
+        until `claim_until`. Replicas skip each other's rows. With `pinned_to`, only those
+        whose last hand-over is in doubt at that provider; with `lanes`, only those free to
+        go to any of them (pinned to none, or to a provider no longer in use)."""
+        free = sa.or_(invitations.c.provider.is_(None), invitations.c.provider.not_in(lanes))
         due = (
             sa.select(invitations.c.id)
             .where(
                 invitations.c.status == "pending",
                 invitations.c.channel == channel,
                 invitations.c.next_attempt_at <= now,
+                *([invitations.c.provider == pinned_to] if pinned_to else []),
+                *([free] if lanes else []),
             )
             .order_by(invitations.c.next_attempt_at)
             .limit(limit)
@@ -186,9 +198,9 @@ class Invitations:
             )
         )
 
-    async def sent(self, partner_ids: Mapping[uuid.UUID, tuple[str | None, datetime]]) -> None:
-        """The partner took these (invitation id -> its message id and when it was handed
-        over)."""
+    async def sent(self, partner_ids: Mapping[uuid.UUID, tuple[str | None, datetime, str]]) -> None:
+        """The partner took these (invitation id -> its message id, when it was handed over,
+        and the provider or relay that took it)."""
         if partner_ids:
             await self.connection.execute(
                 invitations.update()
@@ -198,17 +210,19 @@ class Invitations:
                     token_sealed=None,  # the partner has the message: only the hash stays
                     sent_at=sa.bindparam("b_sent_at"),
                     partner_message_id=sa.bindparam("b_partner_id"),
+                    provider=sa.bindparam("b_provider"),
                     attempts=invitations.c.attempts + 1,
                 ),
                 [
-                    {"b_id": key, "b_partner_id": partner_id, "b_sent_at": sent_at}
-                    for key, (partner_id, sent_at) in partner_ids.items()
+                    {"b_id": key, "b_partner_id": pid, "b_sent_at": at, "b_provider": way or None}
+                    for key, (pid, at, way) in partner_ids.items()
                 ],
             )
 
     async def failed(self, outcomes: Sequence[Mapping[str, Any]]) -> None:
-        """Attempts that failed (b_id, b_status, b_error, b_next): retried or given up. A
-        withdrawal that came during the call stands: not retried, not failed."""
+        """Attempts that failed (b_id, b_status, b_error, b_next, b_provider: the provider a
+        retry must ask first, or None): retried or given up. A withdrawal that came during
+        the call stands: not retried, not failed."""
         if outcomes:
             await self.connection.execute(
                 invitations.update()
@@ -218,8 +232,9 @@ class Invitations:
                     attempts=invitations.c.attempts + 1,
                     last_error=sa.bindparam("b_error"),
                     next_attempt_at=sa.bindparam("b_next"),
+                    provider=sa.bindparam("b_provider"),
                 ),
-                list(outcomes),
+                [{"b_provider": None, **outcome} for outcome in outcomes],
             )
 
     async def let_go(self, due_again: Mapping[uuid.UUID, datetime]) -> None:
@@ -261,10 +276,10 @@ class Invitations:
         return bool(known)
 
     async def awaiting_report(
-        self, *, sent_before: datetime, sent_after: datetime, limit: int
+        self, *, sent_before: datetime, sent_after: datetime, limit: int, provider: str
     ) -> list[str]:
-        """The provider ids of SMS sent in that span that have no delivery report yet,
-        oldest first."""
+        """The provider ids of SMS sent by that provider (or before providers were recorded)
+        in that span that have no delivery report yet, oldest first."""
         return list(
             await self.connection.scalars(
                 sa.select(invitations.c.partner_message_id)
@@ -273,6 +288,7 @@ class Invitations:
                     invitations.c.status == "sent",
                     invitations.c.delivery.is_(None),
                     invitations.c.partner_message_id.is_not(None),
+                    sa.or_(invitations.c.provider == provider, invitations.c.provider.is_(None)),
                     invitations.c.sent_at < sent_before,
                     invitations.c.sent_at > sent_after,
                 )
@@ -394,3 +410,27 @@ class Invitations:
             withdrawals.delete().where(withdrawals.c.withdrawn_at < withdrawn_before)
         )
         return {"invitations": rowcount(gone), "withdrawals": rowcount(forgotten)}
+
+    async def report_delays(
+        self, *, sent_after: datetime, sent_before: datetime
+    ) -> list[tuple[str, datetime, datetime | None]]:
+        """Each SMS sent in that span: its provider, when it was sent and when its delivery
+        was reported (None: not yet)."""
+        rows = await self.connection.execute(
+            sa.select(
+                invitations.c.provider, invitations.c.sent_at, invitations.c.delivery_reported_at
+            ).where(
+                invitations.c.channel == "sms",
+                invitations.c.provider.is_not(None),
+                invitations.c.sent_at > sent_after,
+                invitations.c.sent_at <= sent_before,
+            )
+        )
+        return [
+            (
+                row.provider,
+                as_utc(row.sent_at),
+                as_utc(row.delivery_reported_at) if row.delivery_reported_at else None,
+            )
+            for row in rows
+        ]

@@ -9,6 +9,8 @@ consumers, the web layer and the background loops call.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_dispatcher.bounces import BounceMailbox, Bounces, Verp
@@ -35,7 +37,7 @@ class DispatcherService:
         self,
         engine: AsyncEngine,
         settings: DispatcherSettings,
-        partners: dict[str, Partner],
+        partners: Mapping[str, Partner | Mapping[str, Partner]],
         health: Health | None = None,
         processor: DataProcessor | None = None,
         clock: Clock | None = None,

@@ -54,9 +54,28 @@ class DispatcherSettings(CommonSettings):
     # An invitation not taken by the partner this long after it was requested is given up
     # (expired), however long the outage; never later than its survey closes.
     max_send_delay_hours: float = Field(default=48, gt=0, le=24 * 90)
-    # The partner's contracted rate per channel (per process: divide it among replicas).
+    # The partner's contracted rate per channel, for the whole deployment: the dispatcher
+    # replicas running share it (each sends 1/n of it). Twilio's and 46elks's own, when they
+    # differ (unset: the SMS rate).
     partner_sms_rate_per_second: float = Field(default=50.0, gt=0, le=10_000)
     partner_email_rate_per_second: float = Field(default=20.0, gt=0, le=10_000)
+    twilio_rate_per_second: float | None = Field(default=None, gt=0, le=10_000)
+    elks_rate_per_second: float | None = Field(default=None, gt=0, le=10_000)
+    # How long one call to an SMS provider may take before its answer counts as lost.
+    partner_sms_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Each replica says it is alive this often; one not heard of for three beats is gone
+    # and its share of the rates goes back to the others.
+    replica_heartbeat_seconds: float = Field(default=5.0, gt=0, le=300)
+    # Several SMS providers (failover.py): a provider's share falls at most once per
+    # cool-down, and drifts back a step after each quiet period without a fall. Its reports
+    # are slow when of the SMS it took between the window's start and the slowness
+    # threshold ago (at least 10), 30 % or more were reported later than the threshold or
+    # not yet; checked this often.
+    sms_failover_cool_down_seconds: float = Field(default=60.0, ge=0, le=86_400)
+    sms_failover_quiet_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    sms_slow_report_seconds: float = Field(default=240.0, gt=0, le=86_400)
+    sms_slow_window_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    sms_slow_check_seconds: float = Field(default=60.0, gt=0, le=86_400)
     # The circuit breaker: open after this many transient failures in a row; the first
     # cool-down, doubled after each failed probe up to the longest.
     breaker_failures: int = Field(default=5, ge=1, le=1000)
@@ -89,6 +108,13 @@ class DispatcherSettings(CommonSettings):
     delivery_report_wait_minutes: float = Field(default=60.0, gt=0, le=7 * 24 * 60)
     delivery_report_poll_seconds: float = Field(default=300.0, gt=0, le=86_400)
     bounce_poll_seconds: float = Field(default=60.0, gt=0, le=86_400)
+
+    def rate_of(self, channel: str, lane: str) -> float:
+        """The contracted rate of one way out: a provider's own, else the channel's."""
+        if channel == "email":
+            return self.partner_email_rate_per_second
+        own = {"twilio": self.twilio_rate_per_second, "46elks": self.elks_rate_per_second}
+        return own.get(lane) or self.partner_sms_rate_per_second
 
     @property
     def database_url(self) -> str:

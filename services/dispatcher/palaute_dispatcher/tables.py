@@ -40,6 +40,10 @@ invitations = sa.Table(
     # same link); dropped once the partner took it or it will never go.
     sa.Column("token_sealed", sa.Text, nullable=True),
     sa.Column("partner_message_id", sa.String(200), nullable=True, index=True),
+    # Which way it went: the SMS provider (or `smtp`) that took a sent one; for a pending
+    # one, the provider that may have it (its last hand-over's answer was lost), which its
+    # retry asks first: it goes nowhere else (never two SMS).
+    sa.Column("provider", sa.String(10), nullable=True),
     sa.Column("last_error", sa.String(500), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
@@ -98,6 +102,15 @@ early_receipts = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("reason", sa.String(200), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+# The dispatcher processes now running, each seen every PALAUTE_REPLICA_HEARTBEAT_SECONDS:
+# each sends its share of every contracted rate (one that stops beating gives it back).
+dispatcher_replicas = sa.Table(
+    "dispatcher_replicas",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 inbox, outbox = add_inbox_and_outbox(metadata)

@@ -82,10 +82,12 @@ class TwilioSmsPartner(BasicAuthApi):
                 retry_after = _seconds(response.headers.get("Retry-After"))
                 body = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise PartnerError(f"Twilio unreachable: {type(exc).__name__}", transient=True) from exc
+            raise PartnerError(
+                f"Twilio unreachable: {type(exc).__name__}", transient=True, in_doubt=True
+            ) from exc
         if status in (200, 201) and isinstance(body, dict) and body.get("sid"):
             return str(body["sid"])
-        raise _error(status, body if isinstance(body, dict) else {}, retry_after)
+        raise _error(status, body if isinstance(body, dict) else {}, retry_after, sending=True)
 
     async def _sent_before(self, message: Outgoing) -> str | None:
         """The sid of a message with this body to this number created since the invitation
@@ -203,14 +205,18 @@ def _created(message: dict[str, Any]) -> datetime:
     return created if created.tzinfo is not None else created.replace(tzinfo=UTC)
 
 
-def _error(status: int, body: dict[str, Any], retry_after: float | None) -> PartnerError:
-    """Twilio's answer as our outcome: transient (retry) or permanent (fail), and why."""
+def _error(
+    status: int, body: dict[str, Any], retry_after: float | None, *, sending: bool = False
+) -> PartnerError:
+    """Twilio's answer as our outcome: transient (retry) or permanent (fail), and why; a
+    5xx to a send leaves it in doubt (Twilio may have created the message)."""
     code, text = error_of(body)
     named = f"Twilio answered {status}" + (f" (code {code}: {text})" if code else "")
     if status == 429 or code == THROTTLED:
         return PartnerError(named, transient=True, retry_after=retry_after, throttled=True)
     if status >= 500 or status in (401, 403):
-        return PartnerError(named, transient=True, retry_after=retry_after)
+        in_doubt = sending and status >= 500
+        return PartnerError(named, transient=True, retry_after=retry_after, in_doubt=in_doubt)
     if code in PERMANENT_ERRORS:
         return PartnerError(f"{named}: {PERMANENT_ERRORS[code]}", transient=False)
     return PartnerError(named, transient=False)

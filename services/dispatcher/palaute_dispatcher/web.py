@@ -124,12 +124,12 @@ async def twilio_status(service: DispatcherService, request: Request) -> Respons
               properties:
                 status: {type: string, enum: [recorded, unchanged, held]}
       "400": {description: not a form with MessageSid and MessageStatus}
-      "403": {description: missing or wrong signature, or Twilio is not the SMS provider}
+      "403": {description: missing or wrong signature, or Twilio is not an SMS provider here}
       "413": {description: body over the limit}
     """
     settings = service.settings
-    if settings.sms_provider != "twilio":
-        return JSONResponse({"error": "Twilio is not the SMS provider"}, status_code=403)
+    if "twilio" not in settings.sms_providers:
+        return JSONResponse({"error": "Twilio is not an SMS provider here"}, status_code=403)
     form = await signed_form(
         request, settings.twilio_status_callback_url, settings.twilio_auth_token
     )
@@ -181,12 +181,12 @@ async def elks_delivery(service: DispatcherService, request: Request) -> Respons
                 status: {type: string, enum: [recorded, unchanged, held]}
       "400": {description: not a form with id and status}
       "401": {description: missing or wrong Basic auth}
-      "403": {description: 46elks is not the SMS provider}
+      "403": {description: 46elks is not an SMS provider here}
       "413": {description: body over the limit}
     """
     settings = service.settings
-    if settings.sms_provider != "46elks":
-        return JSONResponse({"error": "46elks is not the SMS provider"}, status_code=403)
+    if "46elks" not in settings.sms_providers:
+        return JSONResponse({"error": "46elks is not an SMS provider here"}, status_code=403)
     form = await authenticated_form(request, settings.elks_webhook_secret)
     if isinstance(form, Response):
         return form
