@@ -31,19 +31,32 @@ def _cipher(key: str) -> AESGCM:
     return AESGCM(hashlib.sha256(_PURPOSE + key.encode()).digest())
 
 
-def seal(key: str, payload: dict[str, Any]) -> str:
+def seal(key: str, payload: dict[str, Any], *, size: int | None = None) -> str:
     """Encrypt and authenticate `payload` into a URL-safe string, with the current key of
-    the key setting `key`."""
+    the key setting `key`. With `size`, the plaintext is padded to exactly that many bytes
+    (JSON ends in spaces), so every value sealed to one size is as long as any other:
+    nothing of its content shows in its length. ValueError when it does not fit."""
     ring = Keyring.parse(key)
     nonce = os.urandom(12)
-    sealed = _cipher(ring.current).encrypt(nonce, json.dumps(payload).encode(), _PURPOSE)
+    plain = json.dumps(payload, ensure_ascii=size is None).encode()
+    if size is not None:
+        if len(plain) > size:
+            raise ValueError(f"a sealed value holds {size} bytes; this one has {len(plain)}")
+        plain += b" " * (size - len(plain))
+    sealed = _cipher(ring.current).encrypt(nonce, plain, _PURPOSE)
     encoded = base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
     return f"{ring.current_id}.{encoded}"
 
 
-def unseal(key: str, token: str) -> dict[str, Any] | None:
-    """The payload of a sealed string, or None if no key of the key setting `key` sealed it."""
-    if len(token) > 2048:
+def sealed_length(size: int) -> int:
+    """How long a value sealed to `size` bytes is (with a key id of up to 16 characters)."""
+    return 17 + -(-(12 + size + 16) * 4 // 3)
+
+
+def unseal(key: str, token: str, *, longest: int = 2048) -> dict[str, Any] | None:
+    """The payload of a sealed string, or None if no key of the key setting `key` sealed it
+    (or it is longer than `longest`: a link's token is short)."""
+    if len(token) > longest:
         return None
     ring = Keyring.parse(key)
     key_id, dot, encoded = token.rpartition(".")

@@ -85,16 +85,56 @@ async def rows_of(engine: AsyncEngine, table: sa.Table) -> list[dict[str, object
         return [dict(row._mapping) for row in result]
 
 
+async def raw_tuples(engine: AsyncEngine, table: str) -> list[tuple[int, int]]:
+    """Every tuple in a table's heap pages, dead ones included (pageinspect: what a copy of
+    the data files shows), as (xmin, size of its last column's value): the value's length
+    where it is stored in the row, else the size its TOAST pointer records."""
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pageinspect"))
+        pages = await connection.scalar(
+            sa.text("SELECT pg_relation_size(:t) / current_setting('block_size')::int"),
+            {"t": table},
+        )
+        found: list[tuple[int, int]] = []
+        for page in range(int(pages or 0)):
+            rows = await connection.execute(
+                sa.text(
+                    "SELECT t_xmin::text::bigint AS xmin, t_attrs[array_length(t_attrs, 1)] "
+                    "AS value FROM heap_page_item_attrs(get_raw_page(:t, :p), "
+                    "CAST(:t AS regclass)) WHERE t_attrs IS NOT NULL"
+                ),
+                {"t": table, "p": page},
+            )
+            found += [(int(row.xmin), stored_size(bytes(row.value))) for row in rows]
+    return found
+
+
+def stored_size(value: bytes) -> int:
+    """A varlena's size as the page holds it: a TOAST pointer (first byte 0x01) records the
+    value's raw size; otherwise the bytes are the value."""
+    if value[:1] == b"\x01":
+        return int.from_bytes(value[2:6], "little")
+    return len(value)
+
+
+def comment_of(n: int) -> str:
+    """Very different comments: a dozen to 1,500 characters, ASCII and not."""
+    word = ("ok", "kiitos", "ÄÖå€", "🙂")[n % 4]
+    return f"vastaus {n}: " + " ".join([word] * (1 + (n * 97) % 1500 // (len(word) + 1)))
+
+
 async def test_an_auditor_cannot_tie_anonymous_answers_to_their_invitations(
     collector: CollectorService,
 ) -> None:
     sent = [anonymous_invitation(n) for n in range(ANSWERS)]
     await collector.handle_invitations_sent(sent)
     truth: dict[str, uuid.UUID] = {}  # comment -> the invitation it answered
+    waiting_seen: list[tuple[int, int]] = []  # the sealed rows while they wait
     for n, invitation in enumerate(sent):
-        comment = f"vastaus numero {n}"
+        comment = comment_of(n)
         truth[comment] = invitation.invitation_id
         assert await collector.answer(invitation.invitation_id, n % 11, comment)
+        waiting_seen += await raw_tuples(collector.engine, "sealed_answers")
         await collector.publish_figures()  # as its loop would, now and then
 
     engine = collector.engine
@@ -123,7 +163,35 @@ async def test_an_auditor_cannot_tie_anonymous_answers_to_their_invitations(
     for row in comments:
         per_batch[row["_xmin"]] = per_batch.get(row["_xmin"], 0) + 1
     assert min(per_batch.values()) >= 5
-    # 4. Order: pair comments in physical order with answers in commit order. By chance a
+    # 4. Size: every sealed answer's tuple, live while it waited or dead after its release
+    #    (what the data files, the WAL or a backup keep), is as long as any other. By length
+    #    an attacker would rank the sealed rows (tied by xmin to their invitation's answered
+    #    mark) against the released comments: unpadded, 24 sizes among 42 rows, and by size
+    #    it matched 10 of the 18 the pages still held (the whole-path test, measured).
+    sealed_now = await raw_tuples(engine, "sealed_answers")
+    lengths = {length for _, length in waiting_seen + sealed_now}
+    assert len(lengths) == 1, f"sealed answers of {len(lengths)} sizes: their size tells"
+    by_mark = {row["_xmin"]: row["id"] for row in answered}
+    tied = sorted(
+        ((length, by_mark[xmin]) for xmin, length in set(sealed_now) if xmin in by_mark),
+        key=lambda pair: pair[0],
+    )
+    # The released comments by size against the sealed rows by size (only those whose
+    # answers the attacker sees sealed: the rest are pruned from the pages).
+    released = {truth[str(c["comment"])] for c in comments}
+    tied = [(length, invitation) for length, invitation in tied if invitation in released]
+    seen_sealed = {invitation for _, invitation in tied}
+    ranked = sorted(
+        (c for c in comments if truth[str(c["comment"])] in seen_sealed),
+        key=lambda row: len(str(row["comment"]).encode()),
+    )
+    by_size = sum(
+        truth[str(comment["comment"])] == invitation
+        for comment, (_, invitation) in zip(ranked, tied, strict=True)
+    )
+    assert by_size <= 8, f"{by_size} of {len(tied)} matched by size: better than chance"
+    assert len(tied) >= 24, "the attacker sees most sealed answers, dead or alive"
+    # 5. Order: pair comments in physical order with answers in commit order. By chance a
     #    shuffled batch of five keeps one in place on average (eight in all); unshuffled,
     #    all forty would match.
     by_commit = sorted(answered, key=lambda row: int(str(row["_xmin"])))
@@ -290,8 +358,9 @@ async def test_page_and_sms_answers_leave_no_link_in_any_services_database(
             answers += [("sms", p) for p in phones]
             rng.shuffle(answers)
             told = 0
+            waiting_seen: list[tuple[int, int]] = []  # the sealed rows while they wait
             for n, (way, target) in enumerate(answers):
-                comment = f"nimetön vastaus {n}"
+                comment = "nimetön " + comment_of(n)
                 if way == "page":
                     assert isinstance(target, InvitationSent)
                     truth[comment] = target.invitation_id
@@ -309,9 +378,11 @@ async def test_page_and_sms_answers_leave_no_link_in_any_services_database(
                     [InvitationAnswered.model_validate(p) for p in answered[told:]]
                 )
                 told = len(answered)
+                waiting_seen += await raw_tuples(collector.engine, "sealed_answers")
                 if n % 3 == 2:
                     await collector.publish_figures()  # as its loop would, now and then
             await collector.publish_figures()
+            sealed_now = await raw_tuples(collector.engine, "sealed_answers")
         seen = {name: await every_row(url) for name, url in urls.items()}
     finally:
         await sms.close()
@@ -347,7 +418,35 @@ async def test_page_and_sms_answers_leave_no_link_in_any_services_database(
     for c in comments:
         per_batch[c["_xmin"]] = per_batch.get(c["_xmin"], 0) + 1
     assert min(per_batch.values()) >= 5
-    # 4. Order: the auditor knows the order in which invitations were answered, from the
+    # 4. Size: every sealed answer's tuple, live while it waited or dead after its release
+    #    (what the data files, the WAL or a backup keep), is as long as any other. By length
+    #    an attacker would rank the sealed rows (tied by xmin to their invitation's answered
+    #    mark) against the released comments: unpadded, 24 sizes among 42 rows, and by size
+    #    it matched 10 of the 18 the pages still held (the whole-path test, measured).
+    lengths = {length for _, length in waiting_seen + sealed_now}
+    assert len(lengths) == 1, f"sealed answers of {len(lengths)} sizes: their size tells"
+    answered = [row for row in seen["collector"]["invitations"] if row["answered"]]
+    by_mark = {row["_xmin"]: row["id"] for row in answered}
+    tied = sorted(
+        ((length, by_mark[xmin]) for xmin, length in set(sealed_now) if xmin in by_mark),
+        key=lambda pair: pair[0],
+    )
+    # The released comments by size against the sealed rows by size (only those whose
+    # answers the attacker sees sealed: the rest are pruned from the pages).
+    released = {truth[str(c["comment"])] for c in comments}
+    tied = [(length, invitation) for length, invitation in tied if invitation in released]
+    seen_sealed = {invitation for _, invitation in tied}
+    ranked = sorted(
+        (c for c in comments if truth[str(c["comment"])] in seen_sealed),
+        key=lambda row: len(str(row["comment"]).encode()),
+    )
+    by_size = sum(
+        truth[str(comment["comment"])] == invitation
+        for comment, (_, invitation) in zip(ranked, tied, strict=True)
+    )
+    assert by_size <= 8, f"{by_size} of {len(tied)} matched by size: better than chance"
+    assert len(tied) >= 2 * SPLIT - 16, "the attacker sees most sealed answers, dead or alive"
+    # 5. Order: the auditor knows the order in which invitations were answered, from the
     #    collector's marks and from the dispatcher's (both commit orders), and pairs it with
     #    the comments' physical order. By chance about one in five matches; unshuffled, all.
     orders = {

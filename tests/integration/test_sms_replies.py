@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from palaute_collector import tables
 from palaute_collector.service import CollectorService
+from palaute_runtime.database import as_utc
 from palaute_schemas import ErasureRequested, InvitationSent
 from tests.conftest import EXAMPLE_PROGRAMMES
 from tests.integration.conftest import collector_on
@@ -117,11 +118,22 @@ async def test_a_late_reply_to_a_closed_survey_answers_nothing(
     assert await answers(collector) == {}
 
 
-async def test_a_held_reply_is_sealed(collector: CollectorService) -> None:
+async def test_a_held_reply_is_sealed_to_one_size_and_keeps_only_the_hour_after_it(
+    collector: CollectorService,
+) -> None:
+    """Nothing of what a held reply says, nor exactly when it came, shows in its row: a
+    short reply and a long one seal to the same length."""
     assert await collector.answer_sms(NUMBER, "2 huono palvelu") == "held"
+    assert await collector.answer_sms("+358401234999", "9 " + "kiitos " * 200) == "held"
     async with collector.engine.connect() as connection:
-        (row,) = (await connection.execute(sa.select(tables.held_replies))).all()
-    assert "huono" not in row.sealed
+        rows = (await connection.execute(sa.select(tables.held_replies))).all()
+    assert all("huono" not in row.sealed for row in rows)
+    assert len({len(row.sealed) for row in rows}) == 1, "its size tells nothing"
+    now = datetime.now(UTC)
+    for row in rows:
+        kept = as_utc(row.received_at)
+        assert (kept.minute, kept.second, kept.microsecond) == (0, 0, 0)
+        assert now < kept <= now + timedelta(hours=1), "the hour after it came"
 
 
 async def test_after_a_pepper_rotation_a_reply_still_answers_and_an_erasure_still_finds(

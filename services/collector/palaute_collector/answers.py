@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_collector.call_requests import wants_a_call
 from palaute_collector.core import Core
-from palaute_collector.figure_store import FigureStore
+from palaute_collector.figure_store import SEALED_BYTES, SEALED_LENGTH, FigureStore
 from palaute_collector.figures import Answer
 from palaute_collector.followups import due_date
 from palaute_collector.invitation_store import InvitationStore
@@ -174,7 +174,12 @@ class Answers:
         waiting = answer.sealable()
         if answer.anonymous:
             waiting["comment"] = comment
-        await FigureStore(connection).seal(seal(self.core.settings.answer_seal_key, waiting))
+        # One size for every answer, named or anonymous, a comment or none, a score of 0 or
+        # 10: a reader of the table, its dead rows, the WAL or a backup learns nothing from
+        # a row's length (a match by length with the released comment is what it would be).
+        await FigureStore(connection).seal(
+            seal(self.core.settings.answer_seal_key, waiting, size=SEALED_BYTES)
+        )
 
     async def _request_follow_up(
         self,
@@ -295,11 +300,19 @@ class Answers:
             ):
                 return "recorded"
         # Replies past their hold are dropped by the purge (and never applied).
+        # Sealed to one size, its exact time inside: the row shows the number's pseudonym and
+        # the hour after it came (for the purge), nothing of what it says or when exactly.
         await store.hold_reply(
             refs[0],
-            received,
+            received.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1),
             seal(
-                self.core.settings.answer_seal_key, {"score": reply.value, "comment": reply.comment}
+                self.core.settings.answer_seal_key,
+                {
+                    "score": reply.value,
+                    "comment": reply.comment,
+                    "received_at": received.isoformat(),
+                },
+                size=SEALED_BYTES,
             ),
         )
         return "held"
@@ -329,28 +342,32 @@ class Answers:
         if not by_ref:
             return
         store = InvitationStore(connection)
-        held = await store.held_replies(list(by_ref), self.core.hold_cutoff())
+        key = self.core.settings.answer_seal_key
+        held = []  # (row id, number's pseudonym, exact time it came, what it said)
+        for row in await store.held_replies(list(by_ref), self.core.hold_cutoff()):
+            opened = unseal(key, row.sealed, longest=SEALED_LENGTH)
+            if opened is None:
+                log.error("held_reply_unreadable")
+                continue
+            # The row's own time is the hour after it came; the exact one is sealed.
+            came = opened.get("received_at")
+            received = datetime.fromisoformat(came) if came else as_utc(row.received_at)
+            held.append((row.id, row.recipient_ref, received, opened))
+        held.sort(key=lambda reply: reply[2])
         latest = {  # the newest reply per number that came after its invitation was sent
-            row.recipient_ref: row
-            for row in held
-            if by_ref[row.recipient_ref].occurred_at
-            <= as_utc(row.received_at)
-            < by_ref[row.recipient_ref].expires_at
+            ref: (received, opened)
+            for _, ref, received, opened in held
+            if by_ref[ref].occurred_at <= received < by_ref[ref].expires_at
         }
         if not latest:
             return
         used = [  # the chosen ones, and older replies to the same invitation they supersede
-            row.id
-            for row in held
-            if row.recipient_ref in latest
-            and as_utc(row.received_at) >= by_ref[row.recipient_ref].occurred_at
+            row_id
+            for row_id, ref, received, _ in held
+            if ref in latest and received >= by_ref[ref].occurred_at
         ]
         await store.drop_held(used)
-        for ref, reply in latest.items():
-            opened = unseal(self.core.settings.answer_seal_key, reply.sealed)
-            if opened is None:
-                log.error("held_reply_unreadable")
-                continue
+        for ref, (_, opened) in latest.items():
             score, csat = self._reply_answers(by_ref[ref].programme, int(opened["score"]))
             if score is not None or csat is not None:
                 await self.record(

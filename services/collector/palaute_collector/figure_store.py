@@ -21,7 +21,14 @@ from palaute_collector.tables import (
     sealed_answers,
 )
 from palaute_runtime.database import Row, upsert
+from palaute_runtime.sealed import sealed_length
 from palaute_schemas import Grain
+
+# What waits sealed (an answer for its release, an SMS reply for its invitation) is sealed to
+# this many bytes, whatever it says: a comment of 2,000 characters, each escaped as \u00XX
+# at worst, fits with room to spare; 22 kB a row.
+SEALED_BYTES = 16_384
+SEALED_LENGTH = sealed_length(SEALED_BYTES)
 
 # Replicas on one PostgreSQL database release answers into the figures one at a time.
 _FIGURES_LOCK = 0x616E_6F6E_666F_6C64

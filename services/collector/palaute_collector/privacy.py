@@ -10,6 +10,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_collector.core import Core
+from palaute_collector.figure_store import SEALED_LENGTH
 from palaute_collector.invitation_store import InvitationStore
 from palaute_collector.tables import inbox
 from palaute_runtime.database import as_utc
@@ -89,12 +90,14 @@ class PrivacyRequests:
         tables, held = await InvitationStore(connection).of_person(
             request.customer_id, self._refs_of(request)
         )
+        key = self.core.settings.answer_seal_key
         return {
             **tables,
             "held_replies": [
                 {
+                    # The hour after it came; the exact time, sealed, replaces it.
                     "received_at": as_utc(row.received_at).isoformat(),
-                    **(unseal(self.core.settings.answer_seal_key, row.sealed) or {}),
+                    **(unseal(key, row.sealed, longest=SEALED_LENGTH) or {}),
                 }
                 for row in held
             ],

@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_collector.core import Core
-from palaute_collector.figure_store import FigureStore, FunnelCell
+from palaute_collector.figure_store import SEALED_LENGTH, FigureStore, FunnelCell
 from palaute_collector.figures import COUNT_FIELDS, Answer, Cell, Counts, period_end, release
 from palaute_collector.invitation_store import InvitationStore
 from palaute_collector.tables import inbox
@@ -181,7 +181,7 @@ class Publishing:
         """Every answer waiting sealed for its release, with its id and comment."""
         waiting = []
         for row in await FigureStore(connection).sealed():
-            opened = unseal(self.core.settings.answer_seal_key, row.sealed)
+            opened = unseal(self.core.settings.answer_seal_key, row.sealed, longest=SEALED_LENGTH)
             if opened is None:  # kept: a key mix-up must not lose answers
                 log.error("sealed_answer_unreadable")
                 continue

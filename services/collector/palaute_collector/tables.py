@@ -62,8 +62,10 @@ responses = sa.Table(
 
 # Every answer waiting to join the figures (see figures.py), sealed (AES-256-GCM,
 # PALAUTE_ANSWER_SEAL_KEY): where it falls (day, channels, language, unit), its scores, and
-# for an anonymous answer its comment. An anonymous answer is written in the transaction that
-# marks its invitation answered, so this row must tell a reader of the database nothing. It
+# for an anonymous answer its comment, padded to one size (figure_store.SEALED_BYTES). An
+# anonymous answer is written in the transaction that marks its invitation answered, so this
+# row (and its dead copy, its WAL record, a backup) must tell a reader nothing: not even by
+# its length. It
 # is released with others, in a transaction of its own, once every cell it counts in grows
 # by at least the minimum group size, and deleted.
 sealed_answers = sa.Table(
@@ -104,7 +106,8 @@ follow_up_figures = sa.Table(
 
 # A scored SMS reply with no open invitation sent to its number before it: the collector may
 # not have recorded that invitation yet. Applied when one arrives that was sent before the
-# reply, dropped after the hold time; score and comment sealed (PALAUTE_ANSWER_SEAL_KEY).
+# reply, dropped after the hold time. Score, comment and the exact time it came are sealed to
+# one size (PALAUTE_ANSWER_SEAL_KEY); received_at is the hour after it came, for the purge.
 held_replies = sa.Table(
     "held_replies",
     metadata,
