@@ -117,6 +117,42 @@ def stored_size(value: bytes) -> int:
     return len(value)
 
 
+def attack_by_size(
+    every_sealed: list[tuple[int, int]],
+    sealed_now: list[tuple[int, int]],
+    answered: list[dict[str, object]],
+    comments: list[dict[str, object]],
+    truth: dict[str, uuid.UUID],
+) -> None:
+    """An attacker with the data files: every sealed tuple seen (xmin, size) must be one
+    size; and ranking the sealed rows it can tie by xmin to an answered mark against the
+    released comments, by size, matches no better than chance."""
+    lengths = {length for _, length in every_sealed}
+    assert len(lengths) == 1, f"sealed answers of {len(lengths)} sizes: their size tells"
+    by_mark = {row["_xmin"]: row["id"] for row in answered}
+    released = {truth[str(c["comment"])] for c in comments}
+    # Only the released answers the attacker sees sealed (the rest are pruned from pages).
+    tied = sorted(
+        (
+            (length, by_mark[xmin])
+            for xmin, length in set(sealed_now)
+            if xmin in by_mark and by_mark[xmin] in released
+        ),
+        key=lambda pair: pair[0],
+    )
+    seen_sealed = {invitation for _, invitation in tied}
+    ranked = sorted(
+        (c for c in comments if truth[str(c["comment"])] in seen_sealed),
+        key=lambda row: len(str(row["comment"]).encode()),
+    )
+    by_size = sum(
+        truth[str(comment["comment"])] == invitation
+        for comment, (_, invitation) in zip(ranked, tied, strict=True)
+    )
+    assert by_size <= 8, f"{by_size} of {len(tied)} matched by size: better than chance"
+    assert len(tied) >= 24, "the attacker sees most sealed answers, dead or alive"
+
+
 def comment_of(n: int) -> str:
     """Very different comments: a dozen to 1,500 characters, ASCII and not."""
     word = ("ok", "kiitos", "ÄÖå€", "🙂")[n % 4]
@@ -169,28 +205,7 @@ async def test_an_auditor_cannot_tie_anonymous_answers_to_their_invitations(
     #    mark) against the released comments: unpadded, 24 sizes among 42 rows, and by size
     #    it matched 10 of the 18 the pages still held (the whole-path test, measured).
     sealed_now = await raw_tuples(engine, "sealed_answers")
-    lengths = {length for _, length in waiting_seen + sealed_now}
-    assert len(lengths) == 1, f"sealed answers of {len(lengths)} sizes: their size tells"
-    by_mark = {row["_xmin"]: row["id"] for row in answered}
-    tied = sorted(
-        ((length, by_mark[xmin]) for xmin, length in set(sealed_now) if xmin in by_mark),
-        key=lambda pair: pair[0],
-    )
-    # The released comments by size against the sealed rows by size (only those whose
-    # answers the attacker sees sealed: the rest are pruned from the pages).
-    released = {truth[str(c["comment"])] for c in comments}
-    tied = [(length, invitation) for length, invitation in tied if invitation in released]
-    seen_sealed = {invitation for _, invitation in tied}
-    ranked = sorted(
-        (c for c in comments if truth[str(c["comment"])] in seen_sealed),
-        key=lambda row: len(str(row["comment"]).encode()),
-    )
-    by_size = sum(
-        truth[str(comment["comment"])] == invitation
-        for comment, (_, invitation) in zip(ranked, tied, strict=True)
-    )
-    assert by_size <= 8, f"{by_size} of {len(tied)} matched by size: better than chance"
-    assert len(tied) >= 24, "the attacker sees most sealed answers, dead or alive"
+    attack_by_size(waiting_seen + sealed_now, sealed_now, answered, comments, truth)
     # 5. Order: pair comments in physical order with answers in commit order. By chance a
     #    shuffled batch of five keeps one in place on average (eight in all); unshuffled,
     #    all forty would match.
@@ -423,29 +438,8 @@ async def test_page_and_sms_answers_leave_no_link_in_any_services_database(
     #    an attacker would rank the sealed rows (tied by xmin to their invitation's answered
     #    mark) against the released comments: unpadded, 24 sizes among 42 rows, and by size
     #    it matched 10 of the 18 the pages still held (the whole-path test, measured).
-    lengths = {length for _, length in waiting_seen + sealed_now}
-    assert len(lengths) == 1, f"sealed answers of {len(lengths)} sizes: their size tells"
     answered = [row for row in seen["collector"]["invitations"] if row["answered"]]
-    by_mark = {row["_xmin"]: row["id"] for row in answered}
-    tied = sorted(
-        ((length, by_mark[xmin]) for xmin, length in set(sealed_now) if xmin in by_mark),
-        key=lambda pair: pair[0],
-    )
-    # The released comments by size against the sealed rows by size (only those whose
-    # answers the attacker sees sealed: the rest are pruned from the pages).
-    released = {truth[str(c["comment"])] for c in comments}
-    tied = [(length, invitation) for length, invitation in tied if invitation in released]
-    seen_sealed = {invitation for _, invitation in tied}
-    ranked = sorted(
-        (c for c in comments if truth[str(c["comment"])] in seen_sealed),
-        key=lambda row: len(str(row["comment"]).encode()),
-    )
-    by_size = sum(
-        truth[str(comment["comment"])] == invitation
-        for comment, (_, invitation) in zip(ranked, tied, strict=True)
-    )
-    assert by_size <= 8, f"{by_size} of {len(tied)} matched by size: better than chance"
-    assert len(tied) >= 2 * SPLIT - 16, "the attacker sees most sealed answers, dead or alive"
+    attack_by_size(waiting_seen + sealed_now, sealed_now, answered, comments, truth)
     # 5. Order: the auditor knows the order in which invitations were answered, from the
     #    collector's marks and from the dispatcher's (both commit orders), and pairs it with
     #    the comments' physical order. By chance about one in five matches; unshuffled, all.
