@@ -407,6 +407,43 @@ async def test_the_service_anchors_the_head_on_kafka_and_verify_finds_deleted_ro
     assert f"names row {newest} of 3, but the chain ends at row {newest - 1}" in broken.stderr
 
 
+@pytest.mark.broker
+async def test_a_chain_anchored_before_fails_verify_when_kafka_has_lost_its_anchors(
+    kafka: str, tmp_path: Path
+) -> None:
+    """Consent keeps a copy of each anchor it publishes. A Kafka whose anchors topic no
+    longer holds any of this chain's anchors (lost, emptied, or a replaced database) fails
+    `optout verify`, unless the operator says --anchors-lost: then consent's own copies are
+    the anchors, and a deleted newest row is still named."""
+    chain_key = f"8:{uuid.uuid4().hex}"  # no anchor on this broker is signed with it
+    env = {"PALAUTE_KAFKA_BOOTSTRAP": kafka, "PALAUTE_AUDIT_CHAIN_KEY": chain_key}
+    for n in range(2):
+        added = consent_cli(
+            tmp_path, "optout", "add", "--customer-id", f"C-L{n}", "--reason", "kirje", env=env
+        )
+        assert added.returncode == 0, added.stderr
+    settings = ConsentSettings(data_dir=tmp_path, audit_chain_key=chain_key)
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.begin() as connection:
+            kept = await audit.anchor(connection, settings.chain_keys, datetime.now(UTC))
+            await audit.keep_anchor(connection, kept)
+    finally:
+        await engine.dispose()
+    lost = consent_cli(tmp_path, "optout", "verify", env=env)
+    assert (lost.returncode, lost.stderr.count("\n")) == (1, 1), lost.stderr
+    assert "the chain was anchored 1 time(s)" in lost.stderr
+    assert "yet Kafka holds no anchor" in lost.stderr
+    said = consent_cli(tmp_path, "optout", "verify", "--anchors-lost", env=env)
+    assert said.returncode == 0, said.stderr
+    assert "checked against consent's own copies of 1 anchor(s) (--anchors-lost)" in said.stdout
+    with sqlite3.connect(tmp_path / "consent.db") as database:
+        database.execute("DELETE FROM register_audit WHERE id = ?", (kept.head_id,))
+    cut = consent_cli(tmp_path, "optout", "verify", "--anchors-lost", env=env)
+    assert cut.returncode == 1
+    assert f"names row {kept.head_id} of 2, but the chain ends at row" in cut.stderr
+
+
 async def test_a_rotated_identifier_key_still_finds_old_rows_and_honours_kept_objections(
     consent_db: AsyncEngine,
 ) -> None:

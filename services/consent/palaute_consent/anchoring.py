@@ -62,6 +62,7 @@ class AuditAnchoring:
                 log.error("audit_chain_lost_its_anchor", anchored_head_id=self._last[0])
                 return None
             await work.publish(AUDIT_ANCHORED, anchor)
+            await audit.keep_anchor(work.connection, anchor)
         self._last = (anchor.head_id, anchor.head_hash)
         log.info(
             "audit_chain_anchored",

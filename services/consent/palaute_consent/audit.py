@@ -30,7 +30,7 @@ import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from palaute_consent.tables import audit_checks, register_audit
+from palaute_consent.tables import audit_anchors, audit_checks, register_audit
 from palaute_runtime.database import as_utc, upsert
 from palaute_runtime.keys import Keyring
 from palaute_schemas import AuditAnchored
@@ -164,7 +164,7 @@ async def verify(
             return Verdict(count, row.id, "its content does not match its hash")
         previous, hashes[row.id] = row.row_hash, row.row_hash
     valid = sorted(
-        (anchor for anchor in anchors if _signed_by(anchor, chain)),
+        (anchor for anchor in anchors if signed_by(anchor, chain)),
         key=lambda anchor: anchor.head_id,
     )
     last = rows[-1].id if rows else 0
@@ -257,12 +257,42 @@ async def anchor(connection: AsyncConnection, chain: Keyring, at: datetime) -> A
     )
 
 
+async def keep_anchor(connection: AsyncConnection, anchor: AuditAnchored) -> None:
+    """Keep a copy of an anchor as it is published."""
+    await connection.execute(
+        audit_anchors.insert().values(
+            anchored_at=anchor.occurred_at,
+            head_id=anchor.head_id,
+            head_hash=anchor.head_hash,
+            rows=anchor.rows,
+            key_id=anchor.key_id,
+            signature=anchor.signature,
+        )
+    )
+
+
+async def kept_anchors(connection: AsyncConnection) -> list[AuditAnchored]:
+    """The copies of every anchor published, oldest first."""
+    rows = await connection.execute(sa.select(audit_anchors).order_by(audit_anchors.c.id))
+    return [
+        AuditAnchored(
+            occurred_at=as_utc(row.anchored_at),
+            head_id=row.head_id,
+            head_hash=row.head_hash,
+            rows=row.rows,
+            key_id=row.key_id,
+            signature=row.signature,
+        )
+        for row in rows
+    ]
+
+
 def _signature(key: str, head_id: int, head_hash: str, rows: int, at: datetime) -> str:
     message = f"audit-anchor\n{head_id}\n{head_hash}\n{rows}\n{as_utc(at).isoformat()}"
     return hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def _signed_by(anchor: AuditAnchored, chain: Keyring) -> bool:
+def signed_by(anchor: AuditAnchored, chain: Keyring) -> bool:
     """An anchor made with a configured chain key (a forged one is ignored)."""
     key = chain.get(anchor.key_id)
     if key is None:

@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check the chain alone, without reading the anchors from Kafka",
     )
+    verify.add_argument(
+        "--anchors-lost",
+        action="store_true",
+        help="the anchors topic was lost (say why in the incident log): check against "
+        "consent's own copies of the anchors instead of failing",
+    )
     people = commands.add_parser(
         "accounts", help="who may sign in to the register's page (officer or auditor)"
     )
@@ -243,8 +249,20 @@ async def _optout(
         for row in await register.audit_trail(*who):
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
     elif args.action == "verify":
-        anchors = [] if args.without_anchors else await _anchors(settings)
-        verdict = await audit.verify(connection, settings.chain_keys, anchors)
+        on_kafka = [] if args.without_anchors else await _anchors(settings)
+        # Anchors signed by another chain (another deployment's, a test's) count for nothing.
+        anchors = [a for a in on_kafka if audit.signed_by(a, settings.chain_keys)]
+        kept = await audit.kept_anchors(connection)
+        if kept and not anchors and not args.without_anchors and not args.anchors_lost:
+            fail(
+                f"the chain was anchored {len(kept)} time(s), the last at "
+                f"{kept[-1].occurred_at.isoformat()}, yet Kafka holds no anchor: the anchors "
+                "topic was lost or emptied (or a newer chain replaced the database); if that "
+                "is known, --anchors-lost checks against consent's own copies."
+            )
+        verdict = await audit.verify(
+            connection, settings.chain_keys, [*anchors, *(kept if args.anchors_lost else [])]
+        )
         if verdict.broken_at is not None:
             fail(
                 f"the audit log does not hold at row {verdict.broken_at}: {verdict.why} "
@@ -256,6 +274,8 @@ async def _optout(
         checked = (
             "not checked against anchors (--without-anchors)"
             if args.without_anchors
+            else f"checked against consent's own copies of {len(kept)} anchor(s) (--anchors-lost)"
+            if args.anchors_lost and not anchors
             else f"checked against the newest of {verdict.anchors_checked} anchor(s)"
             if verdict.anchors_checked
             else "no anchor found on Kafka yet (consent anchors the head every "

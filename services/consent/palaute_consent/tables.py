@@ -46,6 +46,20 @@ register_audit = sa.Table(
 
 # The newest scheduled check of the audit chain (one row, id 1): when, how many rows, and the
 # first row that did not hold (the officer's overview shows it).
+# A copy of every anchor published on consent.audit-anchors.v1: `optout verify` knows the
+# chain was anchored before, and refuses a Kafka that has lost the anchors (unless told).
+audit_anchors = sa.Table(
+    "audit_anchors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("anchored_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("head_id", sa.Integer, nullable=False),
+    sa.Column("head_hash", sa.String(64), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("key_id", sa.String(16), nullable=False),
+    sa.Column("signature", sa.String(64), nullable=False),
+)
+
 audit_checks = sa.Table(
     "audit_checks",
     metadata,
