@@ -350,13 +350,20 @@ class ErasureCompleted(Message):
     """One service erased what it held about the person of an erasure request: how many rows
     per table (no identifier), and for the dispatcher whether the partner confirmed its
     deletion (true), refused it for good (false, with the partner's reason) or was not asked
-    (none: no address to delete, or a partner without a deletion API)."""
+    (none: no address to delete, or a partner without a deletion API), and the story per
+    processor."""
 
     request_id: uuid.UUID
     service: PrivacyService
     erased: dict[str, int]
     partner_deleted: bool | None = None
     partner_reason: str | None = Field(default=None, max_length=200)
+    processors: dict[str, str] = Field(
+        default_factory=dict,
+        description="the dispatcher: each processor (SMS provider, email relay, bounce "
+        "mailbox) and what the erasure did there: deleted, refused (why), or not asked (and "
+        "what the operator does instead)",
+    )
 
 
 class AccessRequested(PersonIdentifiers):

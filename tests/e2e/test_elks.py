@@ -164,4 +164,6 @@ async def test_an_erasure_says_46elks_was_not_asked_and_removes_the_invitation(
 
     done = await wait_until(completed, within=30, what="the dispatcher's ErasureCompleted")
     assert done.partner_deleted is None, "46elks has no deletion API: not asked, and said so"
+    assert done.processors["46elks"].startswith("not asked: 46elks documents no deletion API")
+    assert done.processors["email relay"].startswith("not asked: SMTP has no deletion")
     assert await first_row(stack.dispatcher_settings.database_url, mine) is None

@@ -360,8 +360,9 @@ async def test_a_partner_outage_delays_the_deletion_and_a_refusal_is_reported(
     deletions.settings = deletions.settings.model_copy(
         update={"partner_deletion_retry_seconds": 0.3}
     )
-    real = deletions.processor
-    deletions.processor = HttpSmsPartner(f"http://127.0.0.1:{free_port()}", "key", "Palaute")
+    processors = deletions.processor.asked
+    real = processors["sms"]
+    processors["sms"] = HttpSmsPartner(f"http://127.0.0.1:{free_port()}", "key", "Palaute")
     erasure = ErasureRequested(request_id=uuid.uuid4(), customer_id="C-1")
     try:
         # The partner is down: the erasure itself is done (never paused, never dead-lettered).
@@ -371,22 +372,23 @@ async def test_a_partner_outage_delays_the_deletion_and_a_refusal_is_reported(
         assert (job.attempts, job.last_error) == (1, "partner deletion: ClientConnectorError")
         assert await deletions.work_off() == 0, "not due again before its backoff"
         # It answers again, but refuses for good (a wrong key): reported, not retried.
-        await deletions.processor.close()  # type: ignore[attr-defined]
-        deletions.processor = HttpSmsPartner(sandbox.http.url, "wrong-key", "Palaute")
+        await processors["sms"].close()  # type: ignore[attr-defined]
+        processors["sms"] = HttpSmsPartner(sandbox.http.url, "wrong-key", "Palaute")
 
         async def finished() -> int:
             return await deletions.work_off()
 
         assert await wait_until(finished, within=10, what="the retry after its backoff") == 1
     finally:
-        await deletions.processor.close()  # type: ignore[attr-defined]
-        deletions.processor = real
+        await processors["sms"].close()  # type: ignore[attr-defined]
+        processors["sms"] = real
     (done,) = await outbox_payloads(dispatcher, "privacy.erasure-completed.v1")
     assert (done["partner_deleted"], done["partner_reason"]) == (
         False,
         "partner deletion refused: 401",
     )
     assert done["erased"] == {"invitations": 1}
+    assert done["processors"] == {"sms": "refused: partner deletion refused: 401"}
     assert await deletion_jobs(dispatcher) == []
     assert [m["to"] for m in sandbox.recorder.snapshot()["sms"]] == [phone], "refused: kept"
 

@@ -219,7 +219,8 @@ async def record_erasure(connection: AsyncConnection, completed: ErasureComplete
         completed.request_id,
         completed.service,
         {"erased": completed.erased, "partner_deleted": completed.partner_deleted}
-        | ({"partner_reason": completed.partner_reason} if completed.partner_reason else {}),
+        | ({"partner_reason": completed.partner_reason} if completed.partner_reason else {})
+        | ({"processors": completed.processors} if completed.processors else {}),
     )
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from palaute_dispatcher.bounces import BounceMailbox, ImapSettings
 from palaute_dispatcher.elks import ElksSmsPartner
-from palaute_dispatcher.partner import HttpSmsPartner, SmtpEmailPartner
+from palaute_dispatcher.partner import DataProcessor, HttpSmsPartner, SmtpEmailPartner
+from palaute_dispatcher.processors import Processors
 from palaute_dispatcher.replicas import Replicas
 from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.settings import DispatcherSettings
@@ -67,14 +68,20 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
         if settings.bounce_imap_host
         else None
     )
-    # 46elks documents no deletion API: not asked (the README says what to do instead).
-    processors = [p for p in providers.values() if not isinstance(p, ElksSmsPartner)]
+    # Who is asked to delete on an erasure: the SMS providers with a deletion API, and the
+    # bounce mailbox (its DSNs name the address); 46elks and the relay cannot be asked.
+    asked: dict[str, DataProcessor] = {
+        name: p for name, p in providers.items() if not isinstance(p, ElksSmsPartner)
+    }
+    if mailbox is not None:
+        asked["bounce mailbox"] = mailbox
+    not_asked = [*(["46elks"] if "46elks" in providers else []), "email relay"]
     service = DispatcherService(
         engine,
         settings,
         {"sms": providers, "email": email},
         health,
-        processor=processors[0] if processors else None,
+        processor=Processors(asked, not_asked),
         clock=clock,
         bounce_mailbox=mailbox,
         # Twilio calls a status callback once: what never came is asked for.

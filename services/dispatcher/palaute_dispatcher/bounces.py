@@ -41,6 +41,7 @@ import structlog
 from palaute_dispatcher.core import Core
 from palaute_dispatcher.messages import delivery_of
 from palaute_dispatcher.repository import Invitations
+from palaute_runtime.faults import DependencyUnavailable
 from palaute_runtime.keys import Keyring
 from palaute_runtime.metrics import INVITATIONS
 from palaute_runtime.unit_of_work import uow
@@ -286,6 +287,39 @@ class BounceMailbox:
                 imap.uid("STORE", ",".join(left), "+FLAGS.SILENT", r"(\Seen)")
         finally:
             imap.logout()
+
+    def _delete_about(self, addresses: Sequence[str]) -> int:
+        imap = self._connect()
+        try:
+            found: set[bytes] = set()
+            for address in addresses:
+                if "@" not in address:
+                    continue  # a phone number: no mail about it here
+                if address.isascii():
+                    status, hits = imap.uid("SEARCH", "CHARSET", "UTF-8", "TEXT", _quoted(address))
+                else:  # as a literal: imaplib sends its own arguments as ASCII
+                    imap.literal = address.encode()  # type: ignore[assignment]
+                    status, hits = imap.uid("SEARCH", "CHARSET", "UTF-8", "TEXT")
+                if status != "OK":
+                    raise imaplib.IMAP4.error(f"SEARCH answered {status}")
+                found.update((hits[0] or b"").split())
+            if found:
+                uids = b",".join(sorted(found)).decode()
+                imap.uid("STORE", uids, "+FLAGS.SILENT", r"(\Deleted)")
+                imap.expunge()
+            return len(found)
+        finally:
+            imap.logout()
+
+    async def delete_data(self, addresses: list[str]) -> str:
+        """Delete every message in the mailbox that mentions one of these addresses (DSNs
+        left for a person, auto-replies); returns how many. DependencyUnavailable when the
+        mailbox cannot be reached (the deletion job tries again)."""
+        try:
+            deleted = await asyncio.to_thread(self._delete_about, addresses)
+        except (OSError, imaplib.IMAP4.error, ssl.SSLError) as exc:
+            raise DependencyUnavailable(f"bounce mailbox: {_imap_error(exc)}") from exc
+        return f"bounce-mailbox-{deleted}"
 
     async def unseen(self) -> list[tuple[str, bytes]]:
         """The messages not yet looked at: (uid, raw message)."""

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_dispatcher.deletion_jobs import Deletions
 from palaute_dispatcher.partner import DataProcessor, PartnerError
+from palaute_dispatcher.processors import Processors
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.clock import Clock
 from palaute_runtime.faults import DependencyUnavailable
@@ -51,14 +52,19 @@ def completed(
     *,
     partner_deleted: bool | None,
     reason: str | None = None,
+    processors: Processors | None = None,
 ) -> ErasureCompleted:
-    """The dispatcher's answer to an erasure request."""
+    """The dispatcher's answer to an erasure request, with each processor's story."""
+    reason = reason[:200] if reason else None
     return ErasureCompleted(
         request_id=request_id,
         service="dispatcher",
         erased=erased,
         partner_deleted=partner_deleted,
-        partner_reason=reason[:200] if reason else None,
+        partner_reason=reason,
+        processors=processors.story(deleted=partner_deleted, reason=reason)
+        if processors is not None
+        else {},
     )
 
 
@@ -70,13 +76,16 @@ class PartnerDeletions:
         self,
         engine: AsyncEngine,
         outbox: Outbox,
-        processor: DataProcessor,
+        processor: DataProcessor | Processors,
         settings: DispatcherSettings,
         clock: Clock,
     ) -> None:
         self.engine = engine
         self.outbox = outbox
-        self.processor = processor
+        # Every processor asked in turn (a lone partner is one).
+        self.processor = (
+            processor if isinstance(processor, Processors) else Processors({"sms": processor})
+        )
         self.settings = settings
         self.clock = clock
         self.due = asyncio.Event()
@@ -118,7 +127,13 @@ class PartnerDeletions:
             if job.request_id is not None:
                 await work.publish(
                     ERASURE_COMPLETED,
-                    completed(job.request_id, job.erased, partner_deleted=deleted, reason=reason),
+                    completed(
+                        job.request_id,
+                        job.erased,
+                        partner_deleted=deleted,
+                        reason=reason,
+                        processors=self.processor,
+                    ),
                 )
         if deleted:
             log.info("partner_deletion_done", addresses=len(job.addresses))

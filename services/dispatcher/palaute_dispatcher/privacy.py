@@ -14,6 +14,7 @@ from palaute_dispatcher.deletion_jobs import Deletions
 from palaute_dispatcher.deletions import PartnerDeletions
 from palaute_dispatcher.deletions import completed as erasure_completed
 from palaute_dispatcher.early_receipts import EarlyReceipts
+from palaute_dispatcher.processors import Processors
 from palaute_dispatcher.receipts import EARLY_RECEIPTS_KEPT
 from palaute_dispatcher.repository import Invitations
 from palaute_dispatcher.tables import inbox
@@ -34,9 +35,12 @@ log = structlog.get_logger("palaute.dispatcher")
 class PrivacyRequests:
     """Erasure and access requests, and retention."""
 
-    def __init__(self, core: Core, deletions: PartnerDeletions | None) -> None:
+    def __init__(
+        self, core: Core, deletions: PartnerDeletions | None, processors: Processors | None = None
+    ) -> None:
         self.core = core
         self.deletions = deletions
+        self.processors = deletions.processor if deletions is not None else processors
         self._erasure_inbox = Inbox(inbox, "dispatcher.erasure-requested", core.clock)
         self._access_inbox = Inbox(inbox, "dispatcher.access-requested", core.clock)
 
@@ -57,7 +61,12 @@ class PrivacyRequests:
                 else:
                     await work.publish(
                         ERASURE_COMPLETED,
-                        erasure_completed(request.request_id, erased, partner_deleted=None),
+                        erasure_completed(
+                            request.request_id,
+                            erased,
+                            partner_deleted=None,
+                            processors=self.processors,
+                        ),
                     )
         if self.deletions is not None:
             self.deletions.due.set()

@@ -20,6 +20,7 @@ from palaute_dispatcher.delivery import Attempt, Delivery
 from palaute_dispatcher.missing_reports import MissingReports, StatusSource
 from palaute_dispatcher.partner import DataProcessor, Partner
 from palaute_dispatcher.privacy import PrivacyRequests
+from palaute_dispatcher.processors import Processors
 from palaute_dispatcher.receipts import Receipts
 from palaute_dispatcher.requests import InvitationRequests
 from palaute_dispatcher.settings import DispatcherSettings
@@ -39,7 +40,7 @@ class DispatcherService:
         settings: DispatcherSettings,
         partners: Mapping[str, Partner | Mapping[str, Partner]],
         health: Health | None = None,
-        processor: DataProcessor | None = None,
+        processor: DataProcessor | Processors | None = None,
         clock: Clock | None = None,
         bounce_mailbox: BounceMailbox | None = None,
         report_source: StatusSource | None = None,
@@ -52,10 +53,13 @@ class DispatcherService:
             core.outbox,
         )
         self.partners = partners
-        # The partner's deletion API, when it has one: worked off after commit.
+        # Nobody to ask: the erasure still says who was not asked, and why.
+        not_asked = processor if isinstance(processor, Processors) else None
+        # The processors' deletion APIs, when there are any: worked off after commit.
+        asks = not isinstance(processor, Processors) or bool(processor.asked)
         self.deletions = (
             PartnerDeletions(engine, core.outbox, processor, settings, core.clock)
-            if processor is not None
+            if processor is not None and asks
             else None
         )
         self.requests = InvitationRequests(core)
@@ -75,7 +79,7 @@ class DispatcherService:
             if bounce_mailbox is not None
             else None
         )
-        self.privacy = PrivacyRequests(core, self.deletions)
+        self.privacy = PrivacyRequests(core, self.deletions, not_asked)
         # Consumers
         self.handle_survey_requests = self.requests.handle_survey_requests
         self.handle_withdrawals = self.requests.handle_withdrawals
