@@ -58,12 +58,20 @@ def sms_providers(text: str) -> dict[SmsProvider, int]:
 class CommonSettings(BaseSettings):
     """What every Palaute process needs; the defaults run the embedded local stack."""
 
-    model_config = SettingsConfigDict(env_prefix="PALAUTE_", extra="ignore")
+    # An empty variable is an unset one (compose passes `${NAME:-}` as ""): its default holds.
+    model_config = SettingsConfigDict(env_prefix="PALAUTE_", extra="ignore", env_ignore_empty=True)
 
     # production: refuse to start with a development default of any secret.
     env: Literal["development", "production"] = "development"
     # The settings whose defaults are development values that production must replace.
     SECRETS: ClassVar[tuple[str, ...]] = ("recipient_pepper", "unsubscribe_key")
+    # Secrets of the sandbox's own API alone: needed in production only when it is used
+    # (PALAUTE_LOCAL_TESTING).
+    SANDBOX_SECRETS: ClassVar[tuple[str, ...]] = (
+        "partner_api_key",
+        "partner_receipt_secret",
+        "partner_webhook_secret",
+    )
 
     kafka_bootstrap: str = EMBEDDED_BOOTSTRAP
     # How every client connects (services, relay, topic job, CLIs, `palaute tail`): PLAINTEXT
@@ -140,6 +148,9 @@ class CommonSettings(BaseSettings):
     # `46elks`; or both real ones at once with their weights, `twilio:70,46elks:30` (each
     # SMS goes to one by weight; failover.py moves weight away from one that fails).
     sms_provider: str = Field(default="sandbox", max_length=100)
+    # Production with the sandbox as its partner (docker compose's local-testing profile):
+    # without it, production refuses the sandbox and partner hosts on this machine.
+    local_testing: bool = False
     # Twilio: the account, its Auth Token (ID:SECRET list: the primary first, the secondary
     # after it while it is promoted), the API's base URL, a Messaging Service to send from
     # (else From is the programme's sender), and the public URLs Twilio calls, exactly as
@@ -315,6 +326,16 @@ class CommonSettings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _real_partners_in_production(self) -> CommonSettings:
+        if self.env == "production" and not self.local_testing and "sandbox" in self.sms_providers:
+            raise ValueError(
+                "PALAUTE_SMS_PROVIDER is sandbox, a stand-in that sends nothing, in production: "
+                "set twilio or 46elks (or both with weights), or PALAUTE_LOCAL_TESTING=true for a "
+                "test run against the sandbox"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _senders_take_replies(self) -> CommonSettings:
         """Every SMS asks for a 0-10 reply and says STOP: at a real provider an alphanumeric
         sender is one-way (Twilio, 46elks), so no reply and no STOP could ever reach us."""
@@ -348,10 +369,12 @@ class CommonSettings(BaseSettings):
     @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> CommonSettings:
         if self.env == "production":
+            sandbox = "sandbox" in self.sms_providers
             left = [
                 f"PALAUTE_{name.upper()}"
                 for name in self.SECRETS
                 if getattr(self, name) == type(self).model_fields[name].default
+                and (sandbox or name not in self.SANDBOX_SECRETS)
             ]
             if left:
                 raise ValueError(

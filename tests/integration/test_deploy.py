@@ -20,7 +20,11 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
+from palaute_collector.settings import CollectorSettings
+from palaute_consent.settings import ConsentSettings
+from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.local_broker import free_port
+from palaute_runtime.settings import EMBEDDED_BOOTSTRAP
 from palaute_schemas import CONTACT_CLOSED, ContactClosed
 from tests.conftest import wait_until
 
@@ -34,13 +38,11 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
-# What an operator puts in the environment for the secrets compose requires.
+# What an operator puts in the environment: the settings compose requires (every one), and
+# the optional ones a production deployment with Twilio sets.
 OPERATOR_ENV = {
     "POSTGRES_PASSWORD": "operator-db-password",
     "PALAUTE_RECIPIENT_PEPPER": "operator-pepper-0123456789abcdef",
-    "PALAUTE_PARTNER_API_KEY": "operator-partner-key",
-    "PALAUTE_PARTNER_WEBHOOK_SECRET": "operator-webhook-secret",
-    "PALAUTE_PARTNER_RECEIPT_SECRET": "operator-receipt-secret",
     "PALAUTE_TOKEN_SECRET": "operator-token-secret",
     "PALAUTE_UNSUBSCRIBE_KEY": "operator-unsubscribe-key",
     "PALAUTE_ANSWER_SEAL_KEY": "operator-answer-seal-key",
@@ -48,30 +50,122 @@ OPERATOR_ENV = {
     "PALAUTE_AUDIT_CHAIN_KEY": "operator-audit-chain-key",
     "PALAUTE_OFFICER_SESSION_KEY": "operator-officer-session-key",
     "PALAUTE_SURVEY_ORIGIN": "https://kysely.example.fi",
+    "PALAUTE_ORGANIZATION_NAME": "Esimerkki Oy",
+    "PALAUTE_SMS_SENDER": "+358405550100",
+    "PALAUTE_EMAIL_SENDER": "Esimerkki <kysely@example.fi>",
+    "PALAUTE_SMS_PROVIDER": "twilio",
+    "PALAUTE_PARTNER_SMTP_HOST": "smtp.example.fi",
+}
+OPTIONAL_ENV = {
+    "PALAUTE_TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+    "PALAUTE_TWILIO_AUTH_TOKEN": "operator-twilio-token",
+    "PALAUTE_TWILIO_STATUS_CALLBACK_URL": "https://palaute.example.fi/partner/twilio/status",
+    "PALAUTE_TWILIO_INBOUND_URL": "https://palaute.example.fi/partner/twilio/inbound",
 }
 REQUIRED = re.compile(r"\$\{(\w+):\?[^}]*\}")
+SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"  # compose-spec/compose-spec, schema/
 
 
 def interpolate(value: str) -> str:
-    """Compose's ${NAME:-default} with its default and ${NAME:?error} from the operator."""
-    value = REQUIRED.sub(lambda m: OPERATOR_ENV[m.group(1)], value)
-    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: m.group(2), value)
+    """Compose's ${NAME:?error} and ${NAME:-default} from the operator's environment."""
+    given = OPERATOR_ENV | OPTIONAL_ENV
+    value = REQUIRED.sub(lambda m: given[m.group(1)], value)
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: given.get(m.group(1), m.group(2)), value)
+
+
+def test_compose_is_valid_by_the_compose_specification() -> None:
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    errors = sorted(
+        jsonschema.Draft7Validator(schema).iter_errors(compose()), key=lambda e: list(e.path)
+    )
+    assert not errors, [f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors]
 
 
 def test_compose_takes_every_secret_from_the_operator_and_keeps_the_sandbox_out() -> None:
     text = COMPOSE.read_text()
-    assert set(REQUIRED.findall(text)) == set(OPERATOR_ENV), "each secret is required"
+    assert set(REQUIRED.findall(text)) == set(OPERATOR_ENV), "each of these is required"
     for development_default in (
         "sandbox-key",
         "sandbox-webhook-secret",
         "sandbox-receipt-secret",
         "change-me",
+        "http://sandbox",
     ):
-        assert development_default not in text
+        assert development_default not in text.split("# (with PALAUTE_SANDBOX")[1]
     services = compose()["services"]
     assert services["sandbox"]["profiles"] == ["local-testing"]
     assert all(port.startswith("127.0.0.1:") for port in services["sandbox"]["ports"])
     assert "PALAUTE_SANDBOX_ADMIN_TOKEN" in services["sandbox"]["environment"]
+    # Apache Kafka's data on its volume (the image ignores its own config once KAFKA_* is set).
+    kafka = services["kafka"]
+    assert kafka["environment"]["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"
+    assert "kafka-data:/var/lib/kafka/data" in kafka["volumes"]
+    assert any(port.endswith(":8001") for port in services["consent"]["ports"]), "officer"
+
+
+def dockerfile_env(name: str) -> set[str]:
+    """The variables a service's image sets itself (host, ports, log format)."""
+    text = (ROOT / "services" / name / "Dockerfile").read_text()
+    return {
+        pair.split("=", 1)[0]
+        for line in text.splitlines()
+        if line.startswith("ENV ")
+        for pair in line[4:].split()
+    }
+
+
+def unsafe_in_production(field: str, default: object) -> bool:
+    """A default that only makes sense on a developer's machine: this machine, the
+    sandbox, a development secret, the local broker, SQLite, a placeholder domain."""
+    text = str(default)
+    return (
+        (default is None and field.endswith("database_url"))
+        or any(
+            marker in text
+            for marker in (
+                "127.0.0.1",
+                "localhost",
+                "sandbox",
+                "palaute.invalid",
+                "local-development",
+            )
+        )
+        or text == EMBEDDED_BOOTSTRAP
+        or field in ("organization_name", "sms_provider", "sms_sender")
+    )
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_setting_a_service_reads_in_production_is_passed_or_safe(name: str) -> None:
+    """Each setting whose default is a development one is passed by the compose file (or set
+    by the service's image); the others' defaults are production's."""
+    settings_class = {
+        "consent": ConsentSettings,
+        "dispatcher": DispatcherSettings,
+        "collector": CollectorSettings,
+    }[name]
+    passed = set(compose()["services"][name]["environment"]) | dockerfile_env(name)
+    sandbox_only = {*settings_class.SANDBOX_SECRETS, "partner_sms_url", "sandbox_admin_token"}
+    missing = [
+        f"PALAUTE_{field.upper()}"
+        for field, info in settings_class.model_fields.items()
+        if unsafe_in_production(field, info.default)
+        and f"PALAUTE_{field.upper()}" not in passed
+        and field not in sandbox_only
+    ]
+    assert not missing, f"{name} would run in production with development defaults: {missing}"
+    # And what compose passes when the operator sets only what it requires is no stand-in.
+    required_only = {
+        key: REQUIRED.sub(
+            lambda m: OPERATOR_ENV[m.group(1)],
+            re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: m.group(2), str(value)),
+        )
+        for key, value in compose()["services"][name]["environment"].items()
+    }
+    stand_ins = [k for k, v in required_only.items() if unsafe_in_production(k.lower(), v)]
+    assert not stand_ins, f"{name}'s compose defaults point at a stand-in: {stand_ins}"
 
 
 def test_compose_file_parses_and_wires_kafka_postgres_topics_and_services() -> None:

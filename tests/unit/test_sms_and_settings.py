@@ -67,7 +67,7 @@ def test_an_invalid_sender_id_is_refused(sender: str) -> None:
 
 def test_production_refuses_every_development_secret() -> None:
     with pytest.raises(ValidationError) as refused:
-        DispatcherSettings(env="production")
+        DispatcherSettings(env="production", local_testing=True)
     for name in (
         "RECIPIENT_PEPPER",
         "UNSUBSCRIBE_KEY",
@@ -78,19 +78,32 @@ def test_production_refuses_every_development_secret() -> None:
         assert f"PALAUTE_{name}" in str(refused.value)
     own = {"recipient_pepper": "own-pepper", "unsubscribe_key": "own-key"}
     with pytest.raises(ValidationError, match="PALAUTE_ANSWER_SEAL_KEY still has its"):
-        CollectorSettings(env="production", partner_webhook_secret="own-secret", **own)
+        CollectorSettings(
+            env="production", local_testing=True, partner_webhook_secret="own-secret", **own
+        )
     with pytest.raises(ValidationError, match="PALAUTE_PARTNER_WEBHOOK_SECRET still has its"):
-        CollectorSettings(env="production", answer_seal_key="own-seal-key", **own)
+        CollectorSettings(
+            env="production", local_testing=True, answer_seal_key="own-seal-key", **own
+        )
     with pytest.raises(ValidationError, match="PALAUTE_RECIPIENT_PEPPER"):
-        ConsentSettings(env="production")
+        ConsentSettings(env="production", local_testing=True)
     chain = {"audit_chain_key": "own-chain-key"}
     with pytest.raises(ValidationError, match="PALAUTE_REGISTER_AUDIT_KEY still has its"):
-        ConsentSettings(env="production", officer_session_key="own-session-key", **own, **chain)
+        ConsentSettings(
+            env="production",
+            local_testing=True,
+            officer_session_key="own-session-key",
+            **own,
+            **chain,
+        )
     with pytest.raises(ValidationError, match="PALAUTE_OFFICER_SESSION_KEY still has its"):
-        ConsentSettings(env="production", register_audit_key="own-audit-key", **own, **chain)
+        ConsentSettings(
+            env="production", local_testing=True, register_audit_key="own-audit-key", **own, **chain
+        )
     with pytest.raises(ValidationError, match="PALAUTE_AUDIT_CHAIN_KEY still has its"):
         ConsentSettings(
             env="production",
+            local_testing=True,
             register_audit_key="own-audit-key",
             officer_session_key="own-session-key",
             **own,
@@ -98,6 +111,7 @@ def test_production_refuses_every_development_secret() -> None:
     assert (
         ConsentSettings(
             env="production",
+            local_testing=True,
             register_audit_key="own-audit-key",
             officer_session_key="own-session-key",
             **own,
@@ -106,6 +120,44 @@ def test_production_refuses_every_development_secret() -> None:
         == "production"
     )
     assert DispatcherSettings().env == "development", "development defaults work at home"
+
+
+PRODUCTION = {
+    "env": "production",
+    "recipient_pepper": "own-pepper",
+    "unsubscribe_key": "own-key",
+    "token_secret": "own-token-secret",
+    "sms_sender": "+358405550100",
+}
+TWILIO_OWN = {"twilio_account_sid": "AC1", "twilio_auth_token": "own-token"}
+
+
+def test_production_refuses_the_sandbox_and_a_relay_on_this_machine_in_one_sentence() -> None:
+    with pytest.raises(ValidationError, match="PALAUTE_SMS_PROVIDER is sandbox, a stand-in"):
+        DispatcherSettings(**PRODUCTION, partner_smtp_host="smtp.example.fi")
+    with pytest.raises(ValidationError, match="PALAUTE_PARTNER_SMTP_HOST is 'sandbox'"):
+        DispatcherSettings(
+            **PRODUCTION, **TWILIO_OWN, sms_provider="twilio", partner_smtp_host="sandbox"
+        )
+    with pytest.raises(ValidationError, match="PALAUTE_PARTNER_SMTP_SECURITY=none in production"):
+        DispatcherSettings(
+            **PRODUCTION,
+            **TWILIO_OWN,
+            sms_provider="twilio",
+            partner_smtp_host="smtp.example.fi",
+            partner_smtp_security="none",
+        )
+    real = DispatcherSettings(
+        **PRODUCTION,
+        **TWILIO_OWN,
+        sms_provider="twilio",
+        partner_smtp_host="smtp.example.fi",
+        partner_smtp_security="starttls",
+    )
+    assert real.partner_api_key == "sandbox-key", "the sandbox's own key is not asked for"
+    assert DispatcherSettings(
+        **PRODUCTION, local_testing=True, partner_api_key="k", partner_receipt_secret="r"
+    ).local_testing
 
 
 ELKS = {"sms_provider": "46elks", "elks_username": "u", "elks_password": "p"}

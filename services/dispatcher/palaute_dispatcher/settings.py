@@ -122,6 +122,23 @@ class DispatcherSettings(CommonSettings):
         return self.dispatcher_database_url or self.sqlite_url("dispatcher")
 
     @model_validator(mode="after")
+    def _a_real_relay_in_production(self) -> DispatcherSettings:
+        stand_ins = ("sandbox", "127.0.0.1", "localhost", "::1")
+        if self.env == "production" and not self.local_testing:
+            if self.partner_smtp_host in stand_ins:
+                raise ValueError(
+                    f"PALAUTE_PARTNER_SMTP_HOST is {self.partner_smtp_host!r}, the sandbox or "
+                    "this machine, in production: set your email relay's host (or "
+                    "PALAUTE_LOCAL_TESTING=true for a test run against the sandbox)"
+                )
+            if self.partner_smtp_security == "none":
+                raise ValueError(
+                    "PALAUTE_PARTNER_SMTP_SECURITY=none in production: mail would cross the "
+                    "network in clear; use starttls or tls"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _login_over_tls_only(self) -> DispatcherSettings:
         if self.partner_smtp_username and self.partner_smtp_security == "none":
             raise ValueError(
