@@ -39,6 +39,31 @@ PARTNER_ERRORS = Counter(
     "Sends the partner did not accept, by channel and kind (transient, permanent).",
     ["channel", "kind"],
 )
+PARTNER_CIRCUIT_OPEN = Gauge(
+    "palaute_partner_circuit_open",
+    "1 while a partner's (an SMS provider's, the relay's) circuit breaker is open or probing.",
+    ["lane"],
+)
+OLDEST_WAITING = Gauge(
+    "palaute_invitation_oldest_waiting_seconds",
+    "Age of the oldest invitation due or retrying and not yet handed over, by channel (0: "
+    "none); one waiting for its recipient's send window is not counted.",
+    ["channel"],
+)
+ANSWERS_RECORDED = Counter(
+    "palaute_answers_recorded",
+    "Answers the collector recorded, by survey channel.",
+    ["channel"],
+)
+FIGURE_CELLS_PUBLISHED = Counter(
+    "palaute_figure_cells_published",
+    "Figure cell revisions the collector published (small groups wait: none for them).",
+)
+AUDIT_CHAIN_HOLDS = Gauge(
+    "palaute_audit_chain_holds",
+    "1 while consent's scheduled check finds the register's audit chain intact and the "
+    "register what its changes make of it; 0 when it does not.",
+)
 SMS_PROVIDER_WEIGHT = Gauge(
     "palaute_sms_provider_weight",
     "The share of SMS (of 100) each provider is given now (PALAUTE_SMS_PROVIDER).",

@@ -23,6 +23,7 @@ from palaute_collector.invitation_store import InvitationStore
 from palaute_collector.publishing import Publishing
 from palaute_collector.scores import Score, Stop, parse_sms_reply
 from palaute_runtime.database import as_utc
+from palaute_runtime.metrics import ANSWERS_RECORDED
 from palaute_runtime.sealed import seal, unseal
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import (
@@ -141,6 +142,7 @@ class Answers:
             programme=invitation.programme,
         )
         await self._seal_for_release(connection, answer, comment)
+        ANSWERS_RECORDED.labels(channel=invitation.channel).inc()
         if invitation.anonymous:
             log.info("response_recorded", survey_channel=invitation.channel, anonymous=True)
             return True

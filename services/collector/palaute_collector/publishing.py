@@ -18,6 +18,7 @@ from palaute_collector.figure_store import SEALED_LENGTH, FigureStore, FunnelCel
 from palaute_collector.figures import COUNT_FIELDS, Answer, Cell, Counts, period_end, release
 from palaute_collector.invitation_store import InvitationStore
 from palaute_collector.tables import inbox
+from palaute_runtime.metrics import FIGURE_CELLS_PUBLISHED
 from palaute_runtime.outbox import Inbox
 from palaute_runtime.sealed import unseal
 from palaute_runtime.unit_of_work import uow
@@ -167,6 +168,7 @@ class Publishing:
                 if n not in taken and final(period_end("month", one[1].day))
             ]
             await self._forget_released(connection, released + never)
+        FIGURE_CELLS_PUBLISHED.inc(published)
         if released or never:
             log.info(
                 "figures_released",

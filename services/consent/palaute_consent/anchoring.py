@@ -12,6 +12,7 @@ import structlog
 
 from palaute_consent import audit
 from palaute_consent.core import Core
+from palaute_runtime.metrics import AUDIT_CHAIN_HOLDS
 from palaute_runtime.unit_of_work import uow
 from palaute_schemas import AUDIT_ANCHORED, AuditAnchored
 
@@ -43,6 +44,7 @@ class AuditAnchoring:
                     log.error("register_differs_from_audit_log")
                     verdict = audit.Verdict(verdict.rows, 0, differs)
             await audit.record_check(connection, verdict, self.core.clock.now())
+        AUDIT_CHAIN_HOLDS.set(verdict.broken_at is None)
         if verdict.broken_at is not None:
             log.error("audit_chain_broken", row=verdict.broken_at, why=verdict.why)
         return verdict

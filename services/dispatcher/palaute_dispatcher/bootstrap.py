@@ -131,6 +131,7 @@ def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherServi
             ),
             *([service.deletions.run] if service.deletions is not None else []),
             periodic("purge", settings.purge_interval_seconds, service.purge),
+            periodic("waiting invitations", 30, service.delivery.measure_waiting),
             *(
                 [periodic("bounces", settings.bounce_poll_seconds, service.bounces.read_mailbox)]
                 if service.bounces is not None

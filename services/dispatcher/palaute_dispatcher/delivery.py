@@ -32,7 +32,12 @@ from palaute_dispatcher.tokens import token_to_send
 from palaute_runtime.database import Row, as_utc
 from palaute_runtime.health import Health
 from palaute_runtime.messaging import wait_out_faults
-from palaute_runtime.metrics import INVITATIONS, PARTNER_ERRORS, PARTNER_SECONDS
+from palaute_runtime.metrics import (
+    INVITATIONS,
+    OLDEST_WAITING,
+    PARTNER_ERRORS,
+    PARTNER_SECONDS,
+)
 from palaute_runtime.unit_of_work import UnitOfWork, uow
 from palaute_schemas import (
     DELIVERY_STATUS,
@@ -196,6 +201,20 @@ class Delivery:
             and late / taken >= SLOW_SHARE
         ]
         return [p for p in slow if self.weights.lower(p, "slow_reports")]
+
+    async def measure_waiting(self) -> dict[str, float]:
+        """Export how long the oldest invitation due (or retrying) has waited, per channel:
+        the alert on invitations not handed over reads it."""
+        now = self.core.clock.now()
+        async with self.core.engine.connect() as connection:
+            oldest = await Invitations(connection).oldest_waiting(now)
+        waited = {
+            channel: max(0.0, (now - oldest[channel]).total_seconds()) if channel in oldest else 0.0
+            for channel in ("sms", "email")
+        }
+        for channel, seconds in waited.items():
+            OLDEST_WAITING.labels(channel=channel).set(seconds)
+        return waited
 
     async def _expire_overdue(self) -> int:
         """An invitation not sent by its send-by time never is: expired, and said so."""

@@ -16,6 +16,8 @@ from typing import Literal
 
 import structlog
 
+from palaute_runtime.metrics import PARTNER_CIRCUIT_OPEN
+
 log = structlog.get_logger("palaute.dispatcher.flow")
 
 Clock = Callable[[], float]
@@ -139,6 +141,7 @@ class CircuitBreaker:
         self._reopen_at = 0.0
         self._probing = False
         self.probes = 0  # how many probe calls were let through, for operators and tests
+        PARTNER_CIRCUIT_OPEN.labels(lane=channel).set(0)
 
     @property
     def state(self) -> State:
@@ -177,6 +180,7 @@ class CircuitBreaker:
         """A send went through: close."""
         if self._state != "closed":
             log.info("partner_circuit_closed", channel=self.channel)
+            PARTNER_CIRCUIT_OPEN.labels(lane=self.channel).set(0)
         self._state = "closed"
         self._failures = 0
         self._cool_down = self.first_cool_down
@@ -193,6 +197,7 @@ class CircuitBreaker:
             self._state = "open"
             self._reopen_at = self._clock() + self._cool_down
             self._probing = False
+            PARTNER_CIRCUIT_OPEN.labels(lane=self.channel).set(1)
             log.warning(
                 "partner_circuit_open",
                 channel=self.channel,

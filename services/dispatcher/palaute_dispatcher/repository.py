@@ -434,3 +434,16 @@ class Invitations:
             )
             for row in rows
         ]
+
+    async def oldest_waiting(self, now: datetime) -> dict[str, datetime]:
+        """Per channel, when the oldest invitation due now or retrying (not one that only
+        waits for its recipient's send window) was made."""
+        rows = await self.connection.execute(
+            sa.select(invitations.c.channel, sa.func.min(invitations.c.created_at))
+            .where(
+                invitations.c.status == "pending",
+                sa.or_(invitations.c.next_attempt_at <= now, invitations.c.attempts > 0),
+            )
+            .group_by(invitations.c.channel)
+        )
+        return {str(channel): as_utc(made) for channel, made in rows if made is not None}
