@@ -153,6 +153,13 @@ class FigureStore:
             ).all()
         )
 
+    async def every_cell(self) -> tuple[list[Row], list[Row], list[Row]]:
+        """Every figure cell, funnel cell and unit's follow-up figures, as last published."""
+        figures = (await self.connection.execute(sa.select(figure_cells))).all()
+        funnel = (await self.connection.execute(sa.select(funnel_cells))).all()
+        follow_up = (await self.connection.execute(sa.select(follow_up_figures))).all()
+        return list(figures), list(funnel), list(follow_up)
+
     # ---- follow-ups ----------------------------------------------------------------------
 
     async def add_follow_up(

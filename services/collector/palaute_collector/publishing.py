@@ -59,29 +59,29 @@ class Publishing:
         minimum = self.core.settings.min_group_size
         async with uow(self.core.engine, self.core.outbox) as work:
             changed = await FigureStore(work.connection).take_changed_funnel()
+            await work.publish_all(FUNNEL_PUBLISHED, [funnel_record(c, minimum) for c in changed])
+        return len(changed)
+
+    async def republish(self) -> dict[str, int]:
+        """Every figure cell, funnel cell and unit's follow-up figures again, as they stand,
+        onto their topics (through the outbox, which the running collector relays): after
+        Kafka lost a topic. The topics are compacted by cell, so a record published again
+        changes nothing for a reader that has it. Returns how many of each."""
+        minimum = self.core.settings.min_group_size
+        async with uow(self.core.engine, self.core.outbox) as work:
+            figures, funnel, follow_up = await FigureStore(work.connection).every_cell()
+            await work.publish_all(FIGURES_PUBLISHED, [figures_record(row) for row in figures])
+            await work.publish_all(FUNNEL_PUBLISHED, [funnel_record(c, minimum) for c in funnel])
             await work.publish_all(
-                FUNNEL_PUBLISHED,
+                FOLLOW_UP_FIGURES,
                 [
-                    FunnelPublished(
-                        day=cell.day,
-                        channel=cell.channel,
-                        programme=cell.programme,
-                        not_sampled=cell.not_sampled,
-                        sent=cell.sent,
-                        delivered=cell.delivered,
-                        undelivered=cell.undelivered,
-                        opened=cell.opened,
-                        answered=cell.answered if cell.answered >= minimum else None,
-                        response_rate=(
-                            round(100.0 * min(cell.answered, cell.sent) / cell.sent, 1)
-                            if cell.answered >= minimum and cell.sent
-                            else None
-                        ),
-                    )
-                    for cell in changed
+                    FollowUpFigures(unit=row.unit, open=row.open, overdue=row.overdue)
+                    for row in follow_up
                 ],
             )
-        return len(changed)
+        counts = {"figures": len(figures), "funnel": len(funnel), "follow_ups": len(follow_up)}
+        log.info("figures_republished", **counts)
+        return counts
 
     # The follow-up figures ---------------------------------------------------------------
 
@@ -236,6 +236,27 @@ class Publishing:
                 await self.core.outbox.add(connection, FIGURES_PUBLISHED, figures_record(row))
             published += len(rows)
         return published
+
+
+def funnel_record(cell: sa.Row[tuple[object, ...]], minimum: int) -> FunnelPublished:
+    """The published record of one funnel cell: the counts derived from answers only from
+    the minimum group size on."""
+    answered = int(cell.answered)
+    sent = int(cell.sent)
+    return FunnelPublished(
+        day=cell.day,
+        channel=cell.channel,
+        programme=cell.programme,
+        not_sampled=cell.not_sampled,
+        sent=sent,
+        delivered=cell.delivered,
+        undelivered=cell.undelivered,
+        opened=cell.opened,
+        answered=answered if answered >= minimum else None,
+        response_rate=(
+            round(100.0 * min(answered, sent) / sent, 1) if answered >= minimum and sent else None
+        ),
+    )
 
 
 def figures_record(row: sa.Row[tuple[object, ...]]) -> FiguresPublished:
