@@ -112,7 +112,7 @@ def service_main(
     parser = argparse.ArgumentParser(
         prog=prog,
         description=description,
-        epilog="Settings come from PALAUTE_* environment variables (see the README).",
+        epilog="Settings come from PALAUTE_* environment variables (docs/operating.md#settings).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help=run_help)

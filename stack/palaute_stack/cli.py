@@ -17,7 +17,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="palaute",
         description="Palaute on one machine: the local Kafka broker, consent, dispatcher, "
         "collector and the partner sandbox.",
-        epilog="Settings come from PALAUTE_* environment variables (see the README).",
+        epilog="Settings come from PALAUTE_* environment variables (docs/operating.md#settings).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -78,13 +78,14 @@ async def test_confluent_kafka_publishes_contacts_and_reads_the_figures(
 
 
 def readme_function(name: str) -> Any:
-    """A function as the README writes it: its Python block, run as it stands."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    """A function as the BI guide (docs/figures.md) writes it: its Python block, run as it
+    stands."""
+    readme = (Path(__file__).parents[2] / "docs" / "figures.md").read_text(encoding="utf-8")
     (block,) = [
         code for code in re.findall(r"```python\n(.*?)```", readme, re.S) if f"def {name}(" in code
     ]
     scope: dict[str, Any] = {}
-    exec(compile(block, f"README.md:{name}", "exec"), scope)  # noqa: S102 (our own README)
+    exec(compile(block, f"docs/figures.md:{name}", "exec"), scope)  # noqa: S102 (our own docs)
     return scope[name]
 
 

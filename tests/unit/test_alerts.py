@@ -69,7 +69,7 @@ def test_each_rule_has_a_firing_case_a_quiet_case_and_a_runbook_entry() -> None:
     names = {str(rule["alert"]) for rule in rules()}
     assert fired == names, f"never seen firing: {names - fired}"
     assert quiet == names, f"never seen quiet: {names - quiet}"
-    runbook = (DEPLOY / "RUNBOOK.md").read_text()
+    runbook = (DEPLOY.parent / "docs" / "runbook.md").read_text()
     for name in names:
         assert f"### {name}" in runbook, f"no runbook entry for {name}"
 

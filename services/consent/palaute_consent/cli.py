@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="palaute-consent",
         description="The consent service: opt-out register, survey rules, channel choice.",
-        epilog="Settings come from PALAUTE_* environment variables (see the README).",
+        epilog="Settings come from PALAUTE_* environment variables (docs/operating.md#settings).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="consume ContactClosed events and decide on surveys")

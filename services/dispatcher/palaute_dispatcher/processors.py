@@ -13,9 +13,9 @@ from palaute_dispatcher.partner import DataProcessor
 # What an erasure cannot ask of these, and what the operator does instead.
 NOT_ASKED = {
     "46elks": "not asked: 46elks documents no deletion API; ask 46elks support to delete the "
-    "person's messages (README: SMS providers)",
+    "person's messages (docs/providers.md)",
     "email relay": "not asked: SMTP has no deletion; the relay keeps its logs and queued mail "
-    "as its contract says (README: Erasure and access requests)",
+    "as its contract says (docs/privacy.md)",
 }
 
 
