@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import urllib.parse
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,6 +26,30 @@ from palaute_runtime.keys import Keyring
 
 WEBHOOK_USER = "elks"  # the user name in the webhook URLs' Basic auth (the secret is the password)
 SMS_PATH = "/a1/sms"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What a send 46elks did not answer with an SMS means for us."""
+
+    named: str  # "46elks answered 400: Invalid to number"
+    transient: bool  # retried behind the breaker; else the invitation fails for good
+    throttled: bool = False  # 429: slow down
+    in_doubt: bool = False  # 46elks may have taken it: the retry asks 46elks first
+
+
+def refusal_of(status: int, text: str) -> Refusal:
+    """46elks's answer to a send, other than an SMS: 429 slows down; 5xx, a refused login
+    (401/403) and an account out of credit (402) are faults of the connection or the
+    contract, retried; a 200 without an id too (it may have been taken); any other 4xx (an
+    invalid number, a refused sender) fails for good with 46elks's reason."""
+    reason = " ".join(text.split())[:150]
+    named = f"46elks answered {status}" + (f": {reason}" if reason else "")
+    if status == 429:
+        return Refusal(named, transient=True, throttled=True)
+    taken_perhaps = status >= 500 or status == 200
+    transient = taken_perhaps or status in (401, 402, 403)
+    return Refusal(named, transient=transient, in_doubt=taken_perhaps)
 
 
 def with_credentials(url: str, secret: str) -> str:

@@ -4,13 +4,15 @@ Exchange Online), and the settings that turn reading on."""
 
 from __future__ import annotations
 
+import base64
+import re
 import uuid
 
 import pytest
 from pydantic import ValidationError
 
 from palaute_consent.rules import Reachable, Suppress, Survey, choose_channel
-from palaute_dispatcher.bounces import Bounce, Verp, read_dsn
+from palaute_dispatcher.bounces import Bounce, Verp, _action, read_dsn
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_runtime.keys import Keyring
 
@@ -250,3 +252,83 @@ def test_a_qmail_bounce_under_our_tag_is_hard_and_a_forged_tag_is_not_ours() -> 
     assert "asiakas" not in found.reason
     forged = RETURN_PATH.replace(RETURN_PATH.partition("@")[0][-16:], "0" * 16)
     assert read_dsn(QMAIL.format(to=forged).encode(), VERP) == "not_a_bounce"
+
+
+def test_a_return_path_is_the_local_part_the_invitation_and_a_64_bit_tag() -> None:
+    assert re.fullmatch(r"bounces\+[0-9a-f]{32}-[0-9a-f]{16}@palaute\.example", RETURN_PATH)
+    assert len(RETURN_PATH.partition("@")[0]) == len("bounces") + 50
+
+
+def test_an_action_is_its_first_word_without_comments() -> None:
+    assert _action("Failed (mailbox full) after retries") == "failed"
+    assert _action("(why) delayed") == "delayed"
+    assert _action("  ") == ""
+
+
+def test_a_reason_and_its_diagnostic_are_cut_to_their_lengths() -> None:
+    long = Bounce(INVITATION, "failed", "5.1.1", "x" * 300)
+    assert len(long.reason) == 200
+    found = read_dsn(
+        report(
+            "Final-Recipient: rfc822; x@example.fi\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+            f"Diagnostic-Code: smtp; 550 {'y' * 300}\r\n"
+        ),
+        VERP,
+    )
+    assert isinstance(found, Bounce)
+    assert found.diagnostic == "550 " + "y" * 146, "150 characters of it"
+
+
+def test_a_bounce_names_its_invitation_in_any_envelope_header() -> None:
+    """A mail server that rewrote X-Original-To to someone else's still has our return path
+    in Delivered-To: the next header is read."""
+    raw = QMAIL.format(to=RETURN_PATH).replace(
+        "Delivered-To:", "X-Original-To: postmaster@palaute.example\r\nDelivered-To:"
+    )
+    found = read_dsn(raw.encode(), VERP)
+    assert isinstance(found, Bounce)
+    assert found.invitation_id == INVITATION
+
+
+def test_a_global_dsn_sent_in_base64_is_decoded_before_it_is_read() -> None:
+    fields = (
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        "Final-Recipient: utf-8; käyttäjä@esimerkki.fi\r\nAction: failed\r\nStatus: 5.2.2\r\n"
+    )
+    encoded = base64.encodebytes(fields.encode()).decode()
+    raw = (
+        f"Return-Path: <>\r\nTo: {RETURN_PATH}\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type="global-delivery-status"; boundary="B"\r\n'
+        "\r\n--B\r\nContent-Type: text/plain\r\n\r\nCould not deliver.\r\n"
+        "--B\r\nContent-Type: message/global-delivery-status\r\n"
+        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--B--\r\n"
+    )
+    found = read_dsn(raw.encode(), VERP)
+    assert isinstance(found, Bounce)
+    assert (found.kind, found.status) == ("hard", "5.2.2")
+
+
+def test_field_like_lines_in_the_prose_are_not_read_as_the_reports_fields() -> None:
+    raw = report(
+        "Final-Recipient: rfc822; x@example.fi\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    ).replace(
+        b"The original message was received, but could not be delivered.\r\n",
+        b"The original message was received, but could not be delivered.\r\n\r\n"
+        b"Action: delivered\r\nStatus: 2.0.0\r\n",
+    )
+    found = read_dsn(raw, VERP)
+    assert isinstance(found, Bounce)
+    assert (found.action, found.status) == ("failed", "5.1.1")
+
+
+def test_an_8bit_global_dsn_is_read_as_it_stands_and_a_report_without_fields_is_none() -> None:
+    raw = report(
+        "Final-Recipient: utf-8; x@example.fi\r\nAction: failed\r\nStatus: 5.2.2\r\n"
+        "Diagnostic-Code: smtp; 552 quota=80 exceeded\r\n"
+    )
+    raw = raw.replace(b"message/delivery-status", b"message/global-delivery-status")
+    found = read_dsn(raw, VERP)
+    assert isinstance(found, Bounce)
+    assert found.diagnostic == "552 quota=80 exceeded", "no = sequence decoded in 8-bit text"
+    fieldless = report("").replace(b"message/delivery-status", b"text/plain")
+    assert read_dsn(fieldless, VERP) == "not_a_bounce"

@@ -108,4 +108,11 @@ def test_a_reply_that_asks_for_a_call_gets_a_follow_up(reply: str) -> None:
 
 @pytest.mark.parametrize("reply", DOES_NOT_ASK)
 def test_a_reply_that_declines_or_only_mentions_a_call_gets_none(reply: str) -> None:
-    assert not wants_a_call(reply)
+    assert wants_a_call(reply) is False
+
+
+@pytest.mark.parametrize("reply", ["3 call", "3 call please", "10  please call", "2, call asap"])
+def test_a_one_word_request_after_the_score_asks_for_a_call(reply: str) -> None:
+    """The SMS reply's comment may keep its score in front ("3 call"): the request is read
+    after it."""
+    assert wants_a_call(reply) is True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from palaute_consent.rules import Suppress, Survey, choose_channel, reachable
 from palaute_schemas import ContactClosed
@@ -51,3 +51,19 @@ def test_unusable_addresses_are_suppressed_with_the_reason() -> None:
 
 def test_a_good_mobile_wins_over_a_garbage_email() -> None:
     assert channel(phone="0401234567", email="@@") == Survey("sms", "+358401234567")
+
+
+def test_a_suppression_names_its_programme_channel_and_day_only_when_left_out_of_a_sample() -> None:
+    closed = contact()
+    plain = Suppress("opted_out").event(closed, date(2026, 11, 24))
+    assert (plain.contact_id, plain.reason) == (closed.contact_id, "opted_out")
+    assert (plain.programme, plain.channel, plain.contact_day) == (None, None, None)
+    sampled = Suppress("not_sampled", programme="op-helsinki", channel="sms").event(
+        closed, date(2026, 11, 24)
+    )
+    assert (sampled.reason, sampled.programme, sampled.channel, sampled.contact_day) == (
+        "not_sampled",
+        "op-helsinki",
+        "sms",
+        date(2026, 11, 24),
+    )

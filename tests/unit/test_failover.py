@@ -146,3 +146,89 @@ def test_a_replica_sends_its_share_of_the_contract_slowed_or_not() -> None:
     assert bucket.contracted == 300
     clock.now += 10
     assert bucket.take(1000) == 15, "a tenth of a second of its own rate at once"
+
+
+def sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_the_gauge_and_the_counter_follow_every_change() -> None:
+    clock = Clock()
+    shares = Weights({"p-one": 1, "p-two": 3}, cool_down=0, quiet=5, clock=clock)
+    assert sample("palaute_sms_provider_weight", {"provider": "p-one"}) == 25.0
+    lowered = {"provider": "p-two", "reason": "errors"}
+    before = sample("palaute_sms_provider_weight_changes_total", lowered)
+    assert shares.lower("p-two", "errors") is True
+    assert sample("palaute_sms_provider_weight_changes_total", lowered) == before + 1
+    assert sample("palaute_sms_provider_weight", {"provider": "p-two"}) == 65.0
+    clock.now += 5
+    shares.tend()
+    assert sample("palaute_sms_provider_weight", {"provider": "p-two"}) == 75.0
+    restored = {"provider": "p-two", "reason": "quiet"}
+    assert sample("palaute_sms_provider_weight_changes_total", restored) == 1
+
+
+def test_at_the_floor_a_fall_is_refused_and_said_so() -> None:
+    clock = Clock()
+    shares = Weights({"twilio": 1, "46elks": 1}, cool_down=0, quiet=60, clock=clock)
+    for _ in range(4):
+        assert shares.lower("46elks", "errors") is True
+    assert shares.lower("46elks", "errors") is False, "already at the floor"
+    assert shares.shares == {"twilio": 90.0, "46elks": 10.0}
+    assert shares.lower("twilio", "errors") is True, "the other may still fall"
+
+
+def test_a_fresh_set_of_shares_has_nothing_to_tend_and_one_tend_moves_one_step() -> None:
+    clock = Clock()
+    shares = Weights({"twilio": 1, "46elks": 1}, cool_down=0, quiet=60, clock=clock)
+    shares.tend()
+    assert shares.shares == {"twilio": 50.0, "46elks": 50.0}
+    shares.lower("twilio", "errors")
+    shares.lower("twilio", "errors")  # 30 / 70
+    clock.now += 60  # exactly a quiet period: it drifts
+    shares.tend()
+    shares.tend()  # at the same moment: not a second step
+    assert shares.shares["twilio"] == 40.0
+
+
+def test_any_fall_restarts_the_quiet_period_of_every_provider() -> None:
+    clock = Clock()
+    shares = Weights({"a": 1, "b": 1, "c": 1}, cool_down=0, quiet=60, clock=clock)
+    shares.lower("a", "errors")  # a falls at 100
+    clock.now += 50
+    shares.lower("b", "slow_reports")  # b falls at 150
+    clock.now += 20  # 70 s after a's fall, 20 s after b's
+    before = dict(shares.shares)
+    shares.tend()
+    assert shares.shares == before, "b fell 20 s ago: nobody drifts back yet"
+
+
+def test_a_share_below_its_weight_by_less_than_a_step_still_comes_back() -> None:
+    clock = Clock()
+    shares = Weights({"small": 21, "large": 179}, cool_down=0, quiet=60, clock=clock)
+    assert shares.shares["small"] == 10.5
+    shares.lower("small", "errors")  # half a point: to the floor of 10
+    assert shares.shares["small"] == 10.0
+    clock.now += 60
+    shares.tend()
+    assert shares.shares == {"small": 10.5, "large": 89.5}
+
+
+def test_the_points_coming_back_are_taken_from_those_above_their_weight_by_their_excess() -> None:
+    clock = Clock()
+    shares = Weights({"a": 1, "b": 1, "c": 2}, cool_down=0, quiet=60, clock=clock)
+    assert shares.shares == {"a": 25.0, "b": 25.0, "c": 50.0}
+    shares.lower("a", "errors")  # 10 points to b and c by their weights: b 3.33, c 6.67
+    assert shares.shares["b"] == pytest.approx(25 + 10 / 3)
+    assert shares.shares["c"] == pytest.approx(50 + 20 / 3)
+    clock.now += 60
+    shares.tend()
+    assert shares.shares == pytest.approx({"a": 25.0, "b": 25.0, "c": 50.0})
+
+
+def test_nothing_to_spread_over_no_provider_and_every_message_is_placed() -> None:
+    shares = Weights({"a": 1, "b": 1, "c": 1}, cool_down=0, quiet=60, clock=Clock())
+    assert shares.capacity({}) == 0
+    given = shares.spread(5, {"a": 5, "b": 5, "c": 5})
+    assert sum(given.values()) == 5
+    assert all(n in (1, 2, 3) for n in given.values())

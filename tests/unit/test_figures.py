@@ -224,6 +224,16 @@ def test_without_secondary_suppression_the_attacker_wins() -> None:
     assert disclosures(simulate(arrivals, secondary=True)) == []
     found = disclosures(simulate(arrivals, secondary=False))
     assert ("day|2026-03-30|unit|Kotka published", 4) in found
+    # The service releases with secondary suppression unless told otherwise.
+    pool = arrivals[0]
+    assert (
+        release(pool, MIN_GROUP, "day").released
+        == release(pool, MIN_GROUP, "day", secondary=True).released
+    )
+    assert (
+        release(pool, MIN_GROUP, "day").released
+        != release(pool, MIN_GROUP, "day", secondary=False).released
+    )
 
 
 def test_hypothesis_finds_a_disclosure_without_secondary_suppression() -> None:

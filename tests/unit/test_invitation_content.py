@@ -257,3 +257,26 @@ def test_a_survey_token_that_happens_to_spell_a_credential_word_is_no_violation(
     assert violations(invitation, allow_links_to=ORIGIN) == []
     outside = Invitation(invitation.subject, invitation.text + f"\nKoodi: {token}")
     assert violations(outside, allow_links_to=ORIGIN), "the same word outside a link is caught"
+
+
+def test_each_violation_is_said_once_with_the_channels_own_reason() -> None:
+    sms = Invitation("", "Vastaa kyselyyn: https://palaute.example/kysely")
+    assert violations(sms, allow_links_to=None) == ["an SMS invitation must carry no link"]
+    email = Invitation("", "Vastaa: https://elsewhere.example/s/abc")
+    assert violations(email, allow_links_to=ORIGIN) == [
+        "a link goes somewhere other than the survey page"
+    ]
+    both = Invitation("", "Kirjaudu pankkitunnuksilla: www.example.fi")
+    with pytest.raises(ContentPolicyViolation) as refused:
+        enforce(both, allow_links_to=None)
+    assert refused.value.reasons == [
+        "an SMS invitation must carry no link",
+        "asks for or mentions a login or secret ('kirjaudu')",
+        "asks for or mentions a login or secret ('pankkitunnu')",
+    ]
+    assert str(refused.value) == "; ".join(refused.value.reasons)
+
+
+def test_a_clean_invitation_passes_enforcement() -> None:
+    enforce(Invitation("Kysely", "Kiitos yhteydenotostasi."), allow_links_to=None)
+    enforce(Invitation("", f"Vastaa: {ORIGIN}/s/abc-123"), allow_links_to=ORIGIN)

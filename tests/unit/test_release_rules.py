@@ -19,6 +19,8 @@ from palaute_schemas.send_window import (
     SendWindow,
     SendWindowRules,
     closed_until,
+    is_public_holiday,
+    parse_unit_countries,
     recipient_of,
 )
 
@@ -236,3 +238,46 @@ def test_the_numbers_own_zone_matters_and_a_number_of_several_zones_takes_the_de
     # A Portuguese mobile may be in Lisbon or the Azores: not one zone, so the default's.
     portugal = recipient_of("+351912345678", "Kotka", SENDING)
     assert (portugal.zone, portugal.country) == (HELSINKI, "PT")
+
+
+@pytest.mark.parametrize("text", ["09:59-20:00", "09:00-20:59", "00:59-01:00"])
+def test_a_window_may_start_or_end_at_any_minute_up_to_59(text: str) -> None:
+    window = DailyWindow.parse(text)
+    assert window is not None
+    start, end = text.split("-")
+    assert window.start_minute == int(start[:2]) * 60 + int(start[3:])
+    assert window.end_minute == int(end[:2]) * 60 + int(end[3:])
+
+
+@pytest.mark.parametrize("text", ["09:60-20:00", "09:00-20:60", "09:00-19:60"])
+def test_a_minute_of_60_is_refused_wherever_it_stands(text: str) -> None:
+    with pytest.raises(ValueError, match="window within one day"):
+        DailyWindow.parse(text)
+
+
+def test_a_contact_day_is_the_local_day_of_the_units_country() -> None:
+    """23:30 UTC on Monday is Tuesday in Kotka (UTC+2) and still Monday in Malmö's winter
+    (UTC+1) only until 23:00 UTC: each unit's own country decides."""
+    rules = SendWindowRules(
+        window=SENDING.window,
+        skip_public_holidays=True,
+        default_zone=HELSINKI,
+        default_country="FI",
+        unit_countries={"Malmö": "SE"},
+    )
+    late = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
+    assert rules.local_day(late, "Kotka") == date(2026, 11, 24)
+    assert rules.local_day(late, "Malmö") == date(2026, 11, 23)
+    assert rules.day_in("SE", late) == date(2026, 11, 23)
+    assert rules.day_in("US", late) == date(2026, 11, 24), "several zones: the default's"
+
+
+@pytest.mark.parametrize("entry", ["Malmö", "=SE", " =SE", "Malmö=SWE", "Malmö=S1"])
+def test_each_bad_unit_country_entry_is_refused_alone(entry: str) -> None:
+    with pytest.raises(ValueError, match="is not UNIT=COUNTRY"):
+        parse_unit_countries(f"Kotka=FI, {entry}")
+
+
+def test_a_country_the_holiday_calendar_does_not_know_has_no_holidays() -> None:
+    assert not is_public_holiday(date(2026, 12, 25), "XX")
+    assert is_public_holiday(date(2026, 12, 25), "FI")

@@ -11,8 +11,10 @@ from palaute_collector.scores import (
     Stop,
     Unreadable,
     category,
+    is_satisfied,
     net_promoter_score,
     parse_sms_reply,
+    satisfaction,
 )
 
 
@@ -59,3 +61,25 @@ def test_nps_categories_and_figure() -> None:
     assert net_promoter_score(promoters=6, detractors=2, responses=10) == 40.0
     with pytest.raises(ValueError, match="0-10"):
         category(11)
+
+
+def test_nps_is_refused_outside_0_to_10_and_without_responses_and_rounds_to_a_tenth() -> None:
+    with pytest.raises(ValueError, match="0-10"):
+        category(-1)
+    with pytest.raises(ValueError, match="at least one response"):
+        net_promoter_score(promoters=0, detractors=0, responses=0)
+    assert net_promoter_score(promoters=1, detractors=0, responses=1) == 100.0
+    assert net_promoter_score(promoters=1, detractors=2, responses=3) == -33.3
+    assert net_promoter_score(promoters=2, detractors=0, responses=3) == 66.7
+
+
+def test_csat_four_and_five_are_satisfied_and_the_figure_has_two_decimals() -> None:
+    assert [is_satisfied(c) for c in (1, 2, 3, 4, 5)] == [False, False, False, True, True]
+    for outside in (0, 6):
+        with pytest.raises(ValueError, match="1-5"):
+            is_satisfied(outside)
+    with pytest.raises(ValueError, match="at least one response"):
+        satisfaction(0, 0)
+    assert satisfaction(1, 1) == 100.0
+    assert satisfaction(2, 3) == 66.67
+    assert satisfaction(1, 7) == 14.29

@@ -21,11 +21,14 @@ bounce mailbox over IMAP, tied to their invitation by a VERP return path.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import email
 import email.policy
 import email.utils
 import hmac
 import imaplib
+import quopri
 import re
 import ssl
 import uuid
@@ -49,9 +52,9 @@ from palaute_schemas import DELIVERY_STATUS, EMAIL_BOUNCED, BounceKind, EmailBou
 
 log = structlog.get_logger("palaute.dispatcher.bounces")
 
-TAG_HEX = 16  # 64 bits of MAC: enough that a forged bounce is never taken
-# The local part a VERP address adds to the bounce address's: "+", 32 hex, "-", the tag.
-VERP_EXTRA = 1 + 32 + 1 + TAG_HEX
+# 64 bits of MAC: enough that a forged bounce is never taken. A VERP address adds "+", 32
+# hex, "-" and the tag to the bounce address's local part (50 characters: settings.py).
+TAG_HEX = 16
 # Where a bounce names the address it was sent to: the mail server's envelope headers first.
 ENVELOPE_HEADERS = ("X-Original-To", "Delivered-To", "Envelope-To", "To")
 _STATUS = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
@@ -202,15 +205,27 @@ def _recipient_fields(message: Message) -> list[Message]:
                 return [block for block in blocks[1:] if isinstance(block, Message)]
         if part.get_content_type() == "message/global-delivery-status":
             # RFC 6533: the same fields in UTF-8, which the email package leaves as text.
-            payload = part.get_payload()
-            if isinstance(payload, list):  # parsed as a message: its header block and body
-                text = "".join(str(inner) for inner in payload)
-            else:
-                decoded = part.get_payload(decode=True)
-                text = decoded.decode("utf-8", "replace") if isinstance(decoded, bytes) else ""
+            # The parser takes any message/* part for a message: its text is its parts'.
+            text = "".join(str(inner) for inner in part.get_payload())
+            encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+            if encoding in ("base64", "quoted-printable"):  # 8-bit text, encoded on the way
+                text = _decoded(text, encoding)
             fields = re.split(r"\r?\n[ \t]*\r?\n", text.strip())
             return [email.message_from_string(block) for block in fields[1:] if block.strip()]
     return []
+
+
+def _decoded(text: str, encoding: str) -> str:
+    """A body in base64 or quoted-printable, as UTF-8 text ("" when it is no base64)."""
+    try:
+        raw = (
+            base64.b64decode("".join(text.split()), validate=False)
+            if encoding == "base64"
+            else quopri.decodestring(text.encode())
+        )
+    except (binascii.Error, ValueError):
+        return ""
+    return raw.decode("utf-8", "replace")
 
 
 def _diagnostic(code: str) -> str:

@@ -23,7 +23,7 @@ from datetime import timedelta
 import aiohttp
 
 from palaute_dispatcher.partner import BasicAuthApi, Outgoing, PartnerError, _seconds
-from palaute_runtime.elks import SMS_PATH, with_credentials
+from palaute_runtime.elks import SMS_PATH, refusal_of, with_credentials
 
 
 class ElksSmsPartner(BasicAuthApi):
@@ -70,14 +70,14 @@ class ElksSmsPartner(BasicAuthApi):
             ) from exc
         if isinstance(body, dict) and body.get("id"):
             return str(body["id"])
-        reason = " ".join(text.split())[:150]
-        named = f"46elks answered {status}" + (f": {reason}" if reason else "")
-        if status == 429:
-            raise PartnerError(named, transient=True, retry_after=retry_after, throttled=True)
-        transient = status >= 500 or status in (401, 402, 403) or status == 200
-        # A 5xx or a 200 without an id: 46elks may have taken it.
-        in_doubt = status >= 500 or status == 200
-        raise PartnerError(named, transient=transient, retry_after=retry_after, in_doubt=in_doubt)
+        refusal = refusal_of(status, text)
+        raise PartnerError(
+            refusal.named,
+            transient=refusal.transient,
+            retry_after=retry_after,
+            throttled=refusal.throttled,
+            in_doubt=refusal.in_doubt,
+        )
 
     async def _sent_before(self, message: Outgoing) -> str | None:
         """The id of an SMS with this text to this number since the invitation was made, if
