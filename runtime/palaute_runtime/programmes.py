@@ -315,12 +315,24 @@ def _line(lines: Sequence[str], loc: Sequence[str]) -> int:
     if start is None:
         return 1
     if len(loc) >= 3:
-        key = re.compile(rf"^\s*{re.escape(loc[2])}\s*=")
-        for i in range(start + 1, len(lines)):
-            if lines[i].lstrip().startswith("[") and not lines[i].lstrip().startswith(
-                f"[programmes.{loc[1]}."
-            ):
-                break
-            if key.match(lines[i]):
-                return i + 1
+        found = _key_line(lines, start, loc[2])
+        if found is not None:
+            return found
+        # Written as a table of its own: [programmes.a.send_window], then its keys.
+        sub = re.compile(rf"^\s*\[\s*programmes\s*\.\s*{name}\s*\.\s*{re.escape(loc[2])}\s*\]")
+        table = next((i for i, line in enumerate(lines) if sub.match(line)), None)
+        if table is not None:
+            inner = _key_line(lines, table, loc[3]) if len(loc) >= 4 else None
+            return inner or table + 1
     return start + 1
+
+
+def _key_line(lines: Sequence[str], table: int, key: str) -> int | None:
+    """The line (1-based) of `key = ...` in the table whose header is at `table`."""
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for i in range(table + 1, len(lines)):
+        if lines[i].lstrip().startswith("["):
+            return None
+        if pattern.match(lines[i]):
+            return i + 1
+    return None

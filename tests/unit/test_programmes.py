@@ -7,17 +7,20 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from palaute_collector.settings import CollectorSettings
 from palaute_consent.settings import ConsentSettings
 from palaute_dispatcher.sms import report_sms_cost, segments
 from palaute_dispatcher.templates import LANGUAGES, render
-from palaute_runtime.programmes import ProgrammeFileError, load_programmes
+from palaute_runtime.programmes import Programme, ProgrammeFileError, Window, load_programmes
 from palaute_runtime.settings import CommonSettings
+from palaute_schemas.send_window import DailyWindow, SendWindowRules
 from tests.conftest import EXAMPLE_PROGRAMMES
 
 
@@ -103,6 +106,16 @@ def test_a_file_default_overrides_the_settings_for_every_programme(tmp_path: Pat
         ('[programmes.default]\nunits = ["X"]\n', "line 2: the default programme"),
         ('[programmes."Big Bank"]\nunits = ["X"]\n', "line 1: programme name 'Big Bank'"),
         ("[programmes.a\n", "not TOML"),
+        (
+            '[programmes.a]\nunits = ["X"]\n[programmes.a.send_window]\nweekdays = "9-17"\n',
+            "line 4, programmes.a.send_window.weekdays",
+        ),
+        (
+            '[programmes.a]\nunits = ["X"]\n[programmes.b]\nunits = ["Y"]\nsampling_share = 2\n',
+            "line 5, programmes.b.sampling_share",
+        ),
+        ('\n[programmes.a]\nunits = ["X"]\n[programmes.zz]\n\nunits = ["Z"]\nx = 1\n', "line 7"),
+        ('colour = 1\n[programmes.a]\nunits = ["X"]\n', "line 1, colour"),
     ],
 )
 def test_a_bad_file_is_named_by_line_and_field(tmp_path: Path, text: str, named: str) -> None:
@@ -226,3 +239,108 @@ def test_every_programmes_sms_says_who_asks_and_whether_it_is_anonymous() -> Non
                     told = ("nimetön", "anonymt", "anonymous")
                     assert any(word in sms for word in told) == anonymous, sms
                     assert segments(sms).count == 1, (programme.name, language, sms)
+
+
+BASE = {
+    "name": "op-helsinki",
+    "organization_name": "OP Helsinki",
+    "sms_sender": "OPHelsinki",
+    "email_from": "OP <kysely@op.example>",
+    "questions": ("nps",),
+    "languages": ("fi",),
+    "release_delay_minutes": 60,
+    "reminder_after_days": 0,
+    "frequency_cap_days": 30,
+    "follow_up_working_days": 3,
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "allowed", "refused"),
+    [
+        ("units", ("x" * 100,), ("x" * 101,)),
+        ("units", ("u",) * 1000, ("u",) * 1001),
+        ("units", ("a",), ("",)),
+        ("organization_name", "x" * 60, "x" * 61),
+        ("organization_name", "x", ""),
+        ("privacy_contact", "x" * 200, "x" * 201),
+        ("questions", ("nps", "csat"), ()),
+        ("questions", ("csat",), ("nps", "csat", "nps")),
+        ("csat_question", {"fi": "x" * 5}, {"fi": "x" * 4}),
+        ("csat_question", {"fi": "x" * 200}, {"fi": "x" * 201}),
+        ("languages", ("fi", "sv", "en"), ()),
+        ("languages", ("en",), ("fi", "sv", "en", "fi")),
+        ("release_delay_minutes", 0, -1),
+        ("release_delay_minutes", 7 * 24 * 60, 7 * 24 * 60 + 1),
+        ("reminder_after_days", 0, -1),
+        ("reminder_after_days", 60, 61),
+        ("frequency_cap_days", 0, -1),
+        ("frequency_cap_days", 3650, 3651),
+        ("sampling_share", 0.000001, 0),
+        ("sampling_share", 1, 1.000001),
+        ("follow_up_working_days", 1, 0),
+        ("follow_up_working_days", 30, 31),
+    ],
+)
+def test_each_rule_of_a_programme_has_its_bounds(
+    field: str, allowed: object, refused: object
+) -> None:
+    assert getattr(Programme(**BASE | {field: allowed}), field) == allowed
+    with pytest.raises(ValidationError):
+        Programme(**BASE | {field: refused})
+
+
+def test_a_programme_is_frozen_refuses_unknown_rules_and_defaults_to_named_and_working_days() -> (
+    None
+):
+    programme = Programme(**BASE)
+    with pytest.raises(ValidationError):
+        programme.anonymous = True  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        Programme(**BASE | {"colour": "blue"})
+    assert (programme.anonymous, programme.send_on_public_holidays) == (False, False)
+    assert programme.rules()["send_window"] == {
+        "weekdays": "09:00-20:00",
+        "saturday": "10:00-18:00",
+        "sunday": "",
+    }
+    assert "name" not in programme.rules()
+    assert "units" not in programme.rules()
+    assert Programme(**BASE | {"holiday_country": "se"}).holiday_country == "SE"
+
+
+def test_what_a_programme_asks_and_whom_it_samples() -> None:
+    nps_only = Programme(**BASE)
+    assert (nps_only.asks_nps, nps_only.asks_csat) == (True, False)
+    both = Programme(**BASE | {"questions": ("csat", "nps")})
+    assert (both.asks_nps, both.asks_csat) == (True, True)
+    everyone = Programme(**BASE | {"sampling_share": 1})
+    assert all(everyone.sampled(f"K-{n}") is True for n in range(50))
+    half = Programme(**BASE | {"sampling_share": 0.5})
+    drawn = [half.sampled(f"K-{n}") for n in range(400)]
+    assert all(isinstance(one, bool) for one in drawn)
+    assert 150 < sum(drawn) < 250
+
+
+def test_a_programmes_send_window_and_holiday_country_replace_the_shared_ones() -> None:
+    shared = SendWindowRules(
+        window=Window().parsed(),
+        skip_public_holidays=True,
+        default_zone=ZoneInfo("Europe/Helsinki"),
+        default_country="FI",
+        unit_countries={"Malmö": "SE"},
+    )
+    sweden = Programme(
+        **BASE
+        | {
+            "send_window": Window(weekdays="10:00-18:00"),
+            "send_on_public_holidays": True,
+            "holiday_country": "SE",
+        }
+    ).send_window_rules(shared)
+    assert sweden.window.weekdays == DailyWindow(600, 1080)
+    assert (sweden.skip_public_holidays, sweden.default_country) == (False, "SE")
+    assert sweden.unit_countries == {}, "the programme's country for every unit"
+    plain = Programme(**BASE).send_window_rules(shared)
+    assert (plain.skip_public_holidays, plain.default_country) == (True, "FI")
+    assert plain.unit_countries == {"Malmö": "SE"}
