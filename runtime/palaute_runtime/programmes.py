@@ -328,8 +328,9 @@ def _line(lines: Sequence[str], loc: Sequence[str]) -> int:
 
 
 def _key_line(lines: Sequence[str], table: int, key: str) -> int | None:
-    """The line (1-based) of `key = ...` in the table whose header is at `table`."""
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    """The line (1-based) of `key = ...` (or a dotted `key.inner = ...`) in the table whose
+    header is at `table`."""
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*[=.]")
     for i in range(table + 1, len(lines)):
         if lines[i].lstrip().startswith("["):
             return None

@@ -35,7 +35,7 @@ def test_a_failing_provider_loses_a_step_per_cool_down_down_to_the_floor() -> No
     assert shares.shares == {"twilio": 70.0, "46elks": 30.0}
     assert shares.lower("twilio", "errors")
     assert shares.shares == {"twilio": 60.0, "46elks": 40.0}
-    assert not shares.lower("twilio", "errors"), "once per cool-down"
+    assert shares.lower("twilio", "errors") is False, "once per cool-down"
     for _ in range(10):
         clock.now += 10
         shares.lower("twilio", "errors")
@@ -166,6 +166,12 @@ def test_the_gauge_and_the_counter_follow_every_change() -> None:
     assert sample("palaute_sms_provider_weight", {"provider": "p-two"}) == 75.0
     restored = {"provider": "p-two", "reason": "quiet"}
     assert sample("palaute_sms_provider_weight_changes_total", restored) == 1
+    for _ in range(3):  # back at their weights: nothing more to restore, nothing said
+        clock.now += 5
+        shares.tend()
+    assert sample("palaute_sms_provider_weight_changes_total", restored) == 1
+    quiet_one = {"provider": "p-one", "reason": "quiet"}
+    assert sample("palaute_sms_provider_weight_changes_total", quiet_one) == 0
 
 
 def test_at_the_floor_a_fall_is_refused_and_said_so() -> None:

@@ -206,3 +206,23 @@ def test_a_429_keeps_no_more_tokens_than_the_slower_burst() -> None:
     assert bucket.take(10_000) == 500
     bucket.round_took(0.2)
     assert bucket.burst == pytest.approx(1.5 * 0.2 * 500), "a round and half again"
+
+
+def test_a_smaller_share_keeps_no_more_tokens_than_its_burst_and_a_pause_ends_on_time() -> None:
+    clock = Clock()
+    bucket = TokenBucket(1000, clock=clock)  # a full burst of 100
+    bucket.set_share(0.1)  # 100/s: a burst of 10
+    assert bucket.take(1000) == 10
+    bucket.slow_down(2.0)
+    clock.now += 2.0  # exactly when the partner said
+    assert bucket.take(1) == 1
+
+
+def test_no_second_probe_while_one_is_out() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("sms:probe", failures_to_open=1, clock=clock)
+    breaker.failure()
+    assert breaker.allows() is False, "open"
+    clock.now += breaker.seconds_until_probe()
+    assert breaker.allows() is True
+    assert breaker.allows() is False, "the probe is out"

@@ -18,7 +18,13 @@ from palaute_collector.settings import CollectorSettings
 from palaute_consent.settings import ConsentSettings
 from palaute_dispatcher.sms import report_sms_cost, segments
 from palaute_dispatcher.templates import LANGUAGES, render
-from palaute_runtime.programmes import Programme, ProgrammeFileError, Window, load_programmes
+from palaute_runtime.programmes import (
+    Programme,
+    ProgrammeFileError,
+    Window,
+    check_sms_sender,
+    load_programmes,
+)
 from palaute_runtime.settings import CommonSettings
 from palaute_schemas.send_window import DailyWindow, SendWindowRules
 from tests.conftest import EXAMPLE_PROGRAMMES
@@ -116,6 +122,19 @@ def test_a_file_default_overrides_the_settings_for_every_programme(tmp_path: Pat
         ),
         ('\n[programmes.a]\nunits = ["X"]\n[programmes.zz]\n\nunits = ["Z"]\nx = 1\n', "line 7"),
         ('colour = 1\n[programmes.a]\nunits = ["X"]\n', "line 1, colour"),
+        (
+            '[programmes.a]\nunits = ["X"]\nsend_window.weekdays = "9-17"\n',
+            "line 3, programmes.a.send_window.weekdays",
+        ),
+        (
+            'programmes.a.units = ["X"]\nprogrammes.a.sampling_share = 2\n',
+            "line 1, programmes.a.sampling_share",
+        ),
+        (
+            # Two errors: the first by the rules' order (reminder before sampling) is named.
+            '[programmes.a]\nunits = ["X"]\nsampling_share = 2\nreminder_after_days = 99\n',
+            "line 4, programmes.a.reminder_after_days",
+        ),
     ],
 )
 def test_a_bad_file_is_named_by_line_and_field(tmp_path: Path, text: str, named: str) -> None:
@@ -344,3 +363,26 @@ def test_a_programmes_send_window_and_holiday_country_replace_the_shared_ones() 
     plain = Programme(**BASE).send_window_rules(shared)
     assert (plain.skip_public_holidays, plain.default_country) == (True, "FI")
     assert plain.unit_countries == {"Malmö": "SE"}
+
+
+def test_a_window_takes_only_its_three_days_and_stays_as_written() -> None:
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        Window(monday="09:00-17:00")  # type: ignore[call-arg]
+    window = Window()
+    with pytest.raises(ValidationError):
+        window.sunday = "10:00-12:00"  # type: ignore[misc]
+
+
+def test_a_sender_is_kept_as_written_when_valid() -> None:
+    assert check_sms_sender("OP Pankki") == "OP Pankki"
+    assert check_sms_sender("+358405550100") == "+358405550100"
+
+
+def test_a_message_keeps_its_named_programme_else_the_units(tmp_path: Path) -> None:
+    path = tmp_path / "programmes.toml"
+    path.write_text('[programmes.a]\nunits = ["Kotka"]\n[programmes.b]\nunits = ["Kouvola"]\n')
+    programmes = load_programmes(path, CommonSettings().programmes.default.model_dump())
+    assert programmes.of("b", "Kotka").name == "b", "the programme the message names"
+    assert programmes.of(None, "Kotka").name == "a"
+    assert programmes.of("", "Kouvola").name == "b"
+    assert programmes.of("gone", "Kotka").name == "a", "no longer in the file: the unit's"
