@@ -586,7 +586,11 @@ async def test_an_erasure_by_customer_id_alone_leaves_nothing_at_the_partner(
         return body if body["complete"] else None
 
     done = await wait_until(completed, what="every service's erasure")
-    assert done["services"]["dispatcher"] == {"erased": {"invitations": 2}, "partner_deleted": True}
+    dispatcher = done["services"]["dispatcher"]
+    assert (dispatcher["erased"], dispatcher["partner_deleted"]) == ({"invitations": 2}, True)
+    # Each processor's part, said: the sandbox's API deleted, the relay cannot be asked.
+    assert dispatcher["processors"]["sandbox"] == "deleted"
+    assert dispatcher["processors"]["email relay"].startswith("not asked: SMTP has no deletion")
     received = json.dumps(await pipeline.received())
     assert e164(phone) not in received, "the partner deleted the SMS"
     assert address not in received, "and the email, though the request named neither"
