@@ -37,3 +37,36 @@ def test_pipeline_benchmark_prints_both_rates_and_their_ratio() -> None:
     assert ratio is not None, result.stdout
     assert float(ratio.group(1)) > 0
     assert re.search(r"latency at 50/s \(ms\)\s+: p50 \d+", result.stdout), result.stdout
+
+
+def test_the_figures_utility_benchmark_prints_each_grains_share_and_what_is_never_published() -> (
+    None
+):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench/figures_utility.py"), "--days", "40", "--sizes", "40"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = re.findall(
+        r"^\| 40 \| (day|week|month) \| (\d+) % \| (\d+) % \| (\d+) % \|$", result.stdout, re.M
+    )
+    assert [row[0] for row in rows] == ["day", "week", "month"], result.stdout
+    for _, *shares in rows:
+        within = [int(share) for share in shares]
+        assert within == sorted(within), "more is published the longer one waits"
+        assert within[-1] <= 100
+    never = re.search(r"^\| 40 \| never published \| \| \| (\d+) % \|$", result.stdout, re.M)
+    assert never is not None, result.stdout
+    month_in_31_days = int(rows[2][3])
+    assert month_in_31_days + int(never.group(1)) in (99, 100, 101), "published or never: all"
+    refused = subprocess.run(
+        [sys.executable, str(ROOT / "bench/figures_utility.py"), "--sizes", "ten"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (refused.returncode, refused.stderr.count("\n")) == (2, 1)
