@@ -214,6 +214,32 @@ async def kafka() -> AsyncIterator[str]:
         await broker.stop()
 
 
+def webhook_request(body: bytes, headers: dict[str, str]) -> Any:
+    """A POST as a provider's webhook makes it, to https://palaute.example/partner/twilio/
+    status, as starlette hands it to a route (the body once, then a disconnect)."""
+    from starlette.requests import Request
+
+    sent = False
+
+    async def receive() -> dict[str, object]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/partner/twilio/status",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "query_string": b"",
+        "server": ("palaute.example", 443),
+        "scheme": "https",
+    }
+    return Request(scope, receive)
+
+
 def sms_requests(prefix: str, count: int, first_number: int, **fields: Any) -> list[Any]:
     """`count` SurveyRequested events for SMS to fresh Finnish mobiles, one customer each."""
     from palaute_schemas import SurveyRequested

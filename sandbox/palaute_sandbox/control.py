@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import random
 import re
 import time
@@ -163,17 +164,17 @@ async def faults(sandbox: Sandbox, request: Request) -> Response:
         sandbox.set_fault(
             int(body.get("fail_next", 0)),
             int(body.get("status", 503)),
-            float(body.get("fail_for_seconds", 0)),
+            _seconds(body.get("fail_for_seconds", 0)),
             api=api,
-            hang_for_seconds=float(body.get("hang_for_seconds", 0)),
-            hang_seconds=float(body.get("hang_seconds", 30)),
+            hang_for_seconds=_seconds(body.get("hang_for_seconds", 0)),
+            hang_seconds=_seconds(body.get("hang_seconds", 30)),
         )
         for state in [sandbox.providers[api]] if api else sandbox.providers.values():
             if "rate_per_second" in body:
                 state.rate_limit = RateLimit(float(body["rate_per_second"]))
             if "report_delay_seconds" in body:
                 delay = body["report_delay_seconds"]
-                state.report_delay = None if delay is None else max(0.0, float(delay))
+                state.report_delay = None if delay is None else _seconds(delay)
     except (json.JSONDecodeError, TypeError, ValueError, AttributeError):
         return JSONResponse(
             {
@@ -186,6 +187,14 @@ async def faults(sandbox: Sandbox, request: Request) -> Response:
     return JSONResponse(
         {name: state.counts() for name, state in sandbox.providers.items() if api in (None, name)}
     )
+
+
+def _seconds(value: object) -> float:
+    """A duration from the request: a finite number of seconds, 0 or more (ValueError)."""
+    seconds = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(value)
+    return seconds
 
 
 async def inbox_page(sandbox: Sandbox, request: Request) -> Response:

@@ -25,7 +25,14 @@ from palaute_collector.tables import invitation_tokens, invitations
 from palaute_consent.tables import opt_outs
 from palaute_runtime.database import create_engine
 from palaute_runtime.topic_reader import read_records
-from palaute_schemas import CONTACT_CLOSED, ContactClosed, recipient_ref, token_hash
+from palaute_schemas import (
+    CONTACT_CLOSED,
+    ERASURE_COMPLETED,
+    ContactClosed,
+    ErasureCompleted,
+    recipient_ref,
+    token_hash,
+)
 from palaute_stack.stack import LocalStack, StackOptions
 from tests.conftest import EXAMPLE_PROGRAMMES, wait_until
 
@@ -199,6 +206,35 @@ async def first_row(database_url: str, query: Any) -> Any:
             return (await connection.execute(query)).first()
     finally:
         await engine.dispose()
+
+
+async def erasure_completed(stack: LocalStack, request_id: uuid.UUID) -> ErasureCompleted:
+    """The dispatcher's ErasureCompleted for an erasure request, once it is on its topic."""
+
+    async def found() -> ErasureCompleted | None:
+        async for record in read_records(
+            stack.options.kafka_bootstrap, [ERASURE_COMPLETED.name], idle_timeout=1.0
+        ):
+            done = ErasureCompleted.model_validate_json(record.value or b"")
+            if done.request_id == request_id and done.service == "dispatcher":
+                return done
+        return None
+
+    return await wait_until(found, within=30, what="the dispatcher's ErasureCompleted")
+
+
+async def wait_for_sms_answer(stack: LocalStack, phone: str) -> None:
+    """Until the collector has recorded an answer to the SMS invitation to this number."""
+    ref = recipient_ref(stack.collector_settings.recipient_pepper, phone)
+
+    async def answered() -> bool:
+        row = await first_row(
+            stack.collector_settings.database_url,
+            sa.select(invitations.c.answered).where(invitations.c.recipient_ref == ref),
+        )
+        return bool(row and row.answered)
+
+    await wait_until(answered, within=20, what="the SMS answer to be recorded")
 
 
 async def reply_stop_and_wait(stack: LocalStack, phone: str) -> httpx.Response:

@@ -22,19 +22,16 @@ from palaute_collector.tables import funnel_cells
 from palaute_consent.tables import bounced_addresses, decisions
 from palaute_dispatcher.tables import invitations
 from palaute_runtime.database import create_engine
-from palaute_runtime.topic_reader import read_records
 from palaute_sandbox.bounces import dsn, simulated
 from palaute_schemas import (
     CONTACT_CLOSED,
-    ERASURE_COMPLETED,
     ERASURE_REQUESTED,
     ContactClosed,
-    ErasureCompleted,
     ErasureRequested,
 )
 from palaute_stack.stack import LocalStack, StackOptions
 from tests.conftest import publish, wait_until
-from tests.e2e.conftest import contact, e164, mobile
+from tests.e2e.conftest import contact, e164, erasure_completed, mobile
 from tests.mailbox import Mailbox, dovecot
 
 pytestmark = pytest.mark.e2e
@@ -270,16 +267,7 @@ async def test_a_forged_bounce_is_left_for_a_person_and_changes_nothing(
     erasure = ErasureRequested(request_id=uuid.uuid4(), email=target.email)
     await publish(stack.options.kafka_bootstrap, ERASURE_REQUESTED, [erasure])
 
-    async def completed() -> ErasureCompleted | None:
-        async for record in read_records(
-            stack.options.kafka_bootstrap, [ERASURE_COMPLETED.name], idle_timeout=1.0
-        ):
-            done = ErasureCompleted.model_validate_json(record.value or b"")
-            if done.request_id == erasure.request_id and done.service == "dispatcher":
-                return done
-        return None
-
-    done = await wait_until(completed, within=30, what="the dispatcher's ErasureCompleted")
+    done = await erasure_completed(stack, erasure.request_id)
     assert done.processors["bounce mailbox"] == "deleted"
     assert done.processors["email relay"].startswith("not asked")
     assert in_mailbox(mailbox, target.email or "") == [], "no message names the person"

@@ -17,12 +17,9 @@ import sqlalchemy as sa
 
 from palaute_collector.tables import invitations as collector_invitations
 from palaute_dispatcher.tables import invitations
-from palaute_runtime.topic_reader import read_records
 from palaute_schemas import (
     CONTACT_CLOSED,
-    ERASURE_COMPLETED,
     ERASURE_REQUESTED,
-    ErasureCompleted,
     ErasureRequested,
     recipient_ref,
 )
@@ -31,6 +28,7 @@ from tests.conftest import publish, wait_until
 from tests.e2e.conftest import (
     contact,
     e164,
+    erasure_completed,
     first_row,
     mobile,
     reply_stop_and_wait,
@@ -153,16 +151,7 @@ async def test_an_erasure_says_46elks_was_not_asked_and_removes_the_invitation(
     erasure = ErasureRequested(request_id=uuid.uuid4(), phone=phone)
     await publish(stack.options.kafka_bootstrap, ERASURE_REQUESTED, [erasure])
 
-    async def completed() -> ErasureCompleted | None:
-        async for record in read_records(
-            stack.options.kafka_bootstrap, [ERASURE_COMPLETED.name], idle_timeout=1.0
-        ):
-            done = ErasureCompleted.model_validate_json(record.value or b"")
-            if done.request_id == erasure.request_id and done.service == "dispatcher":
-                return done
-        return None
-
-    done = await wait_until(completed, within=30, what="the dispatcher's ErasureCompleted")
+    done = await erasure_completed(stack, erasure.request_id)
     assert done.partner_deleted is None, "46elks has no deletion API: not asked, and said so"
     assert done.processors["46elks"].startswith("not asked: 46elks documents no deletion API")
     assert done.processors["email relay"].startswith("not asked: SMTP has no deletion")

@@ -15,11 +15,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from palaute_collector.tables import invitations as collector_invitations
 from palaute_consent.tables import decisions
 from palaute_dispatcher.tables import invitations
 from palaute_runtime.twilio import SIGNATURE_HEADER, signature
-from palaute_schemas import CONTACT_CLOSED, ERASURE_REQUESTED, ErasureRequested, recipient_ref
+from palaute_schemas import CONTACT_CLOSED, ERASURE_REQUESTED, ErasureRequested
 from palaute_stack.stack import LOCAL_TWILIO_TOKEN, LocalStack
 from tests.conftest import publish, wait_until
 from tests.e2e.conftest import (
@@ -29,6 +28,7 @@ from tests.e2e.conftest import (
     mobile,
     reply_stop_and_wait,
     stack_of_its_own,
+    wait_for_sms_answer,
 )
 
 pytestmark = pytest.mark.e2e
@@ -116,18 +116,7 @@ async def test_a_reply_with_a_score_and_stop_come_through_twilios_webhook(
             stack.collector_settings.twilio_inbound_url, data={"From": phone, "Body": "STOP"}
         )
         assert unsigned.status_code == 403
-    ref = recipient_ref(stack.collector_settings.recipient_pepper, phone)
-
-    async def answered() -> bool:
-        row = await first_row(
-            stack.collector_settings.database_url,
-            sa.select(collector_invitations.c.answered).where(
-                collector_invitations.c.recipient_ref == ref
-            ),
-        )
-        return bool(row and row.answered)
-
-    await wait_until(answered, within=20, what="the SMS answer to be recorded")
+    await wait_for_sms_answer(stack, phone)
 
     # STOP: the number is opted out of the next survey.
     assert (await reply_stop_and_wait(stack, phone)).status_code == 200

@@ -12,13 +12,19 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from palaute_collector.tables import invitations as collector_invitations
 from palaute_consent.tables import opt_outs
 from palaute_dispatcher.tables import invitations
-from palaute_schemas import CONTACT_CLOSED, recipient_ref
+from palaute_schemas import CONTACT_CLOSED
 from palaute_stack.stack import LocalStack
 from tests.conftest import publish, wait_until
-from tests.e2e.conftest import contact, e164, first_row, mobile, stack_of_its_own
+from tests.e2e.conftest import (
+    contact,
+    e164,
+    first_row,
+    mobile,
+    stack_of_its_own,
+    wait_for_sms_answer,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -75,17 +81,6 @@ async def test_both_providers_send_and_report_and_take_replies_and_stop_at_once(
         )
         assert stop.status_code == 204, stop.text  # 46elks: no body, nothing sent back
 
-    ref = recipient_ref(stack.collector_settings.recipient_pepper, by_provider["twilio"])
-
-    async def answered() -> bool:
-        row = await first_row(
-            stack.collector_settings.database_url,
-            sa.select(collector_invitations.c.answered).where(
-                collector_invitations.c.recipient_ref == ref
-            ),
-        )
-        return bool(row and row.answered)
-
     async def stopped() -> bool:
         row = await first_row(
             stack.consent_settings.database_url,
@@ -93,5 +88,5 @@ async def test_both_providers_send_and_report_and_take_replies_and_stop_at_once(
         )
         return bool(row and row.source == "sms_stop")
 
-    await wait_until(answered, within=30, what="the score through Twilio to be recorded")
+    await wait_for_sms_answer(stack, by_provider["twilio"])
     await wait_until(stopped, within=30, what="STOP through 46elks to reach the register")

@@ -65,3 +65,25 @@ async def test_with_a_token_the_sandbox_endpoints_answer_only_to_it(tmp_path: Pa
             assert (await client.get("/health/ready")).status_code == 200
     finally:
         await sandbox.stop()
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"hang_seconds": "nan"},
+        {"hang_for_seconds": -1},
+        {"report_delay_seconds": "inf"},
+        {"fail_for_seconds": -0.5},
+        {"provider": "vonage"},
+    ],
+)
+async def test_a_fault_of_no_duration_or_of_no_such_provider_is_refused(
+    sandbox: PartnerSandbox, fault: dict[str, object]
+) -> None:
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(f"{sandbox.http.url}/sandbox/faults", json=fault)
+        assert answer.status_code == 400, answer.text
+        assert "expected JSON" in answer.json()["error"]
+        kept = await client.post(f"{sandbox.http.url}/sandbox/faults", json={"provider": "twilio"})
+    assert kept.status_code == 200
+    assert kept.json()["twilio"]["outage_seconds_left"] == 0

@@ -17,6 +17,7 @@ from palaute_runtime.elks import (
     refusal_of,
     with_credentials,
 )
+from tests.conftest import webhook_request
 
 
 @pytest.mark.parametrize(
@@ -90,17 +91,7 @@ def test_the_webhook_takes_any_listed_secret_and_only_its_own_user() -> None:
 
 
 def request(body: bytes, authorization: str | None) -> Request:
-    headers = [(b"authorization", authorization.encode())] if authorization else []
-    sent = False
-
-    async def receive() -> dict[str, object]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return Request({"type": "http", "method": "POST", "headers": headers}, receive)
+    return webhook_request(body, {"Authorization": authorization} if authorization else {})
 
 
 async def test_a_webhook_form_is_read_only_with_the_credentials_and_only_as_a_form() -> None:

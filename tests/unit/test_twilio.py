@@ -7,7 +7,6 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from starlette.requests import Request
 
 from palaute_dispatcher.twilio import _created, _error
 from palaute_runtime.keys import Keyring
@@ -23,6 +22,7 @@ from palaute_runtime.twilio import (
     twiml,
     verifies,
 )
+from tests.conftest import webhook_request
 
 URL = "https://palaute.example/partner/twilio/status"
 TOKEN = "twilio-test-token"
@@ -68,35 +68,13 @@ def test_a_message_date_is_read_as_twilio_writes_it_and_nonsense_is_the_distant_
     assert _created({"date_created": "eilen"}).year == 1
 
 
-def _request(body: bytes, headers: dict[str, str]) -> Request:
-    sent = False
-
-    async def receive() -> dict[str, object]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/partner/twilio/status",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "query_string": b"",
-        "server": ("palaute.example", 443),
-        "scheme": "https",
-    }
-    return Request(scope, receive)
-
-
 def test_a_signed_form_is_read_and_anything_else_refused() -> None:
     form = {"MessageSid": "SM1", "MessageStatus": "delivered"}
     body = b"MessageSid=SM1&MessageStatus=delivered"
     signed = {SIGNATURE_HEADER: signature(TOKEN, URL, form.items())}
 
     def read(body: bytes, headers: dict[str, str], token: str = TOKEN) -> object:
-        return asyncio.run(signed_form(_request(body, headers), URL, token))
+        return asyncio.run(signed_form(webhook_request(body, headers), URL, token))
 
     assert read(body, signed) == form
     assert read(body, {}).status_code == 403  # type: ignore[attr-defined]
@@ -188,9 +166,9 @@ def test_an_empty_parameter_is_signed_and_the_configured_url_is_the_one_signed()
     public = "https://public.example/partner/twilio/inbound"
     by_public = {SIGNATURE_HEADER: signature(TOKEN, public, form.items())}
     # The URL as configured at Twilio (behind a proxy the request's own URL differs).
-    assert asyncio.run(signed_form(_request(body, by_public), public, TOKEN)) == form
-    refused = asyncio.run(signed_form(_request(body, by_public), "", TOKEN))
+    assert asyncio.run(signed_form(webhook_request(body, by_public), public, TOKEN)) == form
+    refused = asyncio.run(signed_form(webhook_request(body, by_public), "", TOKEN))
     assert refused.status_code == 403  # type: ignore[union-attr]
     # Without a configured URL, the URL the request came to is the one signed.
     by_own = {SIGNATURE_HEADER: signature(TOKEN, URL, form.items())}
-    assert asyncio.run(signed_form(_request(body, by_own), "", TOKEN)) == form
+    assert asyncio.run(signed_form(webhook_request(body, by_own), "", TOKEN)) == form

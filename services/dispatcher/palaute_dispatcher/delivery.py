@@ -120,16 +120,6 @@ class Delivery:
             quiet=settings.sms_failover_quiet_seconds,
         )
 
-    @property
-    def partners(self) -> dict[str, Partner]:
-        """The partner of each channel (its first provider)."""
-        return {channel: lanes[0].partner for channel, lanes in self.lanes.items() if lanes}
-
-    @property
-    def breakers(self) -> dict[str, CircuitBreaker]:
-        """The circuit breaker of each channel (its first provider's)."""
-        return {channel: lanes[0].breaker for channel, lanes in self.lanes.items() if lanes}
-
     def set_rate_share(self, fraction: float) -> None:
         """This process sends this share of every contracted rate (the replicas' split)."""
         for lanes in self.lanes.values():
@@ -306,7 +296,8 @@ class Delivery:
             channel, wanted, now, until, pinned_to=None, lanes=list(lanes)
         )
         random.shuffle(rows)
-        given = dict.fromkeys(probes, 1) | self.weights.spread(len(rows) - len(probes), spread)
+        rest = max(0, len(rows) - len(probes))
+        given = dict.fromkeys(probes, 1) | self.weights.spread(rest, spread)
         for name, count in given.items():
             ways += [(row, lanes[name]) for row in rows[:count]]
             rows = rows[count:]
