@@ -190,11 +190,12 @@ async def faults(sandbox: Sandbox, request: Request) -> Response:
 
 
 def _seconds(value: object) -> float:
-    """A duration from the request: a finite number of seconds, 0 or more (ValueError)."""
+    """A duration from the request: a finite number of seconds (ValueError otherwise); one
+    below 0 is 0 (an outage whose end a test computed as past is over)."""
     seconds = float(value)  # type: ignore[arg-type]
-    if not math.isfinite(seconds) or seconds < 0:
+    if not math.isfinite(seconds):
         raise ValueError(value)
-    return seconds
+    return max(0.0, seconds)
 
 
 async def inbox_page(sandbox: Sandbox, request: Request) -> Response:
