@@ -20,10 +20,22 @@ import argparse
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
-from palaute_collector.figures import Answer, Grain, period_end, release
+from palaute_collector.figures import (
+    DEFAULT_LAYOUT,
+    DEFAULT_WEEK_AFTER_DAYS,
+    Answer,
+    Grain,
+    Rule,
+    cells_of,
+    joins,
+    layout_text,
+    parse_layout,
+    period_end,
+    publication_round,
+)
 
 MIN_GROUP = 5
 FINAL_AFTER = 8  # PALAUTE_FIGURES_FINAL_AFTER_DAYS
@@ -69,11 +81,11 @@ def stream(per_day: int, days: int, rng: random.Random) -> list[Given]:
                 programme=_pick(rng, PROGRAMMES),
             )
             answered = day + timedelta(days=rng.randint(1, 3) if late else 0)
-            given.append(Given(answer, answered))
+            given.append(Given(replace(answer, received=answered), answered))
     return given
 
 
-def run(given: list[Given], days: int) -> None:
+def run(given: list[Given], days: int, rule: Rule) -> None:
     """Each simulated day: what arrived joins the waiting answers, and one publication round
     releases what it may, as Publishing.publish_figures does."""
     waiting: list[Given] = []
@@ -87,42 +99,49 @@ def run(given: list[Given], days: int) -> None:
         def final(day: date, today: date = today) -> bool:
             return day <= today - timedelta(days=FINAL_AFTER)
 
-        open_days = [g for g in waiting if not final(g.answer.day)]
-        final_days = [g for g in waiting if final(g.answer.day)]
-        opened = release([g.answer for g in open_days], MIN_GROUP, "day")
-        closed = release([g.answer for g in final_days], MIN_GROUP, "month")
-        for n in opened.released:
-            for grain in ("day", "week", "month"):
-                open_days[n].published.setdefault(grain, today)
-        for n in closed.released:
-            final_days[n].published.setdefault("month", today)
-        taken = {id(open_days[n]) for n in opened.released}
-        taken |= {id(final_days[n]) for n in closed.released}
-        for g in final_days:
-            if id(g) not in taken and final(period_end("month", g.answer.day)):
-                g.never = True
-                taken.add(id(g))
-        waiting = [g for g in waiting if id(g) not in taken]
+        def closed(grain: Grain, start: date, today: date = today) -> bool:
+            return period_end(grain, start) < today - timedelta(days=FINAL_AFTER)
+
+        step = publication_round([g.answer for g in waiting], rule, today, final, closed)
+        for level, positions in step.released.items():
+            for n in positions:
+                for grain in joins(level):
+                    waiting[n].published.setdefault(grain, today)
+        for n in step.never:
+            waiting[n].never = True
+        gone = set(step.gone)
+        waiting = [g for n, g in enumerate(waiting) if n not in gone]
 
 
-def report(per_day: int, given: list[Given], days: int) -> list[str]:
-    """The size's rows: per grain, the share published within 1, 7, 31 days, and never."""
+def report(per_day: int, given: list[Given], days: int, rule: Rule) -> list[str]:
+    """The size's rows: per grain, the share published within 1, 7, 31 days and ever, and
+    the cells a reader sees as "fewer than 5" (answers received, none published); then the
+    share never published (every released answer is in its month: month ever + never is
+    all)."""
     counted = [g for g in given if g.answered <= START + timedelta(days=days - 32)]
     rows = []
     for grain in ("day", "week", "month"):
         within = []
-        for lag in (1, 7, 31):
+        for lag in (1, 7, 31, 366):
             inside = sum(
                 1
                 for g in counted
                 if grain in g.published and g.published[grain] - g.answered <= timedelta(lag)
             )
             within.append(100.0 * inside / len(counted) if counted else 0.0)
+        received: set[object] = set()
+        shown: set[object] = set()
+        for g in given:
+            cells = cells_of(g.answer, (grain,), rule.layout)
+            received.update(cells)
+            if grain in g.published:
+                shown.update(cells)
         rows.append(
-            f"| {per_day} | {grain} | {within[0]:.0f} % | {within[1]:.0f} % | {within[2]:.0f} % |"
+            f"| {per_day} | {grain} | {within[0]:.0f} % | {within[1]:.0f} % | {within[2]:.0f} %"
+            f" | {within[3]:.0f} % | {len(received - shown)} of {len(received)} |"
         )
     never = 100.0 * sum(g.never for g in counted) / len(counted) if counted else 0.0
-    rows.append(f"| {per_day} | never published | | | {never:.0f} % |")
+    rows.append(f"| {per_day} | never published | | | | {never:.0f} % | |")
     return rows
 
 
@@ -132,7 +151,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=90, help="simulated days of answers (90)")
     parser.add_argument("--sizes", default="5,10,40,100,300", help="answers a day, comma-separated")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--layout",
+        default=layout_text(DEFAULT_LAYOUT),
+        help="breakdowns per grain, as PALAUTE_FIGURES_BREAKDOWNS (default: the service's)",
+    )
+    parser.add_argument(
+        "--week-after",
+        type=int,
+        default=DEFAULT_WEEK_AFTER_DAYS,
+        help="days an answer waits for its day's figures, as PALAUTE_FIGURES_WEEK_AFTER_DAYS",
+    )
     args = parser.parse_args(argv)
+    try:
+        rule = Rule(MIN_GROUP, parse_layout(args.layout), args.week_after)
+    except ValueError as error:
+        print(f"error: --layout: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     try:
         sizes = [int(size) for size in args.sizes.split(",")]
     except ValueError:
@@ -141,13 +176,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.days < 40 or any(size < 1 for size in sizes):
         print("error: --days must be at least 40 and each size at least 1", file=sys.stderr)
         raise SystemExit(2)
-    print("| answers a day | grain | within 1 day | within 7 days | within 31 days |")
-    print("| --- | --- | --- | --- | --- |")
+    print(f"layout {layout_text(rule.layout)}, week after {rule.week_after_days} days")
+    print(
+        "| answers a day | grain | within 1 day | within 7 days | within 31 days | ever"
+        ' | cells shown "fewer than 5" |'
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for size in sizes:
         started = time.monotonic()
         given = stream(size, args.days, random.Random(args.seed * 1000 + size))
-        run(given, args.days)
-        for row in report(size, given, args.days):
+        run(given, args.days, rule)
+        for row in report(size, given, args.days, rule):
             print(row)
         print(f"  ({len(given)} answers, {time.monotonic() - started:.1f} s)", file=sys.stderr)
 

@@ -316,6 +316,16 @@ class FiguresPublished(Message):
     csat_responses: int = Field(ge=0)
     satisfied: int = Field(ge=0, description="CSAT answers of 4 or 5")
     csat: float | None = Field(ge=0, le=100, description="% satisfied; None without CSAT")
+    received: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "total cells only: the answers of the period the collector has (in the figures,"
+            " waiting for their group or never published), so that `responses` of `received`"
+            " says how much the figures leave out; None on breakdowns, below the minimum group"
+            " size, or before it was counted"
+        ),
+    )
 
     @property
     def cell_key(self) -> str:

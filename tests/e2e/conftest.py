@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from playwright.async_api import Browser, async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from palaute_collector.figures import EVERY_BREAKDOWN, layout_text
 from palaute_collector.tables import invitation_tokens, invitations
 from palaute_consent.tables import opt_outs
 from palaute_runtime.database import create_engine
@@ -164,6 +165,9 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
                 "token_guesses_per_minute": 10_000,
                 "funnel_publish_seconds": 0.5,
                 "figures_publish_seconds": 0.5,
+                # These tests read each breakdown of a day; the default layout (day and week
+                # by unit) has its tests in unit/test_figures.py and test_coverage.py.
+                "figures_breakdowns": EVERY_BREAKDOWN_TEXT,
                 # A slowed sign-in waits 1 s here, not 3 (its test counts the statuses).
                 "officer_sign_in_slowdown_seconds": 1,
                 # Single sign-on, trusted from 127.0.0.1 only (tests call from 127.0.0.2 too).
@@ -185,6 +189,9 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
     await collector_db.dispose()
     await producer.stop()
     await stack.stop()
+
+
+EVERY_BREAKDOWN_TEXT = layout_text(EVERY_BREAKDOWN)
 
 
 @asynccontextmanager

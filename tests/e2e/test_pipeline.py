@@ -239,6 +239,45 @@ async def test_a_cell_under_five_responses_is_not_published(pipeline: Pipeline) 
     assert (cell["promoters"], cell["detractors"]) == (4, 1)
 
 
+async def test_each_periods_total_says_how_many_answers_came_and_how_many_it_counts(
+    pipeline: Pipeline,
+) -> None:
+    """The coverage BI shows as "6 of 7 answers": a day's total cell carries the answers
+    received of the day beside the answers in its figures; below five, nothing at all."""
+    day = date(2026, 5, 19)
+    phones = [mobile() for _ in range(7)]
+    for n, phone in enumerate(phones):
+        unit = "Kotka" if n < 6 else "Hamina"  # the seventh waits: a unit of one
+        await pipeline.publish(contact(day=day, phone=phone, unit=unit, contact_channel="chat"))
+    for phone in phones[:4]:
+        await pipeline.messages_to(e164(phone))
+        assert (await pipeline.reply_sms(e164(phone), "8"))["status"] == "recorded"
+    for phone in phones[4:]:
+        await pipeline.messages_to(e164(phone))
+        assert (await pipeline.reply_sms(e164(phone), "10"))["status"] == "recorded"
+
+    async def total() -> dict[str, Any] | None:
+        revisions = sorted(
+            (
+                dict(record["value"])
+                for record in await pipeline.records(FIGURES_PUBLISHED.name)
+                if record["key"] == "day|2026-05-19|total|"
+            ),
+            key=lambda cell: int(cell["revision"]),
+        )
+        return revisions[-1] if revisions and revisions[-1]["received"] == 7 else None
+
+    cell = await wait_until(total, what="the day's total saying 7 answers came")
+    assert (cell["responses"], cell["received"]) == (6, 7)
+    every = [r["value"] for r in await pipeline.records(FIGURES_PUBLISHED.name)]
+    ours = [c for c in every if c["period"] == day.isoformat()]
+    # Never fewer than five received published; breakdowns carry no count of their own.
+    assert all(c["received"] is None or c["received"] >= 5 for c in ours)
+    assert {c["received"] for c in ours if c["dimension"] != "total"} == {None}
+    week = [c for c in every if c["grain"] == "week" and c["period"] == "2026-W21"]
+    assert max(c["received"] or 0 for c in week if c["dimension"] == "total") >= 7
+
+
 async def test_malformed_event_lands_in_the_dead_letter_topic_and_the_next_flows(
     pipeline: Pipeline,
 ) -> None:

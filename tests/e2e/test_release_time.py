@@ -31,7 +31,7 @@ from palaute_schemas import (
 )
 from palaute_stack.stack import LocalStack, StackOptions
 from tests.conftest import EXAMPLE_PROGRAMMES, publish, wait_until
-from tests.e2e.conftest import LINK
+from tests.e2e.conftest import EVERY_BREAKDOWN_TEXT, LINK
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +45,8 @@ REAL_RULES: dict[str, Any] = {
     "send_on_public_holidays": False,
     "clock_start": CLOCK_START.isoformat(),
     "programmes_file": str(EXAMPLE_PROGRAMMES),
+    # The test reads the day's figures by programme.
+    "figures_breakdowns": EVERY_BREAKDOWN_TEXT,
     # A thousand emails of the sampled programme go out at once.
     "partner_email_rate_per_second": 1000,
 }

@@ -22,7 +22,7 @@ from palaute_runtime.topic_reader import read_records
 from palaute_schemas import CONTACT_CLOSED, FIGURES_PUBLISHED, FUNNEL_PUBLISHED
 from palaute_stack.stack import LocalStack
 from tests.conftest import publish, wait_until
-from tests.e2e.conftest import contact, e164, mobile, stack_of_its_own
+from tests.e2e.conftest import EVERY_BREAKDOWN_TEXT, contact, e164, mobile, stack_of_its_own
 from tests.e2e.test_other_clients import readme_function
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +33,10 @@ LOST = (FIGURES_PUBLISHED.name, FUNNEL_PUBLISHED.name)
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
     async with stack_of_its_own(
-        tmp_path_factory.mktemp("republish"), frequency_cap_days=0, funnel_publish_seconds=1
+        tmp_path_factory.mktemp("republish"),
+        frequency_cap_days=0,
+        funnel_publish_seconds=1,
+        figures_breakdowns=EVERY_BREAKDOWN_TEXT,
     ) as running:
         yield running
 

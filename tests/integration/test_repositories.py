@@ -472,22 +472,36 @@ class TestCollectorStore:
         published = await figures_of(collector)
         totals = [p for p in published if (p.grain, p.dimension) == ("day", "total")]
         # Scores 10, 9, 8, 3 repeating: after ten, 6 promoters, 2 passives, 2 detractors.
+        # Between, each answer that came is a revision saying how many came (`received`).
         assert [
-            (p.revision, p.responses, p.promoters, p.passives, p.detractors, p.nps) for p in totals
-        ] == [(1, 5, 3, 1, 1, 40.0), (2, 10, 6, 2, 2, 40.0)]
-        assert {p.cell_key for p in published if p.revision == 2} == {
-            f"{grain}|{period}|{dimension}"
-            for grain, period in (("day", "2026-01-07"), ("week", "2026-W02"), ("month", "2026-01"))
-            for dimension in (
-                "total|",
-                "contact_channel|chat",
-                "survey_channel|email",
-                "language|fi",
-                "unit|Kotka",
-                "programme|default",
-            )
+            (p.revision, p.responses, p.received, p.promoters, p.detractors, p.nps) for p in totals
+        ] == [
+            (1, 5, 5, 3, 1, 40.0),
+            *((n - 4, 5, n, 3, 1, 40.0) for n in range(6, 10)),
+            (6, 10, 10, 6, 2, 40.0),
+            (7, 10, 11, 6, 2, 40.0),
+            (8, 10, 12, 6, 2, 40.0),
+        ]
+        assert {p.received for p in published if p.dimension != "total"} == {None}
+        # The default layout: the day and the week by unit, the month by every breakdown.
+        assert {p.cell_key for p in published if p.responses == 10} == {
+            "day|2026-01-07|total|",
+            "day|2026-01-07|unit|Kotka",
+            "week|2026-W02|total|",
+            "week|2026-W02|unit|Kotka",
+            *(
+                f"month|2026-01|{dimension}"
+                for dimension in (
+                    "total|",
+                    "contact_channel|chat",
+                    "survey_channel|email",
+                    "language|fi",
+                    "unit|Kotka",
+                    "programme|default",
+                )
+            ),
         }
-        assert all(p.responses == 10 for p in published if p.revision == 2)
+        assert all(p.responses in (5, 10) for p in published)
 
     async def test_csat_beside_nps_each_over_the_answers_that_gave_it(
         self, collector: CollectorService
@@ -505,7 +519,7 @@ class TestCollectorStore:
         assert (cell.promoters, cell.passives, cell.detractors, cell.nps) == (2, 0, 1, 33.3)
         assert (cell.satisfied, cell.csat) == (2, 50.0)
 
-    async def test_a_final_day_publishes_final_figures_and_its_leftovers_in_the_month(
+    async def test_a_day_publishes_its_groups_the_week_its_leftovers_then_final_figures(
         self, collector: CollectorService
     ) -> None:
         monday, tuesday = date(2026, 1, 5), date(2026, 1, 6)
@@ -517,13 +531,22 @@ class TestCollectorStore:
             )
             await collector.handle_invitations_sent([sent])
             assert await collector.answer(sent.invitation_id, 9, "")
-        await collector.publish_figures()
+        await collector.publish_figures(today=tuesday)
         first = await figures_of(collector)
         assert {(p.cell_key, p.responses) for p in first if p.dimension == "unit"} == {
             ("day|2026-01-05|unit|Kotka", 6),
             ("week|2026-W02|unit|Kotka", 6),
             ("month|2026-01|unit|Kotka", 6),
         }, "Kouvola's five wait: two on Monday, three on Tuesday, each day fewer than five"
+        # A day on, Tuesday's answers have waited for their day too: Kouvola's five Finnish
+        # ones join the week and the month, never their days; the Swedish one waits.
+        await collector.publish_figures(today=date(2026, 1, 7))
+        week = {p.cell_key: p.responses for p in (await figures_of(collector))[len(first) :]}
+        assert week["week|2026-W02|unit|Kouvola"] == 5
+        assert week["month|2026-01|unit|Kouvola"] == 5
+        assert week["month|2026-01|language|fi"] == 11
+        assert not [key for key in week if key.startswith("day|")]
+        first = await figures_of(collector)
         # Every survey of those days closes; a month later the days are final.
         async with collector.engine.begin() as connection:
             await connection.execute(

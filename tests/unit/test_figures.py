@@ -17,22 +17,33 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
-from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import HealthCheck, Phase, event, find, given, settings
 from hypothesis import strategies as st
 
 from palaute_collector.figures import (
     BREAKDOWNS,
+    DIMENSIONS,
+    EVERY_BREAKDOWN,
+    GRAINS,
     Answer,
     Cell,
     Counts,
+    Grain,
+    Layout,
+    Rule,
     cells_of,
+    joins,
+    layout_text,
+    parse_layout,
     period_end,
     period_label,
     period_start,
+    publication_round,
     releasable,
     release,
 )
@@ -78,34 +89,64 @@ class Published:
     moments: list[dict[Cell, Counts]] = field(default_factory=list)
     # Ground truth the attacker does not see: each released group's anonymous answers.
     anonymous_steps: list[int] = field(default_factory=list)
+    never: int = 0
 
 
-def simulate(arrivals: list[list[Answer]], *, secondary: bool = True) -> Published:
-    """The collector's loop: answers come in rounds, each round releases what it may; then
-    every day is final and what is left is released at month grain."""
+RULE = Rule(MIN_GROUP)  # the service's default layout and patience
+FINAL_AFTER = 8
+# Answers arrive while no day is final yet; then rounds as each day, the weeks and the
+# months turn final (a day is final FINAL_AFTER days on).
+ARRIVING = [DAYS[-1] + timedelta(days=n) for n in range(5)]
+CLOSING = [
+    date(2026, 4, 6),
+    date(2026, 4, 7),
+    date(2026, 4, 8),
+    date(2026, 4, 9),
+    date(2026, 4, 13),
+    date(2026, 5, 8),
+]
+
+
+def simulate(arrivals: list[list[Answer]], rule: Rule = RULE) -> Published:
+    """The collector's loop: answers come in rounds, a day apart, each round releases what
+    it may; then rounds as the days, weeks and months turn final."""
     published = Published()
     waiting: list[Answer] = []
+    closed: set[tuple[Grain, date]] = set()
+    todays = [ARRIVING[min(n, len(ARRIVING) - 1)] for n in range(len(arrivals))] + CLOSING
+    for n, today in enumerate(todays):
+        waiting += (
+            [replace(one, received=today) for one in arrivals[n]] if n < len(arrivals) else []
+        )
 
-    def publish(pool: list[Answer], grain: str) -> list[Answer]:
-        step = release(pool, MIN_GROUP, "day" if grain == "day" else "month", secondary=secondary)
-        anonymous: dict[Cell, int] = defaultdict(int)
-        for position in step.released:
-            for cell in cells_of(
-                pool[position], ["day", "week", "month"] if grain == "day" else ["month"]
-            ):
-                anonymous[cell] += pool[position].anonymous
-        published.anonymous_steps.extend(anonymous.values())
-        for cell, counts in step.counts.items():
+        def final(day: date, today: date = today) -> bool:
+            return day <= today - timedelta(days=FINAL_AFTER)
+
+        step = publication_round(
+            waiting, rule, today, final, lambda grain, start: (grain, start) in closed
+        )
+        for level, positions in step.released.items():
+            anonymous: dict[Cell, int] = defaultdict(int)
+            for position in positions:
+                for cell in cells_of(waiting[position], joins(level), rule.layout):
+                    anonymous[cell] += waiting[position].anonymous
+            published.anonymous_steps.extend(anonymous.values())
+        for cell, counts in sorted(step.counts.items()):
+            assert cell.grain != "day" or not final(cell.period_start)
+            assert (cell.grain, cell.period_start) not in closed
             newest = published.newest.setdefault(cell, Counts())
             newest.add(counts)
             published.records.append((cell, Counts(**newest.as_dict())))
         published.moments.append({c: Counts(**n.as_dict()) for c, n in published.newest.items()})
-        gone = set(step.released)
-        return [one for n, one in enumerate(pool) if n not in gone]
-
-    for arrived in arrivals:
-        waiting = publish(waiting + arrived, "day")
-    publish(waiting, "month")
+        published.never += len(step.never)
+        gone = set(step.gone)
+        waiting = [one for n, one in enumerate(waiting) if n not in gone]
+        for grain in GRAINS:
+            for day in DAYS:
+                start = period_start(grain, day)
+                if final(period_end(grain, start)):
+                    closed.add((grain, start))
+    assert waiting == []
     return published
 
 
@@ -127,30 +168,61 @@ def derivable_groups(published: Published) -> list[tuple[str, int]]:
 
 
 def _remainders(moment: dict[Cell, Counts]) -> dict[str, int]:
-    """Totals minus their breakdowns, and weeks and months minus their days."""
+    """Totals minus their breakdowns, weeks minus their days, and months minus their days
+    and minus their whole weeks and the other days."""
     found: dict[str, int] = {}
     totals = {
         (c.grain, c.period_start): n.responses for c, n in moment.items() if c.dimension == "total"
     }
     for (grain, start), total in totals.items():
         for dimension in BREAKDOWNS:
-            row = sum(
+            row = [
                 n.responses
                 for c, n in moment.items()
                 if (c.grain, c.period_start, c.dimension) == (grain, start, dimension)
-            )
-            found[f"{grain} {start} total - {dimension}"] = total - row
+            ]
+            if row:
+                found[f"{grain} {start} total - {dimension}"] = total - sum(row)
+
+    def of(grain: Grain, cell: Cell, first: date, last: date) -> int | None:
+        parts = [
+            n.responses
+            for c, n in moment.items()
+            if c.grain == grain
+            and (c.dimension, c.value) == (cell.dimension, cell.value)
+            and first <= c.period_start
+            and period_end(grain, c.period_start) <= last
+        ]
+        return sum(parts) if parts else None
+
     for cell, counts in moment.items():
         if cell.grain == "day":
             continue
-        days = sum(
-            n.responses
-            for c, n in moment.items()
-            if c.grain == "day"
-            and (c.dimension, c.value) == (cell.dimension, cell.value)
-            and cell.period_start <= c.period_start <= period_end(cell.grain, cell.period_start)
-        )
-        found[f"{cell.key} - its days"] = counts.responses - days
+        end = period_end(cell.grain, cell.period_start)
+        days = of("day", cell, cell.period_start, end)
+        if days is not None:
+            found[f"{cell.key} - its days"] = counts.responses - days
+        if cell.grain == "month":
+            weeks = of("week", cell, cell.period_start, end)
+            inside = {
+                c.period_start
+                for c in moment
+                if c.grain == "week"
+                and cell.period_start <= c.period_start
+                and period_end("week", c.period_start) <= end
+            }
+            other_days = sum(
+                n.responses
+                for c, n in moment.items()
+                if c.grain == "day"
+                and (c.dimension, c.value) == (cell.dimension, cell.value)
+                and cell.period_start <= c.period_start <= end
+                and period_start("week", c.period_start) not in inside
+            )
+            if weeks is not None:
+                found[f"{cell.key} - its weeks and other days"] = (
+                    counts.responses - weeks - other_days
+                )
     return found
 
 
@@ -164,23 +236,34 @@ def rounds(answers: list[Answer], cuts: list[int]) -> list[list[Answer]]:
     return [answers[a:b] for a, b in itertools.pairwise(edges)]
 
 
+LAYOUTS = [
+    RULE.layout,
+    EVERY_BREAKDOWN,
+    parse_layout("day=*;week=unit;month=language"),  # a day finer than its week
+    parse_layout("day=;week=language,unit;month=*"),
+]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     answers=st.lists(answers_strategy, min_size=0, max_size=120),
     cuts=st.lists(st.integers(0, 120), max_size=8),
+    layout=st.sampled_from(LAYOUTS),
+    patience=st.integers(0, 3),
 )
 def test_the_attacker_singles_out_no_group_under_the_minimum(
-    answers: list[Answer], cuts: list[int]
+    answers: list[Answer], cuts: list[int], layout: Layout, patience: int
 ) -> None:
-    published = simulate(rounds(answers, cuts))
+    published = simulate(rounds(answers, cuts), Rule(MIN_GROUP, layout, patience))
     assert disclosures(published) == []
     assert all(n == 0 or n >= MIN_GROUP for n in published.anonymous_steps)
-    # Every answer not held back is counted once per grain and dimension, none twice.
+    # Every answer is counted once per grain and dimension, none twice: released at some
+    # level (and so in its month) or never published.
     totals = {c: n for c, n in published.newest.items() if c.dimension == "total"}
     day_total = sum(n.responses for c, n in totals.items() if c.grain == "day")
     week_total = sum(n.responses for c, n in totals.items() if c.grain == "week")
     month_total = sum(n.responses for c, n in totals.items() if c.grain == "month")
-    assert week_total == day_total <= month_total <= len(answers)
+    assert day_total <= week_total <= month_total == len(answers) - published.never
 
 
 @st.composite
@@ -211,7 +294,10 @@ def test_one_to_four_anonymous_answers_among_named_ones_are_never_released_alone
 def test_a_group_of_named_answers_releases_without_its_few_anonymous_ones(anonymous: int) -> None:
     named = [answer() for _ in range(MIN_GROUP)]
     group = named + [answer(anonymous=True) for _ in range(anonymous)]
-    assert releasable(group, MIN_GROUP, "day") == list(range(MIN_GROUP))
+    assert releasable(group, RULE, "day") == list(range(MIN_GROUP))
+
+
+EVERY = Rule(MIN_GROUP, EVERY_BREAKDOWN)
 
 
 def test_without_secondary_suppression_the_attacker_wins() -> None:
@@ -221,31 +307,103 @@ def test_without_secondary_suppression_the_attacker_wins() -> None:
     kotka = [answer() for _ in range(4)]
     kouvola = [answer(unit="Kouvola") for _ in range(5)]
     arrivals = [[*kotka, swedish, *kouvola]]
-    assert disclosures(simulate(arrivals, secondary=True)) == []
-    found = disclosures(simulate(arrivals, secondary=False))
+    assert disclosures(simulate(arrivals, EVERY)) == []
+    found = disclosures(simulate(arrivals, replace(EVERY, secondary=False)))
     assert ("day|2026-03-30|unit|Kotka published", 4) in found
-    # The service releases with secondary suppression unless told otherwise.
-    pool = arrivals[0]
-    assert (
-        release(pool, MIN_GROUP, "day").released
-        == release(pool, MIN_GROUP, "day", secondary=True).released
-    )
-    assert (
-        release(pool, MIN_GROUP, "day").released
-        != release(pool, MIN_GROUP, "day", secondary=False).released
-    )
 
 
-def test_hypothesis_finds_a_disclosure_without_secondary_suppression() -> None:
-    """Not only the hand-made case: random answer sets break it too."""
+def test_without_the_coarser_grains_checked_the_attacker_wins() -> None:
+    """A layout whose week has a breakdown its day has not: a day's release checked at its
+    day only puts four Swedish answers in the week."""
+    rule = Rule(MIN_GROUP, parse_layout("day=unit;week=language;month=language"))
+    arrivals = [[answer(language="sv") for _ in range(4)] + [answer() for _ in range(4)]]
+    assert disclosures(simulate(arrivals, rule)) == []
+    found = disclosures(simulate(arrivals, replace(rule, coarser=False)))
+    assert ("week|2026-W14|language|sv published", 4) in found
+
+
+def test_without_the_anonymous_rule_a_reader_of_the_named_answers_wins() -> None:
+    """Five named answers and two anonymous ones of a day: without the rule the seven go
+    together, and whoever knows the five named ones knows what the two said."""
+    arrivals = [[answer() for _ in range(5)] + [answer(anonymous=True) for _ in range(2)]]
+    assert all(n in (0, 5) for n in simulate(arrivals, EVERY).anonymous_steps)
+    steps = simulate(arrivals, replace(EVERY, anonymous=False)).anonymous_steps
+    assert 2 in steps
+
+
+@pytest.mark.parametrize("part", ["secondary", "coarser", "anonymous"])
+def test_hypothesis_finds_a_disclosure_with_each_part_switched_off(part: str) -> None:
+    """Not only the hand-made cases: random answer sets break the rule without any part."""
+    rule = Rule(MIN_GROUP, parse_layout("day=unit;week=*;month=*"))
+    broken = replace(rule, **{part: False})
+
+    def wins(published: Published) -> bool:
+        return bool(disclosures(published)) or any(
+            0 < n < MIN_GROUP for n in published.anonymous_steps
+        )
+
+    drawn = named_with_a_few_anonymous() if part == "anonymous" else st.lists(answers_strategy)
     example = find(
-        st.lists(answers_strategy, min_size=5, max_size=60),
-        lambda answers: bool(disclosures(simulate([answers], secondary=False))),
+        drawn,
+        lambda answers: wins(simulate([answers], broken)),
         # The first one found proves it; shrinking it to the smallest would only cost time.
-        settings=settings(max_examples=2000, deadline=None, database=None, phases=[Phase.generate]),
+        settings=settings(
+            max_examples=2000,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            derandomize=True,
+        ),
     )
-    assert disclosures(simulate([example], secondary=False))
-    assert not disclosures(simulate([example], secondary=True))
+    assert wins(simulate([example], broken))
+    assert not wins(simulate([example], rule))
+
+
+# Few values, so that many subsets can be released and the search has work to do.
+narrow_answers = st.builds(
+    Answer,
+    day=st.sampled_from(DAYS[1:3]),
+    contact_channel=st.just("phone"),
+    survey_channel=st.just("sms"),
+    language=st.sampled_from(["fi", "fi", "fi", "sv"]),
+    unit=st.sampled_from(["Kotka", "Kotka", "Kotka", "Kouvola"]),
+    score=st.integers(0, 10),
+    csat=st.none(),
+    anonymous=st.sampled_from([False, False, False, True]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    answers=st.lists(narrow_answers, min_size=4, max_size=12),
+    level=st.sampled_from(GRAINS),
+    layout=st.sampled_from(LAYOUTS),
+)
+def test_the_release_is_the_largest_group_an_exhaustive_search_finds(
+    answers: list[Answer], level: Grain, layout: Layout
+) -> None:
+    """The pruning is exact: no subset of the answers that keeps every cell at 0 or at least
+    the minimum (and its anonymous answers too) is larger than the one it releases."""
+    rule = Rule(MIN_GROUP, layout)
+    chosen = releasable(answers, rule, level)
+    # Each cell as the set of answers in it (bits), everyone's and the anonymous ones'.
+    everyone: dict[Cell, int] = defaultdict(int)
+    anonymous: dict[Cell, int] = defaultdict(int)
+    for n, one in enumerate(answers):
+        for cell in cells_of(one, joins(level), rule.layout):
+            everyone[cell] |= 1 << n
+            anonymous[cell] |= one.anonymous << n
+    masks = [*everyone.values(), *anonymous.values()]
+
+    def allowed(subset: int) -> bool:
+        return all((mask & subset).bit_count() in (0, *range(MIN_GROUP, 99)) for mask in masks)
+
+    assert allowed(sum(1 << n for n in chosen))
+    largest = max(
+        (subset.bit_count() for subset in range(1 << len(answers)) if allowed(subset)), default=0
+    )
+    assert len(chosen) == largest
+    event(f"released {min(len(chosen), 5) // 5 * 5}+")
 
 
 def test_the_release_is_the_largest_group_with_every_cell_empty_or_full() -> None:
@@ -253,17 +411,17 @@ def test_the_release_is_the_largest_group_with_every_cell_empty_or_full() -> Non
     # Kouvola's five: one of them is the only Swedish answer, so Kouvola falls to four and
     # waits altogether (secondary), while Kotka's six go.
     kouvola = [answer(unit="Kouvola") for _ in range(4)] + [answer(unit="Kouvola", language="sv")]
-    assert releasable(kotka + kouvola, MIN_GROUP, "day") == list(range(6))
+    assert releasable(kotka + kouvola, EVERY, "day") == list(range(6))
     # Four anonymous answers among named ones wait; the named ones go if they are enough.
     mixed = [answer() for _ in range(5)] + [answer(anonymous=True) for _ in range(4)]
-    assert releasable(mixed, MIN_GROUP, "day") == list(range(5))
-    assert releasable([*mixed, answer(anonymous=True)], MIN_GROUP, "day") == list(range(10))
-    assert releasable(kotka[:4], MIN_GROUP, "day") == []
+    assert releasable(mixed, EVERY, "day") == list(range(5))
+    assert releasable([*mixed, answer(anonymous=True)], EVERY, "day") == list(range(10))
+    assert releasable(kotka[:4], EVERY, "day") == []
 
 
-def test_a_release_counts_day_week_and_month_and_month_leftovers_only_in_the_month() -> None:
+def test_a_release_counts_in_its_grain_and_every_coarser_one() -> None:
     scored = [answer(score=s, csat=c) for s, c in [(10, 5), (9, 4), (8, None), (3, 2), (None, 1)]]
-    step = release(scored, MIN_GROUP, "day")
+    step = release(scored, EVERY, "day")
     day = step.counts[Cell("day", DAYS[1], "total", "")]
     assert (day.responses, day.promoters, day.passives, day.detractors) == (5, 2, 1, 1)
     assert (day.nps_responses, day.nps, day.csat_responses, day.satisfied, day.csat) == (
@@ -277,9 +435,56 @@ def test_a_release_counts_day_week_and_month_and_month_leftovers_only_in_the_mon
     assert step.counts[Cell("month", date(2026, 3, 1), "survey_channel", "sms")].responses == 5
     # Held back from their days (one each), five answers of March join the month only.
     leftovers = [answer(day=d) for d in (DAYS[0], DAYS[0], DAYS[1], DAYS[2], DAYS[2])]
-    late = release(leftovers, MIN_GROUP, "month")
+    late = release(leftovers, EVERY, "month")
     assert {c.grain for c in late.counts} == {"month"}
     assert late.counts[Cell("month", date(2026, 3, 1), "total", "")].responses == 5
+    # The default layout: the day and the week by unit, the month by every breakdown.
+    by_default = release(scored, RULE, "week")
+    assert {(c.grain, c.dimension) for c in by_default.counts} == {
+        ("week", "total"),
+        ("week", "unit"),
+        *(("month", d) for d in DIMENSIONS),
+    }
+
+
+def test_a_round_offers_each_answer_the_finest_level_it_may_still_join() -> None:
+    """Day while its day is open; week once it waited its patience (or its day is final);
+    month once the month is final; never after that."""
+    monday = [answer(day=DAYS[1], unit=u) for u in ("Kotka", "Kouvola") for _ in range(3)]
+    today = DAYS[1]
+    not_final: Callable[[date], bool] = lambda day: False  # noqa: E731
+    step = publication_round(monday, RULE, today, not_final, lambda g, s: False)
+    assert step.gone == []  # three a unit: the day's unit cells would show three
+    later = publication_round(
+        monday, RULE, today + timedelta(days=1), not_final, lambda g, s: False
+    )
+    assert later.gone == []  # the week by unit shows three too
+    every_final = publication_round(
+        monday, RULE, date(2026, 4, 9), lambda day: True, lambda g, s: False
+    )
+    assert every_final.released["month"] == []  # a unit of three in the month too
+    assert every_final.never == list(range(6))
+    six = [answer(day=DAYS[1]) for _ in range(6)]
+    assert publication_round(six, RULE, today, not_final, lambda g, s: False).released == {
+        "day": list(range(6)),
+        "week": [],
+        "month": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("day=unit;week=*", "no breakdowns for month"),
+        ("day=unit;week=*;month=*;day=*", "day is named twice"),
+        ("day=unit;week=colour;month=*", "'colour' is no breakdown"),
+        ("hour=unit;week=*;month=*", "'hour=unit' is not grain=breakdowns"),
+    ],
+)
+def test_a_wrong_layout_is_told_in_a_sentence(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_layout(text)
+    assert parse_layout(layout_text(RULE.layout)) == RULE.layout
 
 
 @pytest.mark.parametrize(

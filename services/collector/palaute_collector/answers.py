@@ -140,6 +140,7 @@ class Answers:
             csat=csat,
             anonymous=invitation.anonymous,
             programme=invitation.programme,
+            received=self.core.clock.now().date(),
         )
         await self._seal_for_release(connection, answer, comment)
         ANSWERS_RECORDED.labels(channel=invitation.channel).inc()
@@ -152,7 +153,8 @@ class Answers:
                 "comment": comment,
                 "invitation_id": invitation.id,
                 "customer_id": invitation.customer_id,
-                **asdict(answer),
+                # The answer's own fields; the day it came is answered_at.
+                **{name: value for name, value in asdict(answer).items() if name != "received"},
                 "answered_at": self.core.clock.now(),
             }
         )
@@ -173,6 +175,7 @@ class Answers:
         anonymous answer this row shares the transaction (and so `xmin`) of the
         invitation's "answered" mark: sealed, it tells nothing; released later, with
         others, in a transaction of its own."""
+        await FigureStore(connection).count_received(answer.day)
         waiting = answer.sealable()
         if answer.anonymous:
             waiting["comment"] = comment

@@ -12,8 +12,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from palaute_collector.figures import COUNT_FIELDS
 from palaute_collector.tables import (
     anonymous_comments,
+    answers_received,
     figure_cells,
     follow_up_figures,
     follow_ups,
@@ -51,6 +53,21 @@ class FigureStore:
             sealed_answers.insert().values(id=uuid.uuid4(), sealed=sealed)
         )
 
+    async def count_received(self, day: date) -> None:
+        """One more answer of a contact day came."""
+        statement = upsert(self.connection, answers_received).values(day=day, received=1)
+        await self.connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[answers_received.c.day],
+                set_={"received": answers_received.c.received + 1},
+            )
+        )
+
+    async def received_by_day(self) -> dict[date, int]:
+        """The answers received of each contact day."""
+        rows = await self.connection.execute(sa.select(answers_received))
+        return {day: received for day, received in rows}
+
     async def sealed(self) -> list[Row]:
         return list((await self.connection.execute(sa.select(sealed_answers))).all())
 
@@ -76,10 +93,15 @@ class FigureStore:
         if self.connection.dialect.name == "postgresql":
             await self.connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_FIGURES_LOCK)))
 
-    async def add_to_cell(self, key: dict[str, Any], added: dict[str, int]) -> Row:
-        """Add counts to a cell (made at revision 1), one revision up; the new row."""
+    async def add_to_cell(
+        self, key: dict[str, Any], added: dict[str, int], received: int | None = None
+    ) -> Row:
+        """Add counts to a cell (made at revision 1), one revision up, with the answers
+        received of its period when given; the new row."""
         columns = figure_cells.c
-        statement = upsert(self.connection, figure_cells).values(**key, **added, revision=1)
+        statement = upsert(self.connection, figure_cells).values(
+            **key, **added, revision=1, received=received
+        )
         return (
             await self.connection.execute(
                 statement.on_conflict_do_update(
@@ -92,10 +114,25 @@ class FigureStore:
                     set_={
                         **{name: getattr(columns, name) + value for name, value in added.items()},
                         "revision": columns.revision + 1,
+                        **({} if received is None else {"received": received}),
                     },
                 ).returning(*figure_cells.c)
             )
         ).one()
+
+    async def total_cells(self) -> dict[tuple[str, date], Row]:
+        """Every period's total cell, by (grain, start)."""
+        columns = figure_cells.c
+        rows = await self.connection.execute(
+            sa.select(figure_cells).where(columns.dimension == "total")
+        )
+        return {(row.grain, row.period_start): row for row in rows}
+
+    async def set_received(self, grain: str, start: date, received: int) -> Row:
+        """A period's total cell (made empty when it has none yet) says how many answers
+        came, one revision up; the new row."""
+        key = {"grain": grain, "period_start": start, "dimension": "total", "value": ""}
+        return await self.add_to_cell(key, dict.fromkeys(COUNT_FIELDS, 0), received)
 
     async def open_periods(self) -> list[tuple[Grain, date]]:
         """The (grain, start) of every period with cells not final yet."""
@@ -106,6 +143,14 @@ class FigureStore:
             .distinct()
         )
         return [(grain, start) for grain, start in rows]
+
+    async def final_periods(self) -> set[tuple[Grain, date]]:
+        """The (grain, start) of every period whose cells are final."""
+        columns = figure_cells.c
+        rows = await self.connection.execute(
+            sa.select(columns.grain, columns.period_start).where(columns.final.is_(True)).distinct()
+        )
+        return {(grain, start) for grain, start in rows}
 
     async def finalize(self, grain: str, start: date) -> list[Row]:
         """Mark a period's cells final, one revision up; the new rows."""

@@ -14,18 +14,23 @@ answers learns nothing of fewer than that many anonymous ones):
   is. What is left is the largest such group (such groups are closed under union, and the
   pruning only removes answers that no such group can hold).
 
-Day release counts answers in their day, week and month; a week is therefore exactly the
-sum of its days. Answers still held when their day is final (no survey of that day can be
-answered any more) are released the same way at month grain: a month may exceed the sum
-of its days, by groups of at least the minimum in every cell.
+The operator chooses which breakdowns each grain publishes (the layout; by default the
+day and the week by unit, the month by every breakdown: bench/figures_utility.py measured
+the choice). An answer is released at the finest level it may still join and counts there
+and in every coarser grain: at day level in its day, week and month; at week level in its
+week and month; at month level in its month. Each release is checked in every cell it
+counts in, at every grain it joins, so a week may exceed the sum of its days and a month
+its weeks only by groups of at least the minimum in every cell. `publication_round` says
+when each level is offered; what no level took when its month is final is never published.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
 from palaute_collector.scores import category, is_satisfied, net_promoter_score, satisfaction
@@ -56,6 +61,13 @@ class Answer:
     csat: int | None  # CSAT 1-5
     anonymous: bool
     programme: str = "default"
+    # The day the collector had the answer (sealed with it; its patience counts from there).
+    received: date | None = None
+
+    @property
+    def arrived(self) -> date:
+        """The day the answer came (its contact day when it was sealed without one)."""
+        return self.received or self.day
 
     def value(self, dimension: Dimension) -> str:
         """The answer's value in one breakdown ("" in the total)."""
@@ -73,6 +85,7 @@ class Answer:
             "csat": self.csat,
             "anonymous": self.anonymous,
             "programme": self.programme,
+            "received": None if self.received is None else self.received.isoformat(),
         }
 
     @classmethod
@@ -90,6 +103,9 @@ class Answer:
             csat=None if opened.get("csat") is None else int(opened["csat"]),
             anonymous=bool(opened.get("anonymous", True)),
             programme=str(opened.get("programme", "default")),
+            received=date.fromisoformat(str(opened["received"]))
+            if opened.get("received")
+            else None,
         )
 
 
@@ -142,12 +158,65 @@ class Cell:
         return f"{self.grain}|{self.period}|{self.dimension}|{self.value}"
 
 
-def cells_of(answer: Answer, grains: Iterable[Grain]) -> list[Cell]:
-    """Every cell an answer counts in, at the given grains."""
+Layout = Mapping[Grain, tuple[Dimension, ...]]
+"""The breakdowns published at each grain (the total always is)."""
+
+EVERY_BREAKDOWN: Layout = {grain: BREAKDOWNS for grain in GRAINS}
+# Chosen with bench/figures_utility.py (docs/figures.md has its table).
+DEFAULT_LAYOUT: Layout = {"day": ("unit",), "week": ("unit",), "month": BREAKDOWNS}
+DEFAULT_WEEK_AFTER_DAYS = 1
+
+
+def parse_layout(text: str) -> dict[Grain, tuple[Dimension, ...]]:
+    """A layout from its setting: `day=unit;week=*;month=*`, each grain once, its breakdowns
+    separated by commas (`*` every one, empty none). Raises ValueError with a sentence."""
+    layout: dict[Grain, tuple[Dimension, ...]] = {}
+    for part in text.split(";"):
+        grain, equals, names = part.strip().partition("=")
+        if not equals or grain.strip() not in GRAINS:
+            raise ValueError(
+                f"{part.strip()!r} is not grain=breakdowns; grains are day, week and month,"
+                " e.g. day=unit;week=*;month=*"
+            )
+        dimensions: list[Dimension] = []
+        for name in filter(None, (one.strip() for one in names.split(","))):
+            if name == "*":
+                dimensions.extend(BREAKDOWNS)
+            elif name in BREAKDOWNS:
+                dimensions.append(BREAKDOWNS[BREAKDOWNS.index(name)])
+            else:
+                raise ValueError(
+                    f"{name!r} is no breakdown; they are {', '.join(BREAKDOWNS)} (or *)"
+                )
+        key: Grain = GRAINS[GRAINS.index(grain.strip())]
+        if key in layout:
+            raise ValueError(f"{key} is named twice")
+        layout[key] = tuple(dict.fromkeys(dimensions))
+    missing = [grain for grain in GRAINS if grain not in layout]
+    if missing:
+        raise ValueError(f"the layout names no breakdowns for {', '.join(missing)}")
+    return layout
+
+
+def layout_text(layout: Layout) -> str:
+    """A layout as its setting says it."""
+    return ";".join(f"{grain}={','.join(layout[grain])}" for grain in GRAINS)
+
+
+def joins(level: Grain) -> tuple[Grain, ...]:
+    """The grains an answer released at `level` counts in: its own and every coarser one
+    (an answer of a day's figures is in its week's and month's too)."""
+    return GRAINS[GRAINS.index(level) :]
+
+
+def cells_of(
+    answer: Answer, grains: Iterable[Grain], layout: Layout = EVERY_BREAKDOWN
+) -> list[Cell]:
+    """Every cell an answer counts in, at the given grains, as `layout` breaks them down."""
     return [
         Cell(grain, period_start(grain, answer.day), dimension, answer.value(dimension))
         for grain in grains
-        for dimension in DIMENSIONS
+        for dimension in ("total", *layout[grain])
     ]
 
 
@@ -210,49 +279,135 @@ class Release:
     counts: dict[Cell, Counts] = field(default_factory=dict)
 
 
-def releasable(
-    answers: Sequence[Answer], min_group: int, grain: Grain, *, secondary: bool = True
-) -> list[int]:
-    """The positions of the largest group of `answers` that may join the figures at `grain`:
-    in every cell of that grain (total and each breakdown) it holds 0 or at least
-    `min_group` answers, and 0 or at least `min_group` anonymous ones.
+@dataclass(frozen=True)
+class Rule:
+    """The release rule: the minimum group, the layout, and how long an answer waits for its
+    day's figures before its week's may take it. The switches exist to show (in the tests)
+    what an attacker does without each part; the service never turns one off."""
 
-    `secondary=False` stops after the first pass of primary suppression: kept only to show
-    (in the tests) what an attacker does with figures released without secondary
-    suppression. Never use it in the service.
+    min_group: int
+    layout: Layout = field(default_factory=lambda: dict(DEFAULT_LAYOUT))
+    week_after_days: int = DEFAULT_WEEK_AFTER_DAYS
+    secondary: bool = True  # hold back what a held answer leaves too small
+    anonymous: bool = True  # anonymous answers of a cell 0 or at least min_group too
+    coarser: bool = True  # check the coarser grains a release counts in, not its own only
+
+
+def releasable(answers: Sequence[Answer], rule: Rule, level: Grain) -> list[int]:
+    """The positions of the largest group of `answers` that may be released at `level`: in
+    every cell it counts in (each grain from `level` on, the total and that grain's
+    breakdowns) it holds 0 or at least `min_group` answers, and 0 or at least `min_group`
+    anonymous ones.
+
+    The groups that satisfy this are closed under union (a cell that two of them leave at
+    0 or at least the minimum, their union does too), so there is one largest, and pruning
+    finds it: an answer pruned lies in a cell that no such group within the remaining
+    answers can fill, so no such group holds it. tests/unit/test_figures.py checks this
+    against an exhaustive search.
     """
+    grains = joins(level) if rule.coarser else (level,)
+    cells = [cells_of(answer, grains, rule.layout) for answer in answers]
     keep = set(range(len(answers)))
     while True:
         everyone: Counter[Cell] = Counter()
         anonymous: Counter[Cell] = Counter()
         for position in keep:
-            for cell in cells_of(answers[position], (grain,)):
-                everyone[cell] += 1
-                anonymous[cell] += answers[position].anonymous
-        small = {cell for cell, count in everyone.items() if count < min_group}
-        few_anonymous = {cell for cell, count in anonymous.items() if 0 < count < min_group}
+            everyone.update(cells[position])
+            if answers[position].anonymous:
+                anonymous.update(cells[position])
+        small = {cell for cell, count in everyone.items() if count < rule.min_group}
+        few_anonymous = (
+            {cell for cell, count in anonymous.items() if count < rule.min_group}
+            if rule.anonymous
+            else set()
+        )
         held = {
             position
             for position in keep
-            if any(
-                cell in small or (answers[position].anonymous and cell in few_anonymous)
-                for cell in cells_of(answers[position], (grain,))
-            )
+            if not small.isdisjoint(cells[position])
+            or (answers[position].anonymous and not few_anonymous.isdisjoint(cells[position]))
         }
         keep -= held
-        if not held or not secondary:
+        if not held or not rule.secondary:
             return sorted(keep)
 
 
-def release(
-    answers: Sequence[Answer], min_group: int, grain: Grain, *, secondary: bool = True
-) -> Release:
-    """Release what may be released of `answers` (of day-grain pools: counted in their day,
-    week and month; of month-grain pools: in their month only)."""
-    grains: tuple[Grain, ...] = GRAINS if grain == "day" else ("month",)
-    result = Release(releasable(answers, min_group, grain, secondary=secondary))
+def release(answers: Sequence[Answer], rule: Rule, level: Grain) -> Release:
+    """Release what may be released of `answers` at `level`, counted in that grain and every
+    coarser one."""
+    result = Release(releasable(answers, rule, level))
     for position in result.released:
         answer = answers[position]
-        for cell in cells_of(answer, grains):
+        for cell in cells_of(answer, joins(level), rule.layout):
             result.counts.setdefault(cell, Counts()).add(Counts.of(answer))
+    return result
+
+
+@dataclass
+class Round:
+    """One publication round: what each level released, what is never published."""
+
+    released: dict[Grain, list[int]] = field(default_factory=dict)  # positions per level
+    counts: dict[Cell, Counts] = field(default_factory=dict)
+    never: list[int] = field(default_factory=list)
+
+    @property
+    def gone(self) -> list[int]:
+        """Every position the round took: released at some level or never published."""
+        return sorted({n for taken in self.released.values() for n in taken} | set(self.never))
+
+
+def publication_round(
+    answers: Sequence[Answer],
+    rule: Rule,
+    today: date,
+    final: Callable[[date], bool],
+    closed: Callable[[Grain, date], bool],
+) -> Round:
+    """Release the waiting `answers` at the finest level each may still join, in order:
+
+    - day: answers of days not final;
+    - week: answers whose day is final or that came `week_after_days` ago (they had their
+      chance at the day's figures, with the replies that came with them), of weeks not
+      closed;
+    - month: answers whose day is final, of months not closed.
+
+    `final(day)` says whether a contact day is final now; `closed(grain, start)` whether a
+    period's figures were marked final in an earlier round (none of its cells may change).
+    An answer of a month all of whose days are final that no level took is never published
+    (each such cell had fewer than the minimum).
+    """
+
+    @cache
+    def final_from(grain: Grain, start: date) -> bool:
+        days = (period_end(grain, start) - start).days + 1
+        return all(final(start + timedelta(days=n)) for n in range(days))
+
+    def open_period(grain: Grain, day: date) -> bool:
+        return not closed(grain, period_start(grain, day))
+
+    patience = timedelta(days=rule.week_after_days)
+    offered: dict[Grain, Callable[[Answer], bool]] = {
+        "day": lambda a: not final(a.day),
+        "week": lambda a: (
+            (final(a.day) or today - a.day >= patience) and open_period("week", a.day)
+        ),
+        "month": lambda a: (
+            final_from("month", period_start("month", a.day)) and open_period("month", a.day)
+        ),
+    }
+    result = Round()
+    taken: set[int] = set()
+    for level in GRAINS:
+        pool = [n for n, a in enumerate(answers) if n not in taken and offered[level](a)]
+        step = release([answers[n] for n in pool], rule, level)
+        result.released[level] = [pool[n] for n in step.released]
+        taken |= set(result.released[level])
+        for cell, counts in step.counts.items():
+            result.counts.setdefault(cell, Counts()).add(counts)
+    result.never = [
+        n
+        for n, a in enumerate(answers)
+        if n not in taken and final_from("month", period_start("month", a.day))
+    ]
     return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
@@ -15,7 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from palaute_collector.core import Core
 from palaute_collector.figure_store import SEALED_LENGTH, FigureStore, FunnelCell
-from palaute_collector.figures import COUNT_FIELDS, Answer, Cell, Counts, period_end, release
+from palaute_collector.figures import (
+    COUNT_FIELDS,
+    GRAINS,
+    Answer,
+    Cell,
+    Counts,
+    period_end,
+    period_start,
+    publication_round,
+)
 from palaute_collector.invitation_store import InvitationStore
 from palaute_collector.tables import inbox
 from palaute_runtime.metrics import FIGURE_CELLS_PUBLISHED
@@ -30,6 +40,7 @@ from palaute_schemas import (
     FollowUpClosed,
     FollowUpFigures,
     FunnelPublished,
+    Grain,
 )
 
 log = structlog.get_logger("palaute.collector")
@@ -70,7 +81,9 @@ class Publishing:
         minimum = self.core.settings.min_group_size
         async with uow(self.core.engine, self.core.outbox) as work:
             figures, funnel, follow_up = await FigureStore(work.connection).every_cell()
-            await work.publish_all(FIGURES_PUBLISHED, [figures_record(row) for row in figures])
+            await work.publish_all(
+                FIGURES_PUBLISHED, [figures_record(row, minimum) for row in figures]
+            )
             await work.publish_all(FUNNEL_PUBLISHED, [funnel_record(c, minimum) for c in funnel])
             await work.publish_all(
                 FOLLOW_UP_FIGURES,
@@ -139,40 +152,41 @@ class Publishing:
         # One release is one transaction, its steps in order; split further it would only
         # pass half-released state between functions.
         today = today or self.core.clock.now().date()
-        min_group = self.core.settings.min_group_size
+        rule = self.core.settings.figures_rule
         async with self._figures_lock, uow(self.core.engine, self.core.outbox) as work:
             connection = work.connection
-            await FigureStore(connection).lock_figures()
+            store = FigureStore(connection)
+            await store.lock_figures()
             final = await self._final_days(connection, today)
+            closed = await store.final_periods()
             waiting = await self._waiting(connection)
-            of_open_days = [one for one in waiting if not final(one[1].day)]
-            of_final_days = [one for one in waiting if final(one[1].day)]
-            by_day = release([answer for _, answer, _ in of_open_days], min_group, "day")
-            by_month = release([answer for _, answer, _ in of_final_days], min_group, "month")
-            released = [of_open_days[n] for n in by_day.released] + [
-                of_final_days[n] for n in by_month.released
-            ]
-            changed: dict[Cell, Counts] = by_day.counts
-            for cell, counts in by_month.counts.items():
-                changed.setdefault(cell, Counts()).add(counts)
+            step = publication_round(
+                [answer for _, answer, _ in waiting],
+                rule,
+                today,
+                final,
+                lambda grain, start: (grain, start) in closed,
+            )
+            received = await self._received(connection)
             published = 0
-            for cell in sorted(changed):
-                published += await self._add_to_cell(connection, cell, changed[cell])
+            for cell in sorted(step.counts):
+                published += await self._add_to_cell(
+                    connection,
+                    cell,
+                    step.counts[cell],
+                    received[cell.grain, cell.period_start] if cell.dimension == "total" else None,
+                )
+            published += await self._coverage(connection, rule.min_group, received)
             published += await self._finalize(connection, final)
-            # A month whose days are all final takes no more answers: what it could not
-            # release is never published (each such cell had fewer than the minimum).
-            taken = set(by_month.released)
-            never = [
-                one
-                for n, one in enumerate(of_final_days)
-                if n not in taken and final(period_end("month", one[1].day))
-            ]
+            released = [waiting[n] for level in GRAINS for n in step.released[level]]
+            never = [waiting[n] for n in step.never]
             await self._forget_released(connection, released + never)
         FIGURE_CELLS_PUBLISHED.inc(published)
         if released or never:
             log.info(
                 "figures_released",
                 released=len(released),
+                **{f"at_{level}": len(step.released[level]) for level in GRAINS},
                 never_published=len(never),
                 waiting=len(waiting) - len(released) - len(never),
                 revisions=published,
@@ -208,8 +222,11 @@ class Publishing:
         horizon = today - timedelta(days=self.core.settings.figures_final_after_days)
         return lambda day: day <= horizon and day not in open_days
 
-    async def _add_to_cell(self, connection: AsyncConnection, cell: Cell, counts: Counts) -> int:
-        """Add released counts to a cell and publish its new revision."""
+    async def _add_to_cell(
+        self, connection: AsyncConnection, cell: Cell, counts: Counts, received: int | None
+    ) -> int:
+        """Add released counts to a cell (a total cell: with the answers received of its
+        period) and publish its new revision."""
         added = counts.as_dict()
         key = {
             "grain": cell.grain,
@@ -217,9 +234,43 @@ class Publishing:
             "dimension": cell.dimension,
             "value": cell.value,
         }
-        row = await FigureStore(connection).add_to_cell(key, added)
-        await self.core.outbox.add(connection, FIGURES_PUBLISHED, figures_record(row))
+        row = await FigureStore(connection).add_to_cell(key, added, received)
+        await self.core.outbox.add(
+            connection,
+            FIGURES_PUBLISHED,
+            figures_record(row, self.core.settings.min_group_size),
+        )
         return 1
+
+    async def _received(self, connection: AsyncConnection) -> Counter[tuple[Grain, date]]:
+        """The answers received of each period (released, waiting or never published)."""
+        received: Counter[tuple[Grain, date]] = Counter()
+        for day, count in (await FigureStore(connection).received_by_day()).items():
+            for grain in GRAINS:
+                received[grain, period_start(grain, day)] += count
+        return received
+
+    async def _coverage(
+        self, connection: AsyncConnection, minimum: int, received: Counter[tuple[Grain, date]]
+    ) -> int:
+        """Each period's total cell says how many answers of the period came: a revision
+        when that changed and no release gave it one, a cell of its own only from the
+        minimum group size on."""
+        store = FigureStore(connection)
+        totals = await store.total_cells()
+        published = 0
+        for (grain, start), count in sorted(received.items()):
+            row = totals.get((grain, start))
+            if row is None and count < minimum:
+                continue
+            if row is not None and (row.final or row.received == count):
+                continue
+            changed = await store.set_received(grain, start, count)
+            await self.core.outbox.add(
+                connection, FIGURES_PUBLISHED, figures_record(changed, minimum)
+            )
+            published += 1
+        return published
 
     async def _finalize(self, connection: AsyncConnection, final: Callable[[date], bool]) -> int:
         """Mark final, with a revision of their own, the cells of periods all of whose days
@@ -232,8 +283,11 @@ class Publishing:
             if not all(final(start + timedelta(days=n)) for n in range(days)):
                 continue
             rows = await store.finalize(grain, start)
+            minimum = self.core.settings.min_group_size
             for row in rows:
-                await self.core.outbox.add(connection, FIGURES_PUBLISHED, figures_record(row))
+                await self.core.outbox.add(
+                    connection, FIGURES_PUBLISHED, figures_record(row, minimum)
+                )
             published += len(rows)
         return published
 
@@ -259,8 +313,9 @@ def funnel_record(cell: sa.Row[tuple[object, ...]], minimum: int) -> FunnelPubli
     )
 
 
-def figures_record(row: sa.Row[tuple[object, ...]]) -> FiguresPublished:
-    """The published record of one figure cell's row."""
+def figures_record(row: sa.Row[tuple[object, ...]], minimum: int) -> FiguresPublished:
+    """The published record of one figure cell's row (a total cell's answers received only
+    from the minimum group size on)."""
     cell = Cell(row.grain, row.period_start, row.dimension, row.value)
     counts = Counts(**{name: int(getattr(row, name)) for name in COUNT_FIELDS})
     return FiguresPublished(
@@ -273,5 +328,6 @@ def figures_record(row: sa.Row[tuple[object, ...]]) -> FiguresPublished:
         final=row.final,
         nps=counts.nps,
         csat=counts.csat,
+        received=row.received if row.received is not None and row.received >= minimum else None,
         **counts.as_dict(),
     )

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from palaute_collector.figures import (
+    DEFAULT_LAYOUT,
+    DEFAULT_WEEK_AFTER_DAYS,
+    Rule,
+    layout_text,
+    parse_layout,
+)
 from palaute_runtime.settings import CommonSettings
 
 
@@ -40,6 +47,26 @@ class CollectorSettings(CommonSettings):
     # invitations is open and it is this many days old: consent releases a contact within
     # 7 days (stale after that), the dispatcher sends within hours.
     figures_final_after_days: int = Field(default=8, ge=1, le=90)
+    # The breakdowns published at each grain (the total always is): `grain=breakdowns;...`,
+    # `*` for every one. docs/figures.md says what each choice costs.
+    figures_breakdowns: str = layout_text(DEFAULT_LAYOUT)
+    # Days an answer waits for its day's figures before its week's may take it.
+    figures_week_after_days: int = Field(default=DEFAULT_WEEK_AFTER_DAYS, ge=0, le=7)
+
+    @field_validator("figures_breakdowns")
+    @classmethod
+    def _layout(cls, value: str) -> str:
+        parse_layout(value)  # its ValueError says what is wrong
+        return value
+
+    @property
+    def figures_rule(self) -> Rule:
+        """The release rule these settings choose."""
+        return Rule(
+            self.min_group_size,
+            parse_layout(self.figures_breakdowns),
+            self.figures_week_after_days,
+        )
 
     @property
     def database_url(self) -> str:

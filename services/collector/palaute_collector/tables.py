@@ -160,6 +160,18 @@ figure_cells = sa.Table(
     sa.Column("satisfied", sa.Integer, nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),
     sa.Column("final", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Total cells only: the answers of the period the collector has (released, waiting or
+    # never published), as last published; None before it was counted.
+    sa.Column("received", sa.Integer, nullable=True),
+)
+
+# Answers the collector has per contact day, counted as each comes (for the coverage each
+# period's total cell publishes). A count, nothing of any answer.
+answers_received = sa.Table(
+    "answers_received",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("received", sa.Integer, nullable=False),
 )
 
 # People erased lately, as keyed pseudonyms only (customer id or SMS number): an invitation
