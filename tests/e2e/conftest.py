@@ -18,7 +18,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, BrowserContext, async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_collector.figures import EVERY_BREAKDOWN, layout_text
@@ -312,3 +312,13 @@ async def browser() -> AsyncIterator[Browser]:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         await browser.close()
+
+
+@pytest.fixture
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    """A browser context with JavaScript off, as the pages are made to work."""
+    context = await browser.new_context(java_script_enabled=False)
+    try:
+        yield context
+    finally:
+        await context.close()

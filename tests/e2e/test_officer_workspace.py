@@ -8,14 +8,13 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from playwright.async_api import Browser, BrowserContext, Page
+from playwright.async_api import BrowserContext, Page
 
 from palaute_consent import officers
 from palaute_runtime.database import create_engine
@@ -82,15 +81,6 @@ async def people(pipeline: Pipeline) -> dict[str, str]:
 
 def url(pipeline: Pipeline, path: str) -> str:
     return pipeline.stack.http_urls["consent"] + path
-
-
-@pytest.fixture
-async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
-    context = await browser.new_context(java_script_enabled=False)
-    try:
-        yield context
-    finally:
-        await context.close()
 
 
 async def sign_in(page: Page, pipeline: Pipeline, name: str) -> None:

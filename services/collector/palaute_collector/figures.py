@@ -36,6 +36,11 @@ from typing import Any
 from palaute_collector.scores import category, is_satisfied, net_promoter_score, satisfaction
 from palaute_schemas import Dimension, Grain
 
+# The figures' periods, here too (their readers share them from palaute_schemas).
+from palaute_schemas.periods import period_end as period_end
+from palaute_schemas.periods import period_label as period_label
+from palaute_schemas.periods import period_start as period_start
+
 BREAKDOWNS: tuple[Dimension, ...] = (
     "contact_channel",
     "survey_channel",
@@ -107,35 +112,6 @@ class Answer:
             if opened.get("received")
             else None,
         )
-
-
-def period_start(grain: Grain, day: date) -> date:
-    """The first day of the day, ISO week (Monday) or month that holds `day`."""
-    if grain == "day":
-        return day
-    if grain == "week":
-        return day - timedelta(days=day.weekday())
-    return day.replace(day=1)
-
-
-def period_end(grain: Grain, start: date) -> date:
-    """The last day of the period that starts on `start`."""
-    if grain == "day":
-        return start
-    if grain == "week":
-        return start + timedelta(days=6)
-    following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return following - timedelta(days=1)
-
-
-def period_label(grain: Grain, start: date) -> str:
-    """2026-11-23, 2026-W48 or 2026-11."""
-    if grain == "day":
-        return start.isoformat()
-    if grain == "week":
-        year, week, _ = start.isocalendar()
-        return f"{year}-W{week:02d}"
-    return f"{start.year}-{start.month:02d}"
 
 
 @dataclass(frozen=True, order=True)
@@ -390,7 +366,7 @@ def publication_round(
     offered: dict[Grain, Callable[[Answer], bool]] = {
         "day": lambda a: not final(a.day),
         "week": lambda a: (
-            (final(a.day) or today - a.day >= patience) and open_period("week", a.day)
+            (final(a.day) or today - a.arrived >= patience) and open_period("week", a.day)
         ),
         "month": lambda a: (
             final_from("month", period_start("month", a.day)) and open_period("month", a.day)

@@ -19,6 +19,8 @@ from palaute_schemas import (
     CONTACT_CLOSED,
     EMAIL_BOUNCED,
     ERASURE_COMPLETED,
+    FIGURES_PUBLISHED,
+    FUNNEL_PUBLISHED,
     OPT_OUT_REQUESTED,
 )
 
@@ -41,6 +43,8 @@ def build(settings: ConsentSettings) -> tuple[ServiceRuntime, ConsentService]:
             Handler(ERASURE_COMPLETED, service.handle_erasures_completed),
             Handler(ACCESS_REPORTED, service.handle_access_reports),
             Handler(EMAIL_BOUNCED, service.handle_bounces),
+            Handler(FIGURES_PUBLISHED, service.handle_figures),
+            Handler(FUNNEL_PUBLISHED, service.handle_funnel),
         ],
         health=Health("consent"),
         address=(settings.consent_host, settings.consent_port),

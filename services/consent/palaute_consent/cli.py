@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, get_args
 
-from palaute_consent.roles import ACCOUNT_ROLES, ROLES
+from palaute_consent.roles import ACCOUNT_ROLES, TOKEN_ROLES
 from palaute_runtime.cli import add_health_command, check_health, fail, load_settings, serve
 from palaute_schemas import OptOutSource
 
@@ -101,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--role",
         required=True,
-        choices=ROLES,
+        choices=TOKEN_ROLES,
         help="officer or auditor; self_service: the organisation's own app, which may only "
         "read, set and lift one named customer's survey ban",
     )

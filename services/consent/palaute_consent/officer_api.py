@@ -15,13 +15,12 @@ from starlette.responses import JSONResponse, Response
 from palaute_consent.officer_web import OfficerWeb, Refused, reason_of, request_id_of
 from palaute_consent.officers import Principal
 from palaute_consent.register import EntryKind
-from palaute_consent.roles import Role
+from palaute_consent.roles import STAFF, Role
 
 Body = dict[str, Any]
 ApiHandler = Callable[[OfficerWeb, Request, Principal, Body], Awaitable[Response]]
 
 
-STAFF: frozenset[Role] = frozenset({"officer", "auditor"})
 APPS: frozenset[Role] = frozenset({"self_service"})
 
 

@@ -31,6 +31,7 @@ from palaute_consent.officer_web import (
 )
 from palaute_consent.officers import Session, sign_cookie, unsign_cookie
 from palaute_consent.register import EntryKind
+from palaute_consent.roles import STAFF, Role, home_of
 from palaute_consent.workspace import Found
 from palaute_runtime.http import client_of
 
@@ -42,15 +43,28 @@ PageHandler = Callable[[OfficerWeb, Request, Session, FormData | None], Awaitabl
 
 
 def signed_in_only(
-    handler: PageHandler, web: OfficerWeb, *, writes: bool = False
+    handler: PageHandler,
+    web: OfficerWeb,
+    *,
+    writes: bool = False,
+    roles: frozenset[Role] = STAFF,
 ) -> Callable[[Request], Awaitable[Response]]:
-    """A page's endpoint: the sign-in page (401) for anyone not signed in; a POST needs the
-    session's CSRF token, and the officer role when it changes something (`writes`)."""
+    """A page's endpoint: the sign-in page (401) for anyone not signed in, 403 for a role
+    not among `roles`; a POST needs the session's CSRF token, and the officer role when it
+    changes something (`writes`)."""
 
     async def guarded(request: Request) -> Response:
         current = await web.signed_in(request)
         if current is None:
             return sign_in_page(web, request, 401)
+        if current.principal.role not in roles:
+            log.warning(
+                "officer_page_refused",
+                actor=current.principal.actor,
+                role=current.principal.role,
+                path=request.url.path,
+            )
+            return page(request, "officer_error.html", 403, message="not_for_role", session=current)
         form = None
         if request.method == "POST":
             form = await request.form(max_files=0, max_fields=10)
@@ -99,8 +113,9 @@ async def sign_in_form(web: OfficerWeb, request: Request) -> Response:
     responses:
       "200": {description: the sign-in form (HTML)}
     """
-    if await web.signed_in(request) is not None:
-        return RedirectResponse("/officer", status_code=303)
+    current = await web.signed_in(request)
+    if current is not None:
+        return RedirectResponse(home_of(current.principal.role), status_code=303)
     return sign_in_page(web, request, 200)
 
 
@@ -119,7 +134,7 @@ async def sign_in(web: OfficerWeb, request: Request) -> Response:
               password: {type: string}
               csrf: {type: string}
     responses:
-      "303": {description: signed in; on to the register}
+      "303": {description: signed in; on to the register (the results for an analyst)}
       "401": {description: wrong username or password}
       "403": {description: the form's CSRF token is missing or wrong}
       "429": {description: too many failed attempts; Retry-After says when to try again}
@@ -163,7 +178,7 @@ async def sign_in(web: OfficerWeb, request: Request) -> Response:
         return sign_in_page(web, request, 401, "wrong")
     principal, session_id = signed
     log.info("officer_signed_in", actor=principal.actor)
-    response = RedirectResponse("/officer", status_code=303)
+    response = RedirectResponse(home_of(principal.role), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         sign_cookie(web.key, session_id),

@@ -6,6 +6,48 @@ LANGUAGES = ("fi", "sv", "en")
 
 TEXTS: dict[str, dict[str, str]] = {
     "fi": {
+        "role_analyst": "analyytikko (tulokset)",
+        "not_for_role": "Tämä sivu ei kuulu roolillesi",
+        "results": "Tulokset",
+        "results_title": "Asiakaspalautteen tulokset",
+        "metric": "Mittari",
+        "grain": "Jakso",
+        "dimension": "Jaottelu",
+        "show": "Näytä",
+        "metric_nps": "NPS (suositteluindeksi)",
+        "metric_csat": "CSAT (tyytyväisten osuus, %)",
+        "metric_response_rate": "Vastausprosentti",
+        "grain_day": "päivä",
+        "grain_week": "viikko",
+        "grain_month": "kuukausi",
+        "dimension_total": "kaikki",
+        "dimension_unit": "yksikkö",
+        "dimension_programme": "kyselyohjelma",
+        "dimension_contact_channel": "yhteydenottokanava",
+        "dimension_survey_channel": "kyselykanava",
+        "dimension_language": "kieli",
+        "results_source": (
+            "Luvut ovat samat, jotka BI saa: vastaukset julkaistaan vähintään viiden ryhminä,"
+            " eikä yksittäistä vastaajaa voi erottaa."
+        ),
+        "coverage": "Näiden jaksojen {received} vastauksesta luvuissa on {counted}.",
+        "coverage_why": (
+            "{waiting} odottaa vielä viiden ryhmää jokaisessa jaottelussa (tai ei koskaan "
+            "muodosta sellaista kuukauden loppuun mennessä)."
+        ),
+        "not_published_here": (
+            "Tätä jaottelua ei julkaista tällä jaksolla; valitse pidempi jakso (esimerkiksi "
+            "kuukausi)."
+        ),
+        "chart_alt": "Sama sisältö taulukkona alla.",
+        "table_caption": "arvot ja vastausten määrät jaksoittain",
+        "final": "lopullinen",
+        "preliminary": "alustava",
+        "fewer_than_5": "alle 5",
+        "counts_n": "n = {n}",
+        "counts_sent": "{answered} / {sent} lähetetystä",
+        "download_csv": "Lataa CSV",
+        "no_results": "Ei vielä julkaistuja lukuja.",
         "reason_short": "Peruste",
         "newest_rows": "Uusimmat {shown} / {total}; CSV-tiedostossa kaikki.",
         "requests": "Poisto- ja tietopyynnöt",
@@ -98,6 +140,48 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
     },
     "sv": {
+        "role_analyst": "analytiker (resultat)",
+        "not_for_role": "Den här sidan hör inte till din roll",
+        "results": "Resultat",
+        "results_title": "Resultat av kundenkäterna",
+        "metric": "Mått",
+        "grain": "Period",
+        "dimension": "Indelning",
+        "show": "Visa",
+        "metric_nps": "NPS (rekommendationsindex)",
+        "metric_csat": "CSAT (andel nöjda, %)",
+        "metric_response_rate": "Svarsfrekvens",
+        "grain_day": "dag",
+        "grain_week": "vecka",
+        "grain_month": "månad",
+        "dimension_total": "alla",
+        "dimension_unit": "enhet",
+        "dimension_programme": "enkätprogram",
+        "dimension_contact_channel": "kontaktkanal",
+        "dimension_survey_channel": "enkätkanal",
+        "dimension_language": "språk",
+        "results_source": (
+            "Siffrorna är desamma som BI får: svar publiceras i grupper om minst fem, och "
+            "ingen enskild svarande kan urskiljas."
+        ),
+        "coverage": "Av periodernas {received} svar ingår {counted} i siffrorna.",
+        "coverage_why": (
+            "{waiting} väntar ännu på en grupp om fem i varje indelning (eller bildar ingen "
+            "före månadens slut)."
+        ),
+        "not_published_here": (
+            "Den här indelningen publiceras inte för den här perioden; välj en längre period "
+            "(till exempel månad)."
+        ),
+        "chart_alt": "Samma innehåll som tabell nedan.",
+        "table_caption": "värden och antal svar per period",
+        "final": "slutlig",
+        "preliminary": "preliminär",
+        "fewer_than_5": "färre än 5",
+        "counts_n": "n = {n}",
+        "counts_sent": "{answered} av {sent} skickade",
+        "download_csv": "Ladda ner CSV",
+        "no_results": "Inga publicerade siffror ännu.",
         "reason_short": "Motivering",
         "newest_rows": "De senaste {shown} av {total}; CSV-filen har alla.",
         "requests": "Begäran om radering och registerutdrag",
@@ -190,6 +274,48 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
     },
     "en": {
+        "role_analyst": "analyst (results)",
+        "not_for_role": "This page is not for your role",
+        "results": "Results",
+        "results_title": "Customer feedback results",
+        "metric": "Measure",
+        "grain": "Period",
+        "dimension": "Breakdown",
+        "show": "Show",
+        "metric_nps": "NPS (Net Promoter Score)",
+        "metric_csat": "CSAT (% satisfied)",
+        "metric_response_rate": "Response rate",
+        "grain_day": "day",
+        "grain_week": "week",
+        "grain_month": "month",
+        "dimension_total": "all",
+        "dimension_unit": "unit",
+        "dimension_programme": "survey programme",
+        "dimension_contact_channel": "contact channel",
+        "dimension_survey_channel": "survey channel",
+        "dimension_language": "language",
+        "results_source": (
+            "These are the figures BI gets: answers are published in groups of at least five,"
+            " and no single respondent can be told apart."
+        ),
+        "coverage": "Of the {received} answers of these periods, {counted} are in the figures.",
+        "coverage_why": (
+            "{waiting} still wait for a group of five in every breakdown (or form none by the"
+            " end of their month)."
+        ),
+        "not_published_here": (
+            "This breakdown is not published for this period; choose a longer one (a month, "
+            "for example)."
+        ),
+        "chart_alt": "The same as a table below.",
+        "table_caption": "values and answers by period",
+        "final": "final",
+        "preliminary": "preliminary",
+        "fewer_than_5": "fewer than 5",
+        "counts_n": "n = {n}",
+        "counts_sent": "{answered} of {sent} sent",
+        "download_csv": "Download CSV",
+        "no_results": "No figures published yet.",
         "reason_short": "Reason",
         "newest_rows": "The newest {shown} of {total}; the CSV has them all.",
         "requests": "Erasure and access requests",

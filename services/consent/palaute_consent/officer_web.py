@@ -18,6 +18,7 @@ from palaute_consent import officers, privacy
 from palaute_consent.officer_texts import LANGUAGES, TEXTS
 from palaute_consent.officers import Principal, Session
 from palaute_consent.register import EntryKind
+from palaute_consent.results import PublishedResults
 from palaute_consent.settings import ConsentSettings
 from palaute_consent.workspace import Workspace
 from palaute_runtime.keys import Keyring
@@ -45,10 +46,12 @@ class Refused(Exception):
 
 @dataclass
 class OfficerWeb:
-    """The officer's HTTP surface's state: the workspace, settings and sign-in throttles."""
+    """The staff's HTTP surface's state: the workspace, the published results, settings and
+    sign-in throttles."""
 
     workspace: Workspace
     settings: ConsentSettings
+    results: PublishedResults
     lifetime: timedelta = field(init=False)
     proxies: set[str] = field(init=False)
 

@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from palaute_consent.roles import ACCOUNT_ROLES, ROLES, Role
+from palaute_consent.roles import ACCOUNT_ROLES, ROLES, TOKEN_ROLES, Role
 from palaute_consent.tables import officer_accounts, officer_sessions, officer_tokens
 from palaute_runtime.database import as_utc, rowcount
 from palaute_runtime.keys import Keyring
@@ -199,7 +199,7 @@ async def create_token(connection: AsyncConnection, name: str, role: Role, *, no
         officer_tokens.insert().values(
             token_hash=_digest(token),
             name=name,
-            role=check_role(role),
+            role=check_role(role, TOKEN_ROLES),
             created_at=now,
         )
     )

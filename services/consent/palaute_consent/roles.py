@@ -5,9 +5,20 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-Role = Literal["officer", "auditor", "self_service"]
+Role = Literal["officer", "auditor", "analyst", "self_service"]
 ROLES: tuple[Role, ...] = get_args(Role)
-# People sign in as officers or auditors; `self_service` is for a token only: the backend of
-# the organisation's own app, which may read, set and lift one named customer's survey ban
-# and nothing else.
-ACCOUNT_ROLES: tuple[Role, ...] = ("officer", "auditor")
+# People sign in as officers, auditors or analysts; `self_service` is for a token only: the
+# backend of the organisation's own app, which may read, set and lift one named customer's
+# survey ban and nothing else.
+ACCOUNT_ROLES: tuple[Role, ...] = ("officer", "auditor", "analyst")
+# API tokens: a machine works with the register (the results are on their topics for BI).
+TOKEN_ROLES: tuple[Role, ...] = ("officer", "auditor", "self_service")
+# The register, its audit log and privacy requests: the privacy officer and the auditor.
+STAFF: frozenset[Role] = frozenset({"officer", "auditor"})
+# The results (published figures only, nothing of any person): analysts and the staff.
+RESULTS_READERS: frozenset[Role] = frozenset({"officer", "auditor", "analyst"})
+
+
+def home_of(role: Role) -> str:
+    """The page a person lands on when signed in."""
+    return "/officer" if role in STAFF else "/results"

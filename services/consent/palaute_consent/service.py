@@ -6,7 +6,8 @@ consumers, the web layer, the command line and the background loops call.
 - opt_outs.py: opt-outs by message or by the officer, withdrawing what was released;
 - bounces.py: the suppression list of email addresses the mail system bounced;
 - requests.py: erasure and access requests, the others' answers, retention;
-- workspace.py: the privacy officer's workspace (what its pages and API call).
+- workspace.py: the privacy officer's workspace (what its pages and API call);
+- results.py: the published figures and funnel, kept for the results page.
 
 The SQL is in the repositories: plans.py, register.py, officers.py, privacy.py, audit.py.
 """
@@ -22,6 +23,7 @@ from palaute_consent.core import Core
 from palaute_consent.opt_outs import OptOuts
 from palaute_consent.releasing import Releasing
 from palaute_consent.requests import PrivacyRequests
+from palaute_consent.results import PublishedResults
 from palaute_consent.settings import ConsentSettings
 from palaute_consent.workspace import Workspace
 from palaute_runtime.clock import Clock
@@ -46,6 +48,9 @@ class ConsentService:
         self.handle_erasures_completed = requests.handle_erasures_completed
         self.handle_access_reports = requests.handle_access_reports
         self.handle_bounces = Bounces(core).handle_bounces
+        self.results = PublishedResults(engine)
+        self.handle_figures = self.results.handle_figures
+        self.handle_funnel = self.results.handle_funnel
         # The register and privacy requests (the workspace and the command line)
         self.add_opt_out = opt_outs.add_opt_out
         self.remove_opt_out = opt_outs.remove_opt_out

@@ -60,6 +60,28 @@ audit_anchors = sa.Table(
     sa.Column("signature", sa.String(64), nullable=False),
 )
 
+# What BI reads, as BI reads it: the newest record of every figure cell and funnel cell,
+# taken from survey.figures.v1 and survey.funnel.v1 (the results page shows these and
+# nothing else; the collector's tables are its own).
+published_figures = sa.Table(
+    "published_figures",
+    metadata,
+    sa.Column("key", sa.String(160), primary_key=True),
+    sa.Column("grain", sa.String(5), nullable=False),
+    sa.Column("dimension", sa.String(20), nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Index("published_figures_by_view", "grain", "dimension", "period_start"),
+)
+published_funnel = sa.Table(
+    "published_funnel",
+    metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("day", sa.Date, nullable=False, index=True),
+    sa.Column("record", sa.Text, nullable=False),
+)
+
 audit_checks = sa.Table(
     "audit_checks",
     metadata,

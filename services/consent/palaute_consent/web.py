@@ -20,7 +20,9 @@ from starlette.routing import Route
 
 from palaute_consent import officer_api as api
 from palaute_consent import officer_pages as pages
+from palaute_consent import results_pages
 from palaute_consent.officer_web import OfficerWeb
+from palaute_consent.roles import RESULTS_READERS
 from palaute_consent.service import ConsentService
 from palaute_runtime.http import bound
 
@@ -150,7 +152,7 @@ def _route(
 
 def routes(service: ConsentService) -> list[Route]:
     """The officer's pages and the register API."""
-    web = OfficerWeb(service.workspace, service.settings)
+    web = OfficerWeb(service.workspace, service.settings, service.results)
 
     def page(handler: pages.PageHandler, *, writes: bool = False) -> Endpoint:
         return pages.signed_in_only(handler, web, writes=writes)
@@ -201,6 +203,23 @@ def routes(service: ConsentService) -> list[Route]:
             " POST with kind and identifier filters it.",
         ),
         _route("/officer/audit.csv", ["GET"], page(pages.audit_csv), _PAGE, "The audit log as CSV"),
+        _route(
+            "/results",
+            ["GET"],
+            pages.signed_in_only(results_pages.results, web, roles=RESULTS_READERS),
+            _PAGE,
+            "NPS, CSAT and the response rate over time, as published for BI",
+            " ?grain=day|week|month, ?dimension=total|unit|programme|contact_channel|"
+            "survey_channel|language, ?metric=nps|csat|response_rate. Analysts and staff.",
+        ),
+        _route(
+            "/results.csv",
+            ["GET"],
+            pages.signed_in_only(results_pages.results_csv, web, roles=RESULTS_READERS),
+            _PAGE,
+            "The results page's table as CSV",
+            " The same query as /results.",
+        ),
         _route(
             "/officer/programmes",
             ["GET"],
