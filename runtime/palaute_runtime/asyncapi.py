@@ -66,6 +66,8 @@ SERVICES = (
             ERASURE_COMPLETED,
             ACCESS_REPORTED,
             EMAIL_BOUNCED,
+            FIGURES_PUBLISHED,  # the results page: what BI reads
+            FUNNEL_PUBLISHED,
         ),
         publishes=(
             SURVEY_REQUESTED,

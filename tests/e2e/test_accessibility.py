@@ -216,7 +216,7 @@ async def test_the_survey_page_fits_320_pixels_with_44_pixel_targets_and_a_focus
 ) -> None:
     context = await browser.new_context(viewport={"width": 320, "height": 640})
     try:
-        page = await scripted.new_page()
+        page = await context.new_page()
         await page.goto(await survey_link(pipeline, "fi"))
         width = await page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 320, f"{width} px wide at 320: scrolls sideways"

@@ -538,9 +538,10 @@ class TestCollectorStore:
             ("week|2026-W02|unit|Kotka", 6),
             ("month|2026-01|unit|Kotka", 6),
         }, "Kouvola's five wait: two on Monday, three on Tuesday, each day fewer than five"
-        # A day on, Tuesday's answers have waited for their day too: Kouvola's five Finnish
-        # ones join the week and the month, never their days; the Swedish one waits.
-        await collector.publish_figures(today=date(2026, 1, 7))
+        # A day after they came, the answers have waited for their day long enough: Kouvola's
+        # five Finnish ones join the week and the month, never their days; the Swedish one
+        # waits.
+        await collector.publish_figures(today=datetime.now(UTC).date() + timedelta(days=1))
         week = {p.cell_key: p.responses for p in (await figures_of(collector))[len(first) :]}
         assert week["week|2026-W02|unit|Kouvola"] == 5
         assert week["month|2026-01|unit|Kouvola"] == 5
