@@ -55,6 +55,11 @@ def sms_providers(text: str) -> dict[SmsProvider, int]:
     return found
 
 
+# The token the consent service's comment reader shows the collector (development default;
+# production sets PALAUTE_STAFF_API_TOKEN for both).
+STAFF_API_TOKEN_DEFAULT = "palaute-local-staff-api-token"  # noqa: S105
+
+
 class CommonSettings(BaseSettings):
     """What every Palaute process needs; the defaults run the embedded local stack."""
 

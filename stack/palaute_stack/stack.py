@@ -186,6 +186,7 @@ class LocalStack:
             "sandbox_smtp_port": opts.sandbox_smtp_port,
             "partner_smtp_port": opts.sandbox_smtp_port,
             "collector_webhook_url": f"{collector_url}/partner/sms-inbound",
+            "collector_url": collector_url,  # consent's comment reader asks it
         }
         if "dispatcher" in opts.services:
             # The sandbox reports SMS delivery to the (first) dispatcher, as a partner would.

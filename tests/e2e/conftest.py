@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_collector.figures import EVERY_BREAKDOWN, layout_text
 from palaute_collector.tables import invitation_tokens, invitations
-from palaute_consent.tables import opt_outs
+from palaute_consent import officers
+from palaute_consent.tables import officer_accounts, opt_outs
 from palaute_runtime.database import create_engine
 from palaute_runtime.topic_reader import read_records
 from palaute_schemas import (
@@ -322,3 +323,41 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
         yield context
     finally:
         await context.close()
+
+
+async def add_staff(pipeline: Pipeline, accounts: dict[str, tuple[str, str]]) -> None:
+    """Staff accounts (name: (password, role)) straight in consent's database, through the
+    function the CLI calls; an account made already on this stack is left as it is."""
+    engine = create_engine(pipeline.stack.consent_settings.database_url)
+    try:
+        async with engine.begin() as connection:
+            for name, (password, role) in accounts.items():
+                taken = await connection.scalar(
+                    sa.select(officer_accounts.c.username).where(
+                        officer_accounts.c.username == name
+                    )
+                )
+                if taken is None:
+                    await officers.add_account(
+                        connection, name, password, role, now=datetime.now(UTC)
+                    )
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def staff_client(
+    pipeline: Pipeline, name: str, password: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client signed in to consent's staff pages (the sign-in form, as a browser
+    posts it)."""
+    async with httpx.AsyncClient(
+        base_url=pipeline.stack.http_urls["consent"], timeout=10
+    ) as client:
+        form = await client.get("/officer/sign-in")
+        csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        done = await client.post(
+            "/officer/sign-in", data={"username": name, "password": password, "csrf": csrf}
+        )
+        assert done.status_code == 303, done.text
+        yield client

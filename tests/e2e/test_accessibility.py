@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
-from palaute_consent import officers
-from palaute_runtime.database import create_engine
-from tests.e2e.conftest import LINK, Pipeline, contact
+from tests.e2e.conftest import LINK, Pipeline, add_staff, contact
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -28,7 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / ".tools/axe/node_modules/axe-core/axe.min.js"
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 OFFICER, ANALYST = ("saara", "pitkä-salasana-saara"), ("aapo", "pitkä-salasana-aapo")
-_MADE: set[int] = set()
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +40,9 @@ def axe() -> Path:
 @pytest.fixture(scope="module")
 async def accounts(pipeline: Pipeline) -> Pipeline:
     """An officer and an analyst on this worker's stack."""
-    if id(pipeline.stack) not in _MADE:
-        engine = create_engine(pipeline.stack.consent_settings.database_url)
-        try:
-            async with engine.begin() as connection:
-                for (name, password), role in ((OFFICER, "officer"), (ANALYST, "analyst")):
-                    await officers.add_account(
-                        connection, name, password, role, now=datetime.now(UTC)
-                    )
-        finally:
-            await engine.dispose()
-        _MADE.add(id(pipeline.stack))
+    await add_staff(
+        pipeline, {OFFICER[0]: (OFFICER[1], "officer"), ANALYST[0]: (ANALYST[1], "analyst")}
+    )
     return pipeline
 
 

@@ -9,20 +9,18 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import BrowserContext
 
-from palaute_consent import officers
 from palaute_consent.results import PERIODS
-from palaute_runtime.database import create_engine
 from palaute_schemas import FIGURES_PUBLISHED
 from palaute_schemas.periods import period_label, period_start
 from tests.conftest import wait_until
-from tests.e2e.conftest import Pipeline, contact, e164, mobile
+from tests.e2e.conftest import Pipeline, add_staff, contact, e164, mobile, staff_client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -38,14 +36,7 @@ async def answered(pipeline: Pipeline) -> Pipeline:
     and two more of Iso's (too few to publish) in the second."""
     if id(pipeline.stack) in _MADE:
         return pipeline
-    engine = create_engine(pipeline.stack.consent_settings.database_url)
-    try:
-        async with engine.begin() as connection:
-            await officers.add_account(
-                connection, ANALYST, PASSWORD, "analyst", now=datetime.now(UTC)
-            )
-    finally:
-        await engine.dispose()
+    await add_staff(pipeline, {ANALYST: (PASSWORD, "analyst")})
     people = [(FIRST, "Iso", 9)] * 5 + [(SECOND, "Pieni", 6)] * 5 + [(SECOND, "Iso", 10)] * 2
     phones = []
     for day, unit, _ in people:
@@ -65,15 +56,11 @@ def url(pipeline: Pipeline, path: str) -> str:
 
 @asynccontextmanager
 async def signed_in(pipeline: Pipeline) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client signed in as the analyst (the sign-in form, as a browser posts it)."""
-    async with httpx.AsyncClient(base_url=url(pipeline, ""), timeout=10) as client:
-        form = await client.get("/officer/sign-in")
-        csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
-        done = await client.post(
-            "/officer/sign-in", data={"username": ANALYST, "password": PASSWORD, "csrf": csrf}
-        )
-        assert done.status_code == 303
-        assert done.headers["location"] == "/results", "an analyst lands on the results"
+    """An HTTP client signed in as the analyst, who lands on the results."""
+    async with staff_client(pipeline, ANALYST, PASSWORD) as client:
+        landing = await client.get("/officer/sign-in")
+        assert landing.status_code == 303
+        assert landing.headers["location"] == "/results", "an analyst lands on the results"
         yield client
 
 

@@ -49,6 +49,7 @@ OPERATOR_ENV = {
     "PALAUTE_REGISTER_AUDIT_KEY": "operator-register-audit-key",
     "PALAUTE_AUDIT_CHAIN_KEY": "operator-audit-chain-key",
     "PALAUTE_OFFICER_SESSION_KEY": "operator-officer-session-key",
+    "PALAUTE_STAFF_API_TOKEN": "operator-staff-api-token",
     "PALAUTE_SURVEY_ORIGIN": "https://kysely.example.fi",
     "PALAUTE_ORGANIZATION_NAME": "Esimerkki Oy",
     "PALAUTE_SMS_SENDER": "+358405550100",

@@ -147,6 +147,9 @@ class Answers:
         if invitation.anonymous:
             log.info("response_recorded", survey_channel=invitation.channel, anonymous=True)
             return True
+        due = None
+        if follow_up and invitation.customer_id:
+            due = await self._request_follow_up(connection, invitation, score, csat, comment)
         await store.add_response(
             {
                 "id": uuid.uuid4(),
@@ -156,10 +159,9 @@ class Answers:
                 # The answer's own fields; the day it came is answered_at.
                 **{name: value for name, value in asdict(answer).items() if name != "received"},
                 "answered_at": self.core.clock.now(),
+                "follow_up_due": due,
             }
         )
-        if follow_up and invitation.customer_id:
-            await self._request_follow_up(connection, invitation, score, csat, comment)
         log.info(
             "response_recorded",
             survey_channel=invitation.channel,
@@ -193,9 +195,9 @@ class Answers:
         score: int | None,
         csat: int | None,
         comment: str,
-    ) -> None:
+    ) -> date:
         """The respondent asked to be contacted: one FollowUpRequested for the CRM, due in
-        working days of the unit's country, and the unit's figures."""
+        working days of the unit's country, and the unit's figures; returns the due date."""
         now = self.core.clock.now()
         settings = self.core.settings
         unit = str(invitation.unit)
@@ -222,6 +224,7 @@ class Answers:
             ),
         )
         await self.publishing.follow_up_figures_of(connection, {unit})
+        return due
 
     async def unsubscribe(self, email: str) -> None:
         """The reader of an invitation used its unsubscribe link: ask consent to register the

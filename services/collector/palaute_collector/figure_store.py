@@ -77,6 +77,13 @@ class FigureStore:
                 sealed_answers.delete().where(sealed_answers.c.id.in_(ids))
             )
 
+    async def released_comments(self, limit: int) -> list[str]:
+        """Anonymous comments as released: text only, in no order of their coming."""
+        rows = await self.connection.scalars(
+            sa.select(anonymous_comments.c.comment).order_by(anonymous_comments.c.id).limit(limit)
+        )
+        return list(rows)
+
     async def keep_comments(self, comments: Sequence[str]) -> None:
         """Comments kept alone, text only, in the order given."""
         if comments:

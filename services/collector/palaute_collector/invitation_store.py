@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +24,25 @@ from palaute_collector.tables import (
 )
 from palaute_runtime.database import Row, insert_ignoring_conflicts, rowcount
 from palaute_runtime.privacy import table_rows
+
+# NPS bands: detractors 0-6, passives 7-8, promoters 9-10.
+BANDS: dict[str, tuple[int, int]] = {"detractor": (0, 6), "passive": (7, 8), "promoter": (9, 10)}
+
+
+@dataclass(frozen=True)
+class CommentFilter:
+    """Which comments the staff's reader asks for."""
+
+    unit: str = ""
+    programme: str = ""
+    band: str = ""  # a key of BANDS, or "" for any
+    first: date | None = None
+    last: date | None = None
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether anything narrows it (anonymous comments carry no unit, time or score)."""
+        return bool(self.unit or self.programme or self.band or self.first or self.last)
 
 
 class InvitationStore:
@@ -136,6 +156,24 @@ class InvitationStore:
 
     async def add_response(self, values: Mapping[str, Any]) -> None:
         await self.connection.execute(responses.insert().values(**values))
+
+    async def named_comments(self, wanted: CommentFilter, limit: int) -> list[Row]:
+        """Named answers with a comment, newest contact day first, as `wanted` narrows them."""
+        columns = responses.c
+        query = sa.select(responses).where(columns.comment != "", columns.anonymous.is_(False))
+        if wanted.unit:
+            query = query.where(columns.unit == wanted.unit)
+        if wanted.programme:
+            query = query.where(columns.programme == wanted.programme)
+        if wanted.first is not None:
+            query = query.where(columns.day >= wanted.first)
+        if wanted.last is not None:
+            query = query.where(columns.day <= wanted.last)
+        if wanted.band:
+            low, high = BANDS[wanted.band]
+            query = query.where(columns.score >= low, columns.score <= high)
+        query = query.order_by(columns.day.desc(), columns.answered_at.desc()).limit(limit)
+        return list((await self.connection.execute(query)).all())
 
     # ---- SMS replies ---------------------------------------------------------------------
 

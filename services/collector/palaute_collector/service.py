@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from palaute_collector.answers import Answers, OpenSurvey, SmsOutcome, TokenState
+from palaute_collector.comments import Comments
 from palaute_collector.core import Core
 from palaute_collector.invitations import Invitations
 from palaute_collector.privacy import PrivacyRequests
@@ -42,6 +43,7 @@ class CollectorService:
         self.answers = Answers(core, self.publishing)
         self.invitations = Invitations(core, self.publishing, self.answers)
         self.privacy = PrivacyRequests(core)
+        self.read_comments = Comments(core).read
         # Unknown survey links one client address asks for within a minute, then a 429:
         # 128-bit tokens cannot be guessed, but nobody gets to try at speed, on any replica.
         self.unknown_links = SharedThrottle(

@@ -11,13 +11,18 @@ from palaute_collector.figures import (
     layout_text,
     parse_layout,
 )
-from palaute_runtime.settings import CommonSettings
+from palaute_runtime.settings import STAFF_API_TOKEN_DEFAULT, CommonSettings
 
 
 class CollectorSettings(CommonSettings):
     """Where the survey page listens, the partner webhook's secret, the minimum group size."""
 
-    SECRETS = (*CommonSettings.SECRETS, "partner_webhook_secret", "answer_seal_key")
+    SECRETS = (
+        *CommonSettings.SECRETS,
+        "partner_webhook_secret",
+        "answer_seal_key",
+        "staff_api_token",
+    )
 
     collector_database_url: str | None = None
     # The survey page and the partner's webhook; operations (health, metrics) apart.
@@ -27,6 +32,8 @@ class CollectorSettings(CommonSettings):
     # A development default (S105 is right in general): production sets its own.
     partner_webhook_secret: str = "sandbox-webhook-secret"  # noqa: S105
     min_group_size: int = Field(default=5, ge=2)
+    # The consent service's comment reader asks with this (development default).
+    staff_api_token: str = STAFF_API_TOKEN_DEFAULT
     # Seals anonymous answers while they wait for their batch (development default).
     answer_seal_key: str = "palaute-local-development-answer-seal-key"
     # Unknown survey links one client address may ask for per minute before a 429.

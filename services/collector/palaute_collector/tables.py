@@ -58,6 +58,8 @@ responses = sa.Table(
     sa.Column("customer_id", sa.String(100), nullable=True),
     sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("programme", sa.String(40), nullable=False, server_default="default"),
+    # When the respondent asked for a follow-up: its due date.
+    sa.Column("follow_up_due", sa.Date, nullable=True),
 )
 
 # Every answer waiting to join the figures (see figures.py), sealed (AES-256-GCM,

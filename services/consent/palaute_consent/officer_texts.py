@@ -6,6 +6,31 @@ LANGUAGES = ("fi", "sv", "en")
 
 TEXTS: dict[str, dict[str, str]] = {
     "fi": {
+        "role_manager": "asiakaspalvelun esihenkilö (tulokset ja kommentit)",
+        "comments": "Kommentit",
+        "comments_title": "Asiakkaiden kommentit",
+        "band": "NPS-ryhmä",
+        "band_any": "kaikki",
+        "band_detractor": "arvostelijat (0-6)",
+        "band_passive": "passiiviset (7-8)",
+        "band_promoter": "suosittelijat (9-10)",
+        "from_day": "Alkaen",
+        "to_day": "Päättyen",
+        "comments_note": "Nimellisten vastausten kommentit; jokainen luku kirjataan lokiin.",
+        "comments_customer_note": "Asiakasnumero näkyy, jotta yhteydenottoa voi jatkaa.",
+        "named_comments": "Nimelliset vastaukset",
+        "contact_day": "Yhteydenottopäivä",
+        "comment": "Kommentti",
+        "follow_up_due": "Yhteydenoton määräpäivä",
+        "no_comments": "Ei kommentteja.",
+        "anonymous_comments": "Nimettömät vastaukset",
+        "anonymous_comments_note": (
+            "Julkaistut nimettömät kommentit, ilman yksikköä, aikaa tai arvosanaa."
+        ),
+        "anonymous_comments_narrowed": (
+            "Nimettömät kommentit näytetään vain rajaamatta: niissä ei ole yksikköä, aikaa "
+            "eikä arvosanaa."
+        ),
         "role_analyst": "analyytikko (tulokset)",
         "not_for_role": "Tämä sivu ei kuulu roolillesi",
         "results": "Tulokset",
@@ -140,6 +165,28 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
     },
     "sv": {
+        "role_manager": "chef för kundtjänst (resultat och kommentarer)",
+        "comments": "Kommentarer",
+        "comments_title": "Kundernas kommentarer",
+        "band": "NPS-grupp",
+        "band_any": "alla",
+        "band_detractor": "kritiker (0-6)",
+        "band_passive": "passiva (7-8)",
+        "band_promoter": "ambassadörer (9-10)",
+        "from_day": "Från",
+        "to_day": "Till",
+        "comments_note": "Kommentarer till namngivna svar; varje läsning förs in i loggen.",
+        "comments_customer_note": "Kundnumret visas så att kontakten kan följas upp.",
+        "named_comments": "Namngivna svar",
+        "contact_day": "Kontaktdag",
+        "comment": "Kommentar",
+        "follow_up_due": "Uppföljning senast",
+        "no_comments": "Inga kommentarer.",
+        "anonymous_comments": "Anonyma svar",
+        "anonymous_comments_note": "Publicerade anonyma kommentarer, utan enhet, tid eller betyg.",
+        "anonymous_comments_narrowed": (
+            "Anonyma kommentarer visas bara utan avgränsning: de har varken enhet, tid eller betyg."
+        ),
         "role_analyst": "analytiker (resultat)",
         "not_for_role": "Den här sidan hör inte till din roll",
         "results": "Resultat",
@@ -274,6 +321,31 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
     },
     "en": {
+        "role_manager": "customer service manager (results and comments)",
+        "comments": "Comments",
+        "comments_title": "Customers' comments",
+        "band": "NPS band",
+        "band_any": "any",
+        "band_detractor": "detractors (0-6)",
+        "band_passive": "passives (7-8)",
+        "band_promoter": "promoters (9-10)",
+        "from_day": "From",
+        "to_day": "To",
+        "comments_note": "Comments of named answers; every read is recorded in the audit log.",
+        "comments_customer_note": (
+            "The customer id is shown so that the contact can be followed up."
+        ),
+        "named_comments": "Named answers",
+        "contact_day": "Contact day",
+        "comment": "Comment",
+        "follow_up_due": "Follow-up due",
+        "no_comments": "No comments.",
+        "anonymous_comments": "Anonymous answers",
+        "anonymous_comments_note": "Anonymous comments as released, with no unit, time or score.",
+        "anonymous_comments_narrowed": (
+            "Anonymous comments are shown only when nothing narrows the list: they have no "
+            "unit, time or score."
+        ),
         "role_analyst": "analyst (results)",
         "not_for_role": "This page is not for your role",
         "results": "Results",

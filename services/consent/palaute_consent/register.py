@@ -218,7 +218,9 @@ class OptOutRegister:
         )
         return {hashed.get((row.kind, row.value), (row.kind, row.value)) for row in rows}
 
-    async def record_read(self, kind: str, value: str, *, what: str, actor: str) -> None:
+    async def record_read(
+        self, kind: str, value: str, *, what: str, actor: str, detail: str = ""
+    ) -> None:
         """Account for a read of personal data (an identifier's entry and decisions, an
         access document): a chained audit row like a change, action `read`, found by the
         identifier as its changes are."""
@@ -228,7 +230,7 @@ class OptOutRegister:
             kind,
             stored,
             source=what,
-            reason=f"read: {what}",
+            reason=f"read: {what}" + (f" ({detail})" if detail else ""),
             actor=actor,
             at=self._clock.now(),
         )

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from palaute_consent.release import ReleaseRules
 from palaute_runtime.keys import Keyring
 from palaute_runtime.programmes import Programme
-from palaute_runtime.settings import CommonSettings
+from palaute_runtime.settings import STAFF_API_TOKEN_DEFAULT, CommonSettings
 
 
 class ConsentSettings(CommonSettings):
@@ -23,9 +23,14 @@ class ConsentSettings(CommonSettings):
         "register_audit_key",
         "audit_chain_key",
         "officer_session_key",
+        "staff_api_token",
     )
 
     consent_database_url: str | None = None
+    # The collector, which the comment reader asks for comments (its staff API), with the
+    # token the two share (development default: set your own for both).
+    collector_url: str = "http://127.0.0.1:18000"
+    staff_api_token: str = STAFF_API_TOKEN_DEFAULT
     # Key of the audit log's identifier hashes (development default: set your own).
     register_audit_key: str = "palaute-local-development-audit-key"
     # Key of the audit chain's hashes and anchors, never stored in the database (development

@@ -18,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from palaute_consent import comments_pages, results_pages
 from palaute_consent import officer_api as api
 from palaute_consent import officer_pages as pages
-from palaute_consent import results_pages
 from palaute_consent.officer_web import OfficerWeb
-from palaute_consent.roles import RESULTS_READERS
+from palaute_consent.roles import COMMENT_READERS, RESULTS_READERS
 from palaute_consent.service import ConsentService
 from palaute_runtime.http import bound
 
@@ -211,6 +211,15 @@ def routes(service: ConsentService) -> list[Route]:
             "NPS, CSAT and the response rate over time, as published for BI",
             " ?grain=day|week|month, ?dimension=total|unit|programme|contact_channel|"
             "survey_channel|language, ?metric=nps|csat|response_rate. Analysts and staff.",
+        ),
+        _route(
+            "/comments",
+            ["GET"],
+            pages.signed_in_only(comments_pages.comments, web, roles=COMMENT_READERS),
+            _PAGE,
+            "The comments of named answers (each read audited)",
+            " ?unit=, ?programme=, ?band=detractor|passive|promoter, ?from=, ?to= (dates)."
+            " Analysts and managers; the customer link for managers only.",
         ),
         _route(
             "/results.csv",

@@ -125,6 +125,22 @@ class Workspace:
                 await register.record_read(kind, identifier, what=channel, actor=reader.actor)
         return Found(kind, identifier, _entry(listed), made)
 
+    async def account_for_comments(
+        self, reader: Principal, described: str, *, named: int, anonymous: int, customer: bool
+    ) -> None:
+        """A read of comments (named answers are personal data): an audit row in the chain,
+        as the officer's reads are, saying what was asked for and how much was shown."""
+        async with self.core.engine.begin() as connection:
+            await self.core.register(connection).record_read(
+                "comments",
+                described,
+                what="comments",
+                actor=reader.actor,
+                detail=f"{described}: {named} named{' with customers' if customer else ''},"
+                f" {anonymous} anonymous"[:400],
+            )
+        log.info("comments_read", actor=reader.actor, named=named, anonymous=anonymous)
+
     async def add(self, principal: Principal, kind: EntryKind, identifier: str, reason: str) -> int:
         """Add an opt-out (audited); how many released surveys were withdrawn."""
         withdrawn = await self.opt_outs.add_opt_out(
