@@ -123,10 +123,13 @@ async def test_a_provider_that_fails_or_reports_late_loses_traffic_and_nothing_g
             # 1. Twilio fails, then hangs, while the backlog goes out.
             await publish_requests(stack.options.kafka_bootstrap, first)
             await wait_until(lambda: accepted(50), within=60, what="the backlog under way")
-            before = await providers(client, stack)
             await fault(client, stack, provider="twilio", fail_for_seconds=ERRORS_SECONDS)
-            await asyncio.sleep(ERRORS_SECONDS)  # the outage's length, in real time
+            # Counted once the fault is in force (a send the sandbox took just before counts
+            # before it) and read a moment before it ends (not one that comes just after).
+            before = await providers(client, stack)
+            await asyncio.sleep(ERRORS_SECONDS - 1.0)  # the outage's length, in real time
             during_errors = await providers(client, stack)
+            await asyncio.sleep(1.0)
             lowest = min(s["twilio"] for s in await shares(client, stack))
             await asyncio.sleep(CALM_SECONDS)  # a probe closes its circuit
             await fault(
