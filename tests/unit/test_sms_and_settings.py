@@ -76,7 +76,20 @@ def test_production_refuses_every_development_secret() -> None:
         "TOKEN_SECRET",
     ):
         assert f"PALAUTE_{name}" in str(refused.value)
-    own = {"recipient_pepper": "own-pepper", "unsubscribe_key": "own-key"}
+    own = {
+        "recipient_pepper": "own-pepper",
+        "unsubscribe_key": "own-key",
+        "staff_api_token": "own-staff-token",
+    }
+    with pytest.raises(ValidationError, match="PALAUTE_STAFF_API_TOKEN still has its"):
+        CollectorSettings(
+            env="production",
+            local_testing=True,
+            partner_webhook_secret="own-secret",
+            answer_seal_key="own-seal-key",
+            recipient_pepper="own-pepper",
+            unsubscribe_key="own-key",
+        )
     with pytest.raises(ValidationError, match="PALAUTE_ANSWER_SEAL_KEY still has its"):
         CollectorSettings(
             env="production", local_testing=True, partner_webhook_secret="own-secret", **own
