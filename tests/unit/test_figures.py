@@ -36,6 +36,7 @@ from palaute_collector.figures import (
     Grain,
     Layout,
     Rule,
+    all_days_final,
     cells_of,
     joins,
     layout_text,
@@ -510,3 +511,81 @@ def test_an_answer_sealed_before_the_breakdowns_still_counts() -> None:
     assert restored.anonymous
     again = answer(score=None, csat=3)
     assert Answer.unsealed(again.sealable()) == again
+
+
+def test_a_period_is_final_when_every_one_of_its_days_is() -> None:
+    """A week needs its Sunday, a month its last day; one open day keeps either open."""
+    week, month = date(2026, 3, 30), date(2026, 2, 1)
+    assert all_days_final(lambda day: day <= date(2026, 4, 5), "week", week)
+    assert not all_days_final(lambda day: day <= date(2026, 4, 4), "week", week)
+    assert not all_days_final(lambda day: day != date(2026, 3, 30), "week", week)
+    assert all_days_final(lambda day: day <= date(2026, 2, 28), "month", month)
+    assert not all_days_final(lambda day: day <= date(2026, 2, 27), "month", month)
+    assert all_days_final(lambda day: day == date(2026, 2, 27), "day", date(2026, 2, 27))
+
+
+def never_final(day: date) -> bool:
+    return False
+
+
+def nothing_closed(grain: Grain, start: date) -> bool:
+    return False
+
+
+def week_closed(grain: Grain, start: date) -> bool:
+    return grain == "week"
+
+
+# Five answers of one unit on two days of one week: never five in a day, five in the week.
+SPREAD = [answer(day=DAYS[1]) for _ in range(3)] + [answer(day=DAYS[2]) for _ in range(2)]
+
+
+def test_the_week_takes_an_answer_from_the_day_after_it_came_not_before() -> None:
+    came = [replace(one, received=DAYS[2]) for one in SPREAD]
+    same_day = publication_round(came, RULE, DAYS[2], never_final, nothing_closed)
+    assert same_day.gone == [], "the day it came, it waits for its day's figures"
+    next_day = DAYS[2] + timedelta(days=1)
+    step = publication_round(came, RULE, next_day, never_final, nothing_closed)
+    assert step.released == {"day": [], "week": [0, 1, 2, 3, 4], "month": []}
+    assert step.counts[Cell("week", DAYS[1], "total", "")].responses == 5
+    assert Cell("day", DAYS[1], "total", "") not in step.counts
+    # The operator's patience: two days.
+    patient = replace(RULE, week_after_days=2)
+    assert publication_round(came, patient, next_day, never_final, nothing_closed).gone == []
+
+
+def test_a_closed_week_takes_nothing_and_its_answers_wait_for_the_month() -> None:
+    came = [replace(one, received=DAYS[2]) for one in SPREAD]
+    later = DAYS[2] + timedelta(days=3)
+    held = publication_round(came, RULE, later, never_final, week_closed)
+    assert held.gone == [], "no week, and the month is not final: they wait"
+    # Every day final and the month too: the month's one release takes them.
+    at_end = publication_round(came, RULE, date(2026, 5, 1), lambda day: True, week_closed)
+    assert at_end.released == {"day": [], "week": [], "month": [0, 1, 2, 3, 4]}
+    all_closed = publication_round(
+        came, RULE, date(2026, 5, 1), lambda day: True, lambda grain, start: True
+    )
+    assert all_closed.released == {"day": [], "week": [], "month": []}
+    assert all_closed.never == [0, 1, 2, 3, 4]
+
+
+def test_the_month_waits_for_its_end_and_an_answer_counts_once() -> None:
+    """The days of an answer final but not its whole month: no month release yet. An answer
+    the day level took is not offered again at the week or the month (counted once)."""
+    some_final = publication_round(
+        SPREAD, RULE, date(2026, 4, 9), lambda day: day <= DAYS[1], week_closed
+    )
+    assert some_final.gone == [], "March 31st is not final yet: the month waits"
+    every_final = publication_round(SPREAD, RULE, date(2026, 4, 9), lambda day: True, week_closed)
+    assert every_final.released["month"] == [0, 1, 2, 3, 4]
+    six = [answer(day=DAYS[1]) for _ in range(6)]
+    step = publication_round(six, RULE, DAYS[1] + timedelta(days=5), never_final, nothing_closed)
+    assert step.released == {"day": list(range(6)), "week": [], "month": []}
+    assert step.counts[Cell("week", DAYS[1], "total", "")].responses == 6
+    assert step.counts[Cell("month", date(2026, 3, 1), "total", "")].responses == 6
+
+
+def test_a_star_names_every_breakdown_and_an_empty_list_none() -> None:
+    layout = parse_layout("day=*;week=;month=unit, language")
+    assert layout == {"day": BREAKDOWNS, "week": (), "month": ("unit", "language")}
+    assert RULE.week_after_days == 1, "the default the benchmark chose"

@@ -319,6 +319,12 @@ def release(answers: Sequence[Answer], rule: Rule, level: Grain) -> Release:
     return result
 
 
+def all_days_final(final: Callable[[date], bool], grain: Grain, start: date) -> bool:
+    """Whether every day of the period that starts on `start` is final."""
+    days = (period_end(grain, start) - start).days + 1
+    return all(final(start + timedelta(days=n)) for n in range(days))
+
+
 @dataclass
 class Round:
     """One publication round: what each level released, what is never published."""
@@ -356,8 +362,7 @@ def publication_round(
 
     @cache
     def final_from(grain: Grain, start: date) -> bool:
-        days = (period_end(grain, start) - start).days + 1
-        return all(final(start + timedelta(days=n)) for n in range(days))
+        return all_days_final(final, grain, start)
 
     def open_period(grain: Grain, day: date) -> bool:
         return not closed(grain, period_start(grain, day))

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from palaute_collector.scores import category
 from palaute_collector.tables import (
     erased_people,
     held_replies,
@@ -25,8 +26,12 @@ from palaute_collector.tables import (
 from palaute_runtime.database import Row, insert_ignoring_conflicts, rowcount
 from palaute_runtime.privacy import table_rows
 
-# NPS bands: detractors 0-6, passives 7-8, promoters 9-10.
-BANDS: dict[str, tuple[int, int]] = {"detractor": (0, 6), "passive": (7, 8), "promoter": (9, 10)}
+# The NPS bands' scores, as scores.category draws them (detractors 0-6, passives 7-8,
+# promoters 9-10).
+BANDS: dict[str, list[int]] = {
+    band: [score for score in range(11) if category(score) == band]
+    for band in ("detractor", "passive", "promoter")
+}
 
 
 @dataclass(frozen=True)
@@ -170,8 +175,7 @@ class InvitationStore:
         if wanted.last is not None:
             query = query.where(columns.day <= wanted.last)
         if wanted.band:
-            low, high = BANDS[wanted.band]
-            query = query.where(columns.score >= low, columns.score <= high)
+            query = query.where(columns.score.in_(BANDS[wanted.band]))
         query = query.order_by(columns.day.desc(), columns.answered_at.desc()).limit(limit)
         return list((await self.connection.execute(query)).all())
 

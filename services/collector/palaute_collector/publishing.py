@@ -22,7 +22,7 @@ from palaute_collector.figures import (
     Answer,
     Cell,
     Counts,
-    period_end,
+    all_days_final,
     period_start,
     publication_round,
 )
@@ -279,8 +279,7 @@ class Publishing:
         periods = await store.open_periods()
         published = 0
         for grain, start in periods:
-            days = (period_end(grain, start) - start).days + 1
-            if not all(final(start + timedelta(days=n)) for n in range(days)):
+            if not all_days_final(final, grain, start):
                 continue
             rows = await store.finalize(grain, start)
             minimum = self.core.settings.min_group_size
