@@ -67,12 +67,22 @@ MODULES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "scores": (
         "services/collector/palaute_collector/scores.py",
         "services/collector/palaute_collector",
-        ("tests/unit/test_scores.py",),
+        ("tests/unit/test_scores.py", "tests/unit/test_reply_grammar.py"),
     ),
     "call_requests": (
         "services/collector/palaute_collector/call_requests.py",
         "services/collector/palaute_collector",
-        ("tests/unit/test_call_requests.py",),
+        ("tests/unit/test_reply_grammar.py",),
+    ),
+    "i18n": (
+        "runtime/palaute_runtime/i18n.py",
+        "runtime/palaute_runtime",
+        ("tests/unit/test_catalogues.py", "tests/unit/test_reply_grammar.py"),
+    ),
+    "gsm7": (
+        "services/dispatcher/palaute_dispatcher/gsm7.py",
+        "services/dispatcher/palaute_dispatcher",
+        ("tests/unit/test_catalogues.py", "tests/unit/test_sms_and_settings.py"),
     ),
     "bounces": (
         "services/dispatcher/palaute_dispatcher/bounces.py",

@@ -1,4 +1,5 @@
-"""The runtime's own commands: palaute-create-topics, palaute-migrations, palaute-asyncapi.
+"""The runtime's own commands: palaute-create-topics, palaute-migrations, palaute-asyncapi,
+palaute-i18n.
 
 Each parses its arguments with the standard library only (`--help` answers at once) and
 imports what it needs afterwards.
@@ -92,3 +93,48 @@ def asyncapi(argv: list[str] | None = None) -> None:
         return
     args.output.write_text(text)
     sys.stdout.write(f"wrote {args.output}\n")
+
+
+def i18n_command(argv: list[str] | None = None) -> None:
+    """Entry point of palaute-i18n: the message catalogues' check, template and new ones."""
+    parser = argparse.ArgumentParser(
+        prog="palaute-i18n",
+        description="Check the message catalogues (packaged and PALAUTE_LOCALE_DIR's), write "
+        "the template translators start from, or start a new language.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "check",
+        help="say which languages are complete; exit 1 naming what an incomplete one lacks",
+    )
+    template = commands.add_parser(
+        "template", help="write palaute.pot (every message id, the English text as a comment)"
+    )
+    template.add_argument("--output", type=Path, help="where (default: the packaged locale)")
+    new = commands.add_parser(
+        "new", help="start a language: its catalogue from the template and a grammar to fill"
+    )
+    new.add_argument("tag", help="its BCP 47 tag, such as et or pt-BR")
+    new.add_argument("directory", type=Path, help="a languages directory (PALAUTE_LOCALE_DIR)")
+    args = parser.parse_args(argv)
+
+    from palaute_runtime import i18n
+    from palaute_runtime.cli import fail
+
+    try:
+        if args.command == "check":
+            sys.stdout.write(i18n.report(i18n.load()))
+            if i18n.load().incomplete:
+                raise SystemExit(1)
+        elif args.command == "template":
+            output = args.output or i18n.PACKAGED / f"{i18n.DOMAIN}.pot"
+            count = i18n.write_template(output)
+            sys.stdout.write(f"{count} messages written to {output}\n")
+        else:
+            written = i18n.start_language(args.tag, args.directory)
+            sys.stdout.write(
+                f"started {args.tag}: translate {written[0]} and fill {written[1]}; "
+                f"then PALAUTE_LOCALE_DIR={args.directory} palaute-i18n check\n"
+            )
+    except i18n.LanguageError as exc:
+        fail(str(exc))

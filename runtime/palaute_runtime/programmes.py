@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from palaute_runtime import i18n
 from palaute_schemas import Language
 from palaute_schemas.send_window import DailyWindow, SendWindow, SendWindowRules
 
@@ -104,7 +105,11 @@ class Programme(BaseModel):
     csat_question: dict[Language, Annotated[str, Field(min_length=5, max_length=200)]] = Field(
         default_factory=dict
     )
-    languages: tuple[Language, ...] = Field(min_length=1, max_length=3)
+    # BCP 47 tags of available catalogues (palaute_runtime.i18n), the first the fallback.
+    languages: tuple[Language, ...] = Field(min_length=1, max_length=20)
+    # An SMS in GSM-7 (letters outside it, such as Polish ą ł ś, written without their marks:
+    # one segment is 160 characters), or as written (UCS-2: 70 per segment, 67 per part).
+    sms_diacritics: Literal["transliterate", "keep"] = "transliterate"
     send_window: Window = Window()
     send_on_public_holidays: bool = False
     # The country whose holidays and time zone apply to an email (a number says its own);
@@ -139,6 +144,16 @@ class Programme(BaseModel):
             raise ValueError("each value once")
         return value
 
+    @field_validator("languages")
+    @classmethod
+    def _available(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return i18n.require(value)
+
+    @field_validator("csat_question")
+    @classmethod
+    def _lower_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        return {tag.lower(): text for tag, text in value.items()}
+
     @field_validator("holiday_country", "follow_up_country")
     @classmethod
     def _upper(cls, value: str | None) -> str | None:
@@ -153,8 +168,9 @@ class Programme(BaseModel):
         return "csat" in self.questions
 
     def language_for(self, language: Language) -> Language:
-        """The language a respondent is surveyed in: theirs when offered, else the first."""
-        return language if language in self.languages else self.languages[0]
+        """The language a respondent is surveyed in: the offered one that best matches their
+        BCP 47 tag (`sv-FI` is served by `sv`), else the programme's first."""
+        return i18n.languages().best(language, self.languages) or self.languages[0]
 
     def sampled(self, contact_id: str) -> bool:
         """Whether a contact falls in the sample: the same contact always gets the same

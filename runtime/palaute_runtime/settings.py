@@ -109,6 +109,10 @@ class CommonSettings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     default_region: str = "FI"
+    # The default programme's languages: BCP 47 tags of available catalogues (the packaged
+    # fi, sv, en, pl, or one in PALAUTE_LOCALE_DIR), comma-separated; the first is the
+    # fallback for a contact in a language not offered.
+    languages: str = "fi,sv,en"
     # When anyone may be contacted, in the recipient's local time: consent releases surveys
     # and reminders inside it and the dispatcher hands the partner nothing outside it. The
     # zone is the phone number's; for email (or a number of a country with several zones)
@@ -265,7 +269,7 @@ class CommonSettings(BaseSettings):
                     "email_from": self.email_sender,
                     "reply_to": self.email_reply_to,
                     "questions": ("nps", "csat"),
-                    "languages": ("fi", "sv", "en"),
+                    "languages": tuple(filter(None, map(str.strip, self.languages.split(",")))),
                     "send_window": {
                         "weekdays": self.send_window_weekdays,
                         "saturday": self.send_window_saturday,

@@ -5,15 +5,35 @@ from __future__ import annotations
 import hashlib
 import hmac
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, TypeAdapter, ValidationError, ValidationInfo, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+)
 
 if TYPE_CHECKING:
     import phonenumbers
 
-Language = Literal["fi", "sv", "en"]
+# A BCP 47 language tag: as the CRM sends it (`fi`, `sv-FI`, `pl-PL`), and as the services
+# carry the language a survey is in (the tag of its catalogue: palaute_runtime.i18n).
+Language = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$", max_length=35),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$",
+            "maxLength": 35,
+            "description": "BCP 47 language tag, such as fi, sv-FI or pl-PL",
+        }
+    ),
+]
 
 DEFAULT_REGION = "FI"
 

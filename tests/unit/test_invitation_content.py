@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from palaute_dispatcher.content_policy import ContentPolicyViolation, enforce, violations
 from palaute_dispatcher.templates import (
     CHANNELS,
-    LANGUAGES,
     Invitation,
     notice_url,
     render,
@@ -20,10 +19,13 @@ from palaute_dispatcher.templates import (
     unsubscribe_url,
 )
 from palaute_dispatcher.tokens import TOKEN_BITS, new_token, opened_token, sealed_token
+from palaute_runtime import i18n
 from palaute_schemas import token_hash
 
 ORIGIN = "https://kysely.example.fi"
 SECRET = "test-token-secret"
+
+LANGUAGES = i18n.languages().tags()
 
 
 def issue_token() -> tuple[str, str]:

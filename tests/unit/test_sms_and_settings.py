@@ -11,7 +11,10 @@ from palaute_collector.settings import CollectorSettings
 from palaute_consent.settings import ConsentSettings
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_dispatcher.sms import report_sms_cost, segments
-from palaute_dispatcher.templates import LANGUAGES, render
+from palaute_dispatcher.templates import render
+from palaute_runtime import i18n
+
+LANGUAGES = i18n.languages().tags()
 
 
 def test_gsm7_counts_extension_characters_twice_and_anything_else_makes_it_ucs2() -> None:

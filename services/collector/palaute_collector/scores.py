@@ -6,14 +6,17 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from palaute_runtime import i18n
+
 Category = Literal["promoter", "passive", "detractor"]
 
-# STOP words in Finnish, Swedish and English, as a whole reply.
-_STOP = re.compile(r"(?i)^\s*(stop|stopp|lopeta|seis|peru|sluta|avsluta|unsubscribe)\s*[.!]*\s*$")
 # "9", "9 kiitos", "9/10", "9 / 10", "10!", " 7, ok": a leading score 0-10, then anything.
 _SCORE = re.compile(
     r"^\s*(10|[0-9])(?:\s*/\s*10)?(?![0-9])(?:[\s,.!:;)-]+(?P<comment>.*))?\s*$", re.DOTALL
 )
+# A leading word, then what follows it: a number word ("dziesięć, dziękuję") is a score.
+_WORD = re.compile(r"^\s*(\w+)(?:\s*/\s*10)?(?:[\s,.!:;)-]+(?P<comment>.*))?\s*$", re.DOTALL)
+_WHOLE = re.compile(r"^\s*(.*?)[\s.!]*$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -35,13 +38,33 @@ class Unreadable:
 
 
 def parse_sms_reply(text: str) -> Score | Stop | Unreadable:
-    """Read one SMS reply."""
-    if _STOP.match(text):
+    """Read one SMS reply: a stop word of any language's grammar as the whole reply (case,
+    diacritics and a closing . or ! aside) opts out; a leading score 0-10, in digits or as a
+    number word of a grammar, answers (the rest is its comment)."""
+    grammars = [c.grammar for c in i18n.languages().available.values()]
+    whole = _WHOLE.match(i18n.fold(text))
+    if whole and any(whole.group(1) in grammar.stop_words for grammar in grammars):
         return Stop()
     match = _SCORE.match(text)
-    if match is None:
-        return Unreadable()
-    return Score(int(match.group(1)), (match.group("comment") or "").strip())
+    if match is not None:
+        return Score(int(match.group(1)), (match.group("comment") or "").strip())
+    worded = _WORD.match(text)
+    if worded is not None:
+        value = _score_word(i18n.fold(worded.group(1)))
+        if value is not None:
+            return Score(value, (worded.group("comment") or "").strip())
+    return Unreadable()
+
+
+def _score_word(word: str) -> int | None:
+    """The score a number word means in the grammars, unless it is ambiguous: meaning two
+    scores, or a stop word or a negation in another language (Swedish "en" is one, Finnish
+    "en" is "I don't")."""
+    grammars = [c.grammar for c in i18n.languages().available.values()]
+    meanings = {g.score_words[word] for g in grammars if word in g.score_words}
+    if len(meanings) != 1 or any(word in g.stop_words or g.negated(word) for g in grammars):
+        return None
+    return meanings.pop()
 
 
 def category(score: int) -> Category:

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from palaute_collector.answers import OpenSurvey
-from palaute_collector.texts import TEXTS
-from palaute_collector.web_context import UNKNOWN, WebContext, is_text, page
+from palaute_collector.web_context import WebContext, in_every_language, is_text, page
+from palaute_runtime import i18n
 from palaute_runtime.sealed import unseal
 from palaute_schemas import token_hash
-from palaute_schemas.notices import ANONYMITY, notice_path
+from palaute_schemas.notices import notice_path
 
 MAX_COMMENT = 2000
 _STATUS = {"answered": 409, "expired": 410, "unknown": 404}
@@ -94,8 +94,8 @@ async def _survey(web: WebContext, request: Request) -> Response:
     survey = await web.service.survey_for_token(token_hash(token))
     if survey is None:
         await web.missed(request)
-        return page("fi", 404, message=UNKNOWN)
-    t = TEXTS[survey.language]
+        return page("fi", 404, message=in_every_language("survey.unknown"))
+    t = i18n.for_reader(survey.language).section("survey")
     if survey.state != "open":
         return page(survey.language, _STATUS[survey.state], message=t[survey.state])
     shown = _shown(web, survey, f"/s/{token}")
@@ -153,14 +153,15 @@ def _shown(web: WebContext, survey: OpenSurvey, action: str) -> Shown:
     notice), the programme's questions, and whether a follow-up is offered (a named survey
     may ask for one, saying that the answer is linked; an anonymous one never offers it)."""
     programme = web.service.settings.programmes.of(survey.programme, "")
-    t = TEXTS[survey.language]
+    texts = i18n.for_reader(survey.language)
+    t = texts.section("survey")
     day = survey.contact_day
     return Shown(
         action=action,
         asks_nps=programme.asks_nps,
         asks_csat=programme.asks_csat,
         csat_question=programme.csat_question.get(survey.language, t["csat_question"]),
-        anonymity=ANONYMITY[survey.language][not survey.anonymous],
+        anonymity=texts.text("anonymity.anonymous" if survey.anonymous else "anonymity.named"),
         notice=notice_path(programme.name, survey.language),
         about=t["about"].format(
             organization=programme.organization_name,
@@ -169,7 +170,7 @@ def _shown(web: WebContext, survey: OpenSurvey, action: str) -> Shown:
         ),
         offer_follow_up=None
         if survey.anonymous
-        else t["follow_up"].format(days=programme.follow_up_working_days),
+        else texts.plural("survey.follow_up", programme.follow_up_working_days),
     )
 
 
@@ -194,13 +195,16 @@ async def unsubscribe(web: WebContext, request: Request) -> Response:
     token = request.path_params["token"]
     opened = unseal(web.service.settings.unsubscribe_key, token)
     address, language = (opened or {}).get("email"), (opened or {}).get("language")
-    if not isinstance(address, str) or language not in TEXTS:
+    if not isinstance(address, str) or not isinstance(language, str):
         await web.missed(request)
-        return page("fi", 404, template="unsubscribe.html", message=UNKNOWN)
+        return page(
+            "fi", 404, template="unsubscribe.html", message=in_every_language("survey.unknown")
+        )
     if request.method != "POST":
         return page(language, template="unsubscribe.html", action=f"/u/{token}")
     await web.service.unsubscribe(address)
-    return page(language, template="unsubscribe.html", message=TEXTS[language]["unsubscribed"])
+    texts = i18n.for_reader(language)
+    return page(language, template="unsubscribe.html", message=texts.text("survey.unsubscribed"))
 
 
 def _score(raw: object, *, highest: int = 10, lowest: int = 0) -> int | None:

@@ -16,7 +16,7 @@ invitations = sa.Table(
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("channel", sa.String(10), nullable=False),
-    sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("language", sa.String(35), nullable=False),  # a BCP 47 tag
     sa.Column("contact_channel", sa.String(20), nullable=False),
     sa.Column("unit", sa.String(100), nullable=False),
     sa.Column("contact_day", sa.Date, nullable=False),
@@ -49,7 +49,7 @@ responses = sa.Table(
     sa.Column("csat", sa.Integer, nullable=True),  # CSAT 1-5, when given (page only)
     sa.Column("comment", sa.Text, nullable=False, server_default=""),
     sa.Column("survey_channel", sa.String(10), nullable=False),
-    sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("language", sa.String(35), nullable=False),  # a BCP 47 tag
     sa.Column("contact_channel", sa.String(20), nullable=False),
     sa.Column("unit", sa.String(100), nullable=False),
     sa.Column("day", sa.Date, nullable=False),

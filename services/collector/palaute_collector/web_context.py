@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from palaute_collector.service import CollectorService
-from palaute_collector.texts import TEXTS
+from palaute_runtime import i18n
 from palaute_runtime.http import client_of
 from palaute_schemas import Language
 
@@ -21,9 +21,12 @@ _pages = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
-# Said in all three languages where the link does not tell which one is the reader's.
-UNKNOWN = " / ".join(TEXTS[lang]["unknown"] for lang in ("fi", "sv", "en"))
-SLOW_DOWN = " / ".join(TEXTS[lang]["slow_down"] for lang in ("fi", "sv", "en"))
+
+
+def in_every_language(key: str) -> str:
+    """A message in every available language, where the link does not tell the reader's."""
+    known = i18n.languages()
+    return " / ".join(known.available[tag].text(key) for tag in known.tags())
 
 
 @dataclass
@@ -38,7 +41,7 @@ class WebContext:
         if wait is None:
             return None
         log.warning("unknown_links_throttled", client=client_of(request), retry_after=wait)
-        response = page("fi", 429, message=SLOW_DOWN)
+        response = page("fi", 429, message=in_every_language("survey.slow_down"))
         response.headers["Retry-After"] = str(wait)
         return response
 
@@ -50,8 +53,11 @@ class WebContext:
 def page(
     language: Language, status: int = 200, template: str = "survey.html", **values: object
 ) -> HTMLResponse:
-    """A page of the collector in the reader's language."""
-    html = _pages.get_template(template).render(language=language, t=TEXTS[language], **values)
+    """A page of the collector in the reader's language (`t`: the catalogue's `survey.*`)."""
+    texts = i18n.for_reader(language)
+    html = _pages.get_template(template).render(
+        language=texts.language, t=texts.section("survey"), **values
+    )
     return HTMLResponse(html, status_code=status)  # security headers: palaute_runtime.http
 
 

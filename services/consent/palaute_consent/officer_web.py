@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from palaute_consent import officers, privacy
-from palaute_consent.officer_texts import LANGUAGES, TEXTS
 from palaute_consent.officers import Principal, Session
 from palaute_consent.register import EntryKind
 from palaute_consent.results import PublishedResults
 from palaute_consent.settings import ConsentSettings
 from palaute_consent.workspace import Workspace
+from palaute_runtime import i18n
 from palaute_runtime.keys import Keyring
 from palaute_schemas import parse_email, parse_phone
 
@@ -167,19 +167,35 @@ def request_id_of(request: Request) -> uuid.UUID:
         raise Refused(404, "no such request") from exc
 
 
+def _asked(request: Request) -> str | None:
+    """The available language the query asks for (?lang=pl, or a longer tag), if any."""
+    asked = request.query_params.get("lang")
+    return i18n.languages().best(asked) if asked else None
+
+
 def language(request: Request) -> str:
-    asked = request.query_params.get("lang") or request.cookies.get(LANGUAGE_COOKIE, "")
-    return asked if asked in LANGUAGES else "fi"
+    """The reader's language: asked for, else kept in the cookie, else the first available
+    (Finnish)."""
+    known = i18n.languages()
+    kept = request.cookies.get(LANGUAGE_COOKIE, "")
+    return _asked(request) or (known.best(kept) if kept else None) or known.tags()[0]
 
 
 def page(request: Request, template: str, status: int = 200, **values: object) -> HTMLResponse:
-    """A page of the workspace in the reader's language (kept in a cookie when asked for)."""
+    """A page of the workspace in the reader's language (kept in a cookie when asked for):
+    `t` the catalogue's `officer.*`, `label(code)` a code's label (`code.*`)."""
     lang = language(request)
+    texts = i18n.catalogue(lang)
     html = _pages.get_template(template).render(
-        lang=lang, t=TEXTS[lang], languages=LANGUAGES, path=request.url.path, **values
+        lang=lang,
+        t=texts.section("officer"),
+        label=texts.label,
+        languages=i18n.languages().tags(),
+        path=request.url.path,
+        **values,
     )
     response = HTMLResponse(html, status_code=status)
-    if request.query_params.get("lang") in LANGUAGES:
+    if _asked(request) is not None:
         response.set_cookie(
             LANGUAGE_COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="strict"
         )

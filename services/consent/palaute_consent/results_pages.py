@@ -11,7 +11,6 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from palaute_consent.officer_texts import TEXTS
 from palaute_consent.officer_web import OfficerWeb, language, page
 from palaute_consent.officers import Session
 from palaute_consent.results import (
@@ -26,6 +25,7 @@ from palaute_consent.results import (
     funnel_view,
     parse_query,
 )
+from palaute_runtime import i18n
 
 
 async def _view(web: OfficerWeb, request: Request) -> View:
@@ -39,7 +39,7 @@ async def results(
     web: OfficerWeb, request: Request, current: Session, _: FormData | None
 ) -> Response:
     view = await _view(web, request)
-    t = TEXTS[language(request)]
+    t = i18n.catalogue(language(request)).section("officer")
     labels = {"total": t["dimension_total"], "no_data": t["no_results"]}
     title = f"{t['metric_' + view.metric]} · {t['dimension_' + view.dimension]}"
     return page(

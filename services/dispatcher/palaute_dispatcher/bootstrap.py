@@ -34,7 +34,13 @@ from palaute_schemas import (
 def build(settings: DispatcherSettings) -> tuple[ServiceRuntime, DispatcherService]:
     """Wire the dispatcher: database, partner adapters, consumer, delivery loop, relay."""
     for programme in settings.programmes.all:
-        report_sms_cost(programme.organization_name, programme.questions, programme.name)
+        report_sms_cost(
+            programme.organization_name,
+            programme.questions,
+            programme.name,
+            languages=programme.languages,
+            keep_diacritics=programme.sms_diacritics == "keep",
+        )
     engine = create_engine(settings.database_url)
     clock = settings.clock()
     providers: dict[str, HttpSmsPartner | TwilioSmsPartner | ElksSmsPartner] = {

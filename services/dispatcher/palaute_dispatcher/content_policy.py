@@ -129,7 +129,7 @@ def _survey_link(origin: str) -> re.Pattern[str]:
     return re.compile(
         re.escape(origin.rstrip("/"))
         + r"(?:/(?:s|u)/[A-Za-z0-9_\-.]+(?:\?(?:score|csat)=\d{1,2})?"
-        + r"|/privacy/[a-z0-9_\-]{1,40}/(?:fi|sv|en))"
+        + r"|/privacy/[a-z0-9_\-]{1,40}/[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*)"
     )
 
 

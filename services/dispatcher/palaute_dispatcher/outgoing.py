@@ -51,6 +51,7 @@ def outgoing_for(
         csat_question=programme.csat_question.get(language),
         anonymous=invitation["anonymous"],
         notice_url=notice_url(origin, programme.name, language) if token else "",
+        keep_diacritics=programme.sms_diacritics == "keep",
     )
     try:
         enforce(message, allow_links_to=origin if token else None)

@@ -8,22 +8,19 @@ outside GSM-7 is sent as UCS-2: 70 UTF-16 units in one segment, 67 per part beyo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import structlog
 
-from palaute_dispatcher.templates import LANGUAGES, render
+from palaute_dispatcher.gsm7 import GSM7_EXTENSION, in_gsm7
+from palaute_dispatcher.templates import render
+from palaute_runtime import i18n
 from palaute_runtime.programmes import Question
 from palaute_schemas import Language
 
 log = structlog.get_logger("palaute.dispatcher")
-
-GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 
 
 @dataclass(frozen=True)
@@ -37,7 +34,7 @@ class Segments:
 
 def segments(text: str) -> Segments:
     """The encoding, length in units and number of segments of `text`."""
-    if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text):
+    if all(in_gsm7(c) for c in text):
         units = len(text) + sum(c in GSM7_EXTENSION for c in text)
         single, part = 160, 153
         encoding: Literal["GSM-7", "UCS-2"] = "GSM-7"
@@ -50,13 +47,20 @@ def segments(text: str) -> Segments:
 
 
 def report_sms_cost(
-    organization: str, questions: tuple[Question, ...] = ("nps", "csat"), programme: str = ""
+    organization: str,
+    questions: tuple[Question, ...] = ("nps", "csat"),
+    programme: str = "",
+    *,
+    languages: Sequence[Language] | None = None,
+    keep_diacritics: bool = False,
 ) -> dict[Language, Segments]:
     """What the SMS invitation (or its reminder, anonymous or named: the dearest) costs in each
-    language with this organisation name and questions; a text longer than one segment is
-    said at start-up (the partner bills per segment)."""
-    costs = {
-        language: max(
+    language (the programme's, or every available one) with this organisation name and
+    questions; a text longer than one segment is said at start-up (the partner bills per
+    segment), and so is what keeping diacritics costs where it costs anything."""
+
+    def dearest(language: Language, keep: bool) -> Segments:
+        return max(
             (
                 segments(
                     render(
@@ -68,6 +72,7 @@ def report_sms_cost(
                         reminder=reminder,
                         questions=questions,
                         anonymous=anonymous,
+                        keep_diacritics=keep,
                     ).text
                 )
                 for reminder in (False, True)
@@ -75,8 +80,9 @@ def report_sms_cost(
             ),
             key=lambda cost: (cost.count, cost.units),
         )
-        for language in LANGUAGES
-    }
+
+    tags = languages if languages is not None else i18n.languages().tags()
+    costs = {language: dearest(language, keep_diacritics) for language in tags}
     for language, cost in costs.items():
         if cost.count > 1:
             log.warning(
@@ -89,4 +95,18 @@ def report_sms_cost(
                 hint="shorten the organisation name (PALAUTE_ORGANIZATION_NAME, or the "
                 "programme's organization_name), or avoid characters outside GSM-7",
             )
+        if keep_diacritics:
+            plain = dearest(language, False)
+            if (cost.count, cost.encoding) != (plain.count, plain.encoding):
+                log.warning(
+                    "sms_diacritics_kept",
+                    language=language,
+                    programme=programme or "default",
+                    segments=cost.count,
+                    encoding=cost.encoding,
+                    segments_transliterated=plain.count,
+                    hint=f"each SMS costs {cost.count} segment(s) in {cost.encoding} where "
+                    f"{plain.count} in {plain.encoding} would do (sms_diacritics = "
+                    '"transliterate" writes the letters without their marks)',
+                )
     return costs

@@ -19,7 +19,7 @@ invitations = sa.Table(
     sa.Column("contact_id", sa.String(100), nullable=True, index=True),  # to withdraw it by
     sa.Column("channel", sa.String(10), nullable=False),
     sa.Column("address", sa.String(320), nullable=False),
-    sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("language", sa.String(35), nullable=False),  # a BCP 47 tag
     sa.Column("contact_channel", sa.String(20), nullable=False),
     sa.Column("unit", sa.String(100), nullable=False),
     sa.Column("contact_day", sa.Date, nullable=False),

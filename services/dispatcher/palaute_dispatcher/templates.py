@@ -1,4 +1,5 @@
-"""Invitation texts per language and channel. SMS carries no link; email links its survey
+"""Invitation texts per language and channel, from the message catalogues. SMS carries no
+link and is written in GSM-7 unless its programme keeps diacritics; email links its survey
 page and its programme's privacy notice (both on the survey origin)."""
 
 from __future__ import annotations
@@ -6,9 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
+from palaute_dispatcher.gsm7 import transliterate
+from palaute_runtime import i18n
 from palaute_runtime.programmes import Question
 from palaute_schemas import Channel, Language
-from palaute_schemas.notices import ANONYMITY, notice_path
+from palaute_schemas.notices import notice_path
 
 
 @dataclass(frozen=True)
@@ -24,130 +27,8 @@ class Invitation:
 # characters, a reminder and a named survey's longer notice included; a longer name is said
 # at start-up with the cost (palaute_dispatcher.sms). It says who asks, the question with its
 # scale, whether the answer is anonymous or linked to the customer record, and how to stop.
-_SMS_OPENING: dict[Language, tuple[str, str]] = {  # (invitation, reminder)
-    "fi": ("{organization} kiittää!", "{organization} muistuttaa:"),
-    "sv": ("Tack från {organization}!", "Påminnelse från {organization}:"),
-    "en": ("Thanks from {organization}!", "Reminder from {organization}:"),
-}
-_SMS_QUESTION: dict[Question, dict[Language, str]] = {
-    "nps": {
-        "fi": "Suosittelisitko meitä? Vastaa 0-10 (0 = en lainkaan, 10 = varmasti).",
-        "sv": "Rekommenderar du oss? Svara 0-10 (0 = nej, 10 = absolut).",
-        "en": "Would you recommend us? Reply 0-10 (0 = not at all, 10 = extremely likely).",
-    },
-    "csat": {
-        "fi": "Olitko tyytyväinen? Vastaa 1-5 (1 = tyytymätön, 5 = tyytyväinen).",
-        "sv": "Hur nöjd var du? Svara 1-5 (1 = missnöjd, 5 = mycket nöjd).",
-        "en": "How satisfied were you? Reply 1-5 (1 = very poor, 5 = excellent).",
-    },
-}
-_SMS_ANONYMITY: dict[Language, tuple[str, str]] = {  # (anonymous, named)
-    "fi": ("Vastaus on nimetön.", "Vastaus liitetään asiakastietoihisi."),
-    "sv": ("Svaret är anonymt.", "Svaret kopplas till dina kunduppgifter."),
-    "en": ("Your answer is anonymous.", "Linked to your customer record."),
-}
-_SMS_STOP: dict[Language, str] = {
-    "fi": "Ei kyselyjä: STOP",
-    "sv": "Inga enkäter: STOPP",
-    "en": "No surveys: STOP",
-}
+# The words are the catalogue's (palaute_runtime.i18n): `sms.*`, `email.*`, `anonymity.*`.
 
-# Who asks, on whose behalf the message is sent, and where the privacy notice is (email).
-CONTROLLER: dict[Language, str] = {
-    "fi": (
-        "Kyselyn rekisterinpitäjä on {organization}; viestin lähettää sen lukuun "
-        "henkilötietojen käsittelijä. Tietosuojaseloste: {notice_url}"
-    ),
-    "sv": (
-        "Personuppgiftsansvarig för enkäten är {organization}; meddelandet skickas för dess "
-        "räkning av ett personuppgiftsbiträde. Dataskyddsbeskrivning: {notice_url}"
-    ),
-    "en": (
-        "The controller of this survey is {organization}; the message is sent on its behalf "
-        "by a processor. Privacy notice: {notice_url}"
-    ),
-}
-
-_REMINDER_SUBJECT: dict[Language, str] = {
-    "fi": "Muistutus: ",
-    "sv": "Påminnelse: ",
-    "en": "Reminder: ",
-}
-
-_REMINDER_INTRO: dict[Language, str] = {
-    "fi": (
-        "Lähetimme sinulle muutama päivä sitten lyhyen kyselyn. Jos et vielä ehtinyt vastata, "
-        "voit tehdä sen nyt. Tämä on ainoa muistutus."
-    ),
-    "sv": (
-        "För några dagar sedan skickade vi dig en kort enkät. Om du inte hann svara kan du "
-        "göra det nu. Det här är den enda påminnelsen."
-    ),
-    "en": (
-        "A few days ago we sent you a short survey. If you have not had the time to answer, "
-        "you can do it now. This is the only reminder."
-    ),
-}
-
-_EMAIL_SUBJECT: dict[Language, str] = {
-    "fi": "Miten onnistuimme? Lyhyt kysely asioinnistasi",
-    "sv": "Hur lyckades vi? En kort enkät om ditt ärende",
-    "en": "How did we do? A short survey about your contact",
-}
-
-_EMAIL_BODY: dict[Language, str] = {
-    "fi": (
-        "Hei,\n\nkiitos yhteydenotostasi! {organization} kysyy: {question} Vastaaminen vie "
-        "alle minuutin eikä vaadi tunnistautumista:\n\n{survey_url}\n\nVastaaminen on "
-        "vapaaehtoista, ja linkki on voimassa {valid_days} päivää.\n\n{notice}\n\nYstävällisin "
-        "terveisin,\n{organization}\n"
-    ),
-    "sv": (
-        "Hej,\n\ntack för att du kontaktade {organization}. {question} Det tar under en minut "
-        "och kräver ingen identifiering:\n\n{survey_url}\n\nDet är frivilligt att svara, och "
-        "länken gäller i {valid_days} dagar.\n\n{notice}\n\nMed vänliga hälsningar,\n"
-        "{organization}\n"
-    ),
-    "en": (
-        "Hello,\n\nthank you for contacting {organization}. {question} It takes less than a "
-        "minute and needs no identification:\n\n{survey_url}\n\nAnswering is voluntary, and "
-        "the link is valid for {valid_days} days.\n\n{notice}\n\nKind regards,\n{organization}\n"
-    ),
-}
-
-# The question an email asks (the first of its programme's; the page asks them all).
-_EMAIL_QUESTION: dict[Question, dict[Language, str]] = {
-    "nps": {
-        "fi": "kuinka todennäköisesti suosittelisit meitä ystävällesi tai kollegallesi?",
-        "sv": "Hur troligt är det att du skulle rekommendera oss till en vän eller kollega?",
-        "en": "How likely are you to recommend us to a friend or colleague?",
-    },
-    "csat": {
-        "fi": "kuinka tyytyväinen olit saamaasi palveluun?",
-        "sv": "Hur nöjd var du med servicen?",
-        "en": "How satisfied were you with the service?",
-    },
-}
-
-
-_UNSUBSCRIBE: dict[Language, str] = {
-    "fi": "En halua enää kyselyjä",
-    "sv": "Jag vill inte ha fler enkäter",
-    "en": "No more surveys, please",
-}
-
-_SCALE: dict[Question, dict[Language, str]] = {
-    "nps": {
-        "fi": "0 = en lainkaan todennäköisesti, 10 = erittäin todennäköisesti",
-        "sv": "0 = inte alls troligt, 10 = mycket troligt",
-        "en": "0 = not at all likely, 10 = extremely likely",
-    },
-    "csat": {
-        "fi": "1 = erittäin tyytymätön, 5 = erittäin tyytyväinen",
-        "sv": "1 = mycket missnöjd, 5 = mycket nöjd",
-        "en": "1 = very dissatisfied, 5 = very satisfied",
-    },
-}
 # The answers an email's scale links to: the page opens with the one chosen.
 _POINTS: dict[Question, tuple[str, range]] = {
     "nps": ("score", range(11)),
@@ -156,7 +37,7 @@ _POINTS: dict[Question, tuple[str, range]] = {
 
 
 def _html(
-    language: Language,
+    texts: i18n.Catalogue,
     subject: str,
     text: str,
     links: tuple[str, str | None],
@@ -179,7 +60,7 @@ def _html(
         if paragraph.strip() == survey_url:
             paragraphs.append(
                 f'<table role="presentation"><tr>{scale}</tr></table>'
-                f"<p><small>{escape(_SCALE[question][language])}</small></p>"
+                f"<p><small>{escape(texts.text(f'email.scale_{question}'))}</small></p>"
             )
         else:
             html = escape(paragraph).replace("\n", "<br>")
@@ -191,10 +72,10 @@ def _html(
     if unsubscribe_url:
         paragraphs.append(
             f'<p><small><a href="{escape(unsubscribe_url)}">'
-            f"{escape(_UNSUBSCRIBE[language])}</a></small></p>"
+            f"{escape(texts.text('email.unsubscribe'))}</a></small></p>"
         )
     return (
-        f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{texts.language}"><head><meta charset="utf-8">'
         f"<title>{escape(subject)}</title></head>"
         f'<body style="font-family:sans-serif">{"".join(paragraphs)}</body></html>'
     )
@@ -213,50 +94,56 @@ def render(
     csat_question: str | None = None,
     anonymous: bool = False,
     notice_url: str = "",
+    keep_diacritics: bool = False,
 ) -> Invitation:
     """Render one invitation, or its one reminder; an email needs its survey URL (and may
     carry its unsubscribe link in the HTML part), an SMS must have neither. The message asks
     the programme's first question: NPS, or CSAT for a programme that asks CSAT only (in its
     own wording by email); it says whether the answer is anonymous or linked to the customer
-    record, and an email names the controller and links its privacy notice."""
+    record, and an email names the controller and links its privacy notice. An SMS is written
+    in GSM-7 (palaute_dispatcher.gsm7) unless `keep_diacritics`."""
+    texts = i18n.catalogue(language)
     question: Question = "nps" if "nps" in questions else "csat"
     if channel == "sms":
         if survey_url is not None:
             raise ValueError("an SMS invitation carries no link")
+        opening = "sms.reminder_opening" if reminder else "sms.opening"
         text = " ".join(
             (
-                _SMS_OPENING[language][reminder].format(organization=organization),
-                _SMS_QUESTION[question][language],
-                _SMS_ANONYMITY[language][not anonymous],
-                _SMS_STOP[language],
+                texts.text(opening, organization=organization),
+                texts.text(f"sms.question_{question}"),
+                texts.text("sms.anonymous" if anonymous else "sms.named"),
+                texts.text("sms.stop"),
             )
         )
-        return Invitation(subject="", text=text)
+        return Invitation(subject="", text=text if keep_diacritics else transliterate(text))
     if survey_url is None:
         raise ValueError("an email invitation needs its survey URL")
-    subject = _EMAIL_SUBJECT[language]
-    asked = _EMAIL_QUESTION[question][language]
+    subject = texts.text("email.subject")
+    asked = texts.text(f"email.question_{question}")
     if question == "csat" and csat_question:
         asked = csat_question
-    notice = ANONYMITY[language][not anonymous]
+    notice = texts.text("anonymity.anonymous" if anonymous else "anonymity.named")
     if notice_url:
-        notice += " " + CONTROLLER[language].format(
-            organization=organization, notice_url=notice_url
+        notice += " " + texts.text(
+            "email.controller", organization=organization, notice_url=notice_url
         )
-    text = _EMAIL_BODY[language].format(
+    text = texts.text(
+        "email.body",
         organization=organization,
         question=asked,
         survey_url=survey_url,
-        valid_days=valid_days,
+        link_valid=texts.plural("email.link_valid", valid_days),
         notice=notice,
     )
     if reminder:
-        subject = _REMINDER_SUBJECT[language] + subject
+        subject = texts.text("email.reminder_subject", subject=subject)
         greeting, rest = text.split("\n\n", 1)
-        text = f"{greeting}\n\n{_REMINDER_INTRO[language]}\n\n{rest[:1].upper()}{rest[1:]}"
-    html = _html(language, subject, text, (survey_url, unsubscribe_url), question, notice_url)
+        intro = texts.text("email.reminder_intro")
+        text = f"{greeting}\n\n{intro}\n\n{rest[:1].upper()}{rest[1:]}"
+    html = _html(texts, subject, text, (survey_url, unsubscribe_url), question, notice_url)
     if unsubscribe_url:  # both parts offer it: a reader of the plain text can leave too
-        text = f"{text.rstrip()}\n\n{_UNSUBSCRIBE[language]}: {unsubscribe_url}\n"
+        text = f"{text.rstrip()}\n\n{texts.text('email.unsubscribe')}: {unsubscribe_url}\n"
     return Invitation(subject, text, html)
 
 
@@ -275,5 +162,4 @@ def unsubscribe_url(origin: str, sealed: str) -> str:
     return f"{origin.rstrip('/')}/u/{sealed}"
 
 
-LANGUAGES: tuple[Language, ...] = ("fi", "sv", "en")
 CHANNELS: tuple[Channel, ...] = ("sms", "email")
