@@ -39,6 +39,11 @@ CONTACT_CHANNELS: tuple[ContactChannel, ...] = (
 # The first three fall in the example programmes (programmes.example.toml): two member banks
 # and a recycling centre that asks CSAT only of half its contacts; the rest in the default.
 UNITS = ("OP Helsinki", "OP Pohjanmaa Vaasa", "Kierrätyskeskus Kotka", "Kotka", "Online")
+# A Polish telecom's unit (its programme surveys in Polish): its customers write pl-PL.
+POLISH_UNIT = "Telekom PL Warszawa"
+POLISH_MOBILE = ("50", "51", "53", "60", "66", "69", "72", "73", "78", "79", "88")
+# Languages as a CRM sends them (BCP 47 tags), with their shares of the customers.
+CUSTOMER_LANGUAGES = {"fi-FI": 50, "fi": 5, "sv-FI": 20, "sv": 3, "en": 12, "pl-PL": 10}
 DEMO_PROGRAMMES = Path(__file__).with_name("programmes.example.toml")
 # Weights of NPS scores 0-10: roughly 55 % promoters, 25 % passives, 20 % detractors.
 SCORE_WEIGHTS = (2, 1, 1, 2, 2, 5, 7, 10, 15, 25, 30)
@@ -51,6 +56,7 @@ SMS_REPLIES = (
     "{score}!",
     "{score}, ihan ok",
     "{score} tack",
+    "{score}, dziękuję",
 )
 _LINK = re.compile(r"https?://\S+/s/[A-Za-z0-9_-]+")
 
@@ -71,13 +77,21 @@ def make_customers(rng: random.Random, count: int) -> list[DemoCustomer]:
     with nothing usable; about 8 % opted out."""
     customers = []
     for n in range(count):
-        language: Language = rng.choices(("fi", "sv", "en"), (60, 25, 15))[0]
+        language: Language = rng.choices(
+            tuple(CUSTOMER_LANGUAGES), tuple(CUSTOMER_LANGUAGES.values())
+        )[0]
         kind = rng.choices(("mobile", "landline", "email", "none"), (65, 10, 20, 5))[0]
         phone = {
             "mobile": f"04{rng.choice('0456')}{rng.randrange(10**6, 10**7)}",
             "landline": f"093{rng.randrange(10**5, 10**6)}",
         }.get(kind)
-        if phone is not None and language == "sv" and rng.random() < 0.3:
+        if language == "pl-PL" and phone is not None:  # a Polish mobile or Warsaw landline
+            phone = (
+                f"+48 {rng.choice(POLISH_MOBILE)}{rng.randrange(10**6, 10**7)}"
+                if kind == "mobile"
+                else f"+48 22 {rng.randrange(10**6, 10**7)}"
+            )
+        if phone is not None and language.startswith("sv") and rng.random() < 0.3:
             phone = f"+46 70 {rng.randrange(100, 999)} {rng.randrange(1000, 9999)}"
         email = f"asiakas{n}@example.fi" if kind in ("landline", "email") else None
         customers.append(
@@ -149,7 +163,7 @@ class DemoCrm:
             customer_id=customer.customer_id,
             contact_channel=self._rng.choice(CONTACT_CHANNELS),
             language=customer.language,
-            unit=self._rng.choice(UNITS),
+            unit=POLISH_UNIT if customer.language == "pl-PL" else self._rng.choice(UNITS),
             # Closed a while ago: past the release delay a programme keeps (up to an hour).
             closed_at=self._clock.now() - timedelta(seconds=self._rng.randrange(3700, 4600)),
             phone=customer.phone,

@@ -38,6 +38,7 @@ from palaute_schemas import (
 from palaute_stack.stack import LocalStack, StackOptions
 from tests.conftest import EXAMPLE_PROGRAMMES, wait_until
 
+POLISH_UNIT = "Warszawa Centrum"
 LINK = re.compile(r"https?://\S+/s/\S+")  # an email's survey link (it links its notice too)
 ANY_LINK = re.compile(r"https?://\S+")
 
@@ -177,6 +178,10 @@ async def pipeline(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pi
                 # The example programmes: their units (OP ..., Kierrätyskeskus ...) are
                 # surveyed in their own names; every other unit in the default programme.
                 "programmes_file": str(EXAMPLE_PROGRAMMES),
+                # The default programme offers Polish too, and a unit of it serves from
+                # Poland (its holidays, its zone): tests/e2e/test_polish.py.
+                "languages": "fi,sv,en,pl",
+                "unit_countries": f"{POLISH_UNIT}=PL",
             },
         ),
         say=said.append,

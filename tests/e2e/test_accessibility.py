@@ -88,7 +88,7 @@ async def sign_in(page: Page, pipeline: Pipeline, who: tuple[str, str]) -> None:
     await page.wait_for_load_state()
 
 
-@pytest.mark.parametrize("language", ["fi", "en"])
+@pytest.mark.parametrize("language", ["fi", "en", "pl"])
 async def test_the_survey_page_and_its_notice_break_no_wcag_rule(
     pipeline: Pipeline, scripted: BrowserContext, axe: Path, language: str
 ) -> None:
@@ -100,7 +100,12 @@ async def test_the_survey_page_and_its_notice_break_no_wcag_rule(
     await page.wait_for_load_state()
     assert await violations(page, axe) == []
     notice = page.get_by_role(
-        "link", name={"fi": "Tietosuojaseloste", "en": "Privacy notice"}[language]
+        "link",
+        name={
+            "fi": "Tietosuojaseloste",
+            "en": "Privacy notice",
+            "pl": "Informacja o ochronie danych",
+        }[language],
     )
     await notice.click()
     await page.wait_for_load_state()

@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import Browser
 
 from palaute_collector.notice import notice_of
+from palaute_runtime import i18n
 from palaute_schemas import Language
-from palaute_schemas.notices import ANONYMITY
 from tests.e2e.conftest import LINK, Pipeline, contact
 
 LINKED = {
@@ -87,7 +87,9 @@ async def test_the_respondent_is_told_whether_the_answer_is_anonymous_and_who_as
             address = f"kerro.{language}.{int(anonymous)}.{uuid.uuid4().hex[:6]}@example.fi"
             await pipeline.publish(contact(email=address, language=language, anonymous=anonymous))
             (email,) = await pipeline.messages_to(address)
-            said = ANONYMITY[language][not anonymous]
+            said = i18n.catalogue(language).text(
+                "anonymity.anonymous" if anonymous else "anonymity.named"
+            )
             assert said in email["text"]
             assert said in email["html"]
             notice = f"{pipeline.stack.collector_url}/privacy/default/{language}"
