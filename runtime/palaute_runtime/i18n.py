@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -104,7 +104,7 @@ def _pattern(text: str) -> re.Pattern[str]:
 
 
 def _score(value: object) -> int:
-    if not isinstance(value, int) or not 0 <= value <= 10:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
         raise ValueError(f"a score word means 0-10, not {value!r}")
     return value
 
@@ -115,24 +115,26 @@ class Catalogue:
 
     language: str
     path: Path
-    messages: Mapping[str, tuple[str, ...]]  # key -> its text (or its plural forms)
+    messages: Mapping[str, str]  # key -> its text (the singular messages)
     translations: gettext.GNUTranslations
     grammar: ReplyGrammar
     plurals: frozenset[str] = frozenset()  # the keys of plural messages (see `plural`)
 
     def text(self, key: str, /, **values: object) -> str:
         """A message, its placeholders filled in with `values` (when any are given)."""
-        try:
-            text = self.messages[key][0]
-        except KeyError:
-            raise LanguageError(f"the {self.language} catalogue has no message {key!r}") from None
+        if key not in self.messages:
+            raise LanguageError(
+                f"the {self.language} catalogue has no message {key!r}"
+                + (" (it is plural: ask for a count's form)" if key in self.plurals else "")
+            )
+        text = self.messages[key]
         return text.format(**values) if values else text
 
     def plural(self, key: str, count: int, /, **values: object) -> str:
         """The form of a plural message for `count` (the catalogue's rule), `{count}` and
         `values` filled in."""
-        if key not in self.messages:
-            raise LanguageError(f"the {self.language} catalogue has no message {key!r}")
+        if key not in self.plurals:
+            raise LanguageError(f"the {self.language} catalogue has no plural message {key!r}")
         return self.translations.ngettext(key, key, count).format(count=count, **values)
 
     def section(self, name: str) -> dict[str, str]:
@@ -140,15 +142,14 @@ class Catalogue:
         messages are not among them (`plural` gives their form for a count)."""
         prefix = name + "."
         return {
-            key.removeprefix(prefix): forms[0]
-            for key, forms in self.messages.items()
-            if key.startswith(prefix) and key not in self.plurals
+            key.removeprefix(prefix): text
+            for key, text in self.messages.items()
+            if key.startswith(prefix)
         }
 
     def label(self, code: str) -> str:
         """A code's label in this language (`code.<code>`), or the code itself."""
-        forms = self.messages.get(f"code.{code}")
-        return forms[0] if forms else code
+        return self.messages.get(f"code.{code}", code)
 
 
 def _compile(catalog: Catalog) -> gettext.GNUTranslations:
@@ -171,19 +172,19 @@ def read_catalog(path: Path, language: str) -> Catalog:
 
 def _forms(string: str | Sequence[str] | None) -> tuple[str, ...]:
     """A message's text as a tuple of its forms (one, or one per plural form)."""
-    if string is None:
-        return ("",)
-    return (string,) if isinstance(string, str) else tuple(string)
+    forms = string if isinstance(string, (list, tuple)) else [string or ""]
+    return tuple(str(form) for form in forms)
 
 
-def _messages(catalog: Catalog) -> dict[str, tuple[str, ...]]:
-    found: dict[str, tuple[str, ...]] = {}
-    for message in catalog:
-        if not message.id or message.fuzzy:
-            continue
-        key = message.id if isinstance(message.id, str) else message.id[0]
-        found[key] = _forms(message.string)
-    return found
+def _key(message: Message) -> str:
+    """A message's key: its id, or a plural message's singular id."""
+    return message.id if isinstance(message.id, str) else message.id[0]
+
+
+def _messages(catalog: Catalog) -> tuple[dict[str, str], frozenset[str]]:
+    """Each singular message's text, and the keys of the plural ones."""
+    texts = {m.id: str(m.string) for m in catalog if isinstance(m.id, str) and m.id}
+    return texts, frozenset(_key(m) for m in catalog if not isinstance(m.id, str))
 
 
 def placeholders(text: str) -> frozenset[str]:
@@ -199,12 +200,12 @@ def problems(catalog: Catalog, source: Catalog) -> list[str]:
     untranslated or fuzzy message, each placeholder that differs, each missing plural form,
     each message the source does not have. Empty when complete."""
     found: list[str] = []
-    theirs = {m.id if isinstance(m.id, str) else m.id[0]: m for m in catalog if m.id}
+    theirs = {_key(m): m for m in catalog if m.id}
     plurals = catalog.num_plurals
     for message in source:
         if not message.id:
             continue
-        key = message.id if isinstance(message.id, str) else message.id[0]
+        key = _key(message)
         wanted_forms = _forms(message.string)
         wanted = frozenset().union(*(placeholders(form) for form in wanted_forms))
         mine = theirs.pop(key, None)
@@ -274,8 +275,6 @@ class Languages:
             if candidate in choices:
                 return candidate
             subtags.pop()
-            if subtags and len(subtags[-1]) == 1:  # a singleton (x-, u-) goes with its part
-                subtags.pop()
         return None
 
 
@@ -299,10 +298,8 @@ def load(dirs: Sequence[Path] | None = None) -> Languages:
         if lacks:
             incomplete[tag] = lacks
             continue
-        plurals = frozenset(m.id[0] for m in catalog if m.id and not isinstance(m.id, str))
-        available[tag] = Catalogue(
-            tag, path, _messages(catalog), _compile(catalog), grammar, plurals
-        )
+        texts, plurals = _messages(catalog)
+        available[tag] = Catalogue(tag, path, texts, _compile(catalog), grammar, plurals)
     return Languages(available, incomplete)
 
 
@@ -367,7 +364,8 @@ def report(known: Languages) -> str:
         found = known.available[tag]
         grammar = found.grammar
         lines.append(
-            f"{tag}: complete, {len(found.messages)} messages ({found.path}); replies: "
+            f"{tag}: complete, {len(found.messages) + len(found.plurals)} messages "
+            f"({found.path}); replies: "
             f"{len(grammar.stop_words)} stop words, {len(grammar.score_words)} score words, "
             f"{len(grammar.requests)} call requests, {len(grammar.negations)} negations"
         )
@@ -460,3 +458,15 @@ not_stops = []
 asks = []
 does_not_ask = []
 """
+
+
+def language_name(tag: str, reader: str) -> str:
+    """A language's name in the reader's language (Babel's CLDR data: "polski", "fiński" for
+    a Polish reader), or the tag itself where either is unknown."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        name = Locale.parse(tag.replace("-", "_")).get_display_name(reader.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return tag
+    return name or tag

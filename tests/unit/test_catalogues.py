@@ -25,6 +25,7 @@ from palaute_runtime.programmes import Programme
 from palaute_schemas import ContactClosed
 
 PL_PO = i18n.PACKAGED / "pl" / "LC_MESSAGES" / "palaute.po"
+MESSAGES = len(i18n.template())  # every message of the English source
 
 
 def test_every_packaged_language_is_complete_and_the_template_is_current() -> None:
@@ -48,6 +49,19 @@ def broken_polish(tmp_path: Path, change: str) -> list[str]:
         catalog.delete("survey.thanks")
     elif change == "placeholder":
         catalog["sms.opening"].string = "{organisation} dziękuje!"
+    elif change == "dropped":
+        catalog["sms.opening"].string = "Dziękujemy!"
+    elif change == "braces":
+        catalog["sms.opening"].string = "{organization dziękuje!"
+    elif change == "singular":
+        catalog.delete("email.link_valid")
+        catalog.add("email.link_valid", "link jest ważny przez {count} dni")
+    elif change == "plural_id":  # a translator's own plural id: the same message
+        catalog.delete("email.link_valid")
+        catalog.add(
+            ("email.link_valid", "email.link_valid (plural)"),
+            ("{count} dzień", "{count} dni", "{count} dni"),
+        )
     elif change == "plural":
         catalog["email.link_valid"].string = ("{count} dzień", "{count} dni")
     elif change == "untranslated":
@@ -68,6 +82,9 @@ def broken_polish(tmp_path: Path, change: str) -> list[str]:
     [
         ("missing", "survey.thanks: missing"),
         ("placeholder", "sms.opening: placeholders ['organisation'] where en has ['organization']"),
+        ("dropped", "sms.opening: placeholders [] where en has ['organization']"),
+        ("braces", "sms.opening: placeholders ['<broken braces>']"),
+        ("singular", "email.link_valid: plural in one catalogue, not in the other"),
         ("plural", "email.link_valid: not translated"),  # the third form is empty
         ("untranslated", "officer.title: not translated"),
         ("fuzzy", "officer.title: fuzzy"),
@@ -79,6 +96,72 @@ def test_a_catalogue_that_lacks_anything_is_not_available_and_says_what(
 ) -> None:
     problems = broken_polish(tmp_path, change)
     assert any(problem.startswith(said) for problem in problems), problems
+
+
+def test_a_plural_message_may_have_its_own_plural_id(tmp_path: Path) -> None:
+    shutil.copytree(i18n.PACKAGED / "pl", tmp_path / "pl")
+    with PL_PO.open("rb") as file:
+        catalog = read_po(file, locale="pl")
+    catalog.delete("email.link_valid")
+    catalog.add(
+        ("email.link_valid", "email.link_valid (plural)"),
+        ("{count} dzień", "{count} dni", "{count} dni"),
+    )
+    with (tmp_path / "pl" / "LC_MESSAGES" / "palaute.po").open("wb") as file:
+        write_po(file, catalog)
+    polish = i18n.load([i18n.PACKAGED, tmp_path]).available["pl"]
+    assert polish.plural("email.link_valid", 5) == "5 dni"
+    assert "email.link_valid" not in polish.section("email")
+
+
+def test_a_count_of_plural_forms_other_than_the_languages_is_named() -> None:
+    """(Babel pads a .po file's missing forms with empty ones: "not translated".)"""
+    with PL_PO.open("rb") as file:
+        catalog = read_po(file, locale="pl")
+    catalog["email.link_valid"].string = ("{count} dzień", "{count} dni")
+    source = i18n.read_catalog(i18n.PACKAGED / "en" / "LC_MESSAGES" / "palaute.po", "en")
+    assert i18n.problems(catalog, source) == [
+        "email.link_valid: 2 plural forms, the language has 3"
+    ]
+
+
+def test_a_folder_that_is_no_language_is_not_one(tmp_path: Path) -> None:
+    (tmp_path / "doc").mkdir()  # a tag-like name, no catalogue
+    (tmp_path / "doc" / "README").write_text("notes")
+    assert "doc" not in i18n.load([i18n.PACKAGED, tmp_path]).incomplete
+    with pytest.raises(i18n.LanguageError, match="is not a directory of languages"):
+        i18n.load([tmp_path / "missing"])
+
+
+def test_labels_lookups_and_the_readers_fallback() -> None:
+    polish = i18n.catalogue("pl")
+    assert polish.label("sms_stop") == "odpowiedź STOP na SMS"
+    assert polish.label("a_new_code") == "a_new_code"
+    assert polish.text("sms.opening", organization="Telekom") == "Telekom dziękuje!"
+    assert polish.text("sms.opening") == "{organization} dziękuje!"
+    with pytest.raises(i18n.LanguageError, match=r"no message 'sms\.nothing'"):
+        polish.text("sms.nothing")
+    with pytest.raises(i18n.LanguageError, match=r"no plural message 'sms\.stop'"):
+        polish.plural("sms.stop", 2)
+    with pytest.raises(i18n.LanguageError, match="it is plural: ask for a count's form"):
+        polish.text("email.link_valid")
+    assert (i18n.available("pl"), i18n.available("PL"), i18n.available("de")) == (
+        True,
+        True,
+        False,
+    )
+    assert i18n.for_reader("pl-PL").language == "pl"
+    assert i18n.for_reader("de").language == "fi"  # the first available
+    with pytest.raises(i18n.LanguageError, match="'de' is not an available language"):
+        i18n.catalogue("de")
+
+
+@pytest.mark.parametrize("score", ["11", "-1", '"ten"', "true"])
+def test_a_score_word_means_0_to_10(tmp_path: Path, score: str) -> None:
+    shutil.copytree(i18n.PACKAGED / "pl", tmp_path / "pl")
+    (tmp_path / "pl" / "replies.toml").write_text(f'stop = ["stop"]\n[scores]\nword = {score}\n')
+    known = i18n.load([i18n.PACKAGED, tmp_path])
+    assert "a score word means 0-10" in known.incomplete["pl"][0]
 
 
 def test_a_broken_grammar_keeps_its_language_out(tmp_path: Path) -> None:
@@ -116,6 +199,8 @@ def test_plural_forms_come_from_each_catalogue() -> None:
         ("SV-fi", ("fi", "sv"), "sv"),
         ("pl-PL", ("pl", "en"), "pl"),
         ("sv-Latn-FI", ("sv",), "sv"),
+        ("sv-x-private", ("sv",), "sv"),
+        ("de", ("de", "fi"), None),  # offered, but no catalogue
         ("pl-PL", ("fi", "sv"), None),
         ("de-DE", ("fi", "pl"), None),
     ],
@@ -165,6 +250,8 @@ def test_polish_sms_is_one_gsm7_segment_unless_it_keeps_its_diacritics(
     assert transliterate("Zażółć gęślą jaźń ĄĆĘŁŃÓŚŹŻ") == "Zazolc gesla jazn ACELNOSZZ"
     assert transliterate("Hyvää päivää, Åsa! Ñandú") == "Hyvää päivää, Åsa! Ñandu"
     assert transliterate("\u201ecytat\u201d \u2013 koniec\u2026") == '"cytat" - koniec...'
+    # A letter with no GSM-7 form is kept as it is (the SMS is then UCS-2, as reported).
+    assert transliterate("Привет й") == "Привет й"
     texts = i18n.catalogue("pl").section("sms")
     for text in texts.values():  # every Polish SMS message, written in GSM-7
         assert segments(transliterate(text)).encoding == "GSM-7", text
@@ -189,19 +276,21 @@ def fill_estonian(directory: Path) -> None:
     po, grammar = i18n.start_language("et", directory)
     with po.open("rb") as file:
         catalog = read_po(file, locale="et")
-    english = i18n.catalogue("en")
+    with (i18n.PACKAGED / "en" / "LC_MESSAGES" / "palaute.po").open("rb") as file:
+        english = read_po(file, locale="en")
     for message in catalog:
         if not message.id:
             continue
+        source = english[message.id if isinstance(message.id, str) else message.id[0]].string
         if isinstance(message.id, str):
-            message.string = "ET " + english.messages[message.id][0]
+            message.string = "ET " + source
         else:
-            message.string = tuple("ET " + form for form in english.messages[message.id[0]])
+            message.string = tuple("ET " + form for form in source)
     with po.open("wb") as file:
         write_po(file, catalog)
     grammar.write_text(
         'stop = ["stopp", "loobu"]\n'
-        '[scores]\n"kümme" = 10\n"üheksa" = 9\n'
+        '[scores]\n"kümme" = 10\n"üheksa" = 9\nkoniec = 3\n'
         '[call_requests]\nclause_breaks = ["aga"]\n'
         "requests = ['\\bhelista(?:ge)?\\s+mulle\\b']\nnegations = ['\\b(?:ei|ärge)\\b']\n",
         "utf-8",
@@ -214,7 +303,7 @@ def test_a_fifth_language_needs_no_python_change(
     fill_estonian(tmp_path)
     monkeypatch.setenv(i18n.LOCALE_DIR_VARIABLE, str(tmp_path))
     i18n_command(["check"])
-    assert "et: complete, 226 messages" in capsys.readouterr().out
+    assert f"et: complete, {MESSAGES} messages" in capsys.readouterr().out
     assert i18n.languages().tags() == ("fi", "sv", "en", "et", "pl")
     # A programme offers it; the CRM's et-EE is served in it.
     programme = Programme.model_validate(
@@ -247,6 +336,8 @@ def test_a_fifth_language_needs_no_python_change(
     assert notice["title"] == "ET Privacy notice: customer survey"
     assert parse_sms_reply("Loobu!") == Stop()
     assert parse_sms_reply("kümme, aitäh") == Score(10, "aitäh")
+    # A number word that is another language's stop word is no score ("koniec": Polish).
+    assert not isinstance(parse_sms_reply("koniec, hästi"), Score)
     assert wants_a_call("3 helistage mulle")
     assert not wants_a_call("3 ärge helistage mulle")
 
@@ -260,8 +351,110 @@ def test_palaute_i18n_check_names_what_an_incomplete_language_lacks(
         i18n_command(["check"])
     assert exited.value.code == 1
     said = capsys.readouterr().out
-    assert "et: NOT available, 226 problem(s):" in said
+    assert f"et: NOT available, {MESSAGES} problem(s):" in said
     assert "  sms.stop: not translated" in said
     assert "et" not in i18n.languages().available
-    with pytest.raises(i18n.LanguageError, match="the et catalogue is not complete"):
+    with pytest.raises(
+        i18n.LanguageError,
+        match=r"the et catalogue is not complete: anonymity.anonymous: not translated; "
+        rf"anonymity.named: not translated; code.add: not translated \(and {MESSAGES - 3} more\)$",
+    ):
         i18n.require(["et"])
+
+
+def test_the_template_is_written_as_shipped(tmp_path: Path) -> None:
+    written = tmp_path / "out" / "palaute.pot"
+    assert i18n.write_template(written) == MESSAGES
+    with written.open("rb") as mine, (i18n.PACKAGED / "palaute.pot").open("rb") as shipped:
+        ours, theirs = read_po(mine), read_po(shipped)
+    assert [(m.id, m.auto_comments, m.string) for m in ours if m.id] == [
+        (m.id, m.auto_comments, m.string) for m in theirs if m.id
+    ]
+    assert not ours.fuzzy
+
+
+def test_a_language_started_by_the_tool_gets_its_own_plural_rule(tmp_path: Path) -> None:
+    """Russian has three forms (1, 2-4, 5-20): the started catalogue says so, and once
+    translated its plurals follow it."""
+    po, grammar = i18n.start_language("ru", tmp_path)
+    with po.open("rb") as file:
+        catalog = read_po(file, locale="ru")
+    assert catalog.num_plurals == 3
+    assert not catalog.fuzzy
+    for message in catalog:
+        if isinstance(message.id, str) and message.id:
+            message.string = "RU"
+        elif message.id:
+            message.string = ("{count} one", "{count} few", "{count} many")
+    with (i18n.PACKAGED / "en" / "LC_MESSAGES" / "palaute.po").open("rb") as file:
+        english = read_po(file, locale="en")
+    for message in english:  # the placeholders of the source, kept
+        if isinstance(message.id, str) and message.id:
+            names = sorted(i18n.placeholders(str(message.string)))
+            catalog[message.id].string = "RU " + " ".join("{" + n + "}" for n in names)
+    with po.open("wb") as file:
+        write_po(file, catalog)
+    grammar.write_text(grammar.read_text("utf-8"), "utf-8")
+    russian = i18n.load([i18n.PACKAGED, tmp_path]).available["ru"]
+    assert [russian.plural("email.link_valid", n) for n in (1, 3, 5, 21)] == [
+        "1 one",
+        "3 few",
+        "5 many",
+        "21 one",
+    ]
+
+
+def test_a_language_is_started_once_and_only_with_a_rule_babel_knows(tmp_path: Path) -> None:
+    with pytest.raises(i18n.LanguageError, match="Babel knows no language 'xq'"):
+        i18n.start_language("xq", tmp_path)
+    with pytest.raises(i18n.LanguageError, match="is not a BCP 47 language tag"):
+        i18n.start_language("polish!", tmp_path)
+    (tmp_path / "et").mkdir()
+    (tmp_path / "et" / "replies.toml").write_text('stop = ["stopp"]\n')
+    with pytest.raises(i18n.LanguageError, match="exists: edit it rather than start it again"):
+        i18n.start_language("et", tmp_path)
+    assert not (tmp_path / "et" / "LC_MESSAGES").exists()
+
+
+@pytest.mark.parametrize(("missing", "said"), [(3, ""), (4, " (and 1 more)")])
+def test_an_incomplete_language_is_refused_naming_three_of_its_problems(
+    tmp_path: Path, missing: int, said: str
+) -> None:
+    shutil.copytree(i18n.PACKAGED / "pl", tmp_path / "pl")
+    with PL_PO.open("rb") as file:
+        catalog = read_po(file, locale="pl")
+    keys = ["survey.thanks", "survey.title", "survey.unknown", "survey.web_form"][:missing]
+    for key in keys:
+        catalog.delete(key)
+    with (tmp_path / "pl" / "LC_MESSAGES" / "palaute.po").open("wb") as file:
+        write_po(file, catalog)
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv(i18n.LOCALE_DIR_VARIABLE, str(tmp_path))
+    try:
+        with pytest.raises(i18n.LanguageError) as refused:
+            i18n.require(["pl"])
+    finally:
+        monkeypatch.undo()
+    listed = "; ".join(f"{key}: missing" for key in keys[:3])
+    assert str(refused.value) == f"the pl catalogue is not complete: {listed}{said}"
+
+
+def test_breakdown_values_are_named_in_the_readers_language() -> None:
+    from palaute_consent.results_pages import value_names
+
+    polish = i18n.catalogue("pl")
+    assert value_names("language", ["fi", "pl", "xx-YY"], polish) == {
+        "fi": "fiński (fi)",
+        "pl": "polski (pl)",
+        "xx-YY": "xx-YY",
+    }
+    assert value_names("survey_channel", ["sms", "email"], i18n.catalogue("fi")) == {
+        "sms": "tekstiviesti",
+        "email": "sähköposti",
+    }
+    assert value_names("contact_channel", ["web_form"], polish) == {
+        "web_form": "formularz internetowy"
+    }
+    assert value_names("unit", ["Kotka"], polish) == {}
+    assert i18n.language_name("sv", "en") == "Swedish"
+    assert i18n.language_name("sv", "not a language") == "sv"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -35,12 +36,25 @@ async def _view(web: OfficerWeb, request: Request) -> View:
     return figures_view(await web.results.figures(grain, dimension), grain, dimension, metric)
 
 
+def value_names(dimension: str, values: Iterable[str], texts: i18n.Catalogue) -> dict[str, str]:
+    """What a breakdown's values are called in the reader's language: a language by its
+    name (its tag beside it), a channel by its label; units and programmes as they are."""
+    if dimension == "language":
+        names = {v: i18n.language_name(v, texts.language) for v in values}
+        return {v: v if name == v else f"{name} ({v})" for v, name in names.items()}
+    if dimension in ("contact_channel", "survey_channel"):
+        return {v: texts.label(v) for v in values}
+    return {}
+
+
 async def results(
     web: OfficerWeb, request: Request, current: Session, _: FormData | None
 ) -> Response:
     view = await _view(web, request)
-    t = i18n.catalogue(language(request)).section("officer")
-    labels = {"total": t["dimension_total"], "no_data": t["no_results"]}
+    texts = i18n.catalogue(language(request))
+    t = texts.section("officer")
+    names = value_names(view.dimension, view.rows, texts)
+    labels = {"total": t["dimension_total"], "no_data": t["no_results"], **names}
     title = f"{t['metric_' + view.metric]} · {t['dimension_' + view.dimension]}"
     return page(
         request,
@@ -49,6 +63,7 @@ async def results(
         view=view,
         chart=chart_svg(view, title, labels) if view.rows else "",
         chart_title=title,
+        names=names,
         grains=GRAINS,
         dimensions=FUNNEL_DIMENSIONS if view.metric == "response_rate" else DIMENSIONS,
         metrics=METRICS,

@@ -101,8 +101,10 @@ def render(
     the programme's first question: NPS, or CSAT for a programme that asks CSAT only (in its
     own wording by email); it says whether the answer is anonymous or linked to the customer
     record, and an email names the controller and links its privacy notice. An SMS is written
-    in GSM-7 (palaute_dispatcher.gsm7) unless `keep_diacritics`."""
-    texts = i18n.catalogue(language)
+    in GSM-7 (palaute_dispatcher.gsm7) unless `keep_diacritics`. A language whose catalogue
+    is not available here (every service checks its programmes' at start) is sent in the
+    first available rather than not at all."""
+    texts = i18n.for_reader(language)
     question: Question = "nps" if "nps" in questions else "csat"
     if channel == "sms":
         if survey_url is not None:
