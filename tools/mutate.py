@@ -67,7 +67,11 @@ MODULES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "scores": (
         "services/collector/palaute_collector/scores.py",
         "services/collector/palaute_collector",
-        ("tests/unit/test_scores.py", "tests/unit/test_reply_grammar.py"),
+        (
+            "tests/unit/test_scores.py",
+            "tests/unit/test_reply_grammar.py",
+            "tests/unit/test_catalogues.py",
+        ),
     ),
     "call_requests": (
         "services/collector/palaute_collector/call_requests.py",

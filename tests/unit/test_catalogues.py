@@ -363,8 +363,9 @@ def test_palaute_i18n_check_names_what_an_incomplete_language_lacks(
 
 
 def test_the_template_is_written_as_shipped(tmp_path: Path) -> None:
-    written = tmp_path / "out" / "palaute.pot"
+    written = tmp_path / "a" / "new" / "folder" / "palaute.pot"
     assert i18n.write_template(written) == MESSAGES
+    assert i18n.write_template(written) == MESSAGES  # again, over the first
     with written.open("rb") as mine, (i18n.PACKAGED / "palaute.pot").open("rb") as shipped:
         ours, theirs = read_po(mine), read_po(shipped)
     assert [(m.id, m.auto_comments, m.string) for m in ours if m.id] == [
@@ -376,7 +377,7 @@ def test_the_template_is_written_as_shipped(tmp_path: Path) -> None:
 def test_a_language_started_by_the_tool_gets_its_own_plural_rule(tmp_path: Path) -> None:
     """Russian has three forms (1, 2-4, 5-20): the started catalogue says so, and once
     translated its plurals follow it."""
-    po, grammar = i18n.start_language("ru", tmp_path)
+    po, grammar = i18n.start_language("ru", tmp_path / "languages")
     with po.open("rb") as file:
         catalog = read_po(file, locale="ru")
     assert catalog.num_plurals == 3
@@ -395,7 +396,7 @@ def test_a_language_started_by_the_tool_gets_its_own_plural_rule(tmp_path: Path)
     with po.open("wb") as file:
         write_po(file, catalog)
     grammar.write_text(grammar.read_text("utf-8"), "utf-8")
-    russian = i18n.load([i18n.PACKAGED, tmp_path]).available["ru"]
+    russian = i18n.load([i18n.PACKAGED, tmp_path / "languages"]).available["ru"]
     assert [russian.plural("email.link_valid", n) for n in (1, 3, 5, 21)] == [
         "1 one",
         "3 few",
@@ -414,6 +415,9 @@ def test_a_language_is_started_once_and_only_with_a_rule_babel_knows(tmp_path: P
     with pytest.raises(i18n.LanguageError, match="exists: edit it rather than start it again"):
         i18n.start_language("et", tmp_path)
     assert not (tmp_path / "et" / "LC_MESSAGES").exists()
+    (tmp_path / "de" / "LC_MESSAGES").mkdir(parents=True)  # an empty folder is no language yet
+    po, _ = i18n.start_language("de", tmp_path)
+    assert po.is_file()
 
 
 @pytest.mark.parametrize(("missing", "said"), [(3, ""), (4, " (and 1 more)")])
