@@ -30,6 +30,7 @@ from tests.e2e.conftest import (
     Pipeline,
     add_staff,
     contact,
+    mobile,
     reply_stop_and_wait,
 )
 
@@ -164,7 +165,7 @@ async def test_the_send_window_follows_polish_holidays(pipeline: Pipeline) -> No
     polish = contact(
         unit="Telekom PL Warszawa", language="pl-PL", phone=polish_mobile(), closed_at=closed
     )
-    finnish = contact(unit="OP Helsinki", language="fi-FI", phone="0401234560", closed_at=closed)
+    finnish = contact(unit="OP Helsinki", language="fi-FI", phone=mobile(), closed_at=closed)
     for event in (polish, finnish):
         await pipeline.publish(event)
     consent_db = create_engine(pipeline.stack.consent_settings.database_url)
