@@ -29,6 +29,7 @@ import tomllib
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from babel.messages.catalog import Catalog, Message
@@ -470,3 +471,15 @@ def language_name(tag: str, reader: str) -> str:
     except (UnknownLocaleError, ValueError, TypeError):
         return tag
     return name or tag
+
+
+def long_date(day: date, language: str) -> str:
+    """A day as the reader's language writes it (Babel's CLDR data: "6 grudnia 2026",
+    "6. joulukuuta 2026", "December 6, 2026"); ISO 8601 where the language is unknown."""
+    from babel import UnknownLocaleError
+    from babel.dates import format_date
+
+    try:
+        return format_date(day, format="long", locale=language.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return day.isoformat()

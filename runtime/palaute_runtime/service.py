@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from palaute_runtime import i18n
 from palaute_runtime.database import SqliteClaim, claim_sqlite_database
 from palaute_runtime.health import Health
 from palaute_runtime.http import HttpServer
@@ -94,7 +95,22 @@ class ServiceRuntime:
             for loop in self._loops
         ]
         self.readiness.started = True
-        log.info("service_started", service=self.name, http=self.http.url, ops=self.ops.url)
+        known = i18n.languages()
+        log.info(
+            "service_started",
+            service=self.name,
+            http=self.http.url,
+            ops=self.ops.url,
+            languages=",".join(known.tags()),
+        )
+        for tag, problems in sorted(known.incomplete.items()):  # found, but not offered
+            log.warning(
+                "language_not_available",
+                language=tag,
+                problems=len(problems),
+                first=problems[0],
+                hint="palaute-i18n check names every problem",
+            )
 
     async def stop(self) -> None:
         """Stop taking work, finish what is in hand, release connections."""

@@ -205,6 +205,13 @@ async def test_the_pages_read_in_polish_in_a_browser(
     assert await page.title() == "Ankieta dla klientów"
     await page.get_by_text("Jak bardzo prawdopodobne jest, że polecisz nas").first.wait_for()
     await page.get_by_role("button", name="Wyślij odpowiedź").wait_for()
+    about = await page.locator("main").inner_text()  # the contact's day, as Polish writes it
+    months = (
+        "stycznia|lutego|marca|kwietnia|maja|czerwca|lipca|sierpnia|września|października"
+        "|listopada|grudnia"
+    )
+    said = rf"Ankieta dotyczy Twojego kontaktu: Palaute, telefon, \d{{1,2}} (?:{months}) \d{{4}}\."
+    assert re.search(said, about), about
     await page.get_by_role("link", name="Informacja o ochronie danych").click()
     await page.wait_for_load_state()
     assert await page.locator("html").get_attribute("lang") == "pl"

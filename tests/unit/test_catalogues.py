@@ -6,6 +6,7 @@ language added with no change to Python: a catalogue and grammar made in the tes
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -462,3 +463,14 @@ def test_breakdown_values_are_named_in_the_readers_language() -> None:
     assert value_names("unit", ["Kotka"], polish) == {}
     assert i18n.language_name("sv", "en") == "Swedish"
     assert i18n.language_name("sv", "not a language") == "sv"
+
+
+def test_a_day_is_written_as_the_readers_language_writes_it() -> None:
+    day = date(2026, 12, 6)
+    assert [i18n.long_date(day, tag) for tag in ("fi", "sv", "en", "pl", "xx")] == [
+        "6. joulukuuta 2026",
+        "6 december 2026",
+        "December 6, 2026",
+        "6 grudnia 2026",
+        "2026-12-06",
+    ]

@@ -166,7 +166,7 @@ def _shown(web: WebContext, survey: OpenSurvey, action: str) -> Shown:
         about=t["about"].format(
             organization=programme.organization_name,
             channel=t.get(survey.contact_channel, survey.contact_channel),
-            day=f"{day.day}.{day.month}.{day.year}",
+            day=i18n.long_date(day, texts.language),
         ),
         offer_follow_up=None
         if survey.anonymous
