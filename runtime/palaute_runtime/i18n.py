@@ -47,13 +47,11 @@ class LanguageError(ValueError):
     """A language that is not available, or a catalogue that is not usable; says why."""
 
 
-def _fold(text: str) -> str:
-    """Lower case without diacritics (ä→a, ł→l), straight apostrophes: how replies are read."""
+def fold(text: str) -> str:
+    """Lower case without diacritics (ä→a, ł→l), straight apostrophes: how replies are read
+    (the collector folds a reply so, and a grammar's words are folded on reading)."""
     decomposed = unicodedata.normalize("NFKD", text.lower().replace("\u2019", "'"))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("ł", "l")
-
-
-fold = _fold  # the public name: the collector folds replies the same way
 
 
 @dataclass(frozen=True)
@@ -74,9 +72,9 @@ class ReplyGrammar:
             data = tomllib.loads(path.read_text("utf-8"))
             calls = data.get("call_requests", {})
             return cls(
-                stop_words=frozenset(_fold(w).strip() for w in data["stop"]),
-                score_words={_fold(w): _score(v) for w, v in data.get("scores", {}).items()},
-                clause_breaks=tuple(_fold(w) for w in calls.get("clause_breaks", ())),
+                stop_words=frozenset(fold(w).strip() for w in data["stop"]),
+                score_words={fold(w): _score(v) for w, v in data.get("scores", {}).items()},
+                clause_breaks=tuple(fold(w) for w in calls.get("clause_breaks", ())),
                 requests=tuple(_pattern(p) for p in calls.get("requests", ())),
                 negations=tuple(_pattern(p) for p in calls.get("negations", ())),
                 examples=data.get("examples", {}),
