@@ -342,7 +342,8 @@ class LocalStack:
         """One line per programme of the programme file (none without one), for the banner."""
         return "\n".join(
             f"programme {p.name}: units {', '.join(p.units)} as {p.organization_name!r}; "
-            f"asks {' and '.join(q.upper() for q in p.questions)}; "
+            f"asks {' and '.join(q.upper() for q in p.questions)} "
+            f"in {', '.join(p.languages)}; "
             f"{round(p.sampling_share * 100)} % sampled; {p.release_delay_minutes} min after "
             f"the contact, Mon-Fri {p.send_window.weekdays or 'closed'}"
             + ("; anonymous" if p.anonymous else "")
