@@ -27,7 +27,7 @@ from palaute_dispatcher.bootstrap import build as build_dispatcher
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_dispatcher.tables import invitations
 from palaute_runtime.database import create_engine
-from palaute_runtime.local_broker import free_port
+from palaute_runtime.local_broker import LocalBroker, create_topics, free_port, palaute_topics
 from palaute_runtime.service import ServiceRuntime
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
@@ -39,6 +39,20 @@ pytestmark = pytest.mark.broker
 
 RACES = 60
 CONTROL = 15
+
+
+@pytest.fixture(scope="module")
+async def kafka() -> AsyncIterator[str]:
+    """A broker of this module's own. The session's holds what other tests published, and a
+    dispatcher started here takes up their unsent surveys first: in one slow run their
+    emails and retries kept the races from being decided within the wait."""
+    broker = LocalBroker()
+    await broker.start()
+    try:
+        await create_topics(broker.bootstrap, palaute_topics())
+        yield broker.bootstrap
+    finally:
+        await broker.stop()
 
 
 @pytest.fixture
@@ -109,7 +123,7 @@ async def consent_and_dispatcher(
 def assert_only_controls_got_messages(
     received: list[dict[str, Any]], control: list[ContactClosed], opted: list[ContactClosed]
 ) -> None:
-    # The session's broker may replay other tests' leftovers: judge only this run's numbers.
+    # The module's broker may replay its earlier tests' leftovers: judge this run's numbers.
     delivered_to = {message["to"] for message in received}
     assert {event.phone for event in control} <= delivered_to
     assert not delivered_to & {event.phone for event in opted}, "no opted-out customer got one"
