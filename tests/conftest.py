@@ -9,6 +9,7 @@ import secrets
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -202,9 +203,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-async def kafka() -> AsyncIterator[str]:
-    """One real local broker (Tansu) for the whole session, with Palaute's topics."""
+@asynccontextmanager
+async def local_broker_with_topics() -> AsyncIterator[str]:
+    """A real local broker (Tansu) with Palaute's topics: its bootstrap address, while open."""
     broker = LocalBroker()
     await broker.start()
     try:
@@ -212,6 +213,13 @@ async def kafka() -> AsyncIterator[str]:
         yield broker.bootstrap
     finally:
         await broker.stop()
+
+
+@pytest.fixture(scope="session")
+async def kafka() -> AsyncIterator[str]:
+    """One real local broker for the whole session, with Palaute's topics."""
+    async with local_broker_with_topics() as bootstrap:
+        yield bootstrap
 
 
 def webhook_request(body: bytes, headers: dict[str, str]) -> Any:

@@ -83,6 +83,11 @@ MODULES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "runtime/palaute_runtime",
         ("tests/unit/test_catalogues.py", "tests/unit/test_reply_grammar.py"),
     ),
+    "catalogue_tools": (
+        "runtime/palaute_runtime/catalogue_tools.py",
+        "runtime/palaute_runtime",
+        ("tests/unit/test_catalogues.py",),
+    ),
     "gsm7": (
         "services/dispatcher/palaute_dispatcher/gsm7.py",
         "services/dispatcher/palaute_dispatcher",

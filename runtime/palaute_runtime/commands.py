@@ -118,20 +118,20 @@ def i18n_command(argv: list[str] | None = None) -> None:
     new.add_argument("directory", type=Path, help="a languages directory (PALAUTE_LOCALE_DIR)")
     args = parser.parse_args(argv)
 
-    from palaute_runtime import i18n
+    from palaute_runtime import catalogue_tools, i18n
     from palaute_runtime.cli import fail
 
     try:
         if args.command == "check":
-            sys.stdout.write(i18n.report(i18n.load()))
+            sys.stdout.write(catalogue_tools.report(i18n.load()))
             if i18n.load().incomplete:
                 raise SystemExit(1)
         elif args.command == "template":
             output = args.output or i18n.PACKAGED / f"{i18n.DOMAIN}.pot"
-            count = i18n.write_template(output)
+            count = catalogue_tools.write_template(output)
             sys.stdout.write(f"{count} messages written to {output}\n")
         else:
-            written = i18n.start_language(args.tag, args.directory)
+            written = catalogue_tools.start_language(args.tag, args.directory)
             sys.stdout.write(
                 f"started {args.tag}: translate {written[0]} and fill {written[1]}; "
                 f"then PALAUTE_LOCALE_DIR={args.directory} palaute-i18n check\n"

@@ -11,7 +11,8 @@ Message ids are keys (`survey.title`, `sms.stop`), and English is a catalogue li
 others: it is the source every other catalogue is compared with (`palaute-i18n check`). A
 language is *available* when its catalogue has every English message, translated, with the
 same placeholders, in all its plural forms, and its reply grammar reads; an incomplete one is
-named with what it lacks and never used.
+named with what it lacks and never used. Writing catalogues (the template, a new
+language, the check's report) is palaute_runtime.catalogue_tools.
 
 A tag as the CRM sends it (`sv-FI`, `pl-PL`) is matched to the best available catalogue
 with RFC 4647 lookup (`sv-FI`, then `sv`).
@@ -36,11 +37,13 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from palaute_schemas.identifiers import LANGUAGE_TAG
+
 PACKAGED = Path(__file__).parent / "locale"
 DOMAIN = "palaute"
 SOURCE = "en"  # the catalogue every other is compared with
 LOCALE_DIR_VARIABLE = "PALAUTE_LOCALE_DIR"
-_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+TAG = re.compile(f"^{LANGUAGE_TAG}$")
 
 
 class LanguageError(ValueError):
@@ -169,10 +172,10 @@ def read_catalog(path: Path, language: str) -> Catalog:
         raise LanguageError(f"{path} is not a readable catalogue: {exc}") from None
 
 
-def _forms(string: str | Sequence[str] | None) -> tuple[str, ...]:
-    """A message's text as a tuple of its forms (one, or one per plural form)."""
-    forms = string if isinstance(string, (list, tuple)) else [string or ""]
-    return tuple(str(form) for form in forms)
+def forms(string: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A message's text (Babel's) as a tuple of its forms (one, or one per plural form)."""
+    given = string if isinstance(string, (list, tuple)) else [string or ""]
+    return tuple(str(form) for form in given)
 
 
 def _key(message: Message) -> str:
@@ -205,7 +208,7 @@ def problems(catalog: Catalog, source: Catalog) -> list[str]:
         if not message.id:
             continue
         key = _key(message)
-        wanted_forms = _forms(message.string)
+        wanted_forms = forms(message.string)
         wanted = frozenset().union(*(placeholders(form) for form in wanted_forms))
         mine = theirs.pop(key, None)
         if mine is None:
@@ -213,17 +216,17 @@ def problems(catalog: Catalog, source: Catalog) -> list[str]:
             continue
         if mine.fuzzy:
             found.append(f"{key}: fuzzy (not yet reviewed)")
-        forms = _forms(mine.string)
+        theirs_forms = forms(mine.string)
         if isinstance(message.id, str) != isinstance(mine.id, str):
             found.append(f"{key}: plural in one catalogue, not in the other")
             continue
-        if not isinstance(mine.id, str) and len(forms) != plurals:
-            found.append(f"{key}: {len(forms)} plural forms, the language has {plurals}")
-        if not all(forms):
+        if not isinstance(mine.id, str) and len(theirs_forms) != plurals:
+            found.append(f"{key}: {len(theirs_forms)} plural forms, the language has {plurals}")
+        if not all(theirs_forms):
             found.append(f"{key}: not translated")
             continue
-        have = frozenset().union(*(placeholders(form) for form in forms))
-        extra = frozenset().union(*(placeholders(form) - wanted for form in forms))
+        have = frozenset().union(*(placeholders(form) for form in theirs_forms))
+        extra = frozenset().union(*(placeholders(form) - wanted for form in theirs_forms))
         if have != wanted or extra:
             found.append(f"{key}: placeholders {sorted(have)} where {SOURCE} has {sorted(wanted)}")
     found.extend(f"{key}: not in the {SOURCE} catalogue" for key in sorted(theirs))
@@ -243,7 +246,7 @@ def _language_dirs(dirs: Sequence[Path]) -> dict[str, Path]:
         if not directory.is_dir():
             raise LanguageError(f"{directory} is not a directory of languages")
         for sub in sorted(directory.iterdir()):
-            if _TAG.match(sub.name) and (sub / "LC_MESSAGES" / f"{DOMAIN}.po").is_file():
+            if TAG.match(sub.name) and (sub / "LC_MESSAGES" / f"{DOMAIN}.po").is_file():
                 found[sub.name.lower()] = sub
     return found
 
@@ -254,6 +257,12 @@ class Languages:
 
     available: Mapping[str, Catalogue]
     incomplete: Mapping[str, list[str]]
+
+    @functools.cached_property
+    def grammars(self) -> tuple[ReplyGrammar, ...]:
+        """Every available language's reply grammar: a reply is read by all of them (an SMS
+        reply says nothing of its language until its survey is found)."""
+        return tuple(found.grammar for found in self.available.values())
 
     def tags(self) -> tuple[str, ...]:
         """The available languages' tags as pages list them: Finnish, Swedish and English
@@ -354,109 +363,6 @@ def for_reader(language: str) -> Catalogue:
     known = languages()
     tag = known.best(language) or known.tags()[0]
     return known.available[tag]
-
-
-def report(known: Languages) -> str:
-    """What `palaute-i18n check` says: each language complete or what it lacks."""
-    lines = []
-    for tag in known.tags():
-        found = known.available[tag]
-        grammar = found.grammar
-        lines.append(
-            f"{tag}: complete, {len(found.messages) + len(found.plurals)} messages "
-            f"({found.path}); replies: "
-            f"{len(grammar.stop_words)} stop words, {len(grammar.score_words)} score words, "
-            f"{len(grammar.requests)} call requests, {len(grammar.negations)} negations"
-        )
-    for tag, lacks in sorted(known.incomplete.items()):
-        lines.append(f"{tag}: NOT available, {len(lacks)} problem(s):")
-        lines.extend(f"  {problem}" for problem in lacks)
-    return "\n".join(lines) + "\n"
-
-
-def _source_catalog() -> Catalog:
-    return read_catalog(PACKAGED / SOURCE / "LC_MESSAGES" / f"{DOMAIN}.po", SOURCE)
-
-
-def template() -> Catalog:
-    """The template every translation starts from: each message id of the source, its
-    English text as the translators' comment, nothing translated."""
-    pot = Catalog(domain=DOMAIN, project="Palaute", version="1", fuzzy=False)
-    for message in _source_catalog():
-        if not message.id:
-            continue
-        english = " | ".join(_forms(message.string)).replace("\n", "\\n")
-        empty: str | tuple[str, ...] = "" if isinstance(message.id, str) else ("", "")
-        pot.add(message.id, empty, auto_comments=[english])
-    return pot
-
-
-def write_template(output: Path) -> int:
-    """Write the template (.pot) to `output`; how many messages it has."""
-    from babel.messages.pofile import write_po
-
-    pot = template()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("wb") as file:
-        write_po(file, pot, width=0, sort_output=True, omit_header=False)
-    return len(pot)
-
-
-def start_language(tag: str, directory: Path) -> tuple[Path, Path]:
-    """Start a language in a languages directory: its catalogue from the template, with the
-    language's plural rule (Babel's CLDR data), and a reply grammar to fill in."""
-    from babel import Locale, UnknownLocaleError
-    from babel.messages.pofile import write_po
-
-    if not _TAG.match(tag):
-        raise LanguageError(f"{tag!r} is not a BCP 47 language tag such as et or pt-BR")
-    try:
-        Locale.parse(tag.replace("-", "_"))
-    except (UnknownLocaleError, ValueError):
-        raise LanguageError(f"Babel knows no language {tag!r} (its plural rule)") from None
-    home = directory / tag.lower()
-    po = home / "LC_MESSAGES" / f"{DOMAIN}.po"
-    grammar = home / "replies.toml"
-    if po.exists() or grammar.exists():
-        raise LanguageError(f"{home} exists: edit it rather than start it again")
-    catalog = Catalog(locale=tag.replace("-", "_"), domain=DOMAIN, project="Palaute", fuzzy=False)
-    for message in template():
-        if message.id:
-            empty = "" if isinstance(message.id, str) else ("",) * catalog.num_plurals
-            catalog.add(message.id, empty, auto_comments=message.auto_comments)
-    po.parent.mkdir(parents=True, exist_ok=True)
-    with po.open("wb") as file:
-        write_po(file, catalog, width=0, sort_output=True)
-    grammar.write_text(_GRAMMAR_SKELETON.format(tag=tag), "utf-8")
-    return po, grammar
-
-
-_GRAMMAR_SKELETON = """\
-# How replies in {tag} to a survey SMS are read. Words and patterns are matched on folded
-# text: lower case, no diacritics. See the packaged ones (fi, sv, en, pl) and CONTRIBUTING.md.
-
-# Whole replies that opt out of surveys. Not a word that also answers the question ("no").
-stop = ["stop"]
-
-# Number words read as a score when they open the reply: zero = 0 ... ten = 10 (a word with
-# letters outside a-z is quoted: "kümme" = 10).
-[scores]
-
-[call_requests]
-# Words that end one thought and begin the next ("but").
-clause_breaks = []
-# Regular expressions: a clause asks for a call when one holds and no negation does.
-requests = []
-negations = []
-
-# What the grammar must read this way; the tests check every line.
-[examples]
-scores = []
-stops = ["STOP"]
-not_stops = []
-asks = []
-does_not_ask = []
-"""
 
 
 def language_name(tag: str, reader: str) -> str:

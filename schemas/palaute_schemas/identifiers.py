@@ -21,14 +21,16 @@ if TYPE_CHECKING:
     import phonenumbers
 
 # A BCP 47 language tag: as the CRM sends it (`fi`, `sv-FI`, `pl-PL`), and as the services
-# carry the language a survey is in (the tag of its catalogue: palaute_runtime.i18n).
+# carry the language a survey is in (the tag of its catalogue: palaute_runtime.i18n). The
+# catalogues' folders and the privacy notice's links are named by the same pattern.
+LANGUAGE_TAG = r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*"
 Language = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$", max_length=35),
+    StringConstraints(pattern=f"^{LANGUAGE_TAG}$", max_length=35),
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$",
+            "pattern": f"^{LANGUAGE_TAG}$",
             "maxLength": 35,
             "description": "BCP 47 language tag, such as fi, sv-FI or pl-PL",
         }

@@ -17,14 +17,14 @@ from palaute_dispatcher import tables
 from palaute_dispatcher.bootstrap import build
 from palaute_dispatcher.service import DispatcherService
 from palaute_dispatcher.settings import DispatcherSettings
-from palaute_runtime.local_broker import LocalBroker, create_topics, free_port, palaute_topics
+from palaute_runtime.local_broker import free_port
 from palaute_runtime.service import ServiceRuntime
 from palaute_runtime.topic_reader import read_records
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
 from palaute_schemas import DELIVERY_STATUS
 from palaute_stack.stack import LOCAL_RELEASE_RULES
-from tests.conftest import sms_requests, wait_until
+from tests.conftest import local_broker_with_topics, sms_requests, wait_until
 
 SECRET = "receipt-secret-for-tests"
 COUNT = 30
@@ -33,13 +33,8 @@ COUNT = 30
 @pytest.fixture
 async def own_kafka() -> AsyncIterator[str]:
     """A broker of this test's own: the session's holds other tests' SurveyRequested."""
-    broker = LocalBroker(free_port())
-    await broker.start()
-    try:
-        await create_topics(broker.bootstrap, palaute_topics())
-        yield broker.bootstrap
-    finally:
-        await broker.stop()
+    async with local_broker_with_topics() as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture

@@ -27,13 +27,13 @@ from palaute_dispatcher.bootstrap import build as build_dispatcher
 from palaute_dispatcher.settings import DispatcherSettings
 from palaute_dispatcher.tables import invitations
 from palaute_runtime.database import create_engine
-from palaute_runtime.local_broker import LocalBroker, create_topics, free_port, palaute_topics
+from palaute_runtime.local_broker import free_port
 from palaute_runtime.service import ServiceRuntime
 from palaute_sandbox.server import PartnerSandbox
 from palaute_sandbox.settings import SandboxSettings
 from palaute_schemas import CONTACT_CLOSED, OPT_OUT_REQUESTED, ContactClosed, OptOutRequested
 from palaute_stack.stack import LOCAL_RELEASE_RULES
-from tests.conftest import wait_until
+from tests.conftest import local_broker_with_topics, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -46,13 +46,8 @@ async def kafka() -> AsyncIterator[str]:
     """A broker of this module's own. The session's holds what other tests published, and a
     dispatcher started here takes up their unsent surveys first: in one slow run their
     emails and retries kept the races from being decided within the wait."""
-    broker = LocalBroker()
-    await broker.start()
-    try:
-        await create_topics(broker.bootstrap, palaute_topics())
-        yield broker.bootstrap
-    finally:
-        await broker.stop()
+    async with local_broker_with_topics() as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture

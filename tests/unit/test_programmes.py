@@ -333,6 +333,14 @@ def test_a_programme_is_frozen_refuses_unknown_rules_and_defaults_to_named_and_w
     assert Programme(**BASE | {"holiday_country": "se"}).holiday_country == "SE"
 
 
+def test_a_programme_offers_at_most_twenty_languages_each_once() -> None:
+    with pytest.raises(ValidationError, match="at most 20 items"):
+        Programme(**BASE | {"languages": ("fi",) * 21})
+    with pytest.raises(ValidationError, match="each value once"):  # 20 pass the count
+        Programme(**BASE | {"languages": ("fi",) * 20})
+    assert Programme(**BASE | {"languages": ("PL", "en")}).languages == ("pl", "en")
+
+
 def test_what_a_programme_asks_and_whom_it_samples() -> None:
     nps_only = Programme(**BASE)
     assert (nps_only.asks_nps, nps_only.asks_csat) == (True, False)

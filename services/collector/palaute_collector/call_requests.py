@@ -32,7 +32,7 @@ def _clauses(breaks: tuple[str, ...]) -> re.Pattern[str]:
 
 def wants_a_call(comment: str) -> bool:
     """True only when some clause of the reply asks for a call and nothing in it says no."""
-    grammars = [c.grammar for c in i18n.languages().available.values()]
+    grammars = i18n.languages().grammars
     breaks = tuple(sorted({word for g in grammars for word in g.clause_breaks}))
     for clause in _clauses(breaks).split(i18n.fold(comment)):
         clause = re.sub(r"^[\s\d]+", "", clause).strip()  # the score in front

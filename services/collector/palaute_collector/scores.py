@@ -41,7 +41,7 @@ def parse_sms_reply(text: str) -> Score | Stop | Unreadable:
     """Read one SMS reply: a stop word of any language's grammar as the whole reply (case,
     diacritics and a closing . or ! aside) opts out; a leading score 0-10, in digits or as a
     number word of a grammar, answers (the rest is its comment)."""
-    grammars = [c.grammar for c in i18n.languages().available.values()]
+    grammars = i18n.languages().grammars
     whole = _WHOLE.match(i18n.fold(text))
     if whole and any(whole.group(1) in grammar.stop_words for grammar in grammars):
         return Stop()
@@ -60,7 +60,7 @@ def _score_word(word: str) -> int | None:
     """The score a number word means in the grammars, unless it is ambiguous: meaning two
     scores, or a stop word or a negation in another language (Swedish "en" is one, Finnish
     "en" is "I don't")."""
-    grammars = [c.grammar for c in i18n.languages().available.values()]
+    grammars = i18n.languages().grammars
     meanings = {g.score_words[word] for g in grammars if word in g.score_words}
     if len(meanings) != 1 or any(word in g.stop_words or g.negated(word) for g in grammars):
         return None

@@ -22,6 +22,7 @@ import re
 import unicodedata
 
 from palaute_dispatcher.templates import Invitation
+from palaute_schemas.identifiers import LANGUAGE_TAG
 
 # Letters from other scripts that look like Latin ones (the usual homoglyph substitutions).
 _LOOK_ALIKES = str.maketrans(
@@ -129,7 +130,9 @@ def _survey_link(origin: str) -> re.Pattern[str]:
     return re.compile(
         re.escape(origin.rstrip("/"))
         + r"(?:/(?:s|u)/[A-Za-z0-9_\-.]+(?:\?(?:score|csat)=\d{1,2})?"
-        + r"|/privacy/[a-z0-9_\-]{1,40}/[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*)"
+        + r"|/privacy/[a-z0-9_\-]{1,40}/"
+        + LANGUAGE_TAG
+        + ")"
     )
 
 
